@@ -1,0 +1,150 @@
+//! The commands: each turns parsed arguments into calls on the library and returns the
+//! process exit code. The only place that prints a command's results.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use chrono::{SubsecRound, Utc};
+
+use crate::aws::{self, ConnectOptions};
+use crate::cli::{
+    AuditArgs, Cli, Command, GlobalArgs, IamPolicyArgs, Phase, ShowArgs, ShowFormat, SourceArg,
+};
+use crate::error::{Error, Result, exit};
+use crate::exemptions::Exemptions;
+use crate::inventory::{self, Scope};
+use crate::plan::model::{self, PlanInputs};
+use crate::plan::{self, Source, render};
+use crate::rule::Policy;
+
+/// Run one command; the result is the exit code.
+pub async fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Audit(args) => audit(&cli.global, args).await,
+        Command::Show(args) => show(args),
+        Command::IamPolicy(args) => iam_policy(args),
+    }
+}
+
+fn connect_options(global: &GlobalArgs) -> ConnectOptions {
+    ConnectOptions {
+        profile: global.profile.clone(),
+        region: global.region.clone(),
+        endpoint_url: global.endpoint_url.clone(),
+        max_attempts: global.max_attempts,
+    }
+}
+
+fn write_stdout(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(Error::Stdout)
+}
+
+/// Write `text` to `path` whole or not at all: a temporary file beside it, then a rename.
+pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    let fail = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(fail)?;
+    let mut file = tempfile::NamedTempFile::new_in(&dir).map_err(fail)?;
+    file.write_all(text.as_bytes()).map_err(fail)?;
+    file.as_file().sync_all().map_err(fail)?;
+    file.persist(path).map_err(|err| fail(err.error))?;
+    Ok(())
+}
+
+async fn audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
+    // Every local input is checked before the first AWS call.
+    let exemptions = match &args.exemptions {
+        Some(path) => Exemptions::load(path)?,
+        None => Exemptions::default(),
+    };
+    let source = match args.source {
+        SourceArg::Live => Source::Live,
+        SourceArg::CredentialReport => Source::CredentialReport,
+    };
+    let policy = Policy {
+        max_key_age_days: args.max_key_age,
+        in_use_window_days: args.in_use_window,
+        in_use_guard: !args.no_in_use_guard,
+    };
+    let clients = aws::connect(&connect_options(global)).await?;
+    let scope = Scope {
+        users: args.users.clone(),
+        source,
+        concurrency: args.concurrency as usize,
+    };
+    let now = Utc::now().trunc_subsecs(0);
+    let inventory = inventory::take(&clients, &scope).await?;
+    let plan = model::build(
+        &inventory,
+        &PlanInputs {
+            policy,
+            source,
+            now,
+            exemptions: &exemptions,
+        },
+    );
+    let yaml = render::to_yaml(&plan);
+    let destination = match &args.out {
+        Some(path) if path.as_os_str() == "-" => {
+            write_stdout(&yaml)?;
+            "standard output".to_string()
+        }
+        other => {
+            let path = other
+                .clone()
+                .unwrap_or_else(|| Path::new("plans").join(format!("{}.yaml", plan.account_id)));
+            write_atomically(&path, &yaml)?;
+            path.display().to_string()
+        }
+    };
+    if !global.quiet {
+        let s = &plan.summary;
+        eprintln!(
+            "keytrim audit of account {}: {} users scanned; compliant {}, deactivate {}, hold {}, rotate {}, exempt {}",
+            plan.account_id, s.users_scanned, s.compliant, s.deactivate, s.hold, s.rotate, s.exempt
+        );
+        eprintln!("plan written to {destination}");
+        if !s.is_compliant() && args.out.as_deref() != Some(Path::new("-")) {
+            eprintln!(
+                "review it with `keytrim show {destination}`, then apply it with `keytrim apply {destination}`"
+            );
+        }
+    }
+    Ok(if plan.summary.is_compliant() {
+        exit::OK
+    } else {
+        exit::NOT_COMPLIANT
+    })
+}
+
+fn show(args: ShowArgs) -> Result<u8> {
+    let plan = plan::load(&args.plan)?;
+    let text = match args.format {
+        ShowFormat::Text => render::to_text(&plan),
+        ShowFormat::Markdown => render::to_markdown(&plan),
+        ShowFormat::Json => render::to_json(&plan),
+    };
+    write_stdout(&text)?;
+    Ok(exit::OK)
+}
+
+fn iam_policy(args: IamPolicyArgs) -> Result<u8> {
+    let document = match args.phase {
+        Phase::Audit => crate::iam_policy::audit(),
+        Phase::Apply => crate::iam_policy::apply(),
+    };
+    let mut text = serde_json::to_string_pretty(&document).expect("policy documents serialise");
+    text.push('\n');
+    write_stdout(&text)?;
+    Ok(exit::OK)
+}

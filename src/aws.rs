@@ -1,0 +1,184 @@
+//! Reaching AWS: the SDK configuration (credential chain, profile, region, endpoint,
+//! retries, timeouts), the clients built from it, and the translation of SDK errors
+//! into keytrim's one-line errors.
+
+use std::borrow::Cow;
+use std::error::Error as StdError;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use aws_types::os_shim_internal::{Env, Fs};
+
+use crate::error::{Error, Result};
+
+/// IAM is global; requests are signed for this region unless `--region` says otherwise.
+pub const DEFAULT_REGION: &str = "us-east-1";
+/// Default retry budget per call. IAM throttles under load and publishes no rate, so
+/// this is generous; the adaptive mode also slows the client down when throttled.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+/// Time allowed to open a connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time allowed for one attempt of one call.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time allowed for one call, retries included.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// How to reach AWS, from the global command-line options.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub max_attempts: Option<u32>,
+}
+
+/// The clients keytrim uses, built from one SDK configuration.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub iam: aws_sdk_iam::Client,
+    pub sts: aws_sdk_sts::Client,
+    /// The endpoint calls go to, for error messages.
+    pub endpoint: String,
+}
+
+impl Clients {
+    /// Clients from an already-built SDK configuration.
+    pub fn from_sdk_config(config: &SdkConfig) -> Clients {
+        Clients {
+            iam: aws_sdk_iam::Client::new(config),
+            sts: aws_sdk_sts::Client::new(config),
+            endpoint: config
+                .endpoint_url()
+                .map(str::to_string)
+                .unwrap_or_else(|| "the default AWS endpoint".to_string()),
+        }
+    }
+}
+
+/// Refuse a named profile that no AWS config or credentials file defines, before the
+/// credential chain turns it into a vaguer error on the first call.
+async fn check_profile_exists(profile: &str) -> Result<()> {
+    let profiles = aws_config::profile::load(
+        &Fs::real(),
+        &Env::real(),
+        &Default::default(),
+        Some(Cow::Owned(profile.to_string())),
+    )
+    .await
+    .map_err(|err| Error::ProfileFiles {
+        detail: err.to_string(),
+    })?;
+    if profiles.get_profile(profile).is_none() {
+        return Err(Error::UnknownProfile {
+            profile: profile.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Load the SDK configuration and build the clients.
+pub async fn connect(options: &ConnectOptions) -> Result<Clients> {
+    let profile = options
+        .profile
+        .clone()
+        .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
+    if let Some(profile) = &profile {
+        check_profile_exists(profile).await?;
+    }
+    let region = options
+        .region
+        .clone()
+        .unwrap_or_else(|| DEFAULT_REGION.to_string());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .retry_config(
+            RetryConfig::adaptive()
+                .with_max_attempts(options.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        );
+    if let Some(profile) = &options.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(url) = &options.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let config = loader.load().await;
+    Ok(Clients::from_sdk_config(&config))
+}
+
+/// Find a credentials failure anywhere in an error's chain of causes.
+fn credentials_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a CredentialsError> {
+    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(error) = current {
+        if let Some(found) = error.downcast_ref::<CredentialsError>() {
+            return Some(found);
+        }
+        current = error.source();
+    }
+    None
+}
+
+/// The innermost cause's message, the most specific one.
+fn root_cause(err: &(dyn StdError + 'static)) -> String {
+    let mut current = err;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}
+
+/// Turn an SDK error into keytrim's error for `action` (e.g. `iam:ListUsers`).
+pub fn classify<E, R>(action: &'static str, endpoint: &str, err: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    if let Some(credentials) = credentials_error(&err) {
+        return match credentials {
+            CredentialsError::CredentialsNotLoaded(_) => Error::NoCredentials { action },
+            other => Error::Credentials {
+                action,
+                detail: root_cause(other),
+            },
+        };
+    }
+    match &err {
+        SdkError::ServiceError(service) => {
+            let inner = service.err();
+            Error::Aws {
+                action,
+                code: inner.code().unwrap_or("UnknownError").to_string(),
+                message: inner.message().unwrap_or("no message from AWS").to_string(),
+            }
+        }
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => Error::Unreachable {
+            action,
+            endpoint: endpoint.to_string(),
+            detail: root_cause(&err),
+        },
+        _ => {
+            if let Some(code) = err.code() {
+                return Error::Aws {
+                    action,
+                    code: code.to_string(),
+                    message: err.message().unwrap_or("no message from AWS").to_string(),
+                };
+            }
+            Error::Aws {
+                action,
+                code: "RequestFailed".to_string(),
+                message: root_cause(&err),
+            }
+        }
+    }
+}

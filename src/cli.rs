@@ -1,0 +1,135 @@
+//! The command line: clap types only, no behaviour.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Enforce CIS AWS Foundations Benchmark 1.13: at most one active access key per IAM user.
+#[derive(Debug, Parser)]
+#[command(name = "keytrim", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Named profile from the AWS config files (AWS_PROFILE works too).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Region to sign requests for. IAM is global: us-east-1 unless you name another
+    /// partition's region (e.g. cn-north-1, us-gov-west-1).
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Send every AWS call to this endpoint, e.g. a local IAM for testing
+    /// (AWS_ENDPOINT_URL works too).
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Attempts per AWS call, first try included, with adaptive back-off [default: 8].
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub max_attempts: Option<u32>,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read-only: inventory users and keys, write a remediation plan, print a summary.
+    Audit(AuditArgs),
+    /// Validate a plan file and render it.
+    Show(ShowArgs),
+    /// Print the least-privilege IAM policy (JSON) a phase needs.
+    IamPolicy(IamPolicyArgs),
+}
+
+/// Where the audit reads key facts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourceArg {
+    /// ListUsers, then ListAccessKeys for every user: exact and current.
+    Live,
+    /// The IAM credential report picks users with two active keys, then live calls
+    /// confirm them. Faster on large accounts, but AWS may serve a report up to 4 hours
+    /// old, so users who gained a second key since then are missed.
+    CredentialReport,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Where to write the plan: a path, or - for stdout [default: plans/<account-id>.yaml].
+    #[arg(short, long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+
+    /// Keys this many days old or older are not kept.
+    #[arg(long, value_name = "DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub max_key_age: u32,
+
+    /// A key used within this many days holds its deactivation for review.
+    #[arg(long, value_name = "DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(0..=36500))]
+    pub in_use_window: u32,
+
+    /// Deactivate keys even when they were used within the in-use window.
+    #[arg(long)]
+    pub no_in_use_guard: bool,
+
+    /// YAML list of {user: NAME-OR-GLOB, reason: TEXT} never to act on.
+    #[arg(long, value_name = "FILE")]
+    pub exemptions: Option<PathBuf>,
+
+    /// Audit only this user (repeatable).
+    #[arg(long = "user", value_name = "NAME")]
+    pub users: Vec<String>,
+
+    /// Where key facts come from.
+    #[arg(long, value_enum, default_value_t = SourceArg::Live)]
+    pub source: SourceArg,
+
+    /// AWS calls in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub concurrency: u32,
+}
+
+/// How `show` renders a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShowFormat {
+    Text,
+    /// For a pull-request comment.
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The plan file.
+    pub plan: PathBuf,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+    pub format: ShowFormat,
+}
+
+/// Which phase's permissions to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Phase {
+    Audit,
+    Apply,
+}
+
+#[derive(Debug, Args)]
+pub struct IamPolicyArgs {
+    /// The phase.
+    #[arg(value_enum)]
+    pub phase: Phase,
+}

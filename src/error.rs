@@ -1,0 +1,102 @@
+//! Error kinds of the library and the process exit codes they map to.
+//!
+//! Every failure a user can meet is one variant here, with a one-line message that
+//! names the thing that is wrong (a file, a profile, an endpoint, an IAM action).
+
+use std::path::PathBuf;
+
+/// Exit codes, as documented in README.md.
+pub mod exit {
+    /// Success: the account is compliant, or the command did everything it was asked.
+    pub const OK: u8 = 0;
+    /// Error: bad input, AWS or I/O failure, refused plan.
+    pub const ERROR: u8 = 1;
+    /// Usage error (clap's own).
+    pub const USAGE: u8 = 2;
+    /// Audit: the account is not compliant; a plan with work, holds or rotations was written.
+    pub const NOT_COMPLIANT: u8 = 3;
+}
+
+/// Anything that stops a keytrim command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No credentials could be found by the credential chain.
+    #[error(
+        "no AWS credentials found while calling {action}: set AWS_PROFILE or --profile, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or log in with `aws sso login`"
+    )]
+    NoCredentials { action: &'static str },
+
+    /// The named profile is not in the AWS config or credentials files.
+    #[error("AWS profile `{profile}` not found in the AWS config or credentials files")]
+    UnknownProfile { profile: String },
+
+    /// The AWS config files could not be read or parsed.
+    #[error("cannot read the AWS config files: {detail}")]
+    ProfileFiles { detail: String },
+
+    /// The credential chain failed for another reason (bad SSO session, failing process, ...).
+    #[error("cannot load AWS credentials while calling {action}: {detail}")]
+    Credentials {
+        action: &'static str,
+        detail: String,
+    },
+
+    /// The endpoint did not answer (connection refused, DNS, timeout).
+    #[error("cannot reach the AWS endpoint {endpoint} while calling {action}: {detail}")]
+    Unreachable {
+        action: &'static str,
+        endpoint: String,
+        detail: String,
+    },
+
+    /// AWS answered with an error, e.g. AccessDenied or Throttling.
+    #[error("{action} failed: {code}: {message}")]
+    Aws {
+        action: &'static str,
+        code: String,
+        message: String,
+    },
+
+    /// A user named with `--user` does not exist in the account.
+    #[error("IAM user `{user}` (from --user) does not exist in account {account_id}")]
+    NoSuchUser { user: String, account_id: String },
+
+    /// The credential report could not be produced in time.
+    #[error(
+        "the IAM credential report was not ready after {waited_secs} s; try again or use --source live"
+    )]
+    CredentialReportTimeout { waited_secs: u64 },
+
+    /// The credential report could not be parsed.
+    #[error("cannot parse the IAM credential report: {detail}")]
+    CredentialReport { detail: String },
+
+    /// A plan file is missing, unreadable or invalid.
+    #[error("{path}: {detail}")]
+    Plan { path: String, detail: String },
+
+    /// The exemptions file is missing or invalid.
+    #[error("{path}: {detail}")]
+    Exemptions { path: PathBuf, detail: String },
+
+    /// A file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// Standard output could not be written.
+    #[error("cannot write to standard output: {0}")]
+    Stdout(std::io::Error),
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        exit::ERROR
+    }
+}
+
+/// Shorthand used across the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,108 @@
+//! The exemptions file (`--exemptions FILE`): users, by name or glob, that keytrim must
+//! never act on, each with the reason a reviewer will read.
+
+use std::path::Path;
+
+use globset::{Glob, GlobMatcher};
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::rule::Exemption;
+
+/// Largest exemptions file keytrim reads.
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    user: String,
+    reason: String,
+}
+
+/// A compiled exemptions list; the first matching entry wins.
+#[derive(Debug, Default)]
+pub struct Exemptions {
+    entries: Vec<(String, GlobMatcher, String)>,
+}
+
+impl Exemptions {
+    /// Parse the YAML text of an exemptions file: a list of `{user, reason}`.
+    pub fn parse(text: &str) -> std::result::Result<Exemptions, String> {
+        let entries: Vec<Entry> = serde_yaml::from_str(text).map_err(|err| err.to_string())?;
+        let mut compiled = Vec::with_capacity(entries.len());
+        for (index, entry) in entries.into_iter().enumerate() {
+            if entry.user.trim().is_empty() {
+                return Err(format!("entry {index}: field `user` is empty"));
+            }
+            if entry.reason.trim().is_empty() {
+                return Err(format!(
+                    "entry {index} (`{}`): field `reason` is empty; every exemption needs a reason",
+                    entry.user
+                ));
+            }
+            let glob = Glob::new(&entry.user)
+                .map_err(|err| format!("entry {index}: field `user`: {err}"))?;
+            compiled.push((entry.user, glob.compile_matcher(), entry.reason));
+        }
+        Ok(Exemptions { entries: compiled })
+    }
+
+    /// Read and parse an exemptions file.
+    pub fn load(path: &Path) -> Result<Exemptions> {
+        let fail = |detail: String| Error::Exemptions {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let metadata = std::fs::metadata(path).map_err(|err| fail(err.to_string()))?;
+        if metadata.len() > MAX_FILE_BYTES {
+            return Err(fail(format!("file is larger than {MAX_FILE_BYTES} bytes")));
+        }
+        let text = std::fs::read_to_string(path).map_err(|err| fail(err.to_string()))?;
+        Exemptions::parse(&text).map_err(fail)
+    }
+
+    /// The exemption for a user name, if an entry matches it.
+    pub fn lookup(&self, user_name: &str) -> Option<Exemption> {
+        self.entries
+            .iter()
+            .find(|(_, matcher, _)| matcher.is_match(user_name))
+            .map(|(pattern, _, reason)| Exemption::File {
+                pattern: pattern.clone(),
+                reason: reason.clone(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_and_names_match_in_order() {
+        let exemptions = Exemptions::parse(
+            "- {user: ci-deployer, reason: pipeline rotates itself}\n- {user: 'svc-*', reason: service accounts}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            exemptions.lookup("svc-billing"),
+            Some(Exemption::File {
+                pattern: "svc-*".into(),
+                reason: "service accounts".into()
+            })
+        );
+        assert!(exemptions.lookup("ci-deployer").is_some());
+        assert_eq!(exemptions.lookup("alice"), None);
+    }
+
+    #[test]
+    fn an_entry_without_a_reason_is_refused() {
+        let err = Exemptions::parse("- {user: bob, reason: ''}\n").unwrap_err();
+        assert!(err.contains("reason"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let err = Exemptions::parse("- {user: bob, reason: x, until: 2027}\n").unwrap_err();
+        assert!(err.contains("until"), "{err}");
+    }
+}

@@ -1,0 +1,115 @@
+//! Plain data read from IAM: users, their access keys and when each key was last used.
+//!
+//! These types carry no I/O. The inventory fills them, the rule judges them and the plan
+//! records them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Whether IAM accepts requests signed with a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum KeyStatus {
+    Active,
+    Inactive,
+}
+
+impl KeyStatus {
+    /// The name IAM uses for this status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "Active",
+            KeyStatus::Inactive => "Inactive",
+        }
+    }
+}
+
+/// When and where a key was last used, as GetAccessKeyLastUsed reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LastUse {
+    /// None when IAM has no record of use.
+    pub at: Option<DateTime<Utc>>,
+    pub service: Option<String>,
+    pub region: Option<String>,
+}
+
+/// One access key of a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFacts {
+    pub access_key_id: String,
+    pub status: KeyStatus,
+    pub created: DateTime<Utc>,
+    /// None when last use was not looked up (users with at most one active key).
+    pub last_use: Option<LastUse>,
+}
+
+impl KeyFacts {
+    /// True when the key is Active.
+    pub fn is_active(&self) -> bool {
+        self.status == KeyStatus::Active
+    }
+
+    /// When the key was last used, if IAM knows.
+    pub fn last_used_at(&self) -> Option<DateTime<Utc>> {
+        self.last_use.as_ref().and_then(|use_| use_.at)
+    }
+}
+
+/// One IAM user and everything the rule needs to judge it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserFacts {
+    pub user_name: String,
+    pub user_arn: String,
+    pub keys: Vec<KeyFacts>,
+    /// Value of the `keytrim:exempt` tag, when the user carries it.
+    pub exempt_tag: Option<String>,
+}
+
+/// Who made the calls, in which account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub account_id: String,
+    pub arn: String,
+}
+
+impl Caller {
+    /// The partition named in the caller's ARN (`aws`, `aws-cn`, `aws-us-gov`, ...).
+    pub fn partition(&self) -> &str {
+        self.arn
+            .split(':')
+            .nth(1)
+            .filter(|p| !p.is_empty())
+            .unwrap_or("aws")
+    }
+}
+
+/// The outcome of an inventory: how many users were looked at, and the full facts of
+/// those that need a decision (two or more active keys).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inventory {
+    pub caller: Caller,
+    pub users_scanned: usize,
+    pub candidates: Vec<UserFacts>,
+}
+
+/// The tag that exempts a user; its value is the reason.
+pub const EXEMPT_TAG: &str = "keytrim:exempt";
+
+/// True when the keys break CIS 1.13 (two or more Active keys), the only users that
+/// need last-use and tag look-ups.
+pub fn has_multiple_active_keys(keys: &[KeyFacts]) -> bool {
+    keys.iter().filter(|key| key.is_active()).count() >= 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_comes_from_the_arn() {
+        let caller = Caller {
+            account_id: "123456789012".into(),
+            arn: "arn:aws-cn:iam::123456789012:user/alice".into(),
+        };
+        assert_eq!(caller.partition(), "aws-cn");
+    }
+}

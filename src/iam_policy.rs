@@ -1,0 +1,69 @@
+//! The least-privilege IAM policy documents each phase needs.
+
+use serde_json::{Value, json};
+
+/// Actions `keytrim audit` calls. All are read-only, but for the credential report's
+/// generation, which writes nothing to users or keys.
+pub const AUDIT_ACTIONS: &[&str] = &[
+    "iam:GenerateCredentialReport",
+    "iam:GetAccessKeyLastUsed",
+    "iam:GetCredentialReport",
+    "iam:ListAccessKeys",
+    "iam:ListUserTags",
+    "iam:ListUsers",
+];
+
+/// Actions `keytrim apply` and `keytrim rollback` call: the drift check reads keys and
+/// their last use, then the one write.
+pub const APPLY_ACTIONS: &[&str] = &[
+    "iam:GetAccessKeyLastUsed",
+    "iam:ListAccessKeys",
+    "iam:UpdateAccessKey",
+];
+
+fn document(sid: &str, actions: &[&str]) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": sid,
+                "Effect": "Allow",
+                "Action": actions,
+                "Resource": "*"
+            },
+            {
+                "Sid": "KeytrimWhoAmI",
+                "Effect": "Allow",
+                "Action": ["sts:GetCallerIdentity"],
+                "Resource": "*"
+            }
+        ]
+    })
+}
+
+/// The policy for `keytrim audit`.
+pub fn audit() -> Value {
+    document("KeytrimAuditReadOnly", AUDIT_ACTIONS)
+}
+
+/// The policy for `keytrim apply` and `keytrim rollback`.
+pub fn apply() -> Value {
+    document("KeytrimApply", APPLY_ACTIONS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_apply_may_update_keys() {
+        assert!(!audit().to_string().contains("UpdateAccessKey"));
+        assert!(apply().to_string().contains("iam:UpdateAccessKey"));
+        for policy in [audit(), apply()] {
+            let text = policy.to_string();
+            assert!(
+                !text.contains("Delete") && !text.contains("Create") && !text.contains("\"*\"]")
+            );
+        }
+    }
+}

@@ -1,0 +1,449 @@
+//! Read-only IAM facts: who is calling, which users exist, their access keys, when
+//! those were last used and whether the user is exempt by tag. Two sources: `live`
+//! (ListUsers + ListAccessKeys for every user) and `credential-report` (the report
+//! picks the candidates, live calls confirm them). Nothing here writes to IAM.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_iam::error::ProvideErrorMetadata;
+use aws_sdk_iam::types::{ReportStateType, StatusType};
+use chrono::{DateTime, Utc};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::aws::{Clients, classify};
+use crate::error::{Error, Result};
+use crate::facts::{
+    Caller, EXEMPT_TAG, Inventory, KeyFacts, KeyStatus, LastUse, UserFacts,
+    has_multiple_active_keys,
+};
+use crate::plan::Source;
+
+/// What to inventory, and how hard to push.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    /// Only these users (all users when empty).
+    pub users: Vec<String>,
+    pub source: Source,
+    /// Calls in flight at once.
+    pub concurrency: usize,
+}
+
+/// Progress of the credential report poll: first wait, longest wait, and give-up time.
+const REPORT_FIRST_WAIT: Duration = Duration::from_secs(1);
+const REPORT_LONGEST_WAIT: Duration = Duration::from_secs(8);
+const REPORT_DEADLINE: Duration = Duration::from_secs(300);
+
+fn to_chrono(at: &aws_sdk_iam::primitives::DateTime) -> DateTime<Utc> {
+    // IAM reports whole seconds; moto adds microseconds. Plans keep whole seconds so
+    // they are the same whichever backend produced them.
+    DateTime::from_timestamp(at.secs(), 0).unwrap_or_default()
+}
+
+/// Who is calling (sts:GetCallerIdentity).
+pub async fn caller(clients: &Clients) -> Result<Caller> {
+    let identity = clients
+        .sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|err| classify("sts:GetCallerIdentity", &clients.endpoint, err))?;
+    Ok(Caller {
+        account_id: identity.account().unwrap_or_default().to_string(),
+        arn: identity.arn().unwrap_or_default().to_string(),
+    })
+}
+
+/// Every user's name and ARN (iam:ListUsers, following every Marker).
+pub async fn list_users(clients: &Clients) -> Result<Vec<(String, String)>> {
+    let mut pages = clients.iam.list_users().into_paginator().send();
+    let mut users = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| classify("iam:ListUsers", &clients.endpoint, err))?;
+        users.extend(
+            page.users()
+                .iter()
+                .map(|user| (user.user_name().to_string(), user.arn().to_string())),
+        );
+    }
+    Ok(users)
+}
+
+/// A user's keys (iam:ListAccessKeys), oldest first, without last use.
+pub async fn list_keys(clients: &Clients, user_name: &str) -> Result<Vec<KeyFacts>> {
+    let mut pages = clients
+        .iam
+        .list_access_keys()
+        .user_name(user_name)
+        .into_paginator()
+        .send();
+    let mut keys = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| classify("iam:ListAccessKeys", &clients.endpoint, err))?;
+        for key in page.access_key_metadata() {
+            let (Some(id), Some(created)) = (key.access_key_id(), key.create_date()) else {
+                continue;
+            };
+            keys.push(KeyFacts {
+                access_key_id: id.to_string(),
+                status: match key.status() {
+                    Some(StatusType::Active) => KeyStatus::Active,
+                    _ => KeyStatus::Inactive,
+                },
+                created: to_chrono(created),
+                last_use: None,
+            });
+        }
+    }
+    keys.sort_by(|a, b| {
+        a.created
+            .cmp(&b.created)
+            .then_with(|| a.access_key_id.cmp(&b.access_key_id))
+    });
+    Ok(keys)
+}
+
+/// When a key was last used (iam:GetAccessKeyLastUsed).
+pub async fn last_use(clients: &Clients, access_key_id: &str) -> Result<LastUse> {
+    let output = clients
+        .iam
+        .get_access_key_last_used()
+        .access_key_id(access_key_id)
+        .send()
+        .await
+        .map_err(|err| classify("iam:GetAccessKeyLastUsed", &clients.endpoint, err))?;
+    let Some(used) = output.access_key_last_used() else {
+        return Ok(LastUse::default());
+    };
+    // IAM says "N/A" for a key that was never used.
+    let known = |value: &str| (!value.is_empty() && value != "N/A").then(|| value.to_string());
+    Ok(LastUse {
+        at: used.last_used_date().map(to_chrono),
+        service: known(used.service_name()),
+        region: known(used.region()),
+    })
+}
+
+/// The value of the user's `keytrim:exempt` tag (iam:ListUserTags).
+pub async fn exempt_tag(clients: &Clients, user_name: &str) -> Result<Option<String>> {
+    let mut pages = clients
+        .iam
+        .list_user_tags()
+        .user_name(user_name)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| classify("iam:ListUserTags", &clients.endpoint, err))?;
+        if let Some(tag) = page.tags().iter().find(|tag| tag.key() == EXEMPT_TAG) {
+            return Ok(Some(tag.value().to_string()));
+        }
+    }
+    Ok(None)
+}
+
+/// A user's keys, and for users with two or more active keys also each key's last use
+/// and the exemption tag. None for users that need no decision.
+async fn user_facts(clients: &Clients, name: String, arn: String) -> Result<Option<UserFacts>> {
+    let mut keys = list_keys(clients, &name).await?;
+    if !has_multiple_active_keys(&keys) {
+        return Ok(None);
+    }
+    for key in &mut keys {
+        key.last_use = Some(last_use(clients, &key.access_key_id).await?);
+    }
+    let exempt_tag = exempt_tag(clients, &name).await?;
+    Ok(Some(UserFacts {
+        user_name: name,
+        user_arn: arn,
+        keys,
+        exempt_tag,
+    }))
+}
+
+/// Look at `users` with at most `concurrency` users in flight; keep those that need a
+/// decision. The first error stops the rest.
+async fn gather(
+    clients: &Clients,
+    users: Vec<(String, String)>,
+    concurrency: usize,
+) -> Result<Vec<UserFacts>> {
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    for (name, arn) in users {
+        let clients = clients.clone();
+        let permits = Arc::clone(&permits);
+        tasks.spawn(async move {
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .expect("semaphore is never closed");
+            user_facts(&clients, name, arn).await
+        });
+    }
+    let mut candidates = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let facts = joined.expect("inventory tasks do not panic")?;
+        candidates.extend(facts);
+    }
+    candidates.sort_by(|a, b| a.user_name.cmp(&b.user_name));
+    Ok(candidates)
+}
+
+/// Keep only the users named with `--user`; every named user must exist.
+fn restrict(
+    users: Vec<(String, String)>,
+    wanted: &[String],
+    account_id: &str,
+) -> Result<Vec<(String, String)>> {
+    if wanted.is_empty() {
+        return Ok(users);
+    }
+    for name in wanted {
+        if !users.iter().any(|(user, _)| user == name) {
+            return Err(Error::NoSuchUser {
+                user: name.clone(),
+                account_id: account_id.to_string(),
+            });
+        }
+    }
+    Ok(users
+        .into_iter()
+        .filter(|(user, _)| wanted.contains(user))
+        .collect())
+}
+
+/// Take the inventory of the caller's account.
+pub async fn take(clients: &Clients, scope: &Scope) -> Result<Inventory> {
+    let caller = caller(clients).await?;
+    let (users_scanned, to_examine) = match scope.source {
+        Source::Live => {
+            let users = restrict(list_users(clients).await?, &scope.users, &caller.account_id)?;
+            (users.len(), users)
+        }
+        Source::CredentialReport => {
+            let rows = credential_report::rows(&fetch_credential_report(clients).await?)?;
+            let users = restrict(
+                rows.iter()
+                    .map(|row| (row.user.clone(), row.arn.clone()))
+                    .collect(),
+                &scope.users,
+                &caller.account_id,
+            )?;
+            let scanned = users.len();
+            let candidates = users
+                .into_iter()
+                .filter(|(user, _)| {
+                    rows.iter()
+                        .any(|row| &row.user == user && row.has_two_active_keys())
+                })
+                .collect();
+            (scanned, candidates)
+        }
+    };
+    tracing::info!(
+        users = users_scanned,
+        examined = to_examine.len(),
+        "listing access keys"
+    );
+    let candidates = gather(clients, to_examine, scope.concurrency).await?;
+    Ok(Inventory {
+        caller,
+        users_scanned,
+        candidates,
+    })
+}
+
+/// Generate the credential report and download it, waiting politely while IAM builds
+/// it (iam:GenerateCredentialReport, iam:GetCredentialReport).
+async fn fetch_credential_report(clients: &Clients) -> Result<Vec<u8>> {
+    let started = tokio::time::Instant::now();
+    let mut wait = REPORT_FIRST_WAIT;
+    loop {
+        let generated = clients.iam.generate_credential_report().send().await;
+        let ready = match generated {
+            Ok(output) => output.state() == Some(&ReportStateType::Complete),
+            Err(err) if err.code() == Some("LimitExceeded") => false,
+            Err(err) => {
+                return Err(classify(
+                    "iam:GenerateCredentialReport",
+                    &clients.endpoint,
+                    err,
+                ));
+            }
+        };
+        if ready {
+            match clients.iam.get_credential_report().send().await {
+                Ok(output) => {
+                    return Ok(output
+                        .content()
+                        .map(|blob| blob.as_ref().to_vec())
+                        .unwrap_or_default());
+                }
+                Err(err)
+                    if matches!(
+                        err.code(),
+                        Some("ReportInProgress" | "ReportNotPresent" | "ReportExpired")
+                    ) => {}
+                Err(err) => {
+                    return Err(classify("iam:GetCredentialReport", &clients.endpoint, err));
+                }
+            }
+        }
+        if started.elapsed() + wait > REPORT_DEADLINE {
+            return Err(Error::CredentialReportTimeout {
+                waited_secs: started.elapsed().as_secs(),
+            });
+        }
+        tracing::info!(
+            wait_secs = wait.as_secs(),
+            "credential report not ready yet"
+        );
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(REPORT_LONGEST_WAIT);
+    }
+}
+
+/// The credential report's CSV, reduced to what candidate selection needs. Pure.
+pub mod credential_report {
+    use serde::Deserialize;
+
+    use crate::error::{Error, Result};
+
+    /// One IAM user's row.
+    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+    pub struct Row {
+        pub user: String,
+        pub arn: String,
+        pub access_key_1_active: String,
+        pub access_key_2_active: String,
+    }
+
+    impl Row {
+        /// True when both key slots are Active: the user breaks CIS 1.13.
+        pub fn has_two_active_keys(&self) -> bool {
+            self.access_key_1_active.eq_ignore_ascii_case("true")
+                && self.access_key_2_active.eq_ignore_ascii_case("true")
+        }
+    }
+
+    /// The rows of IAM users (the root account's row is left out).
+    pub fn rows(csv_bytes: &[u8]) -> Result<Vec<Row>> {
+        let mut reader = csv::Reader::from_reader(csv_bytes);
+        let mut rows = Vec::new();
+        for record in reader.deserialize::<Row>() {
+            let row = record.map_err(|err| Error::CredentialReport {
+                detail: err.to_string(),
+            })?;
+            if row.user != "<root_account>" {
+                rows.push(row);
+            }
+        }
+        Ok(rows)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        const REPORT: &str = "user,arn,user_creation_time,password_enabled,access_key_1_active,access_key_1_last_rotated,access_key_2_active,access_key_2_last_rotated\n\
+<root_account>,arn:aws:iam::123456789012:root,2020-01-01T00:00:00+00:00,not_supported,true,N/A,true,N/A\n\
+alice,arn:aws:iam::123456789012:user/alice,2020-01-01T00:00:00+00:00,false,true,2026-01-01T00:00:00+00:00,true,2026-02-01T00:00:00+00:00\n\
+bob,arn:aws:iam::123456789012:user/bob,2020-01-01T00:00:00+00:00,false,true,2026-01-01T00:00:00+00:00,false,N/A\n";
+
+        #[test]
+        fn rows_skip_root_and_flag_two_active_keys() {
+            let rows = rows(REPORT.as_bytes()).unwrap();
+            let names: Vec<&str> = rows.iter().map(|r| r.user.as_str()).collect();
+            assert_eq!(names, ["alice", "bob"]);
+            assert!(rows[0].has_two_active_keys());
+            assert!(!rows[1].has_two_active_keys());
+        }
+
+        #[test]
+        fn a_report_without_the_key_columns_is_an_error() {
+            let err = rows(b"user,arn\nalice,arn:x\n").unwrap_err();
+            assert!(err.to_string().contains("access_key_1_active"), "{err}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_iam::operation::list_users::ListUsersOutput;
+    use aws_sdk_iam::types::User;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    fn user(name: &str) -> User {
+        User::builder()
+            .user_name(name)
+            .path("/")
+            .user_id(format!("AIDA{}", name.to_uppercase()))
+            .arn(format!("arn:aws:iam::123456789012:user/{name}"))
+            .create_date(aws_sdk_iam::primitives::DateTime::from_secs(1_700_000_000))
+            .build()
+            .unwrap()
+    }
+
+    /// moto ignores ListUsers paging, so the Marker loop is covered here.
+    #[tokio::test]
+    async fn list_users_follows_every_marker() {
+        let first = mock!(aws_sdk_iam::Client::list_users)
+            .match_requests(|req| req.marker().is_none())
+            .then_output(|| {
+                ListUsersOutput::builder()
+                    .users(user("alice"))
+                    .users(user("bob"))
+                    .is_truncated(true)
+                    .marker("page-2")
+                    .build()
+                    .unwrap()
+            });
+        let second = mock!(aws_sdk_iam::Client::list_users)
+            .match_requests(|req| req.marker() == Some("page-2"))
+            .then_output(|| {
+                ListUsersOutput::builder()
+                    .users(user("carol"))
+                    .is_truncated(true)
+                    .marker("page-3")
+                    .build()
+                    .unwrap()
+            });
+        let third = mock!(aws_sdk_iam::Client::list_users)
+            .match_requests(|req| req.marker() == Some("page-3"))
+            .then_output(|| {
+                ListUsersOutput::builder()
+                    .users(user("dave"))
+                    .is_truncated(false)
+                    .build()
+                    .unwrap()
+            });
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&first, &second, &third]);
+        let sts_config = aws_sdk_sts::Config::builder()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .region(aws_sdk_sts::config::Region::new("us-east-1"))
+            .build();
+        let clients = Clients {
+            iam,
+            sts: aws_sdk_sts::Client::from_conf(sts_config),
+            endpoint: "mock".into(),
+        };
+        let users = list_users(&clients).await.unwrap();
+        let names: Vec<&str> = users.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["alice", "bob", "carol", "dave"]);
+        assert_eq!(first.num_calls(), 1);
+        assert_eq!(second.num_calls(), 1);
+        assert_eq!(third.num_calls(), 1);
+    }
+
+    #[test]
+    fn restrict_refuses_an_unknown_user() {
+        let users = vec![("alice".to_string(), "arn:a".to_string())];
+        let err = restrict(users, &["mallory".to_string()], "123456789012").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "IAM user `mallory` (from --user) does not exist in account 123456789012"
+        );
+    }
+}

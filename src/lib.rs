@@ -1,0 +1,16 @@
+//! keytrim: enforce CIS AWS Foundations Benchmark 1.13 (at most one active access key
+//! per IAM user) by auditing into a reviewable plan and applying it safely.
+//!
+//! Data flows one way: [`inventory`] reads IAM into [`facts`], [`rule`] judges each
+//! user, [`plan`] records the verdicts, and [`app`] runs the commands.
+
+pub mod app;
+pub mod aws;
+pub mod cli;
+pub mod error;
+pub mod exemptions;
+pub mod facts;
+pub mod iam_policy;
+pub mod inventory;
+pub mod plan;
+pub mod rule;

@@ -1,0 +1,10 @@
+//! The remediation plan: its model (schema v1), how it is built from the rule's
+//! verdicts, validated, loaded from disk and rendered.
+
+pub mod load;
+pub mod model;
+pub mod render;
+pub mod validate;
+
+pub use load::load;
+pub use model::{Plan, PlanKey, PlanUser, Source, Summary};

@@ -1,0 +1,376 @@
+//! The plan's invariants beyond its types: checked on every plan that is shown or
+//! applied. Pure: takes a parsed plan, returns the first problem found.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use crate::facts::KeyStatus;
+use crate::rule::Decision;
+
+use super::model::{PLAN_KIND, PLAN_VERSION, Plan, PlanUser};
+
+/// One broken rule, naming the user (where there is one) and the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub user: Option<String>,
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(user) = &self.user {
+            write!(f, "user `{user}`: ")?;
+        }
+        write!(f, "field `{}`: {}", self.field, self.message)
+    }
+}
+
+fn top(field: &str, message: impl Into<String>) -> Problem {
+    Problem {
+        user: None,
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+fn of_user(user: &PlanUser, field: &str, message: impl Into<String>) -> Problem {
+    Problem {
+        user: Some(user.user_name.clone()),
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+/// True for a string IAM could have issued as an access key id.
+pub fn is_access_key_id(id: &str) -> bool {
+    (16..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// True for a twelve-digit AWS account id.
+pub fn is_account_id(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// IAM user names: 1 to 64 of letters, digits and `+=,.@_-`.
+fn is_user_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
+/// Check every invariant of a parsed plan.
+pub fn validate(plan: &Plan) -> Result<(), Problem> {
+    if plan.version != PLAN_VERSION {
+        return Err(top(
+            "version",
+            format!(
+                "unsupported plan version {} (this keytrim reads version {PLAN_VERSION})",
+                plan.version
+            ),
+        ));
+    }
+    if plan.kind != PLAN_KIND {
+        return Err(top(
+            "kind",
+            format!("expected `{PLAN_KIND}`, found `{}`", plan.kind),
+        ));
+    }
+    if !is_account_id(&plan.account_id) {
+        return Err(top(
+            "account_id",
+            format!("`{}` is not a 12-digit AWS account id", plan.account_id),
+        ));
+    }
+    if plan.policy.max_key_age_days == 0 {
+        return Err(top("policy.max_key_age_days", "must be at least 1"));
+    }
+    let mut seen_users = HashSet::new();
+    for user in &plan.users {
+        if !seen_users.insert(user.user_name.as_str()) {
+            return Err(of_user(
+                user,
+                "user_name",
+                "the user appears twice in the plan",
+            ));
+        }
+        validate_user(user)?;
+    }
+    Ok(())
+}
+
+fn validate_user(user: &PlanUser) -> Result<(), Problem> {
+    if !is_user_name(&user.user_name) {
+        return Err(of_user(user, "user_name", "not a valid IAM user name"));
+    }
+    if !user.user_arn.starts_with("arn:") {
+        return Err(of_user(user, "user_arn", "not an ARN"));
+    }
+    let mut seen_keys = HashSet::new();
+    for key in &user.keys {
+        if !is_access_key_id(&key.access_key_id) {
+            return Err(of_user(
+                user,
+                "keys.access_key_id",
+                format!(
+                    "`{}` is not an access key id (16 to 128 upper-case letters and digits)",
+                    key.access_key_id
+                ),
+            ));
+        }
+        if !seen_keys.insert(key.access_key_id.as_str()) {
+            return Err(of_user(
+                user,
+                "keys",
+                format!("key {} is listed twice", key.access_key_id),
+            ));
+        }
+    }
+    let status_of = |id: &str| {
+        user.keys
+            .iter()
+            .find(|key| key.access_key_id == id)
+            .map(|key| key.status)
+    };
+
+    match user.decision {
+        Decision::Compliant => Err(of_user(
+            user,
+            "decision",
+            "`compliant` users are not listed in a plan; use deactivate, hold, rotate or exempt",
+        )),
+        Decision::Rotate | Decision::Exempt => {
+            if user.keep.is_some() {
+                return Err(of_user(
+                    user,
+                    "keep",
+                    format!("must be null for decision `{}`", user.decision.as_str()),
+                ));
+            }
+            if !user.deactivate.is_empty() {
+                return Err(of_user(
+                    user,
+                    "deactivate",
+                    format!("must be empty for decision `{}`", user.decision.as_str()),
+                ));
+            }
+            Ok(())
+        }
+        Decision::Deactivate | Decision::Hold => {
+            let Some(keep) = user.keep.as_deref() else {
+                return Err(of_user(
+                    user,
+                    "keep",
+                    format!(
+                        "decision `{}` must keep one key; a user is never left without an active key",
+                        user.decision.as_str()
+                    ),
+                ));
+            };
+            match status_of(keep) {
+                None => {
+                    return Err(of_user(
+                        user,
+                        "keep",
+                        format!("{keep} is not one of the user's keys"),
+                    ));
+                }
+                Some(KeyStatus::Inactive) => {
+                    return Err(of_user(
+                        user,
+                        "keep",
+                        format!(
+                            "{keep} was Inactive at audit time; deactivating the others would leave no active key"
+                        ),
+                    ));
+                }
+                Some(KeyStatus::Active) => {}
+            }
+            if user.deactivate.is_empty() {
+                return Err(of_user(
+                    user,
+                    "deactivate",
+                    "lists no key; a user with nothing to deactivate does not belong in the plan",
+                ));
+            }
+            let mut seen = HashSet::new();
+            for id in &user.deactivate {
+                if id == keep {
+                    return Err(of_user(
+                        user,
+                        "deactivate",
+                        format!("{id} is the kept key; the kept key is never deactivated"),
+                    ));
+                }
+                if !seen.insert(id.as_str()) {
+                    return Err(of_user(user, "deactivate", format!("{id} is listed twice")));
+                }
+                match status_of(id) {
+                    None => {
+                        return Err(of_user(
+                            user,
+                            "deactivate",
+                            format!("{id} is not one of the user's keys"),
+                        ));
+                    }
+                    Some(KeyStatus::Inactive) => {
+                        return Err(of_user(
+                            user,
+                            "deactivate",
+                            format!("{id} was already Inactive at audit time"),
+                        ));
+                    }
+                    Some(KeyStatus::Active) => {}
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::model::{PlanKey, PlanPolicy, Source, Summary};
+    use chrono::{TimeZone, Utc};
+
+    fn key(id: &str, status: KeyStatus) -> PlanKey {
+        PlanKey {
+            access_key_id: id.into(),
+            status,
+            created: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+            age_days: 10,
+            last_used: None,
+            last_used_service: None,
+            last_used_region: None,
+        }
+    }
+
+    const OLD: &str = "AKIAOLDOLDOLDOLD0001";
+    const NEW: &str = "AKIANEWNEWNEWNEW0002";
+
+    fn user(decision: Decision, keep: Option<&str>, deactivate: &[&str]) -> PlanUser {
+        PlanUser {
+            user_name: "alice".into(),
+            user_arn: "arn:aws:iam::123456789012:user/alice".into(),
+            decision,
+            reason: "r".into(),
+            keep: keep.map(String::from),
+            deactivate: deactivate.iter().map(|s| s.to_string()).collect(),
+            keys: vec![key(OLD, KeyStatus::Active), key(NEW, KeyStatus::Active)],
+        }
+    }
+
+    fn plan(users: Vec<PlanUser>) -> Plan {
+        Plan {
+            version: 1,
+            kind: PLAN_KIND.into(),
+            account_id: "123456789012".into(),
+            partition: "aws".into(),
+            generated_at: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+            generated_by: "keytrim test".into(),
+            caller_arn: "arn:aws:iam::123456789012:user/admin".into(),
+            source: Source::Live,
+            policy: PlanPolicy {
+                control: "c".into(),
+                max_key_age_days: 90,
+                in_use_window_days: 7,
+                in_use_guard: true,
+            },
+            summary: Summary::default(),
+            users,
+        }
+    }
+
+    fn problem(users: Vec<PlanUser>) -> String {
+        validate(&plan(users)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_sound_plan_passes() {
+        assert_eq!(
+            validate(&plan(vec![user(Decision::Deactivate, Some(NEW), &[OLD])])),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn the_kept_key_may_not_be_deactivated() {
+        let message = problem(vec![user(Decision::Deactivate, Some(NEW), &[NEW, OLD])]);
+        assert_eq!(
+            message,
+            format!(
+                "user `alice`: field `deactivate`: {NEW} is the kept key; the kept key is never deactivated"
+            )
+        );
+    }
+
+    #[test]
+    fn a_deactivation_must_keep_a_key() {
+        let message = problem(vec![user(Decision::Deactivate, None, &[OLD, NEW])]);
+        assert!(
+            message.starts_with("user `alice`: field `keep`:"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn keeping_an_inactive_key_is_refused() {
+        let mut alice = user(Decision::Deactivate, Some(NEW), &[OLD]);
+        alice.keys[1].status = KeyStatus::Inactive;
+        assert!(problem(vec![alice]).contains("Inactive at audit time"));
+    }
+
+    #[test]
+    fn a_user_listed_twice_is_refused() {
+        let alice = user(Decision::Deactivate, Some(NEW), &[OLD]);
+        assert!(problem(vec![alice.clone(), alice]).contains("appears twice"));
+    }
+
+    #[test]
+    fn rotate_and_exempt_carry_no_actions() {
+        let message = problem(vec![user(Decision::Rotate, Some(NEW), &[])]);
+        assert!(message.contains("field `keep`: must be null"), "{message}");
+        let message = problem(vec![user(Decision::Exempt, None, &[OLD])]);
+        assert!(
+            message.contains("field `deactivate`: must be empty"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn key_ids_must_look_like_key_ids() {
+        let mut alice = user(Decision::Deactivate, Some(NEW), &[OLD]);
+        alice.keys[0].access_key_id = "AKIA$(rm -rf /)xxxxx".into();
+        assert!(problem(vec![alice]).contains("is not an access key id"));
+    }
+
+    #[test]
+    fn unknown_keys_in_deactivate_are_refused() {
+        let message = problem(vec![user(
+            Decision::Deactivate,
+            Some(NEW),
+            &["AKIAOTHEROTHER00003"],
+        )]);
+        assert!(
+            message.contains("is not one of the user's keys"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn account_ids_have_twelve_digits() {
+        let mut bad = plan(vec![]);
+        bad.account_id = "12345".into();
+        assert!(
+            validate(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("account_id")
+        );
+    }
+}
