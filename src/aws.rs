@@ -10,6 +10,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_types::os_shim_internal::{Env, Fs};
 
@@ -137,11 +138,33 @@ fn root_cause(err: &(dyn StdError + 'static)) -> String {
     current.to_string()
 }
 
+/// The start of a response body, on one line.
+fn one_line_body(response: &HttpResponse) -> String {
+    const LIMIT: usize = 400;
+    let text = response
+        .body()
+        .bytes()
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
+    let mut line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.is_empty() {
+        return "empty response body".to_string();
+    }
+    if line.len() > LIMIT {
+        let cut = (0..=LIMIT)
+            .rev()
+            .find(|&i| line.is_char_boundary(i))
+            .unwrap_or(0);
+        line.truncate(cut);
+        line.push_str(" ...");
+    }
+    line
+}
+
 /// Turn an SDK error into keytrim's error for `action` (e.g. `iam:ListUsers`).
-pub fn classify<E, R>(action: &'static str, endpoint: &str, err: SdkError<E, R>) -> Error
+pub fn classify<E>(action: &'static str, endpoint: &str, err: SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + StdError + 'static,
-    R: std::fmt::Debug + 'static,
 {
     if let Some(credentials) = credentials_error(&err) {
         return match credentials {
@@ -155,10 +178,18 @@ where
     match &err {
         SdkError::ServiceError(service) => {
             let inner = service.err();
-            Error::Aws {
-                action,
-                code: inner.code().unwrap_or("UnknownError").to_string(),
-                message: inner.message().unwrap_or("no message from AWS").to_string(),
+            match inner.code() {
+                Some(code) => Error::Aws {
+                    action,
+                    code: code.to_string(),
+                    message: inner.message().unwrap_or("no message from AWS").to_string(),
+                },
+                // An error body the SDK could not read: show what the endpoint said.
+                None => Error::Aws {
+                    action,
+                    code: format!("HTTP {}", service.raw().status().as_u16()),
+                    message: one_line_body(service.raw()),
+                },
             }
         }
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => Error::Unreachable {

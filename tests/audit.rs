@@ -1,0 +1,292 @@
+//! `keytrim audit` against a real local IAM (moto under libfaketime): every decision,
+//! the options that change them, both sources, and that an audit never writes.
+
+mod support;
+
+use keytrim::plan::{Plan, PlanUser};
+use keytrim::rule::Decision;
+use support::{ACCOUNT_ID, LocalIam, is_write, seed_every_decision};
+
+fn parse_plan(text: &str) -> Plan {
+    keytrim::plan::load::parse(text).unwrap_or_else(|err| panic!("invalid plan: {err}\n{text}"))
+}
+
+fn user<'a>(plan: &'a Plan, name: &str) -> &'a PlanUser {
+    plan.users
+        .iter()
+        .find(|u| u.user_name == name)
+        .unwrap_or_else(|| panic!("{name} is not in the plan"))
+}
+
+/// Run `keytrim audit -o - ARGS`, expecting `code`; return the plan it printed.
+fn audit_to_stdout(iam: &LocalIam, args: &[&str], code: i32) -> Plan {
+    let output = iam
+        .keytrim()
+        .args(["audit", "-o", "-"])
+        .args(args)
+        .output()
+        .expect("keytrim runs");
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    parse_plan(&String::from_utf8(output.stdout).expect("UTF-8 plan"))
+}
+
+#[test]
+fn audit_writes_a_plan_with_every_decision_and_makes_no_write() {
+    let iam = LocalIam::start();
+    let keys = seed_every_decision(&iam);
+    iam.start_recording();
+
+    let assert = iam.keytrim().arg("audit").assert().code(3);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("7 users scanned; compliant 3, deactivate 1, hold 1, rotate 1, exempt 1"),
+        "{stderr}"
+    );
+    let path = format!("plans/{ACCOUNT_ID}.yaml");
+    assert!(
+        stderr.contains(&format!("plan written to {path}")),
+        "{stderr}"
+    );
+
+    let text = std::fs::read_to_string(iam.dir().join(&path)).expect("plan file written");
+    assert!(text.starts_with("# keytrim remediation plan for AWS account 123456789012"));
+    let plan = parse_plan(&text);
+    assert_eq!(plan.account_id, ACCOUNT_ID);
+    assert_eq!(plan.caller_arn, "arn:aws:sts::123456789012:user/moto");
+    let names: Vec<&str> = plan.users.iter().map(|u| u.user_name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["alice", "erin", "hank", "rita"],
+        "sorted, compliant users left out"
+    );
+
+    let alice = user(&plan, "alice");
+    assert_eq!(alice.decision, Decision::Deactivate);
+    assert_eq!(alice.keep.as_deref(), Some(keys.alice_new.id.as_str()));
+    assert_eq!(alice.deactivate, [keys.alice_old.id.clone()]);
+    let old = &alice.keys[0];
+    assert_eq!(
+        old.access_key_id, keys.alice_old.id,
+        "keys sorted by creation"
+    );
+    assert_eq!(old.age_days, 200);
+    assert!(old.last_used.is_some());
+    assert_eq!(old.last_used_service.as_deref(), Some("iam"));
+
+    let hank = user(&plan, "hank");
+    assert_eq!(hank.decision, Decision::Hold);
+    assert_eq!(hank.keep.as_deref(), Some(keys.hank_new.id.as_str()));
+    assert_eq!(hank.deactivate, [keys.hank_old.id.clone()]);
+    assert!(hank.reason.contains("used 2 day(s) ago"), "{}", hank.reason);
+
+    let rita = user(&plan, "rita");
+    assert_eq!(rita.decision, Decision::Rotate);
+    assert_eq!(rita.keep, None);
+    assert!(rita.deactivate.is_empty());
+    assert_eq!(rita.keys[0].access_key_id, keys.rita_older.id);
+    assert_eq!(rita.keys[1].access_key_id, keys.rita_old.id);
+
+    let erin = user(&plan, "erin");
+    assert_eq!(erin.decision, Decision::Exempt);
+    assert!(
+        erin.reason.ends_with("break-glass account"),
+        "{}",
+        erin.reason
+    );
+    assert_eq!(erin.keys.len(), 2);
+    assert!(erin.keys.iter().any(|k| k.access_key_id == keys.erin_a.id));
+    assert!(erin.keys.iter().any(|k| k.access_key_id == keys.erin_b.id));
+
+    assert_eq!(plan.summary.users_scanned, 7);
+    assert_eq!(plan.summary.compliant, 3);
+
+    let actions = iam.recorded_actions();
+    assert!(
+        actions.contains(&"ListAccessKeys".to_string()),
+        "{actions:?}"
+    );
+    let writes: Vec<&String> = actions.iter().filter(|a| is_write(a)).collect();
+    assert!(writes.is_empty(), "audit wrote to IAM: {writes:?}");
+    // Last use and tags are read only for the four users with two active keys.
+    let count = |name: &str| actions.iter().filter(|a| *a == name).count();
+    assert_eq!(count("ListAccessKeys"), 7);
+    assert_eq!(count("GetAccessKeyLastUsed"), 8);
+    assert_eq!(count("ListUserTags"), 4);
+    // Both keys of alice and hank still Active.
+    assert!(iam.key_statuses("alice").iter().all(|(_, s)| s == "Active"));
+}
+
+#[test]
+fn a_compliant_account_exits_zero_and_lists_no_user() {
+    let iam = LocalIam::start();
+    iam.create_user("solo");
+    iam.create_key("solo", 30);
+    let plan = audit_to_stdout(&iam, &[], 0);
+    assert!(plan.users.is_empty());
+    assert_eq!(plan.summary.users_scanned, 1);
+    assert_eq!(plan.summary.compliant, 1);
+}
+
+#[test]
+fn plans_are_byte_identical_but_for_generated_at() {
+    let iam = LocalIam::start();
+    seed_every_decision(&iam);
+    let run = || {
+        let output = iam.keytrim().args(["audit", "-o", "-"]).output().unwrap();
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .filter(|line| !line.starts_with("generated_at:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let first = run();
+    assert!(first.contains("decision: hold"));
+    assert_eq!(first, run());
+}
+
+#[test]
+fn out_writes_where_asked_and_stdout_leaves_no_file() {
+    let iam = LocalIam::start();
+    seed_every_decision(&iam);
+    iam.keytrim()
+        .args(["audit", "--out", "reviews/acct.yaml"])
+        .assert()
+        .code(3);
+    let plan = parse_plan(&std::fs::read_to_string(iam.dir().join("reviews/acct.yaml")).unwrap());
+    assert_eq!(plan.users.len(), 4);
+
+    audit_to_stdout(&iam, &[], 3);
+    assert!(!iam.dir().join("plans").exists(), "-o - wrote a file");
+}
+
+#[test]
+fn user_restricts_the_audit() {
+    let iam = LocalIam::start();
+    seed_every_decision(&iam);
+    iam.start_recording();
+    let plan = audit_to_stdout(&iam, &["--user", "alice", "--user", "carol"], 3);
+    let names: Vec<&str> = plan.users.iter().map(|u| u.user_name.as_str()).collect();
+    assert_eq!(names, ["alice"]);
+    assert_eq!(plan.summary.users_scanned, 2);
+    assert_eq!(plan.summary.compliant, 1);
+    let listed = iam
+        .recorded_actions()
+        .iter()
+        .filter(|a| *a == "ListAccessKeys")
+        .count();
+    assert_eq!(listed, 2, "only the named users' keys are listed");
+
+    iam.keytrim()
+        .args(["audit", "--user", "mallory"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(
+            "IAM user `mallory` (from --user) does not exist in account 123456789012",
+        ));
+}
+
+#[test]
+fn max_key_age_decides_which_keys_are_fresh() {
+    let iam = LocalIam::start();
+    let keys = seed_every_decision(&iam);
+    // With a year allowed, rita's newer key can be kept.
+    let plan = audit_to_stdout(&iam, &["--max-key-age", "365"], 3);
+    let rita = user(&plan, "rita");
+    assert_eq!(rita.decision, Decision::Deactivate);
+    assert_eq!(rita.keep.as_deref(), Some(keys.rita_old.id.as_str()));
+    assert_eq!(rita.deactivate, [keys.rita_older.id.clone()]);
+    assert_eq!(plan.policy.max_key_age_days, 365);
+
+    // With 7 days, alice's 10-day-old key is too old too.
+    let plan = audit_to_stdout(&iam, &["--max-key-age", "7"], 3);
+    assert_eq!(user(&plan, "alice").decision, Decision::Rotate);
+    assert_eq!(user(&plan, "hank").decision, Decision::Hold);
+}
+
+#[test]
+fn in_use_window_and_guard_decide_holds() {
+    let iam = LocalIam::start();
+    let keys = seed_every_decision(&iam);
+    // hank's old key was used 2 days ago: a 1-day window does not hold it.
+    let plan = audit_to_stdout(&iam, &["--in-use-window", "1"], 3);
+    assert_eq!(user(&plan, "hank").decision, Decision::Deactivate);
+
+    // alice's old key was used 30 days ago: a 60-day window holds it.
+    let plan = audit_to_stdout(&iam, &["--in-use-window", "60"], 3);
+    let alice = user(&plan, "alice");
+    assert_eq!(alice.decision, Decision::Hold);
+    assert_eq!(alice.deactivate, [keys.alice_old.id.clone()]);
+
+    let plan = audit_to_stdout(&iam, &["--no-in-use-guard"], 3);
+    let hank = user(&plan, "hank");
+    assert_eq!(hank.decision, Decision::Deactivate);
+    assert_eq!(hank.deactivate, [keys.hank_old.id.clone()]);
+    assert!(!plan.policy.in_use_guard);
+}
+
+#[test]
+fn the_exemptions_file_exempts_by_name_and_glob() {
+    let iam = LocalIam::start();
+    seed_every_decision(&iam);
+    std::fs::write(
+        iam.dir().join("exempt.yaml"),
+        "- user: 'ali*'\n  reason: shared CI account, INC-1234\n- user: rita\n  reason: vendor-managed\n",
+    )
+    .unwrap();
+    let plan = audit_to_stdout(&iam, &["--exemptions", "exempt.yaml"], 3);
+    let alice = user(&plan, "alice");
+    assert_eq!(alice.decision, Decision::Exempt);
+    assert_eq!(
+        alice.reason,
+        "exempt by exemptions file (pattern `ali*`): shared CI account, INC-1234"
+    );
+    assert_eq!(user(&plan, "rita").decision, Decision::Exempt);
+    // The tag still wins for erin, and hank is untouched.
+    assert!(user(&plan, "erin").reason.contains("tag"));
+    assert_eq!(user(&plan, "hank").decision, Decision::Hold);
+    assert_eq!(plan.summary.exempt, 3);
+
+    iam.keytrim()
+        .args(["audit", "--exemptions", "missing.yaml"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("missing.yaml"));
+}
+
+#[test]
+fn the_credential_report_gives_the_same_decisions_as_live() {
+    let iam = LocalIam::start();
+    seed_every_decision(&iam);
+    let live = audit_to_stdout(&iam, &["--source", "live"], 3);
+    iam.start_recording();
+    let report = audit_to_stdout(&iam, &["--source", "credential-report"], 3);
+    assert_eq!(live.users, report.users);
+    assert_eq!(live.summary, report.summary);
+    assert_eq!(report.source, keytrim::plan::Source::CredentialReport);
+
+    let actions = iam.recorded_actions();
+    assert!(actions.contains(&"GenerateCredentialReport".to_string()));
+    assert!(actions.contains(&"GetCredentialReport".to_string()));
+    assert!(!actions.contains(&"ListUsers".to_string()), "{actions:?}");
+    let listed = actions.iter().filter(|a| *a == "ListAccessKeys").count();
+    assert_eq!(listed, 4, "only the report's candidates are listed live");
+    assert!(!actions.iter().any(|a| is_write(a)), "{actions:?}");
+}
+
+#[test]
+fn the_endpoint_url_flag_reaches_the_local_iam() {
+    let iam = LocalIam::start();
+    seed_every_decision(&iam);
+    iam.keytrim()
+        .env_remove("AWS_ENDPOINT_URL")
+        .args(["--endpoint-url", &iam.endpoint, "audit", "-o", "-"])
+        .assert()
+        .code(3)
+        .stdout(predicates::str::contains("decision: rotate"));
+}

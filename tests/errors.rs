@@ -1,0 +1,144 @@
+//! Failures a user meets when reaching AWS: each is one clear line on stderr, exit 1,
+//! and never a panic.
+
+mod support;
+
+use std::net::TcpListener;
+
+use support::{LocalIam, keytrim_isolated};
+
+/// The lines keytrim printed on stderr, with the SDK's own log lines left out.
+fn error_lines(stderr: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter(|line| line.starts_with("keytrim:"))
+        .map(str::to_string)
+        .collect()
+}
+
+fn assert_one_error(output: &std::process::Output, expected: &str) {
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let errors = error_lines(&output.stderr);
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains(expected),
+        "expected {expected:?} in {stderr}"
+    );
+    assert!(output.stdout.is_empty(), "nothing on stdout after an error");
+}
+
+#[test]
+fn an_unreachable_endpoint_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port that was free a moment ago: nothing listens there.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let output = keytrim_isolated(dir.path())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .args(["--endpoint-url", &endpoint, "--max-attempts", "2", "audit"])
+        .output()
+        .unwrap();
+    assert_one_error(
+        &output,
+        &format!("cannot reach the AWS endpoint {endpoint} while calling sts:GetCallerIdentity"),
+    );
+    assert!(!dir.path().join("plans").exists());
+}
+
+#[test]
+fn missing_credentials_are_explained() {
+    let iam = LocalIam::start();
+    let output = keytrim_isolated(iam.dir())
+        .env("AWS_ENDPOINT_URL", &iam.endpoint)
+        .arg("audit")
+        .output()
+        .unwrap();
+    assert_one_error(
+        &output,
+        "no AWS credentials found while calling sts:GetCallerIdentity",
+    );
+}
+
+#[test]
+fn an_unknown_profile_is_named() {
+    let iam = LocalIam::start();
+    let output = iam
+        .keytrim()
+        .args(["--profile", "nope", "audit"])
+        .output()
+        .unwrap();
+    assert_one_error(
+        &output,
+        "AWS profile `nope` not found in the AWS config or credentials files",
+    );
+
+    let output = iam
+        .keytrim()
+        .env("AWS_PROFILE", "ghost")
+        .arg("audit")
+        .output()
+        .unwrap();
+    assert_one_error(&output, "AWS profile `ghost` not found");
+}
+
+#[test]
+fn a_known_profile_is_used() {
+    let iam = LocalIam::start();
+    iam.create_user("solo");
+    std::fs::write(
+        iam.dir().join("empty-aws-credentials"),
+        "[auditor]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+    )
+    .unwrap();
+    keytrim_isolated(iam.dir())
+        .env("AWS_ENDPOINT_URL", &iam.endpoint)
+        .args(["--profile", "auditor", "audit", "-o", "-"])
+        .assert()
+        .code(0)
+        .stdout(predicates::str::contains("users_scanned: 1"));
+}
+
+#[test]
+fn access_denied_names_the_action() {
+    // moto enforces IAM policies after the first four calls, which seed an auditor that
+    // may call GetCallerIdentity and ListUsers but not ListAccessKeys.
+    let iam = LocalIam::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", "4")]);
+    iam.create_user("auditor");
+    let key = iam.create_key("auditor", 0);
+    iam.block_on(
+        iam.iam()
+            .put_user_policy()
+            .user_name("auditor")
+            .policy_name("partial")
+            .policy_document(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["sts:GetCallerIdentity","iam:ListUsers"],"Resource":"*"}]}"#,
+            )
+            .send(),
+    )
+    .expect("PutUserPolicy");
+    iam.create_user("alice");
+
+    let output = iam
+        .keytrim()
+        .env("AWS_ACCESS_KEY_ID", &key.id)
+        .env("AWS_SECRET_ACCESS_KEY", &key.secret)
+        .args(["audit", "--max-attempts", "1"])
+        .output()
+        .unwrap();
+    // moto's denial body differs from AWS's, so the SDK cannot read its code; keytrim
+    // then shows the HTTP status and the body, which still names AccessDenied.
+    assert_one_error(&output, "iam:ListAccessKeys failed: ");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("AccessDenied"), "{stderr}");
+    assert!(
+        !iam.dir().join("plans").exists(),
+        "no plan after a failed audit"
+    );
+}

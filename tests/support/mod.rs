@@ -1,0 +1,439 @@
+//! Test support: a real local IAM (moto's server under libfaketime, on a free loopback
+//! port), helpers to seed it with users and keys of any age, a recorder of the calls it
+//! received, and a `keytrim` command wired to it and to nothing else.
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
+use base64::Engine as _;
+
+/// The account moto serves unless told otherwise.
+pub const ACCOUNT_ID: &str = "123456789012";
+
+const INSTALL_MOTO: &str = "moto_server not found: install it with `pip install 'moto[server]>=5.2,<6'` \
+     (or run scripts/test.sh, which installs it into .venv), or point KEYTRIM_MOTO_SERVER at it";
+const INSTALL_FAKETIME: &str = "libfaketime not found: install it with `apt-get install faketime` \
+     (scripts/test.sh does), or point KEYTRIM_LIBFAKETIME at libfaketime.so.1";
+
+fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// moto_server: $KEYTRIM_MOTO_SERVER, the project's .venv, then PATH.
+fn moto_server_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("KEYTRIM_MOTO_SERVER") {
+        return PathBuf::from(path);
+    }
+    let venv = project_root().join(".venv/bin/moto_server");
+    if venv.is_file() {
+        return venv;
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("moto_server"))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| panic!("{INSTALL_MOTO}"))
+}
+
+fn libfaketime_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("KEYTRIM_LIBFAKETIME") {
+        return PathBuf::from(path);
+    }
+    [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/faketime/libfaketime.so.1",
+        "/usr/local/lib/faketime/libfaketime.so.1",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|path| path.is_file())
+    .unwrap_or_else(|| panic!("{INSTALL_FAKETIME}"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// A key created on the local IAM, with its secret so it can sign requests.
+#[derive(Debug, Clone)]
+pub struct SeededKey {
+    pub id: String,
+    pub secret: String,
+}
+
+/// A moto server of our own. Dropped, it is killed.
+pub struct LocalIam {
+    child: Child,
+    pub endpoint: String,
+    dir: tempfile::TempDir,
+    runtime: tokio::runtime::Runtime,
+    iam: aws_sdk_iam::Client,
+}
+
+impl LocalIam {
+    /// Start a server for the default account.
+    pub fn start() -> LocalIam {
+        LocalIam::start_with_env(&[])
+    }
+
+    /// Start a server with extra environment, e.g. MOTO_ACCOUNT_ID.
+    pub fn start_with_env(extra_env: &[(&str, &str)]) -> LocalIam {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let clock = dir.path().join("clock");
+        std::fs::write(&clock, "+0\n").expect("clock file");
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("moto.log")).expect("log file");
+        let mut command = Command::new(moto_server_path());
+        command
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("LD_PRELOAD", libfaketime_path())
+            .env("FAKETIME_TIMESTAMP_FILE", &clock)
+            .env("FAKETIME_NO_CACHE", "1")
+            .env("MOTO_ENABLE_RECORDING", "True")
+            .env("MOTO_RECORDER_FILEPATH", dir.path().join("recording.jsonl"))
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log);
+        for (key, value) in extra_env {
+            command.env(key, value);
+        }
+        let child = command
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot start moto_server: {err}; {INSTALL_MOTO}"));
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let iam = client(&endpoint, "testing", "testing");
+        let mut server = LocalIam {
+            child,
+            endpoint,
+            dir,
+            runtime,
+            iam,
+        };
+        server.wait_until_ready(port);
+        server
+    }
+
+    /// Poll until the server answers, or fail with its log.
+    fn wait_until_ready(&mut self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("moto_server exited with {status}:\n{}", self.log());
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && ureq::get(&format!("{}/moto-api/data.json", self.endpoint))
+                    .call()
+                    .is_ok()
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not answer within 60 s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// What the server printed.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("moto.log")).unwrap_or_default()
+    }
+
+    /// Move the server's clock `days` into the past (0: back to now).
+    pub fn set_clock_days_ago(&self, days: i64) {
+        let offset = if days == 0 {
+            "+0".to_string()
+        } else {
+            format!("-{days}d")
+        };
+        std::fs::write(self.dir.path().join("clock"), format!("{offset}\n")).expect("clock file");
+    }
+
+    /// The admin client used for seeding.
+    pub fn iam(&self) -> &aws_sdk_iam::Client {
+        &self.iam
+    }
+
+    /// Run a future on this server's runtime.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    pub fn create_user(&self, name: &str) {
+        self.create_user_with_tags(name, &[]);
+    }
+
+    pub fn create_user_with_tags(&self, name: &str, tags: &[(&str, &str)]) {
+        let mut request = self.iam.create_user().user_name(name);
+        for (key, value) in tags {
+            request = request.tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key(*key)
+                    .value(*value)
+                    .build()
+                    .expect("tag"),
+            );
+        }
+        self.block_on(request.send()).expect("CreateUser");
+    }
+
+    /// Create a key as if it had been created `days_ago` days ago.
+    pub fn create_key(&self, user: &str, days_ago: i64) -> SeededKey {
+        self.set_clock_days_ago(days_ago);
+        let created = self.block_on(self.iam.create_access_key().user_name(user).send());
+        self.set_clock_days_ago(0);
+        let key = created.expect("CreateAccessKey").access_key.expect("key");
+        SeededKey {
+            id: key.access_key_id,
+            secret: key.secret_access_key,
+        }
+    }
+
+    /// Sign a request with the key, as if `days_ago` days ago: IAM records its last use.
+    pub fn use_key(&self, key: &SeededKey, days_ago: i64) {
+        self.set_clock_days_ago(days_ago);
+        let as_key = client(&self.endpoint, &key.id, &key.secret);
+        let used = self.block_on(as_key.list_users().send());
+        self.set_clock_days_ago(0);
+        used.expect("a call signed with the seeded key");
+    }
+
+    pub fn set_status(&self, user: &str, key_id: &str, active: bool) {
+        let status = if active {
+            aws_sdk_iam::types::StatusType::Active
+        } else {
+            aws_sdk_iam::types::StatusType::Inactive
+        };
+        self.block_on(
+            self.iam
+                .update_access_key()
+                .user_name(user)
+                .access_key_id(key_id)
+                .status(status)
+                .send(),
+        )
+        .expect("UpdateAccessKey");
+    }
+
+    /// Each key of the user with its status, as IAM reports it now.
+    pub fn key_statuses(&self, user: &str) -> Vec<(String, String)> {
+        let listed = self
+            .block_on(self.iam.list_access_keys().user_name(user).send())
+            .expect("ListAccessKeys");
+        let mut keys: Vec<(String, String)> = listed
+            .access_key_metadata()
+            .iter()
+            .map(|key| {
+                (
+                    key.access_key_id().unwrap_or_default().to_string(),
+                    key.status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// Start recording the calls the server receives (clears earlier records).
+    pub fn start_recording(&self) {
+        ureq::post(&format!(
+            "{}/moto-api/recorder/reset-recording",
+            self.endpoint
+        ))
+        .send_empty()
+        .expect("reset recording");
+        ureq::post(&format!(
+            "{}/moto-api/recorder/start-recording",
+            self.endpoint
+        ))
+        .send_empty()
+        .expect("start recording");
+    }
+
+    /// The `Action` of every call recorded since `start_recording`, in order.
+    pub fn recorded_actions(&self) -> Vec<String> {
+        let text = ureq::get(&format!(
+            "{}/moto-api/recorder/download-recording",
+            self.endpoint
+        ))
+        .call()
+        .expect("download recording")
+        .body_mut()
+        .read_to_string()
+        .expect("recording text");
+        text.lines()
+            .filter(|line| !line.trim().is_empty())
+            .filter_map(|line| {
+                let entry: serde_json::Value = serde_json::from_str(line).expect("recorded JSON");
+                let body = entry["body"].as_str().unwrap_or_default();
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(body)
+                    .unwrap_or_else(|_| body.as_bytes().to_vec());
+                let form = String::from_utf8_lossy(&decoded).into_owned();
+                form.split('&')
+                    .find_map(|pair| pair.strip_prefix("Action="))
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+
+    /// A `keytrim` command that can reach this server and nothing else: no inherited
+    /// AWS settings, no config files, no instance metadata.
+    pub fn keytrim(&self) -> assert_cmd::Command {
+        let mut command = keytrim_isolated(self.dir.path());
+        command
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing");
+        command
+    }
+
+    /// The server's working directory (plans are written below it by default).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for LocalIam {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `keytrim` command with an empty environment but PATH, working in `dir`, where
+/// AWS config files point at nothing and instance metadata is off.
+pub fn keytrim_isolated(dir: &Path) -> assert_cmd::Command {
+    let config = dir.join("empty-aws-config");
+    let credentials = dir.join("empty-aws-credentials");
+    for file in [&config, &credentials] {
+        if !file.exists() {
+            std::fs::write(file, "").expect("empty AWS config file");
+        }
+    }
+    let mut command = assert_cmd::Command::cargo_bin("keytrim").expect("the keytrim binary");
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1")
+        .current_dir(dir);
+    command
+}
+
+/// An IAM client for the local server with the given credentials.
+pub fn client(endpoint: &str, key_id: &str, secret: &str) -> aws_sdk_iam::Client {
+    let config = aws_sdk_iam::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(
+            key_id,
+            secret,
+            None,
+            None,
+            "keytrim-tests",
+        ))
+        .build();
+    aws_sdk_iam::Client::from_conf(config)
+}
+
+/// Actions that change IAM state.
+pub fn is_write(action: &str) -> bool {
+    [
+        "Create",
+        "Delete",
+        "Update",
+        "Put",
+        "Attach",
+        "Detach",
+        "Tag",
+        "Untag",
+        "Add",
+        "Remove",
+        "Upload",
+        "Enable",
+        "Deactivate",
+        "Set",
+        "Change",
+        "Reset",
+    ]
+    .iter()
+    .any(|prefix| action.starts_with(prefix))
+}
+
+/// The keys of the account that shows every decision.
+pub struct EveryDecision {
+    /// alice: deactivate `alice_old`, keep `alice_new`.
+    pub alice_old: SeededKey,
+    pub alice_new: SeededKey,
+    /// hank: `hank_old` was used two days ago, so its deactivation is held.
+    pub hank_old: SeededKey,
+    pub hank_new: SeededKey,
+    /// rita: both keys are older than 90 days: rotate.
+    pub rita_older: SeededKey,
+    pub rita_old: SeededKey,
+    /// erin: two keys, exempt by tag.
+    pub erin_a: SeededKey,
+    pub erin_b: SeededKey,
+}
+
+/// Seed seven users: carol (one key), dave (one active, one inactive), nokey (none) are
+/// compliant; alice, hank, rita and erin show deactivate, hold, rotate and exempt.
+pub fn seed_every_decision(iam: &LocalIam) -> EveryDecision {
+    for user in ["alice", "carol", "dave", "hank", "nokey", "rita"] {
+        iam.create_user(user);
+    }
+    iam.create_user_with_tags("erin", &[("keytrim:exempt", "break-glass account")]);
+
+    iam.create_key("carol", 400);
+    iam.create_key("dave", 300);
+    let dave_new = iam.create_key("dave", 20);
+    iam.set_status("dave", &dave_new.id, false);
+
+    let alice_old = iam.create_key("alice", 200);
+    iam.use_key(&alice_old, 30);
+    let alice_new = iam.create_key("alice", 10);
+    iam.use_key(&alice_new, 1);
+
+    let hank_old = iam.create_key("hank", 150);
+    iam.use_key(&hank_old, 2);
+    let hank_new = iam.create_key("hank", 5);
+
+    let rita_older = iam.create_key("rita", 120);
+    let rita_old = iam.create_key("rita", 100);
+
+    let erin_a = iam.create_key("erin", 400);
+    let erin_b = iam.create_key("erin", 3);
+
+    EveryDecision {
+        alice_old,
+        alice_new,
+        hank_old,
+        hank_new,
+        rita_older,
+        rita_old,
+        erin_a,
+        erin_b,
+    }
+}
