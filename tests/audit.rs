@@ -68,7 +68,7 @@ fn audit_writes_a_plan_with_every_decision_and_makes_no_write() {
     let alice = user(&plan, "alice");
     assert_eq!(alice.decision, Decision::Deactivate);
     assert_eq!(alice.keep.as_deref(), Some(keys.alice_new.id.as_str()));
-    assert_eq!(alice.deactivate, [keys.alice_old.id.clone()]);
+    assert_eq!(alice.deactivate, vec![keys.alice_old.id.clone()]);
     let old = &alice.keys[0];
     assert_eq!(
         old.access_key_id, keys.alice_old.id,
@@ -81,7 +81,7 @@ fn audit_writes_a_plan_with_every_decision_and_makes_no_write() {
     let hank = user(&plan, "hank");
     assert_eq!(hank.decision, Decision::Hold);
     assert_eq!(hank.keep.as_deref(), Some(keys.hank_new.id.as_str()));
-    assert_eq!(hank.deactivate, [keys.hank_old.id.clone()]);
+    assert_eq!(hank.deactivate, vec![keys.hank_old.id.clone()]);
     assert!(hank.reason.contains("used 2 day(s) ago"), "{}", hank.reason);
 
     let rita = user(&plan, "rita");
@@ -200,7 +200,7 @@ fn max_key_age_decides_which_keys_are_fresh() {
     let rita = user(&plan, "rita");
     assert_eq!(rita.decision, Decision::Deactivate);
     assert_eq!(rita.keep.as_deref(), Some(keys.rita_old.id.as_str()));
-    assert_eq!(rita.deactivate, [keys.rita_older.id.clone()]);
+    assert_eq!(rita.deactivate, vec![keys.rita_older.id.clone()]);
     assert_eq!(plan.policy.max_key_age_days, 365);
 
     // With 7 days, alice's 10-day-old key is too old too.
@@ -221,12 +221,12 @@ fn in_use_window_and_guard_decide_holds() {
     let plan = audit_to_stdout(&iam, &["--in-use-window", "60"], 3);
     let alice = user(&plan, "alice");
     assert_eq!(alice.decision, Decision::Hold);
-    assert_eq!(alice.deactivate, [keys.alice_old.id.clone()]);
+    assert_eq!(alice.deactivate, vec![keys.alice_old.id.clone()]);
 
     let plan = audit_to_stdout(&iam, &["--no-in-use-guard"], 3);
     let hank = user(&plan, "hank");
     assert_eq!(hank.decision, Decision::Deactivate);
-    assert_eq!(hank.deactivate, [keys.hank_old.id.clone()]);
+    assert_eq!(hank.deactivate, vec![keys.hank_old.id.clone()]);
     assert!(!plan.policy.in_use_guard);
 }
 
