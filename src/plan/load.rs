@@ -36,9 +36,32 @@ pub fn parse(text: &str) -> std::result::Result<Plan, String> {
             ));
         }
     }
-    let plan: Plan = serde_yaml::from_str(text).map_err(|err| err.to_string())?;
+    let plan: Plan =
+        serde_yaml::from_str(text).map_err(|err| name_the_user(text, &err.to_string()))?;
     validate::validate(&plan).map_err(|problem| problem.to_string())?;
     Ok(plan)
+}
+
+/// Put the user's name in front of a parse error about `users[N]...`, so the reader
+/// does not have to count entries.
+fn name_the_user(text: &str, message: &str) -> String {
+    let index = message
+        .strip_prefix("users[")
+        .and_then(|rest| rest.split_once(']'))
+        .and_then(|(index, _)| index.parse::<usize>().ok());
+    let name = index.and_then(|index| {
+        let document: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
+        document
+            .get("users")?
+            .get(index)?
+            .get("user_name")?
+            .as_str()
+            .map(str::to_string)
+    });
+    match name {
+        Some(name) => format!("user `{name}`: {message}"),
+        None => message.to_string(),
+    }
 }
 
 /// Read, parse and validate a plan file.

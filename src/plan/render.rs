@@ -223,3 +223,109 @@ pub fn to_markdown(plan: &Plan) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exemptions::Exemptions;
+    use crate::facts::{Caller, Inventory, KeyFacts, KeyStatus, LastUse, UserFacts};
+    use crate::plan::model::{PlanInputs, Source, build};
+    use crate::rule::Policy;
+    use chrono::{Duration, TimeZone};
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap()
+    }
+
+    fn key(id: &str, active: bool, age_days: i64, used_days_ago: Option<i64>) -> KeyFacts {
+        KeyFacts {
+            access_key_id: id.into(),
+            status: if active {
+                KeyStatus::Active
+            } else {
+                KeyStatus::Inactive
+            },
+            created: now() - Duration::days(age_days),
+            last_use: Some(LastUse {
+                at: used_days_ago.map(|days| now() - Duration::days(days)),
+                service: used_days_ago.map(|_| "s3".to_string()),
+                region: used_days_ago.map(|_| "eu-west-1".to_string()),
+            }),
+        }
+    }
+
+    fn user(name: &str, keys: Vec<KeyFacts>, tag: Option<&str>) -> UserFacts {
+        UserFacts {
+            user_name: name.into(),
+            user_arn: format!("arn:aws:iam::123456789012:user/{name}"),
+            keys,
+            exempt_tag: tag.map(String::from),
+        }
+    }
+
+    /// A fixed account with one user per decision, in scrambled order.
+    pub(crate) fn every_decision_plan() -> Plan {
+        let inventory = Inventory {
+            caller: Caller {
+                account_id: "123456789012".into(),
+                arn: "arn:aws:iam::123456789012:user/auditor".into(),
+            },
+            users_scanned: 7,
+            candidates: vec![
+                user(
+                    "rita",
+                    vec![
+                        key("AKIAEXAMPLERITA00002", true, 100, None),
+                        key("AKIAEXAMPLERITA00001", true, 120, Some(40)),
+                    ],
+                    None,
+                ),
+                user(
+                    "alice",
+                    vec![
+                        key("AKIAEXAMPLEALICE0002", true, 10, Some(1)),
+                        key("AKIAEXAMPLEALICE0001", true, 200, Some(30)),
+                        key("AKIAEXAMPLEALICE0003", false, 300, None),
+                    ],
+                    None,
+                ),
+                user(
+                    "hank",
+                    vec![
+                        key("AKIAEXAMPLEHANK00001", true, 150, Some(2)),
+                        key("AKIAEXAMPLEHANK00002", true, 5, None),
+                    ],
+                    None,
+                ),
+                user(
+                    "erin",
+                    vec![
+                        key("AKIAEXAMPLEERIN00001", true, 400, None),
+                        key("AKIAEXAMPLEERIN00002", true, 3, None),
+                    ],
+                    Some("break-glass account"),
+                ),
+            ],
+        };
+        build(
+            &inventory,
+            &PlanInputs {
+                policy: Policy::default(),
+                source: Source::Live,
+                now: now(),
+                exemptions: &Exemptions::default(),
+            },
+        )
+    }
+
+    #[test]
+    fn plan_yaml_of_a_fixed_account() {
+        let yaml = to_yaml(&every_decision_plan());
+        insta::assert_snapshot!(yaml);
+        // What is written can be read back, unchanged.
+        assert_eq!(
+            crate::plan::load::parse(&yaml).unwrap(),
+            every_decision_plan()
+        );
+    }
+}

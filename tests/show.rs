@@ -1,0 +1,182 @@
+//! `keytrim show`: renders a valid plan in each format (snapshots of what users read),
+//! and refuses a broken plan with one line naming the file, user and field.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::keytrim_isolated;
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plans/every-decision.yaml")
+}
+
+fn show(format: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let output = keytrim_isolated(dir.path())
+        .arg("show")
+        .arg(fixture())
+        .args(["--format", format])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn text_rendering() {
+    insta::assert_snapshot!(show("text"));
+}
+
+#[test]
+fn markdown_rendering() {
+    insta::assert_snapshot!(show("markdown"));
+}
+
+#[test]
+fn json_rendering_is_the_plan() {
+    let json = show("json");
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["account_id"], "123456789012");
+    assert_eq!(value["users"][2]["decision"], "hold");
+    insta::assert_snapshot!(json);
+}
+
+/// Write `text` as a plan, run `keytrim show` on it, and return its one error line.
+fn refuse(text: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.yaml"), text).unwrap();
+    let output = keytrim_isolated(dir.path())
+        .args(["show", "bad.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("keytrim: error: bad.yaml: "), "{stderr}");
+    stderr.trim_end().to_string()
+}
+
+fn good() -> String {
+    std::fs::read_to_string(fixture()).unwrap()
+}
+
+#[test]
+fn an_unknown_field_is_refused() {
+    let text = good().replace(
+        "  keep: AKIAEXAMPLEHANK00002\n",
+        "  keep: AKIAEXAMPLEHANK00002\n  approved_by: bob\n",
+    );
+    let error = refuse(text.as_bytes());
+    assert!(error.contains("unknown field `approved_by`"), "{error}");
+    assert!(
+        error.contains("user `hank`: users[2]"),
+        "names the user: {error}"
+    );
+}
+
+#[test]
+fn a_future_version_is_refused() {
+    let error = refuse(good().replace("version: 1\n", "version: 2\n").as_bytes());
+    assert!(
+        error.ends_with(
+            "field `version`: unsupported plan version 2 (this keytrim reads version 1)"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_kept_key_listed_to_deactivate_is_refused() {
+    let text = good().replace(
+        "  deactivate:\n  - AKIAEXAMPLEALICE0001\n",
+        "  deactivate:\n  - AKIAEXAMPLEALICE0001\n  - AKIAEXAMPLEALICE0002\n",
+    );
+    let error = refuse(text.as_bytes());
+    assert!(
+        error.ends_with("user `alice`: field `deactivate`: AKIAEXAMPLEALICE0002 is the kept key; the kept key is never deactivated"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_hold_turned_into_deactivate_by_a_reviewer_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = good().replace("  decision: hold\n", "  decision: deactivate\n");
+    std::fs::write(dir.path().join("reviewed.yaml"), text).unwrap();
+    keytrim_isolated(dir.path())
+        .args(["show", "reviewed.yaml"])
+        .assert()
+        .code(0)
+        .stdout(predicates::str::contains("deactivate 2, hold 0"));
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    keytrim_isolated(dir.path())
+        .args(["show", "plans/nope.yaml"])
+        .assert()
+        .code(1)
+        .stderr("keytrim: error: plans/nope.yaml: no such file\n");
+}
+
+#[test]
+fn bytes_that_are_not_utf8_are_refused() {
+    let mut bytes = good().into_bytes();
+    bytes.splice(0..0, [0xff, 0xfe, 0x00]);
+    let error = refuse(&bytes);
+    assert!(
+        error.ends_with("not UTF-8 text (invalid byte at offset 0)"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_file_over_the_size_cap_is_refused_before_parsing() {
+    let mut text = good();
+    let padding = "#".repeat(1024) + "\n";
+    while text.len() <= 8 * 1024 * 1024 {
+        text.push_str(&padding);
+    }
+    let error = refuse(text.as_bytes());
+    assert!(
+        error.ends_with("file is larger than the 8 MiB limit for plans"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_usage_error_exits_two() {
+    let dir = tempfile::tempdir().unwrap();
+    keytrim_isolated(dir.path())
+        .args(["show", "x.yaml", "--format", "pdf"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn iam_policies_are_valid_json_with_only_the_needed_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = |phase: &str| -> serde_json::Value {
+        let output = keytrim_isolated(dir.path())
+            .args(["iam-policy", phase])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let audit = policy("audit");
+    assert_eq!(audit["Version"], "2012-10-17");
+    let actions = audit["Statement"][0]["Action"].as_array().unwrap();
+    assert!(actions.contains(&"iam:ListAccessKeys".into()));
+    assert!(!audit.to_string().contains("UpdateAccessKey"));
+    let apply = policy("apply");
+    assert!(
+        apply["Statement"][0]["Action"]
+            .as_array()
+            .unwrap()
+            .contains(&"iam:UpdateAccessKey".into())
+    );
+}
