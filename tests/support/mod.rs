@@ -328,7 +328,11 @@ pub fn keytrim_isolated(dir: &Path) -> assert_cmd::Command {
             std::fs::write(file, "").expect("empty AWS config file");
         }
     }
-    let mut command = assert_cmd::Command::cargo_bin("keytrim").expect("the keytrim binary");
+    // Integration tests know where cargo built the binary; the demo says so in KEYTRIM_BIN.
+    let mut command = match std::env::var_os("KEYTRIM_BIN") {
+        Some(path) => assert_cmd::Command::new(path),
+        None => assert_cmd::Command::cargo_bin("keytrim").expect("the keytrim binary"),
+    };
     command
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
