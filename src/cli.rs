@@ -17,6 +17,7 @@ pub struct Cli {
 
 /// Options every command takes.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Named profile from the AWS config files (AWS_PROFILE works too).
     #[arg(long, global = true, value_name = "NAME")]

@@ -420,21 +420,99 @@ mod tests {
                     .unwrap()
             });
         let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&first, &second, &third]);
-        let sts_config = aws_sdk_sts::Config::builder()
-            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-            .region(aws_sdk_sts::config::Region::new("us-east-1"))
-            .build();
-        let clients = Clients {
-            iam,
-            sts: aws_sdk_sts::Client::from_conf(sts_config),
-            endpoint: "mock".into(),
-        };
-        let users = list_users(&clients).await.unwrap();
+        let users = list_users(&clients_with_iam(iam)).await.unwrap();
         let names: Vec<&str> = users.iter().map(|(name, _)| name.as_str()).collect();
         assert_eq!(names, ["alice", "bob", "carol", "dave"]);
         assert_eq!(first.num_calls(), 1);
         assert_eq!(second.num_calls(), 1);
         assert_eq!(third.num_calls(), 1);
+    }
+
+    fn clients_with_iam(iam: aws_sdk_iam::Client) -> Clients {
+        let sts_config = aws_sdk_sts::Config::builder()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .region(aws_sdk_sts::config::Region::new("us-east-1"))
+            .build();
+        Clients {
+            iam,
+            sts: aws_sdk_sts::Client::from_conf(sts_config),
+            endpoint: "mock".into(),
+        }
+    }
+
+    /// IAM builds the report asynchronously and refuses to start another while one is
+    /// in progress; keytrim waits politely through both. moto always has it ready at once.
+    #[tokio::test(start_paused = true)]
+    async fn the_credential_report_is_awaited_through_in_progress_and_limit_exceeded() {
+        use aws_sdk_iam::error::ErrorMetadata;
+        use aws_sdk_iam::operation::generate_credential_report::{
+            GenerateCredentialReportError, GenerateCredentialReportOutput,
+        };
+        use aws_sdk_iam::operation::get_credential_report::{
+            GetCredentialReportError, GetCredentialReportOutput,
+        };
+        let state = |state: ReportStateType| {
+            move || {
+                GenerateCredentialReportOutput::builder()
+                    .state(state.clone())
+                    .build()
+            }
+        };
+        let generate = mock!(aws_sdk_iam::Client::generate_credential_report)
+            .sequence()
+            .output(state(ReportStateType::Started))
+            .error(|| {
+                GenerateCredentialReportError::generic(
+                    ErrorMetadata::builder()
+                        .code("LimitExceeded")
+                        .message("slow down")
+                        .build(),
+                )
+            })
+            .output(state(ReportStateType::Complete))
+            .times(2)
+            .build();
+        let get = mock!(aws_sdk_iam::Client::get_credential_report)
+            .sequence()
+            .error(|| {
+                GetCredentialReportError::generic(
+                    ErrorMetadata::builder().code("ReportInProgress").build(),
+                )
+            })
+            .output(|| {
+                GetCredentialReportOutput::builder()
+                    .content(aws_sdk_iam::primitives::Blob::new("user,arn\n"))
+                    .build()
+            })
+            .build();
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&generate, &get]);
+        let started = tokio::time::Instant::now();
+        let report = fetch_credential_report(&clients_with_iam(iam))
+            .await
+            .unwrap();
+        assert_eq!(report, b"user,arn\n");
+        assert_eq!(generate.num_calls(), 4);
+        assert_eq!(get.num_calls(), 2);
+        // Three waits of 1, 2 and 4 seconds (virtual time).
+        assert_eq!(started.elapsed(), Duration::from_secs(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_credential_report_that_never_completes_times_out() {
+        use aws_sdk_iam::operation::generate_credential_report::GenerateCredentialReportOutput;
+        let generate = mock!(aws_sdk_iam::Client::generate_credential_report).then_output(|| {
+            GenerateCredentialReportOutput::builder()
+                .state(ReportStateType::Inprogress)
+                .build()
+        });
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&generate]);
+        let err = fetch_credential_report(&clients_with_iam(iam))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::CredentialReportTimeout { waited_secs } if waited_secs <= 300),
+            "{err}"
+        );
     }
 
     #[test]
