@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 
 use chrono::{SubsecRound, Utc};
 
+use crate::apply::{self, RunOptions};
 use crate::aws::{self, ConnectOptions};
 use crate::cli::{
-    AuditArgs, Cli, Command, GlobalArgs, IamPolicyArgs, Phase, ShowArgs, ShowFormat, SourceArg,
+    AuditArgs, ChangeArgs, Cli, Command, GlobalArgs, IamPolicyArgs, Phase, ShowArgs, ShowFormat,
+    SourceArg,
 };
 use crate::error::{Error, Result, exit};
 use crate::exemptions::Exemptions;
@@ -22,7 +24,31 @@ pub async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Audit(args) => audit(&cli.global, args).await,
         Command::Show(args) => show(args),
+        Command::Apply(args) => {
+            let options = run_options(&cli.global, &args.change);
+            apply::apply(
+                &connect_options(&cli.global),
+                &args.plans,
+                args.journal.as_deref(),
+                &options,
+            )
+            .await
+        }
+        Command::Rollback(args) => {
+            let options = run_options(&cli.global, &args.change);
+            apply::rollback::rollback(&connect_options(&cli.global), &args.journal, &options).await
+        }
         Command::IamPolicy(args) => iam_policy(args),
+    }
+}
+
+fn run_options(global: &GlobalArgs, change: &ChangeArgs) -> RunOptions {
+    RunOptions {
+        yes: change.yes,
+        dry_run: change.dry_run,
+        concurrency: change.concurrency as usize,
+        verify_timeout: std::time::Duration::from_secs(change.verify_timeout),
+        quiet: global.quiet,
     }
 }
 

@@ -52,8 +52,56 @@ pub enum Command {
     Audit(AuditArgs),
     /// Validate a plan file and render it.
     Show(ShowArgs),
+    /// Replay reviewed plans: check drift, confirm, deactivate, verify, journal.
+    Apply(ApplyArgs),
+    /// Re-activate the keys an apply deactivated, from its journal.
+    Rollback(RollbackArgs),
     /// Print the least-privilege IAM policy (JSON) a phase needs.
     IamPolicy(IamPolicyArgs),
+}
+
+/// Options apply and rollback share.
+#[derive(Debug, Args)]
+pub struct ChangeArgs {
+    /// Change without asking (for pipelines and scheduled jobs).
+    #[arg(long)]
+    pub yes: bool,
+
+    /// Check live state and print what would change; change nothing, write no journal.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Users changed at once.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub concurrency: u32,
+
+    /// Seconds to wait for IAM to show the change before calling a user unverified.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub verify_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Plan files written by `keytrim audit` (and reviewed).
+    #[arg(required = true, value_name = "PLAN")]
+    pub plans: Vec<PathBuf>,
+
+    /// Journal file [default: beside the plan, <plan stem>.<UTC timestamp>.journal.jsonl].
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The journal of the apply to undo.
+    #[arg(value_name = "JOURNAL")]
+    pub journal: PathBuf,
+
+    #[command(flatten)]
+    pub change: ChangeArgs,
 }
 
 /// Where the audit reads key facts from.

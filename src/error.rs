@@ -15,6 +15,10 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// Audit: the account is not compliant; a plan with work, holds or rotations was written.
     pub const NOT_COMPLIANT: u8 = 3;
+    /// Apply/rollback: finished, but some users were declined, held, drifted or unverified.
+    pub const PARTIAL: u8 = 4;
+    /// Interrupted (Ctrl-C); the journal is complete up to that point.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 /// Anything that stops a keytrim command.
@@ -74,6 +78,31 @@ pub enum Error {
     /// A plan file is missing, unreadable or invalid.
     #[error("{path}: {detail}")]
     Plan { path: String, detail: String },
+
+    /// A journal is missing, unreadable or not a keytrim journal.
+    #[error("{path}: {detail}")]
+    Journal { path: String, detail: String },
+
+    /// The plan or journal belongs to another account than the caller's.
+    #[error(
+        "{path} is for account {expected}, but the credentials are for account {actual} ({caller_arn}); nothing was changed"
+    )]
+    WrongAccount {
+        path: String,
+        expected: String,
+        actual: String,
+        caller_arn: String,
+    },
+
+    /// Changes need confirmation, and there is no terminal to ask on.
+    #[error(
+        "standard input is not a terminal, so keytrim cannot ask for confirmation: pass --yes to {action} without prompts, or --dry-run to preview; nothing was changed"
+    )]
+    NeedsConfirmation { action: &'static str },
+
+    /// Options that do not go together.
+    #[error("{0}")]
+    Usage(String),
 
     /// The exemptions file is missing or invalid.
     #[error("{path}: {detail}")]

@@ -2,9 +2,11 @@
 //! per IAM user) by auditing into a reviewable plan and applying it safely.
 //!
 //! Data flows one way: [`inventory`] reads IAM into [`facts`], [`rule`] judges each
-//! user, [`plan`] records the verdicts, and [`app`] runs the commands.
+//! user, [`plan`] records the verdicts, [`apply`] replays a plan into IAM and
+//! [`journal`] records every step; [`app`] runs the commands.
 
 pub mod app;
+pub mod apply;
 pub mod aws;
 pub mod cli;
 pub mod error;
@@ -12,5 +14,6 @@ pub mod exemptions;
 pub mod facts;
 pub mod iam_policy;
 pub mod inventory;
+pub mod journal;
 pub mod plan;
 pub mod rule;

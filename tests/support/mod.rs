@@ -267,8 +267,9 @@ impl LocalIam {
         .expect("start recording");
     }
 
-    /// The `Action` of every call recorded since `start_recording`, in order.
-    pub fn recorded_actions(&self) -> Vec<String> {
+    /// Every call recorded since `start_recording`, in order, as its form parameters
+    /// (`Action`, `UserName`, `AccessKeyId`, ...; values as sent, not URL-decoded).
+    pub fn recorded_calls(&self) -> Vec<Vec<(String, String)>> {
         let text = ureq::get(&format!(
             "{}/moto-api/recorder/download-recording",
             self.endpoint
@@ -280,16 +281,41 @@ impl LocalIam {
         .expect("recording text");
         text.lines()
             .filter(|line| !line.trim().is_empty())
-            .filter_map(|line| {
+            .map(|line| {
                 let entry: serde_json::Value = serde_json::from_str(line).expect("recorded JSON");
                 let body = entry["body"].as_str().unwrap_or_default();
                 let decoded = base64::engine::general_purpose::STANDARD
                     .decode(body)
                     .unwrap_or_else(|_| body.as_bytes().to_vec());
-                let form = String::from_utf8_lossy(&decoded).into_owned();
-                form.split('&')
-                    .find_map(|pair| pair.strip_prefix("Action="))
-                    .map(str::to_string)
+                String::from_utf8_lossy(&decoded)
+                    .split('&')
+                    .filter_map(|pair| pair.split_once('='))
+                    .map(|(key, value)| (key.to_string(), value.to_string()))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The `Action` of every call recorded since `start_recording`, in order.
+    pub fn recorded_actions(&self) -> Vec<String> {
+        self.recorded_calls()
+            .iter()
+            .filter_map(|params| param(params, "Action").map(str::to_string))
+            .collect()
+    }
+
+    /// The recorded calls that change IAM state, as "Action AccessKeyId=Status" lines.
+    pub fn recorded_writes(&self) -> Vec<String> {
+        self.recorded_calls()
+            .iter()
+            .filter(|params| param(params, "Action").is_some_and(is_write))
+            .map(|params| {
+                format!(
+                    "{} {}={}",
+                    param(params, "Action").unwrap_or_default(),
+                    param(params, "AccessKeyId").unwrap_or_default(),
+                    param(params, "Status").unwrap_or_default()
+                )
             })
             .collect()
     }
@@ -360,6 +386,14 @@ pub fn client(endpoint: &str, key_id: &str, secret: &str) -> aws_sdk_iam::Client
         ))
         .build();
     aws_sdk_iam::Client::from_conf(config)
+}
+
+/// One form parameter of a recorded call.
+pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
 }
 
 /// Actions that change IAM state.

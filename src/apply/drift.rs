@@ -1,0 +1,262 @@
+//! Drift: does live IAM state still match what the plan (or the journal) was made from?
+//! Pure comparisons; the caller lists the keys.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+
+use crate::facts::{KeyFacts, KeyStatus};
+use crate::plan::PlanUser;
+
+/// What to do for one user after comparing the plan with live state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deactivation {
+    /// Deactivate these keys (still Active); `already_inactive` need nothing.
+    Proceed {
+        deactivate: Vec<String>,
+        already_inactive: Vec<String>,
+    },
+    /// Live state moved away from the plan: leave the user alone.
+    Drifted(String),
+}
+
+/// The keys of `plan_user.deactivate` that are still Active live: only those need
+/// their last use looked up before `check_deactivation`.
+pub fn still_active<'a>(plan_user: &'a PlanUser, live: &[KeyFacts]) -> Vec<&'a str> {
+    plan_user
+        .deactivate
+        .iter()
+        .filter(|id| {
+            live.iter()
+                .any(|key| &key.access_key_id == *id && key.is_active())
+        })
+        .map(String::as_str)
+        .collect()
+}
+
+/// Compare a planned deactivation with live keys (with last use filled in for keys to
+/// deactivate that are still Active).
+pub fn check_deactivation(
+    plan_user: &PlanUser,
+    generated_at: DateTime<Utc>,
+    live: &[KeyFacts],
+) -> Deactivation {
+    let planned: BTreeSet<&str> = plan_user
+        .keys
+        .iter()
+        .map(|key| key.access_key_id.as_str())
+        .collect();
+    let current: BTreeSet<&str> = live.iter().map(|key| key.access_key_id.as_str()).collect();
+    let created: Vec<&str> = current.difference(&planned).copied().collect();
+    if !created.is_empty() {
+        return Deactivation::Drifted(format!(
+            "key(s) created since the audit: {}",
+            created.join(", ")
+        ));
+    }
+    let deleted: Vec<&str> = planned.difference(&current).copied().collect();
+    if !deleted.is_empty() {
+        return Deactivation::Drifted(format!(
+            "key(s) deleted since the audit: {}",
+            deleted.join(", ")
+        ));
+    }
+    let live_key = |id: &str| live.iter().find(|key| key.access_key_id == id);
+    let Some(keep) = plan_user.keep.as_deref() else {
+        return Deactivation::Drifted("the plan keeps no key".to_string());
+    };
+    match live_key(keep) {
+        Some(key) if key.is_active() => {}
+        _ => {
+            return Deactivation::Drifted(format!(
+                "the kept key {keep} is no longer Active; deactivating the others could leave no working key"
+            ));
+        }
+    }
+    let mut deactivate = Vec::new();
+    let mut already_inactive = Vec::new();
+    for id in &plan_user.deactivate {
+        let Some(key) = live_key(id) else {
+            continue; // unreachable: deletions were caught above
+        };
+        if key.status == KeyStatus::Inactive {
+            already_inactive.push(id.clone());
+            continue;
+        }
+        if let Some(used) = key.last_used_at().filter(|used| *used > generated_at) {
+            return Deactivation::Drifted(format!(
+                "{id} was used at {} (after the audit at {}): an application may depend on it",
+                used.format("%Y-%m-%d %H:%M:%S UTC"),
+                generated_at.format("%Y-%m-%d %H:%M:%S UTC")
+            ));
+        }
+        deactivate.push(id.clone());
+    }
+    Deactivation::Proceed {
+        deactivate,
+        already_inactive,
+    }
+}
+
+/// What to do for one user on rollback.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reactivation {
+    /// Inactive now: re-activate.
+    pub reactivate: Vec<String>,
+    /// Active already: nothing to do.
+    pub already_active: Vec<String>,
+    /// Gone: cannot be re-activated.
+    pub missing: Vec<String>,
+}
+
+/// Compare the keys an apply deactivated with live keys.
+pub fn check_reactivation(keys: &[String], live: &[KeyFacts]) -> Reactivation {
+    let mut result = Reactivation::default();
+    for id in keys {
+        match live.iter().find(|key| &key.access_key_id == id) {
+            None => result.missing.push(id.clone()),
+            Some(key) if key.is_active() => result.already_active.push(id.clone()),
+            Some(_) => result.reactivate.push(id.clone()),
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::LastUse;
+    use crate::plan::PlanKey;
+    use crate::rule::Decision;
+    use chrono::{Duration, TimeZone};
+
+    const OLD: &str = "AKIAOLDOLDOLDOLD0001";
+    const NEW: &str = "AKIANEWNEWNEWNEW0002";
+
+    fn audit_time() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap()
+    }
+
+    fn plan_user() -> PlanUser {
+        let key = |id: &str| PlanKey {
+            access_key_id: id.into(),
+            status: KeyStatus::Active,
+            created: audit_time() - Duration::days(10),
+            age_days: 10,
+            last_used: None,
+            last_used_service: None,
+            last_used_region: None,
+        };
+        PlanUser {
+            user_name: "alice".into(),
+            user_arn: "arn:aws:iam::123456789012:user/alice".into(),
+            decision: Decision::Deactivate,
+            reason: "r".into(),
+            keep: Some(NEW.into()),
+            deactivate: vec![OLD.into()],
+            keys: vec![key(OLD), key(NEW)],
+        }
+    }
+
+    fn live(id: &str, status: KeyStatus, used: Option<DateTime<Utc>>) -> KeyFacts {
+        KeyFacts {
+            access_key_id: id.into(),
+            status,
+            created: audit_time() - Duration::days(10),
+            last_use: Some(LastUse {
+                at: used,
+                ..LastUse::default()
+            }),
+        }
+    }
+
+    use KeyStatus::{Active, Inactive};
+
+    #[test]
+    fn unchanged_state_proceeds() {
+        let keys = [live(OLD, Active, None), live(NEW, Active, None)];
+        assert_eq!(
+            check_deactivation(&plan_user(), audit_time(), &keys),
+            Deactivation::Proceed {
+                deactivate: vec![OLD.into()],
+                already_inactive: vec![]
+            }
+        );
+        assert_eq!(still_active(&plan_user(), &keys), [OLD]);
+    }
+
+    #[test]
+    fn an_already_inactive_key_counts_as_done() {
+        let keys = [live(OLD, Inactive, None), live(NEW, Active, None)];
+        assert_eq!(
+            check_deactivation(&plan_user(), audit_time(), &keys),
+            Deactivation::Proceed {
+                deactivate: vec![],
+                already_inactive: vec![OLD.into()]
+            }
+        );
+        assert!(still_active(&plan_user(), &keys).is_empty());
+    }
+
+    #[test]
+    fn a_deactivated_kept_key_is_drift() {
+        let keys = [live(OLD, Active, None), live(NEW, Inactive, None)];
+        let Deactivation::Drifted(reason) = check_deactivation(&plan_user(), audit_time(), &keys)
+        else {
+            panic!("expected drift");
+        };
+        assert!(reason.contains("kept key AKIANEWNEWNEWNEW0002 is no longer Active"));
+    }
+
+    #[test]
+    fn created_and_deleted_keys_are_drift() {
+        let keys = [
+            live(OLD, Active, None),
+            live(NEW, Active, None),
+            live("AKIATHIRDTHIRD00003", Active, None),
+        ];
+        assert!(matches!(
+            check_deactivation(&plan_user(), audit_time(), &keys),
+            Deactivation::Drifted(reason) if reason.contains("created since the audit: AKIATHIRDTHIRD00003")
+        ));
+        let keys = [live(NEW, Active, None)];
+        assert!(matches!(
+            check_deactivation(&plan_user(), audit_time(), &keys),
+            Deactivation::Drifted(reason) if reason.contains("deleted since the audit: AKIAOLDOLDOLDOLD0001")
+        ));
+    }
+
+    #[test]
+    fn use_after_the_audit_is_drift_but_use_before_is_not() {
+        let after = audit_time() + Duration::hours(1);
+        let keys = [live(OLD, Active, Some(after)), live(NEW, Active, None)];
+        assert!(matches!(
+            check_deactivation(&plan_user(), audit_time(), &keys),
+            Deactivation::Drifted(reason) if reason.contains("after the audit")
+        ));
+        let before = audit_time() - Duration::hours(1);
+        let keys = [live(OLD, Active, Some(before)), live(NEW, Active, None)];
+        assert!(matches!(
+            check_deactivation(&plan_user(), audit_time(), &keys),
+            Deactivation::Proceed { .. }
+        ));
+    }
+
+    #[test]
+    fn reactivation_sorts_keys_by_live_state() {
+        let keys = [live(OLD, Inactive, None), live(NEW, Active, None)];
+        let wanted = [
+            OLD.to_string(),
+            NEW.to_string(),
+            "AKIAGONEGONEGONE0009".to_string(),
+        ];
+        assert_eq!(
+            check_reactivation(&wanted, &keys),
+            Reactivation {
+                reactivate: vec![OLD.into()],
+                already_active: vec![NEW.into()],
+                missing: vec!["AKIAGONEGONEGONE0009".into()],
+            }
+        );
+    }
+}

@@ -1,0 +1,432 @@
+//! Carrying out changes, shared by apply and rollback: per user, a live drift check,
+//! then UpdateAccessKey one key at a time (each journaled before and after the call),
+//! then verification by re-listing with back-off. Users run in parallel up to the
+//! concurrency bound; an interrupt stops new calls and lets the one in flight finish.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use aws_sdk_iam::types::StatusType;
+use chrono::{DateTime, Utc};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::aws::{Clients, classify};
+use crate::facts::{KeyFacts, KeyStatus};
+use crate::inventory;
+use crate::journal::{Entry, Event, Journal};
+use crate::plan::PlanUser;
+
+use super::drift::{self, Deactivation};
+
+/// First wait between verification listings; it doubles up to `VERIFY_LONGEST_WAIT`.
+const VERIFY_FIRST_WAIT: Duration = Duration::from_millis(250);
+const VERIFY_LONGEST_WAIT: Duration = Duration::from_secs(4);
+
+/// Set by Ctrl-C: no new call starts once it is set.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt {
+    flag: Arc<AtomicBool>,
+    listening: Arc<AtomicBool>,
+}
+
+impl Interrupt {
+    /// Catch Ctrl-C from now on (once; later calls do nothing).
+    pub fn listen(&self) {
+        if self.listening.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let flag = Arc::clone(&self.flag);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::warn!("interrupted: finishing the calls in flight, starting no new ones");
+                flag.store(true, Ordering::SeqCst);
+            }
+        });
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    pub fn set(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+    }
+}
+
+/// One user's work.
+#[derive(Debug, Clone)]
+pub enum Work {
+    /// apply: deactivate the plan's keys for this user.
+    Deactivate {
+        user: PlanUser,
+        generated_at: DateTime<Utc>,
+    },
+    /// rollback: re-activate keys an apply deactivated.
+    Reactivate {
+        user_name: String,
+        keys: Vec<String>,
+    },
+}
+
+impl Work {
+    pub fn user_name(&self) -> &str {
+        match self {
+            Work::Deactivate { user, .. } => &user.user_name,
+            Work::Reactivate { user_name, .. } => user_name,
+        }
+    }
+}
+
+/// How one user ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Changed (or already in the intended state) and seen so by re-listing.
+    Verified {
+        changed: Vec<String>,
+        unchanged: Vec<String>,
+    },
+    /// Dry run: these keys would change.
+    WouldChange {
+        keys: Vec<String>,
+        unchanged: Vec<String>,
+    },
+    /// Changed, but the intended state was not seen in time.
+    Unverified {
+        changed: Vec<String>,
+        reason: String,
+    },
+    /// Live state no longer matched: left alone.
+    Drifted { reason: String },
+    /// A call failed.
+    Failed { changed: Vec<String>, error: String },
+    /// The person said no.
+    Declined,
+    /// A `hold` in the plan: left for review.
+    Held { reason: String },
+    /// `rotate` or `exempt`: nothing to do automatically.
+    Skipped { reason: String },
+    /// Ctrl-C came first.
+    Interrupted { changed: Vec<String> },
+}
+
+/// A user and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserReport {
+    pub user_name: String,
+    pub outcome: Outcome,
+}
+
+/// What every user's work shares.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub clients: Clients,
+    pub account_id: String,
+    /// None in a dry run: nothing is written, not even a journal.
+    pub journal: Option<Arc<Journal>>,
+    pub interrupt: Interrupt,
+    pub verify_timeout: Duration,
+}
+
+impl Context {
+    fn record(&self, entry: Entry) -> Result<(), String> {
+        match &self.journal {
+            Some(journal) => journal.record(&entry).map_err(|err| err.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    fn entry(&self, event: Event, user_name: &str) -> Entry {
+        Entry::new(event, &self.account_id, user_name)
+    }
+}
+
+fn status_type(status: KeyStatus) -> StatusType {
+    match status {
+        KeyStatus::Active => StatusType::Active,
+        KeyStatus::Inactive => StatusType::Inactive,
+    }
+}
+
+/// Change one key's status: intent line, the call, outcome line.
+async fn set_status(
+    ctx: &Context,
+    user_name: &str,
+    key_id: &str,
+    from: KeyStatus,
+    to: KeyStatus,
+) -> Result<(), String> {
+    ctx.record(ctx.entry(Event::Intent, user_name).key(key_id, from, to))?;
+    let result = ctx
+        .clients
+        .iam
+        .update_access_key()
+        .user_name(user_name)
+        .access_key_id(key_id)
+        .status(status_type(to))
+        .send()
+        .await;
+    match result {
+        Ok(_) => ctx.record(ctx.entry(Event::Done, user_name).key(key_id, from, to)),
+        Err(err) => {
+            let error = classify("iam:UpdateAccessKey", &ctx.clients.endpoint, err).to_string();
+            ctx.record(
+                ctx.entry(Event::Failed, user_name)
+                    .key(key_id, from, to)
+                    .error(error.clone()),
+            )?;
+            Err(error)
+        }
+    }
+}
+
+/// Re-list the user's keys until every `(key, status)` holds, or time runs out.
+async fn verify(
+    ctx: &Context,
+    user_name: &str,
+    expected: &[(String, KeyStatus)],
+) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + ctx.verify_timeout;
+    let mut wait = VERIFY_FIRST_WAIT;
+    loop {
+        let live = inventory::list_keys(&ctx.clients, user_name)
+            .await
+            .map_err(|err| err.to_string())?;
+        let mismatch = expected.iter().find(|(id, status)| {
+            !live
+                .iter()
+                .any(|key| &key.access_key_id == id && key.status == *status)
+        });
+        let Some((id, status)) = mismatch else {
+            return Ok(());
+        };
+        if tokio::time::Instant::now() + wait > deadline {
+            return Err(format!(
+                "{id} was not seen {} within {} s",
+                status.as_str(),
+                ctx.verify_timeout.as_secs()
+            ));
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(VERIFY_LONGEST_WAIT);
+    }
+}
+
+/// Change `keys` of a user to `to`, then verify `expected`.
+async fn change_and_verify(
+    ctx: &Context,
+    user_name: &str,
+    keys: &[String],
+    from: KeyStatus,
+    to: KeyStatus,
+    unchanged: Vec<String>,
+    expected: Vec<(String, KeyStatus)>,
+) -> Result<Outcome, String> {
+    let mut changed = Vec::new();
+    for key in keys {
+        if ctx.interrupt.is_set() {
+            ctx.record(
+                ctx.entry(Event::Skipped, user_name)
+                    .key(key, from, to)
+                    .reason("interrupted before this key"),
+            )?;
+            return Ok(Outcome::Interrupted { changed });
+        }
+        if let Err(error) = set_status(ctx, user_name, key, from, to).await {
+            return Ok(Outcome::Failed { changed, error });
+        }
+        changed.push(key.clone());
+    }
+    match verify(ctx, user_name, &expected).await {
+        Ok(()) => {
+            let reason = if changed.is_empty() {
+                "already in the intended state".to_string()
+            } else {
+                format!("{} now {}", changed.join(", "), to.as_str())
+            };
+            ctx.record(ctx.entry(Event::Verified, user_name).reason(reason))?;
+            Ok(Outcome::Verified { changed, unchanged })
+        }
+        Err(reason) => {
+            ctx.record(
+                ctx.entry(Event::Unverified, user_name)
+                    .reason(reason.clone()),
+            )?;
+            Ok(Outcome::Unverified { changed, reason })
+        }
+    }
+}
+
+/// The live keys of a user, with last use looked up for `needs_last_use`.
+async fn live_keys(
+    ctx: &Context,
+    user_name: &str,
+    needs_last_use: impl Fn(&[KeyFacts]) -> Vec<String>,
+) -> Result<Vec<KeyFacts>, String> {
+    let mut keys = inventory::list_keys(&ctx.clients, user_name)
+        .await
+        .map_err(|err| err.to_string())?;
+    let wanted = needs_last_use(&keys);
+    for key in keys
+        .iter_mut()
+        .filter(|k| wanted.contains(&k.access_key_id))
+    {
+        key.last_use = Some(
+            inventory::last_use(&ctx.clients, &key.access_key_id)
+                .await
+                .map_err(|err| err.to_string())?,
+        );
+    }
+    Ok(keys)
+}
+
+async fn deactivate(
+    ctx: &Context,
+    user: &PlanUser,
+    generated_at: DateTime<Utc>,
+) -> Result<Outcome, String> {
+    let name = user.user_name.as_str();
+    let live = live_keys(ctx, name, |keys| {
+        drift::still_active(user, keys)
+            .into_iter()
+            .map(String::from)
+            .collect()
+    })
+    .await?;
+    let (to_change, already) = match drift::check_deactivation(user, generated_at, &live) {
+        Deactivation::Drifted(reason) => {
+            ctx.record(ctx.entry(Event::Drifted, name).reason(reason.clone()))?;
+            return Ok(Outcome::Drifted { reason });
+        }
+        Deactivation::Proceed {
+            deactivate,
+            already_inactive,
+        } => (deactivate, already_inactive),
+    };
+    if ctx.journal.is_none() {
+        return Ok(Outcome::WouldChange {
+            keys: to_change,
+            unchanged: already,
+        });
+    }
+    for id in &already {
+        ctx.record(
+            ctx.entry(Event::Skipped, name)
+                .key(id, KeyStatus::Inactive, KeyStatus::Inactive)
+                .reason("already Inactive"),
+        )?;
+    }
+    let keep = user
+        .keep
+        .clone()
+        .expect("validated: a deactivation keeps a key");
+    let mut expected = vec![(keep, KeyStatus::Active)];
+    expected.extend(
+        user.deactivate
+            .iter()
+            .map(|id| (id.clone(), KeyStatus::Inactive)),
+    );
+    change_and_verify(
+        ctx,
+        name,
+        &to_change,
+        KeyStatus::Active,
+        KeyStatus::Inactive,
+        already,
+        expected,
+    )
+    .await
+}
+
+async fn reactivate(ctx: &Context, user_name: &str, keys: &[String]) -> Result<Outcome, String> {
+    let live = live_keys(ctx, user_name, |_| Vec::new()).await?;
+    let check = drift::check_reactivation(keys, &live);
+    if !check.missing.is_empty() {
+        let reason = format!(
+            "key(s) deleted since the apply: {}",
+            check.missing.join(", ")
+        );
+        ctx.record(ctx.entry(Event::Drifted, user_name).reason(reason.clone()))?;
+        return Ok(Outcome::Drifted { reason });
+    }
+    if ctx.journal.is_none() {
+        return Ok(Outcome::WouldChange {
+            keys: check.reactivate,
+            unchanged: check.already_active,
+        });
+    }
+    for id in &check.already_active {
+        ctx.record(
+            ctx.entry(Event::Skipped, user_name)
+                .key(id, KeyStatus::Active, KeyStatus::Active)
+                .reason("already Active"),
+        )?;
+    }
+    let expected = keys
+        .iter()
+        .map(|id| (id.clone(), KeyStatus::Active))
+        .collect::<Vec<_>>();
+    change_and_verify(
+        ctx,
+        user_name,
+        &check.reactivate,
+        KeyStatus::Inactive,
+        KeyStatus::Active,
+        check.already_active,
+        expected,
+    )
+    .await
+}
+
+/// Do one user's work. A journal that cannot be written stops the user as failed.
+async fn run_one(ctx: &Context, work: &Work) -> Outcome {
+    let name = work.user_name();
+    if ctx.interrupt.is_set() {
+        let _ = ctx.record(ctx.entry(Event::Skipped, name).reason("interrupted"));
+        return Outcome::Interrupted {
+            changed: Vec::new(),
+        };
+    }
+    let result = match work {
+        Work::Deactivate { user, generated_at } => deactivate(ctx, user, *generated_at).await,
+        Work::Reactivate { user_name, keys } => reactivate(ctx, user_name, keys).await,
+    };
+    result.unwrap_or_else(|error| {
+        let _ = ctx.record(ctx.entry(Event::Failed, name).error(error.clone()));
+        Outcome::Failed {
+            changed: Vec::new(),
+            error,
+        }
+    })
+}
+
+/// Do every user's work, up to `concurrency` users at once; reports in input order.
+pub async fn run_all(ctx: &Context, works: Vec<Work>, concurrency: usize) -> Vec<UserReport> {
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    for (index, work) in works.into_iter().enumerate() {
+        let ctx = ctx.clone();
+        let permits = Arc::clone(&permits);
+        tasks.spawn(async move {
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .expect("semaphore is never closed");
+            let outcome = run_one(&ctx, &work).await;
+            (
+                index,
+                UserReport {
+                    user_name: work.user_name().to_string(),
+                    outcome,
+                },
+            )
+        });
+    }
+    let mut reports = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        reports.push(joined.expect("user tasks do not panic"));
+    }
+    reports.sort_by_key(|(index, _)| *index);
+    reports.into_iter().map(|(_, report)| report).collect()
+}

@@ -1,0 +1,413 @@
+//! Apply and rollback: load and check the input, guard the account, confirm per user,
+//! carry out the changes (see `execute`), and report per user with an exit code.
+
+pub mod drift;
+pub mod execute;
+pub mod prompt;
+pub mod rollback;
+
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::aws::{self, ConnectOptions};
+use crate::error::{Error, Result, exit};
+use crate::facts::Caller;
+use crate::inventory;
+use crate::journal::{self, Entry, Event, Journal, Mode, RunInfo};
+use crate::plan::{self, Plan, PlanKey, PlanUser};
+use crate::rule::Decision;
+
+use execute::{Context, Interrupt, Outcome, UserReport, Work};
+use prompt::Answer;
+
+/// What apply and rollback were asked to do.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub yes: bool,
+    pub dry_run: bool,
+    pub concurrency: usize,
+    pub verify_timeout: Duration,
+    pub quiet: bool,
+}
+
+/// Refuse before any change when confirmation is needed and nobody can give it.
+fn require_confirmation_channel(options: &RunOptions, action: &'static str) -> Result<()> {
+    if !options.yes && !options.dry_run && !std::io::stdin().is_terminal() {
+        return Err(Error::NeedsConfirmation { action });
+    }
+    Ok(())
+}
+
+/// The caller, refusing unless it is in `account_id`.
+fn guard_account(caller: &Caller, account_id: &str, path: &Path) -> Result<()> {
+    if caller.account_id != account_id {
+        return Err(Error::WrongAccount {
+            path: path.display().to_string(),
+            expected: account_id.to_string(),
+            actual: caller.account_id.clone(),
+            caller_arn: caller.arn.clone(),
+        });
+    }
+    Ok(())
+}
+
+fn key_line(role: &str, key: &PlanKey) -> String {
+    let used = match key.last_used {
+        Some(at) => format!("last used {}", at.format("%Y-%m-%d %H:%M UTC")),
+        None => "never used".to_string(),
+    };
+    format!(
+        "  {role:<10} {}  {:>4} days old  {used}",
+        key.access_key_id, key.age_days
+    )
+}
+
+/// What the prompt shows for a planned deactivation.
+pub fn describe_deactivation(user: &PlanUser) -> String {
+    let mut text = format!("\nUser {} ({})\n", user.user_name, user.user_arn);
+    for key in &user.keys {
+        if user.keep.as_deref() == Some(key.access_key_id.as_str()) {
+            let _ = writeln!(text, "{}", key_line("keep", key));
+        } else if user.deactivate.contains(&key.access_key_id) {
+            let _ = writeln!(text, "{}", key_line("deactivate", key));
+        }
+    }
+    text
+}
+
+/// Ask per user; returns the works approved, and records the declined ones. On Ctrl-C
+/// at a prompt, sets `ctx.interrupt` and approves nothing.
+fn confirm(
+    works: Vec<(Work, String)>,
+    question: &str,
+    ctx: &Context,
+    reports: &mut Vec<UserReport>,
+) -> Result<Vec<Work>> {
+    let mut approved = Vec::new();
+    let mut answer_rest: Option<Answer> = None;
+    for (work, description) in works {
+        let answer = match answer_rest {
+            Some(answer) => answer,
+            None => {
+                let answer = tokio::task::block_in_place(|| {
+                    prompt::ask(&description, &format!("{question} {}?", work.user_name()))
+                });
+                if matches!(answer, Answer::All | Answer::Quit | Answer::Interrupted) {
+                    answer_rest = Some(answer);
+                }
+                answer
+            }
+        };
+        let name = work.user_name().to_string();
+        let (outcome, event, reason) = match answer {
+            Answer::Yes | Answer::All => {
+                approved.push(work);
+                continue;
+            }
+            Answer::Interrupted => (
+                Outcome::Interrupted {
+                    changed: Vec::new(),
+                },
+                Event::Skipped,
+                "interrupted at the prompt",
+            ),
+            _ => (Outcome::Declined, Event::Declined, "declined at the prompt"),
+        };
+        if let Some(journal) = &ctx.journal {
+            journal.record(&Entry::new(event, &ctx.account_id, &name).reason(reason))?;
+        }
+        reports.push(UserReport {
+            user_name: name,
+            outcome,
+        });
+    }
+    if answer_rest == Some(Answer::Interrupted) {
+        ctx.interrupt.set();
+        for work in approved.drain(..) {
+            let name = work.user_name().to_string();
+            if let Some(journal) = &ctx.journal {
+                journal.record(
+                    &Entry::new(Event::Skipped, &ctx.account_id, &name)
+                        .reason("interrupted at the prompt"),
+                )?;
+            }
+            reports.push(UserReport {
+                user_name: name,
+                outcome: Outcome::Interrupted {
+                    changed: Vec::new(),
+                },
+            });
+        }
+    }
+    Ok(approved)
+}
+
+/// One line per user, and the totals.
+pub fn summarize(title: &str, reports: &[UserReport], verb: &str) -> String {
+    let mut text = format!("{title}\n");
+    let mut counts = [0usize; 6]; // done, skipped, drifted, failed, unverified, would
+    for report in reports {
+        let line = match &report.outcome {
+            Outcome::Verified { changed, unchanged } => {
+                counts[0] += 1;
+                match (changed.is_empty(), unchanged.is_empty()) {
+                    (false, true) => format!("{verb} {}, verified", changed.join(", ")),
+                    (false, false) => format!(
+                        "{verb} {}, verified ({} already done)",
+                        changed.join(", "),
+                        unchanged.join(", ")
+                    ),
+                    _ => format!("already done ({}), verified", unchanged.join(", ")),
+                }
+            }
+            Outcome::WouldChange { keys, unchanged } => {
+                counts[5] += 1;
+                if keys.is_empty() {
+                    format!(
+                        "dry run: nothing to do ({} already done)",
+                        unchanged.join(", ")
+                    )
+                } else {
+                    format!(
+                        "dry run: would {} {}",
+                        verb.trim_end_matches('d'),
+                        keys.join(", ")
+                    )
+                }
+            }
+            Outcome::Unverified { changed, reason } => {
+                counts[4] += 1;
+                format!("{verb} {}, UNVERIFIED: {reason}", changed.join(", "))
+            }
+            Outcome::Drifted { reason } => {
+                counts[2] += 1;
+                format!("drifted, left alone: {reason}")
+            }
+            Outcome::Failed { changed, error } => {
+                counts[3] += 1;
+                if changed.is_empty() {
+                    format!("FAILED: {error}")
+                } else {
+                    format!("FAILED after {verb} {}: {error}", changed.join(", "))
+                }
+            }
+            Outcome::Declined => {
+                counts[1] += 1;
+                "skipped: declined".to_string()
+            }
+            Outcome::Held { reason } => {
+                counts[1] += 1;
+                format!("skipped: held: {reason}")
+            }
+            Outcome::Skipped { reason } => {
+                counts[1] += 1;
+                format!("skipped: {reason}")
+            }
+            Outcome::Interrupted { changed } => {
+                counts[1] += 1;
+                if changed.is_empty() {
+                    "skipped: interrupted".to_string()
+                } else {
+                    format!("interrupted after {verb} {}", changed.join(", "))
+                }
+            }
+        };
+        let _ = writeln!(text, "  {:<24} {line}", report.user_name);
+    }
+    let _ = write!(
+        text,
+        "{verb}+verified {}, skipped {}, drifted {}, failed {}, unverified {}",
+        counts[0], counts[1], counts[2], counts[3], counts[4]
+    );
+    if counts[5] > 0 {
+        let _ = write!(text, ", dry run {}", counts[5]);
+    }
+    text
+}
+
+/// The exit code for a run's reports.
+pub fn exit_code(reports: &[UserReport], interrupted: bool) -> u8 {
+    if interrupted
+        || reports
+            .iter()
+            .any(|r| matches!(r.outcome, Outcome::Interrupted { .. }))
+    {
+        return exit::INTERRUPTED;
+    }
+    if reports
+        .iter()
+        .any(|r| matches!(r.outcome, Outcome::Failed { .. }))
+    {
+        return exit::ERROR;
+    }
+    let partial = reports.iter().any(|r| {
+        matches!(
+            r.outcome,
+            Outcome::Declined
+                | Outcome::Held { .. }
+                | Outcome::Drifted { .. }
+                | Outcome::Unverified { .. }
+        )
+    });
+    if partial { exit::PARTIAL } else { exit::OK }
+}
+
+/// `keytrim apply PLAN...`
+pub async fn apply(
+    connect: &ConnectOptions,
+    plans: &[PathBuf],
+    journal_path: Option<&Path>,
+    options: &RunOptions,
+) -> Result<u8> {
+    if journal_path.is_some() && plans.len() > 1 {
+        return Err(Error::Usage(
+            "--journal names one file, so it takes one plan; without it each plan gets its own journal".into(),
+        ));
+    }
+    // Every plan is read and checked before anything else.
+    let loaded: Vec<(PathBuf, Plan)> = plans
+        .iter()
+        .map(|path| plan::load(path).map(|plan| (path.clone(), plan)))
+        .collect::<Result<_>>()?;
+    require_confirmation_channel(options, "apply")?;
+    let clients = aws::connect(connect).await?;
+    let caller = inventory::caller(&clients).await?;
+    for (path, plan) in &loaded {
+        guard_account(&caller, &plan.account_id, path)?;
+    }
+    let mut worst = exit::OK;
+    let interrupt = Interrupt::default();
+    for (path, plan) in loaded {
+        let code = apply_plan(
+            &clients,
+            &caller,
+            &path,
+            &plan,
+            journal_path,
+            options,
+            &interrupt,
+        )
+        .await?;
+        worst = worse(worst, code);
+        if interrupt.is_set() {
+            break;
+        }
+    }
+    Ok(worst)
+}
+
+/// The more serious of two exit codes.
+fn worse(a: u8, b: u8) -> u8 {
+    let rank = |code: u8| match code {
+        exit::INTERRUPTED => 4,
+        exit::ERROR => 3,
+        exit::PARTIAL => 2,
+        exit::OK => 0,
+        _ => 1,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+async fn apply_plan(
+    clients: &aws::Clients,
+    caller: &Caller,
+    path: &Path,
+    plan: &Plan,
+    journal_path: Option<&Path>,
+    options: &RunOptions,
+    interrupt: &Interrupt,
+) -> Result<u8> {
+    let journal = if options.dry_run {
+        None
+    } else {
+        let path_of_journal = journal_path
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| journal::default_path(path, Utc::now()));
+        Some(Arc::new(Journal::create(
+            &path_of_journal,
+            &plan.account_id,
+            RunInfo {
+                mode: Mode::Apply,
+                source: path.display().to_string(),
+                tool: format!("keytrim {}", env!("CARGO_PKG_VERSION")),
+                caller_arn: caller.arn.clone(),
+            },
+        )?))
+    };
+    let ctx = Context {
+        clients: clients.clone(),
+        account_id: plan.account_id.clone(),
+        journal,
+        interrupt: interrupt.clone(),
+        verify_timeout: options.verify_timeout,
+    };
+    let mut reports = Vec::new();
+    let mut candidates = Vec::new();
+    for user in &plan.users {
+        let skip = match user.decision {
+            Decision::Deactivate => {
+                candidates.push((
+                    Work::Deactivate {
+                        user: user.clone(),
+                        generated_at: plan.generated_at,
+                    },
+                    describe_deactivation(user),
+                ));
+                continue;
+            }
+            Decision::Hold => Outcome::Held {
+                reason: user.reason.clone(),
+            },
+            other => Outcome::Skipped {
+                reason: format!("{}: {}", other.as_str(), user.reason),
+            },
+        };
+        if let Some(journal) = &ctx.journal {
+            journal.record(
+                &Entry::new(Event::Skipped, &plan.account_id, &user.user_name).reason(format!(
+                    "decision {}: {}",
+                    user.decision.as_str(),
+                    user.reason
+                )),
+            )?;
+        }
+        reports.push(UserReport {
+            user_name: user.user_name.clone(),
+            outcome: skip,
+        });
+    }
+    let approved = if options.yes || options.dry_run {
+        candidates.into_iter().map(|(work, _)| work).collect()
+    } else {
+        confirm(candidates, "Deactivate these keys of", &ctx, &mut reports)?
+    };
+    // Ctrl-C is caught from here on; at a prompt it was read as an answer.
+    interrupt.listen();
+    let done = execute::run_all(&ctx, approved, options.concurrency).await;
+    reports.extend(done);
+    let order = |name: &str| plan.users.iter().position(|u| u.user_name == name);
+    reports.sort_by_key(|r| order(&r.user_name));
+
+    if !options.quiet {
+        let title = match &ctx.journal {
+            Some(journal) => format!(
+                "apply {} (account {}), journal {}",
+                path.display(),
+                plan.account_id,
+                journal.path().display()
+            ),
+            None => format!(
+                "dry run of {} (account {}): nothing was changed",
+                path.display(),
+                plan.account_id
+            ),
+        };
+        eprintln!("{}", summarize(&title, &reports, "deactivated"));
+    }
+    Ok(exit_code(&reports, interrupt.is_set()))
+}

@@ -1,0 +1,200 @@
+//! Rollback: re-activate exactly the keys an apply's journal shows it deactivated, with
+//! the same checks, confirmation and journaling as apply.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use crate::aws::{self, ConnectOptions};
+use crate::error::{Error, Result};
+use crate::facts::KeyStatus;
+use crate::inventory;
+use crate::journal::{self, Entry, Event, Journal, Mode, RunInfo};
+
+use super::execute::{self, Context, Interrupt, Work};
+use super::{
+    RunOptions, confirm, exit_code, guard_account, require_confirmation_channel, summarize,
+};
+
+/// The keys to re-activate, per user in journal order: every key with an intent to go
+/// Inactive that ended `done`, or that has no outcome at all (the apply was stopped
+/// during the call; live state decides). Keys whose call `failed`, and keys the apply
+/// found already Inactive, were not changed by it and are left alone.
+pub fn keys_to_reactivate(entries: &[Entry]) -> Vec<(String, Vec<String>)> {
+    let mut users: Vec<(String, Vec<String>)> = Vec::new();
+    for (index, intent) in entries.iter().enumerate() {
+        let (Event::Intent, Some(user), Some(key), Some(KeyStatus::Inactive)) = (
+            intent.event,
+            intent.user_name.as_ref(),
+            intent.access_key_id.as_ref(),
+            intent.to,
+        ) else {
+            continue;
+        };
+        let outcome = entries[index + 1..].iter().find(|later| {
+            matches!(later.event, Event::Done | Event::Failed)
+                && later.user_name.as_ref() == Some(user)
+                && later.access_key_id.as_ref() == Some(key)
+        });
+        if outcome.is_some_and(|entry| entry.event == Event::Failed) {
+            continue;
+        }
+        match users.iter_mut().find(|(name, _)| name == user) {
+            Some((_, keys)) if !keys.contains(key) => keys.push(key.clone()),
+            Some(_) => {}
+            None => users.push((user.clone(), vec![key.clone()])),
+        }
+    }
+    users
+}
+
+/// The rollback journal's path: beside the apply journal it undoes.
+fn rollback_journal_path(apply_journal: &Path) -> PathBuf {
+    let name = apply_journal
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name.strip_suffix(".journal.jsonl").unwrap_or(&name);
+    apply_journal.with_file_name(format!(
+        "{stem}.rollback-{}.journal.jsonl",
+        Utc::now().format("%Y%m%dT%H%M%SZ")
+    ))
+}
+
+/// `keytrim rollback JOURNAL`
+pub async fn rollback(
+    connect: &ConnectOptions,
+    journal_path: &Path,
+    options: &RunOptions,
+) -> Result<u8> {
+    let entries = journal::read(journal_path)?;
+    let first = &entries[0];
+    let run = first
+        .run
+        .as_ref()
+        .expect("journal::read checks the run line");
+    if run.mode != Mode::Apply {
+        return Err(Error::Journal {
+            path: journal_path.display().to_string(),
+            detail: "this is a rollback's journal; only an apply's journal can be rolled back"
+                .to_string(),
+        });
+    }
+    let account_id = first.account_id.clone();
+    let users = keys_to_reactivate(&entries);
+    require_confirmation_channel(options, "roll back")?;
+    let clients = aws::connect(connect).await?;
+    let caller = inventory::caller(&clients).await?;
+    guard_account(&caller, &account_id, journal_path)?;
+
+    let journal = if options.dry_run {
+        None
+    } else {
+        Some(Arc::new(Journal::create(
+            &rollback_journal_path(journal_path),
+            &account_id,
+            RunInfo {
+                mode: Mode::Rollback,
+                source: journal_path.display().to_string(),
+                tool: format!("keytrim {}", env!("CARGO_PKG_VERSION")),
+                caller_arn: caller.arn.clone(),
+            },
+        )?))
+    };
+    let interrupt = Interrupt::default();
+    let ctx = Context {
+        clients,
+        account_id: account_id.clone(),
+        journal,
+        interrupt: interrupt.clone(),
+        verify_timeout: options.verify_timeout,
+    };
+    let works: Vec<(Work, String)> = users
+        .into_iter()
+        .map(|(user_name, keys)| {
+            let description = format!("\nUser {user_name}\n  reactivate {}\n", keys.join(", "));
+            (Work::Reactivate { user_name, keys }, description)
+        })
+        .collect();
+    let mut reports = Vec::new();
+    let approved = if options.yes || options.dry_run {
+        works.into_iter().map(|(work, _)| work).collect()
+    } else {
+        confirm(works, "Re-activate these keys of", &ctx, &mut reports)?
+    };
+    interrupt.listen();
+    reports.extend(execute::run_all(&ctx, approved, options.concurrency).await);
+
+    if !options.quiet {
+        let title = match &ctx.journal {
+            Some(journal) => format!(
+                "rollback of {} (account {account_id}), journal {}",
+                journal_path.display(),
+                journal.path().display()
+            ),
+            None => format!(
+                "dry run of the rollback of {} (account {account_id}): nothing was changed",
+                journal_path.display()
+            ),
+        };
+        if reports.is_empty() {
+            eprintln!("{title}\nnothing to roll back: the journal shows no key deactivated");
+        } else {
+            eprintln!("{}", summarize(&title, &reports, "reactivated"));
+        }
+    }
+    Ok(exit_code(&reports, interrupt.is_set()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ACCOUNT: &str = "123456789012";
+
+    fn intent(user: &str, key: &str) -> Entry {
+        Entry::new(Event::Intent, ACCOUNT, user).key(key, KeyStatus::Active, KeyStatus::Inactive)
+    }
+
+    fn outcome(event: Event, user: &str, key: &str) -> Entry {
+        Entry::new(event, ACCOUNT, user).key(key, KeyStatus::Active, KeyStatus::Inactive)
+    }
+
+    #[test]
+    fn done_and_unfinished_intents_are_rolled_back_failed_ones_are_not() {
+        let entries = vec![
+            intent("alice", "AKIAALICE00000000001"),
+            outcome(Event::Done, "alice", "AKIAALICE00000000001"),
+            intent("bob", "AKIABOB0000000000001"),
+            outcome(Event::Failed, "bob", "AKIABOB0000000000001"),
+            Entry::new(Event::Skipped, ACCOUNT, "carol")
+                .key(
+                    "AKIACAROL00000000001",
+                    KeyStatus::Inactive,
+                    KeyStatus::Inactive,
+                )
+                .reason("already Inactive"),
+            intent("dave", "AKIADAVE000000000001"),
+        ];
+        assert_eq!(
+            keys_to_reactivate(&entries),
+            vec![
+                (
+                    "alice".to_string(),
+                    vec!["AKIAALICE00000000001".to_string()]
+                ),
+                ("dave".to_string(), vec!["AKIADAVE000000000001".to_string()]),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_rollback_journal_sits_beside_the_apply_journal() {
+        let path = rollback_journal_path(Path::new("plans/1.20261129T120000Z.journal.jsonl"));
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("1.20261129T120000Z.rollback-"), "{name}");
+        assert!(name.ends_with(".journal.jsonl"));
+        assert_eq!(path.parent(), Some(Path::new("plans")));
+    }
+}

@@ -1,0 +1,308 @@
+//! The journal: a JSON Lines record of every intent and outcome of an apply or a
+//! rollback, each line flushed to disk before the next AWS call, so an interrupted run
+//! leaves a true record. Rollback reads it back.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::facts::KeyStatus;
+
+/// Journals larger than this are refused by rollback.
+pub const MAX_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What a journal line records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Event {
+    /// The first line: what run this is.
+    Run,
+    /// A key is about to change (written before the call).
+    Intent,
+    /// The call succeeded.
+    Done,
+    /// The call failed (or its outcome is unknown).
+    Failed,
+    /// Re-listing the user's keys showed the intended state.
+    Verified,
+    /// The intended state was not seen within the verification time.
+    Unverified,
+    /// The user or key was left alone, with the reason.
+    Skipped,
+    /// Live state no longer matches the plan; the user was left alone.
+    Drifted,
+    /// The person at the prompt said no.
+    Declined,
+}
+
+/// Which command wrote the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Apply,
+    Rollback,
+}
+
+/// One line of the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub ts: DateTime<Utc>,
+    pub event: Event,
+    pub account_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<KeyStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<KeyStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Run line only: what this run is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunInfo>,
+}
+
+/// What the first line says about the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub mode: Mode,
+    /// The plan (apply) or the journal being undone (rollback).
+    pub source: String,
+    pub tool: String,
+    pub caller_arn: String,
+}
+
+impl Entry {
+    /// A line about a user (and optionally a key), stamped now.
+    pub fn new(event: Event, account_id: &str, user_name: &str) -> Entry {
+        Entry {
+            ts: Utc::now().trunc_subsecs(3),
+            event,
+            account_id: account_id.to_string(),
+            user_name: Some(user_name.to_string()),
+            access_key_id: None,
+            from: None,
+            to: None,
+            reason: None,
+            error: None,
+            run: None,
+        }
+    }
+
+    /// The same line about one key's change.
+    pub fn key(mut self, access_key_id: &str, from: KeyStatus, to: KeyStatus) -> Entry {
+        self.access_key_id = Some(access_key_id.to_string());
+        self.from = Some(from);
+        self.to = Some(to);
+        self
+    }
+
+    pub fn reason(mut self, reason: impl Into<String>) -> Entry {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    pub fn error(mut self, error: impl Into<String>) -> Entry {
+        self.error = Some(error.into());
+        self
+    }
+}
+
+/// An open journal, shared by the tasks of one run. Every record is written, flushed
+/// and synced to disk before `record` returns.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl Journal {
+    /// Create a new journal (never overwriting one) and write its run line.
+    pub fn create(path: &Path, account_id: &str, run: RunInfo) -> Result<Journal> {
+        let fail = |source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(fail)?;
+        }
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(fail)?;
+        let journal = Journal {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+        };
+        let mut first = Entry::new(Event::Run, account_id, "");
+        first.user_name = None;
+        first.run = Some(run);
+        journal.record(&first)?;
+        Ok(journal)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Append one line and make it durable.
+    pub fn record(&self, entry: &Entry) -> Result<()> {
+        let mut line = serde_json::to_string(entry).expect("journal entries serialise");
+        line.push('\n');
+        let mut file = self
+            .file
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        file.write_all(line.as_bytes())
+            .and_then(|()| file.sync_data())
+            .map_err(|source| Error::Write {
+                path: self.path.clone(),
+                source,
+            })
+    }
+}
+
+/// The default journal path for a plan: beside it, `<stem>.<UTC timestamp>.journal.jsonl`.
+pub fn default_path(beside: &Path, now: DateTime<Utc>) -> PathBuf {
+    let stem = beside
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "keytrim".to_string());
+    let stem = stem.strip_suffix(".journal").unwrap_or(&stem).to_string();
+    let name = format!("{stem}.{}.journal.jsonl", now.format("%Y%m%dT%H%M%SZ"));
+    beside.with_file_name(name)
+}
+
+/// Read a journal back. A last line cut short (the process died while writing it) is
+/// left out; any other bad line is an error naming its number.
+pub fn read(path: &Path) -> Result<Vec<Entry>> {
+    let fail = |detail: String| Error::Journal {
+        path: path.display().to_string(),
+        detail,
+    };
+    let file = File::open(path).map_err(|err| {
+        fail(if err.kind() == std::io::ErrorKind::NotFound {
+            "no such file".to_string()
+        } else {
+            err.to_string()
+        })
+    })?;
+    let mut limited = BufReader::new(file.take(MAX_JOURNAL_BYTES + 1));
+    let mut entries = Vec::new();
+    let mut line = String::new();
+    let mut number = 0usize;
+    let mut total = 0u64;
+    loop {
+        line.clear();
+        let read = limited
+            .read_line(&mut line)
+            .map_err(|err| fail(format!("line {}: {err}", number + 1)))?;
+        if read == 0 {
+            break;
+        }
+        total += read as u64;
+        if total > MAX_JOURNAL_BYTES {
+            return Err(fail(format!(
+                "larger than the {} MiB limit for journals",
+                MAX_JOURNAL_BYTES / (1024 * 1024)
+            )));
+        }
+        number += 1;
+        let complete = line.ends_with('\n');
+        match serde_json::from_str::<Entry>(line.trim_end()) {
+            Ok(entry) => entries.push(entry),
+            Err(_) if !complete => {
+                tracing::warn!(line = number, "ignoring the journal's incomplete last line");
+            }
+            Err(err) => return Err(fail(format!("line {number}: {err}"))),
+        }
+    }
+    match entries.first() {
+        Some(first) if first.event == Event::Run && first.run.is_some() => Ok(entries),
+        _ => Err(fail(
+            "line 1: not a keytrim journal (the first line must be a `run` event)".to_string(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_info() -> RunInfo {
+        RunInfo {
+            mode: Mode::Apply,
+            source: "plans/123456789012.yaml".into(),
+            tool: "keytrim test".into(),
+            caller_arn: "arn:aws:iam::123456789012:user/admin".into(),
+        }
+    }
+
+    #[test]
+    fn records_read_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.journal.jsonl");
+        let journal = Journal::create(&path, "123456789012", run_info()).unwrap();
+        let intent = Entry::new(Event::Intent, "123456789012", "alice").key(
+            "AKIAEXAMPLE000000001",
+            KeyStatus::Active,
+            KeyStatus::Inactive,
+        );
+        journal.record(&intent).unwrap();
+        let entries = read(&path).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].run.as_ref().unwrap().mode, Mode::Apply);
+        assert_eq!(entries[1], intent);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.lines()
+                .nth(1)
+                .unwrap()
+                .contains(r#""from":"Active","to":"Inactive""#)
+        );
+    }
+
+    #[test]
+    fn an_existing_journal_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.journal.jsonl");
+        std::fs::write(&path, "keep me\n").unwrap();
+        assert!(Journal::create(&path, "123456789012", run_info()).is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "keep me\n");
+    }
+
+    #[test]
+    fn a_cut_last_line_is_ignored_but_a_bad_middle_line_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.journal.jsonl");
+        Journal::create(&path, "123456789012", run_info()).unwrap();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(r#"{"ts":"2026-11-29T12:00:00Z","event":"int"#);
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(read(&path).unwrap().len(), 1);
+        text.push_str("\n{}\n");
+        std::fs::write(&path, &text).unwrap();
+        assert!(read(&path).unwrap_err().to_string().contains("line 2"));
+    }
+
+    #[test]
+    fn default_path_sits_beside_the_plan() {
+        let at = DateTime::parse_from_rfc3339("2026-11-29T12:34:56Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            default_path(Path::new("plans/123456789012.yaml"), at),
+            PathBuf::from("plans/123456789012.20261129T123456Z.journal.jsonl")
+        );
+    }
+}
