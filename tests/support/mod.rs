@@ -331,6 +331,19 @@ impl LocalIam {
         command
     }
 
+    /// The same, as a plain process command (for a pseudo-terminal).
+    pub fn keytrim_std(&self) -> Command {
+        let mut command = Command::new(keytrim_path());
+        command
+            .env_clear()
+            .envs(isolated_env(self.dir.path()))
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .current_dir(self.dir.path());
+        command
+    }
+
     /// The server's working directory (plans are written below it by default).
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -344,9 +357,9 @@ impl Drop for LocalIam {
     }
 }
 
-/// A `keytrim` command with an empty environment but PATH, working in `dir`, where
-/// AWS config files point at nothing and instance metadata is off.
-pub fn keytrim_isolated(dir: &Path) -> assert_cmd::Command {
+/// The environment of a `keytrim` run in `dir`: nothing inherited but PATH, AWS config
+/// files that are empty, instance metadata off.
+pub fn isolated_env(dir: &Path) -> Vec<(String, std::ffi::OsString)> {
     let config = dir.join("empty-aws-config");
     let credentials = dir.join("empty-aws-credentials");
     for file in [&config, &credentials] {
@@ -354,20 +367,30 @@ pub fn keytrim_isolated(dir: &Path) -> assert_cmd::Command {
             std::fs::write(file, "").expect("empty AWS config file");
         }
     }
-    // Integration tests know where cargo built the binary; the demo says so in KEYTRIM_BIN.
-    let mut command = match std::env::var_os("KEYTRIM_BIN") {
-        Some(path) => assert_cmd::Command::new(path),
-        None => assert_cmd::Command::cargo_bin("keytrim").expect("the keytrim binary"),
-    };
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("AWS_CONFIG_FILE", &config)
-        .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_COLOR", "1")
-        .current_dir(dir);
+    vec![
+        ("PATH".into(), std::env::var_os("PATH").unwrap_or_default()),
+        ("HOME".into(), dir.into()),
+        ("AWS_CONFIG_FILE".into(), config.into()),
+        ("AWS_SHARED_CREDENTIALS_FILE".into(), credentials.into()),
+        ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+        ("NO_COLOR".into(), "1".into()),
+    ]
+}
+
+/// Where the keytrim binary is: integration tests know where cargo built it; the demo
+/// says so in KEYTRIM_BIN.
+pub fn keytrim_path() -> PathBuf {
+    match std::env::var_os("KEYTRIM_BIN") {
+        Some(path) => PathBuf::from(path),
+        None => assert_cmd::cargo::cargo_bin("keytrim"),
+    }
+}
+
+/// A `keytrim` command with an empty environment but PATH, working in `dir`, where
+/// AWS config files point at nothing and instance metadata is off.
+pub fn keytrim_isolated(dir: &Path) -> assert_cmd::Command {
+    let mut command = assert_cmd::Command::new(keytrim_path());
+    command.env_clear().envs(isolated_env(dir)).current_dir(dir);
     command
 }
 
