@@ -15,6 +15,80 @@ use super::validate;
 /// Plans larger than this are refused before parsing.
 pub const MAX_PLAN_BYTES: u64 = 8 * 1024 * 1024;
 
+/// Flow collections (`[...]`, `{...}`) nested deeper than this are refused before
+/// parsing: the YAML scanner's cost grows with the square of that depth, and a plan
+/// never needs more than two levels.
+pub const MAX_FLOW_DEPTH: usize = 64;
+
+/// An upper bound of how deep flow collections nest in YAML text, found without
+/// parsing it: brackets inside quoted scalars and comments are passed over, and a quote
+/// counts as opening a scalar only where YAML would start one. Pure and linear.
+pub fn max_flow_depth(text: &str) -> usize {
+    #[derive(PartialEq)]
+    enum State {
+        Plain,
+        Single,
+        Double,
+        Comment,
+    }
+    let mut state = State::Plain;
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    // The character before this one, and the last one that was not a space.
+    let (mut previous, mut significant) = ('\n', '\n');
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match state {
+            State::Comment => {
+                if c == '\n' {
+                    state = State::Plain;
+                }
+            }
+            State::Single => {
+                if c == '\'' {
+                    if chars.peek() == Some(&'\'') {
+                        chars.next();
+                    } else {
+                        state = State::Plain;
+                    }
+                }
+            }
+            State::Double => match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => state = State::Plain,
+                _ => {}
+            },
+            State::Plain => {
+                let after_space = previous.is_whitespace() || "[{,".contains(previous);
+                let starts_scalar = after_space
+                    && (significant == '\n'
+                        || significant == ':'
+                        || (depth > 0 && "[{,".contains(significant))
+                        || (significant == '-' && previous.is_whitespace()));
+                match c {
+                    '#' if previous.is_whitespace() => state = State::Comment,
+                    '\'' if starts_scalar => state = State::Single,
+                    '"' if starts_scalar => state = State::Double,
+                    '[' | '{' => {
+                        depth += 1;
+                        deepest = deepest.max(depth);
+                    }
+                    ']' | '}' => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+            }
+        }
+        if c == '\n' {
+            significant = '\n';
+        } else if !c.is_whitespace() {
+            significant = c;
+        }
+        previous = c;
+    }
+    deepest
+}
+
 /// Just enough of a plan to tell its schema version before parsing the rest.
 #[derive(Deserialize)]
 struct VersionOnly {
@@ -23,8 +97,17 @@ struct VersionOnly {
 
 /// Parse and validate plan text. The error is the detail, without the file name.
 pub fn parse(text: &str) -> std::result::Result<Plan, String> {
-    let head: VersionOnly =
-        serde_yaml::from_str(text).map_err(|err| format!("not a plan: {err}"))?;
+    if max_flow_depth(text) > MAX_FLOW_DEPTH {
+        return Err(format!(
+            "not a plan: collections nested deeper than {MAX_FLOW_DEPTH} levels"
+        ));
+    }
+    let head: VersionOnly = serde_yaml::from_str(text).map_err(|err| {
+        let detail = err
+            .to_string()
+            .replace("struct VersionOnly", "a mapping of plan fields");
+        format!("not a plan: {detail}")
+    })?;
     match head.version {
         None => return Err("field `version`: missing; is this a keytrim plan?".into()),
         Some(serde_yaml::Value::Number(n)) if n.as_u64() == Some(u64::from(PLAN_VERSION)) => {}
@@ -95,5 +178,32 @@ fn describe_io(err: &std::io::Error) -> String {
         std::io::ErrorKind::NotFound => "no such file".to_string(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
         _ => err.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_depth_counts_real_nesting_only() {
+        assert_eq!(max_flow_depth("a: [b, {c: [d]}]\n"), 3);
+        assert_eq!(max_flow_depth("a: '[[[[' # [[[\nb: \"[[\\\"[\"\n"), 0);
+        assert_eq!(max_flow_depth("reason: don't [stop]\n"), 1);
+        assert_eq!(max_flow_depth("deactivate: []\nkeys: []\n"), 1);
+        assert_eq!(max_flow_depth(&"[".repeat(100)), 100);
+        // A quote in the middle of a plain scalar opens nothing.
+        assert_eq!(max_flow_depth("a: it's [[[\n"), 3);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let text = format!(
+            "version: 1\nx: {}{}\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let err = parse(&text).unwrap_err();
+        assert!(err.contains("nested deeper than 64 levels"), "{err}");
     }
 }

@@ -1,0 +1,177 @@
+//! A corpus of broken plans (tests/fixtures/bad-plans/): `keytrim apply --yes` refuses
+//! each one with its own one-line message naming the file (and the user and field where
+//! there are some), exits 1, and never writes to IAM.
+
+mod support;
+
+use support::LocalIam;
+
+/// Each fixture and the end of the message it must give.
+const CORPUS: &[(&str, &str)] = &[
+    (
+        "unknown-field.yaml",
+        "user `hank`: users[2]: unknown field `approved_by`, expected one of `user_name`, `user_arn`, `decision`, `reason`, `keep`, `deactivate`, `keys` at line 81 column 3",
+    ),
+    (
+        "wrong-version.yaml",
+        "field `version`: unsupported plan version 2 (this keytrim reads version 1)",
+    ),
+    (
+        "wrong-kind.yaml",
+        "field `kind`: expected `keytrim-plan`, found `terraform-plan`",
+    ),
+    (
+        "keep-in-deactivate.yaml",
+        "user `alice`: field `deactivate`: AKIAEXAMPLEALICE0002 is the kept key; the kept key is never deactivated",
+    ),
+    (
+        "deactivates-every-active-key.yaml",
+        "user `alice`: field `keep`: decision `deactivate` must keep one key; a user is never left without an active key",
+    ),
+    (
+        "keeps-an-inactive-key.yaml",
+        "user `alice`: field `keep`: AKIAEXAMPLEALICE0003 was Inactive at audit time; deactivating the others would leave no active key",
+    ),
+    (
+        "keep-not-a-key-of-the-user.yaml",
+        "user `hank`: field `keep`: AKIAEXAMPLEALICE0002 is not one of the user's keys",
+    ),
+    (
+        "deactivates-an-inactive-key.yaml",
+        "user `alice`: field `deactivate`: AKIAEXAMPLEALICE0003 was already Inactive at audit time",
+    ),
+    (
+        "rotate-with-actions.yaml",
+        "user `rita`: field `keep`: must be null for decision `rotate`",
+    ),
+    (
+        "compliant-user-listed.yaml",
+        "user `rita`: field `decision`: `compliant` users are not listed in a plan; use deactivate, hold, rotate or exempt",
+    ),
+    (
+        "duplicate-user.yaml",
+        "user `alice`: field `user_name`: the user appears twice in the plan",
+    ),
+    (
+        "truncated.yaml",
+        "user `hank`: users[2]: missing field `decision` at line 76 column 3",
+    ),
+    (
+        "deep-nesting.yaml",
+        "not a plan: collections nested deeper than 64 levels",
+    ),
+    (
+        "alias-bomb.yaml",
+        "unknown field `a0`, expected one of `version`, `kind`, `account_id`, `partition`, `generated_at`, `generated_by`, `caller_arn`, `source`, `policy`, `summary`, `users` at line 3 column 1",
+    ),
+    ("not-utf8.yaml", "not UTF-8 text (invalid byte at offset 0)"),
+    (
+        "bad-key-id.yaml",
+        "user `erin`: field `keys.access_key_id`: `AKIA;rm -rf ~;0001` is not an access key id (16 to 128 upper-case letters and digits)",
+    ),
+    (
+        "wrong-type.yaml",
+        "user `hank`: users[2].keys[0].age_days: invalid type: string \"a hundred and fifty\", expected u32 at line 87 column 15",
+    ),
+    (
+        "bad-account-id.yaml",
+        "field `account_id`: `1234` is not a 12-digit AWS account id",
+    ),
+    (
+        "empty.yaml",
+        "field `version`: missing; is this a keytrim plan?",
+    ),
+    (
+        "not-a-mapping.yaml",
+        "not a plan: invalid type: sequence, expected a mapping of plan fields",
+    ),
+];
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/bad-plans")
+        .join(name)
+}
+
+/// Run `keytrim apply --yes PATH` and check the one error line it must give.
+fn assert_refused(iam: &LocalIam, path: &std::path::Path, shown_as: &str, expected: &str) {
+    let output = iam
+        .keytrim()
+        .args(["apply", "--yes"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{shown_as}: {stderr}");
+    assert_eq!(
+        stderr,
+        format!("keytrim: error: {shown_as}: {expected}\n"),
+        "{shown_as}"
+    );
+}
+
+#[test]
+fn every_bad_plan_is_refused_with_its_own_message_and_no_call_to_aws() {
+    let iam = LocalIam::start();
+    support::seed_every_decision(&iam);
+    iam.start_recording();
+    for (name, expected) in CORPUS {
+        let path = fixture(name);
+        assert_refused(&iam, &path, &path.display().to_string(), expected);
+    }
+    // Plans are checked before anything reaches AWS: not even a read.
+    assert_eq!(iam.recorded_calls().len(), 0);
+}
+
+#[test]
+fn a_missing_file_and_one_over_the_size_cap_are_refused() {
+    let iam = LocalIam::start();
+    iam.start_recording();
+    assert_refused(
+        &iam,
+        std::path::Path::new("plans/nope.yaml"),
+        "plans/nope.yaml",
+        "no such file",
+    );
+    // Generated here rather than committed: 8 MiB of comments after a valid plan.
+    let good = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/plans/every-decision.yaml"),
+    )
+    .unwrap();
+    let mut big = good.clone();
+    while big.len() <= 8 * 1024 * 1024 {
+        big.push_str(&format!("# {}\n", "padding ".repeat(16)));
+    }
+    std::fs::write(iam.dir().join("big.yaml"), big).unwrap();
+    assert_refused(
+        &iam,
+        std::path::Path::new("big.yaml"),
+        "big.yaml",
+        "file is larger than the 8 MiB limit for plans",
+    );
+    assert_eq!(iam.recorded_calls().len(), 0);
+}
+
+#[test]
+fn a_valid_plan_for_another_account_is_refused_after_reading_only_who_is_calling() {
+    let iam = LocalIam::start();
+    support::seed_every_decision(&iam);
+    iam.start_recording();
+    let path = fixture("another-account.yaml");
+    let output = iam
+        .keytrim()
+        .args(["apply", "--yes"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "keytrim: error: {} is for account 210987654321, but the credentials are for account 123456789012 (arn:aws:sts::123456789012:user/moto); nothing was changed\n",
+            path.display()
+        )
+    );
+    assert_eq!(iam.recorded_actions(), ["GetCallerIdentity"]);
+}
