@@ -1,6 +1,7 @@
 //! The demo behind `scripts/demo.sh`: start a local IAM (moto) on loopback, seed an
-//! account that shows every decision, then run `keytrim audit` and `keytrim show`
-//! against it. It needs no AWS account and never reaches AWS.
+//! account that shows every decision, then run the whole cycle against it: audit,
+//! show, apply (with verification) and rollback. It needs no AWS account and never
+//! reaches AWS.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -35,17 +36,41 @@ fn main() -> ExitCode {
     let plan = format!("plans/{}.yaml", support::ACCOUNT_ID);
     let show = run(&iam, &["show", &plan]);
     let markdown = run(&iam, &["show", &plan, "--format", "markdown"]);
-    println!("\nThe plan file: {}", iam.dir().join(&plan).display());
+    println!("\nThe plan file ({}):", iam.dir().join(&plan).display());
     println!(
         "{}",
         std::fs::read_to_string(iam.dir().join(&plan)).unwrap_or_default()
     );
-    // audit exits 3: the seeded account is not compliant, as intended.
-    if audit == Some(3) && show == Some(0) && markdown == Some(0) {
-        println!("Demo finished: local IAM stopped, nothing reached AWS.");
+
+    println!("Applying it: alice's old key is deactivated and verified; hank is held for review.");
+    let apply = run(&iam, &["apply", "--yes", &plan]);
+    let journal = std::fs::read_dir(iam.dir().join("plans"))
+        .expect("plans/")
+        .map(|entry| entry.expect("entry").path())
+        .find(|path| path.to_string_lossy().ends_with(".journal.jsonl"))
+        .expect("apply wrote a journal");
+    let journal = journal
+        .strip_prefix(iam.dir())
+        .unwrap_or(&journal)
+        .display()
+        .to_string();
+    println!("\nThe journal ({journal}):");
+    print!(
+        "{}",
+        std::fs::read_to_string(iam.dir().join(&journal)).unwrap_or_default()
+    );
+    let again = run(&iam, &["apply", "--yes", &plan]);
+    println!("\nRolling the apply back from its journal:");
+    let rollback = run(&iam, &["rollback", "--yes", &journal]);
+
+    // audit exits 3 (not compliant) and apply 4 (hank is held), as intended.
+    let expected = [Some(3), Some(0), Some(0), Some(4), Some(4), Some(0)];
+    let got = [audit, show, markdown, apply, again, rollback];
+    if got == expected {
+        println!("\nDemo finished: local IAM stopped, nothing reached AWS.");
         ExitCode::SUCCESS
     } else {
-        eprintln!("Demo failed: unexpected exit codes {audit:?}, {show:?}, {markdown:?}");
+        eprintln!("Demo failed: exit codes {got:?}, expected {expected:?}");
         ExitCode::FAILURE
     }
 }

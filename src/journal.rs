@@ -151,6 +151,25 @@ impl Journal {
         Ok(journal)
     }
 
+    /// Create a journal at `path`, or, when a journal of that name exists already (two
+    /// runs in the same second), at `<stem>-2.journal.jsonl`, `-3`, ... up to 99.
+    pub fn create_numbered(path: &Path, account_id: &str, run: RunInfo) -> Result<Journal> {
+        let mut candidate = path.to_path_buf();
+        for number in 2..=100 {
+            match Journal::create(&candidate, account_id, run.clone()) {
+                Err(Error::Write { source, .. })
+                    if source.kind() == std::io::ErrorKind::AlreadyExists && number < 100 =>
+                {
+                    let name = path.file_name().unwrap_or_default().to_string_lossy();
+                    let stem = name.strip_suffix(".journal.jsonl").unwrap_or(&name);
+                    candidate = path.with_file_name(format!("{stem}-{number}.journal.jsonl"));
+                }
+                other => return other,
+            }
+        }
+        unreachable!("the loop returns on its last try")
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -293,6 +312,19 @@ mod tests {
         text.push_str("\n{}\n");
         std::fs::write(&path, &text).unwrap();
         assert!(read(&path).unwrap_err().to_string().contains("line 2"));
+    }
+
+    #[test]
+    fn default_names_are_numbered_when_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.20261129T120000Z.journal.jsonl");
+        let first = Journal::create_numbered(&path, "123456789012", run_info()).unwrap();
+        let second = Journal::create_numbered(&path, "123456789012", run_info()).unwrap();
+        assert_eq!(first.path(), path);
+        assert_eq!(
+            second.path(),
+            dir.path().join("p.20261129T120000Z-2.journal.jsonl")
+        );
     }
 
     #[test]

@@ -325,19 +325,22 @@ async fn apply_plan(
     let journal = if options.dry_run {
         None
     } else {
-        let path_of_journal = journal_path
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| journal::default_path(path, Utc::now()));
-        Some(Arc::new(Journal::create(
-            &path_of_journal,
-            &plan.account_id,
-            RunInfo {
-                mode: Mode::Apply,
-                source: path.display().to_string(),
-                tool: format!("keytrim {}", env!("CARGO_PKG_VERSION")),
-                caller_arn: caller.arn.clone(),
-            },
-        )?))
+        let run = RunInfo {
+            mode: Mode::Apply,
+            source: path.display().to_string(),
+            tool: format!("keytrim {}", env!("CARGO_PKG_VERSION")),
+            caller_arn: caller.arn.clone(),
+        };
+        // A named journal is never overwritten; a default name gets a number if taken.
+        let journal = match journal_path {
+            Some(named) => Journal::create(named, &plan.account_id, run)?,
+            None => Journal::create_numbered(
+                &journal::default_path(path, Utc::now()),
+                &plan.account_id,
+                run,
+            )?,
+        };
+        Some(Arc::new(journal))
     };
     let ctx = Context {
         clients: clients.clone(),

@@ -91,7 +91,7 @@ pub async fn rollback(
     let journal = if options.dry_run {
         None
     } else {
-        Some(Arc::new(Journal::create(
+        Some(Arc::new(Journal::create_numbered(
             &rollback_journal_path(journal_path),
             &account_id,
             RunInfo {
