@@ -402,3 +402,58 @@ fn journal_option_names_the_file_and_never_overwrites() {
 }
 
 use predicates::prelude::PredicateBooleanExt;
+
+#[test]
+fn rollback_checks_live_state_for_intents_without_an_outcome() {
+    let iam = LocalIam::start();
+    let keys = audited(&iam, &["--no-in-use-guard"]);
+    iam.keytrim()
+        .args(["apply", "--yes", PLAN])
+        .assert()
+        .code(0);
+    let journal = journal_files(&iam).remove(0);
+    // As if the apply had been killed while alice's call was in flight (no `done`), and
+    // had also journaled an intent for rita's key just before dying (call never sent).
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let mut kept: Vec<String> = text
+        .lines()
+        .filter(|line| {
+            !(line.contains(r#""event":"done""#) && line.contains(keys.alice_old.id.as_str()))
+        })
+        .map(str::to_string)
+        .collect();
+    kept.push(
+        serde_json::to_string(&Entry::new(Event::Intent, ACCOUNT_ID, "rita").key(
+            &keys.rita_older.id,
+            keytrim::facts::KeyStatus::Active,
+            keytrim::facts::KeyStatus::Inactive,
+        ))
+        .unwrap(),
+    );
+    std::fs::write(&journal, kept.join("\n") + "\n").unwrap();
+
+    iam.start_recording();
+    let assert = iam
+        .keytrim()
+        .arg("rollback")
+        .arg(&journal)
+        .arg("--yes")
+        .assert()
+        .code(0);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains(&format!("already done ({}), verified", keys.rita_older.id)),
+        "{stderr}"
+    );
+    assert_eq!(status(&iam, "alice", &keys.alice_old.id), "Active");
+    assert_eq!(status(&iam, "hank", &keys.hank_old.id), "Active");
+    assert_eq!(status(&iam, "rita", &keys.rita_older.id), "Active");
+    let mut writes = iam.recorded_writes();
+    writes.sort();
+    let mut expected = vec![
+        format!("UpdateAccessKey {}=Active", keys.alice_old.id),
+        format!("UpdateAccessKey {}=Active", keys.hank_old.id),
+    ];
+    expected.sort();
+    assert_eq!(writes, expected, "rita's key was Active: no call");
+}

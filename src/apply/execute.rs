@@ -430,3 +430,189 @@ pub async fn run_all(ctx: &Context, works: Vec<Work>, concurrency: usize) -> Vec
     reports.sort_by_key(|(index, _)| *index);
     reports.into_iter().map(|(_, report)| report).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput;
+    use aws_sdk_iam::operation::update_access_key::UpdateAccessKeyOutput;
+    use aws_sdk_iam::types::AccessKeyMetadata;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    const OLD: &str = "AKIAOLDOLDOLDOLD0001";
+    const NEW: &str = "AKIANEWNEWNEWNEW0002";
+
+    fn listing(old: StatusType) -> ListAccessKeysOutput {
+        let key = |id: &str, status: StatusType| {
+            AccessKeyMetadata::builder()
+                .user_name("alice")
+                .access_key_id(id)
+                .status(status)
+                .create_date(aws_sdk_iam::primitives::DateTime::from_secs(1_790_000_000))
+                .build()
+        };
+        ListAccessKeysOutput::builder()
+            .access_key_metadata(key(OLD, old))
+            .access_key_metadata(key(NEW, StatusType::Active))
+            .build()
+            .unwrap()
+    }
+
+    fn context(iam: aws_sdk_iam::Client, journal: Arc<Journal>) -> Context {
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::Config::builder()
+                .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+                .region(aws_sdk_sts::config::Region::new("us-east-1"))
+                .build(),
+        );
+        Context {
+            clients: Clients {
+                iam,
+                sts,
+                endpoint: "mock".into(),
+            },
+            account_id: "123456789012".into(),
+            journal: Some(journal),
+            interrupt: Interrupt::default(),
+            verify_timeout: Duration::from_secs(30),
+        }
+    }
+
+    fn journal(dir: &tempfile::TempDir) -> Arc<Journal> {
+        Arc::new(
+            Journal::create(
+                &dir.path().join("j.journal.jsonl"),
+                "123456789012",
+                crate::journal::RunInfo {
+                    mode: crate::journal::Mode::Apply,
+                    source: "plan.yaml".into(),
+                    tool: "test".into(),
+                    caller_arn: "arn:aws:iam::123456789012:user/t".into(),
+                },
+            )
+            .unwrap(),
+        )
+    }
+
+    /// IAM is eventually consistent: the first listings after the change may still show
+    /// the key Active. Verification polls until it shows Inactive.
+    #[tokio::test(start_paused = true)]
+    async fn verification_waits_for_eventual_consistency() {
+        let update = mock!(aws_sdk_iam::Client::update_access_key)
+            .then_output(|| UpdateAccessKeyOutput::builder().build());
+        let list = mock!(aws_sdk_iam::Client::list_access_keys)
+            .sequence()
+            .output(|| listing(StatusType::Active))
+            .times(3)
+            .output(|| listing(StatusType::Inactive))
+            .build();
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(iam, journal(&dir));
+        let outcome = change_and_verify(
+            &ctx,
+            "alice",
+            &[OLD.to_string()],
+            KeyStatus::Active,
+            KeyStatus::Inactive,
+            Vec::new(),
+            vec![
+                (OLD.into(), KeyStatus::Inactive),
+                (NEW.into(), KeyStatus::Active),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            outcome,
+            Outcome::Verified {
+                changed: vec![OLD.into()],
+                unchanged: vec![]
+            }
+        );
+        assert_eq!(update.num_calls(), 1);
+        assert_eq!(list.num_calls(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_never_seen_is_unverified_after_the_timeout() {
+        let update = mock!(aws_sdk_iam::Client::update_access_key)
+            .then_output(|| UpdateAccessKeyOutput::builder().build());
+        let list = mock!(aws_sdk_iam::Client::list_access_keys)
+            .then_output(|| listing(StatusType::Active));
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(iam, journal(&dir));
+        let started = tokio::time::Instant::now();
+        let outcome = change_and_verify(
+            &ctx,
+            "alice",
+            &[OLD.to_string()],
+            KeyStatus::Active,
+            KeyStatus::Inactive,
+            Vec::new(),
+            vec![(OLD.into(), KeyStatus::Inactive)],
+        )
+        .await
+        .unwrap();
+        let Outcome::Unverified { changed, reason } = outcome else {
+            panic!("expected unverified, got {outcome:?}");
+        };
+        assert_eq!(changed, [OLD]);
+        assert!(
+            reason.contains("was not seen Inactive within 30 s"),
+            "{reason}"
+        );
+        assert!(started.elapsed() <= Duration::from_secs(30));
+        let events: Vec<Event> = crate::journal::read(ctx.journal.as_ref().unwrap().path())
+            .unwrap()
+            .iter()
+            .map(|e| e.event)
+            .collect();
+        assert_eq!(
+            events,
+            [Event::Run, Event::Intent, Event::Done, Event::Unverified]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_update_is_journaled_as_failed_after_its_intent() {
+        use aws_sdk_iam::operation::update_access_key::UpdateAccessKeyError;
+        let update = mock!(aws_sdk_iam::Client::update_access_key).then_error(|| {
+            UpdateAccessKeyError::generic(
+                aws_sdk_iam::error::ErrorMetadata::builder()
+                    .code("AccessDenied")
+                    .message("not allowed")
+                    .build(),
+            )
+        });
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update]);
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(iam, journal(&dir));
+        let outcome = change_and_verify(
+            &ctx,
+            "alice",
+            &[OLD.to_string()],
+            KeyStatus::Active,
+            KeyStatus::Inactive,
+            Vec::new(),
+            vec![],
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            outcome,
+            Outcome::Failed {
+                changed: vec![],
+                error: "iam:UpdateAccessKey failed: AccessDenied: not allowed".into()
+            }
+        );
+        let entries = crate::journal::read(ctx.journal.as_ref().unwrap().path()).unwrap();
+        assert_eq!(entries[1].event, Event::Intent);
+        assert_eq!(entries[2].event, Event::Failed);
+        assert_eq!(
+            entries[2].error.as_deref(),
+            Some("iam:UpdateAccessKey failed: AccessDenied: not allowed")
+        );
+    }
+}
