@@ -83,7 +83,8 @@ pub fn check_deactivation(
             already_inactive.push(id.clone());
             continue;
         }
-        if let Some(used) = key.last_used_at().filter(|used| *used > generated_at) {
+        // Both times are whole seconds: a use in the audit's own second counts as after.
+        if let Some(used) = key.last_used_at().filter(|used| *used >= generated_at) {
             return Deactivation::Drifted(format!(
                 "{id} was used at {} (after the audit at {}): an application may depend on it",
                 used.format("%Y-%m-%d %H:%M:%S UTC"),
@@ -234,7 +235,13 @@ mod tests {
             check_deactivation(&plan_user(), audit_time(), &keys),
             Deactivation::Drifted(reason) if reason.contains("after the audit")
         ));
-        let before = audit_time() - Duration::hours(1);
+        let same_second = audit_time();
+        let keys = [live(OLD, Active, Some(same_second)), live(NEW, Active, None)];
+        assert!(matches!(
+            check_deactivation(&plan_user(), audit_time(), &keys),
+            Deactivation::Drifted(_)
+        ));
+        let before = audit_time() - Duration::seconds(1);
         let keys = [live(OLD, Active, Some(before)), live(NEW, Active, None)];
         assert!(matches!(
             check_deactivation(&plan_user(), audit_time(), &keys),
