@@ -236,7 +236,10 @@ mod tests {
             Deactivation::Drifted(reason) if reason.contains("after the audit")
         ));
         let same_second = audit_time();
-        let keys = [live(OLD, Active, Some(same_second)), live(NEW, Active, None)];
+        let keys = [
+            live(OLD, Active, Some(same_second)),
+            live(NEW, Active, None),
+        ];
         assert!(matches!(
             check_deactivation(&plan_user(), audit_time(), &keys),
             Deactivation::Drifted(_)
