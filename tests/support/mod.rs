@@ -3,6 +3,8 @@
 //! received, and a `keytrim` command wired to it and to nothing else.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

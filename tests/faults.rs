@@ -1,0 +1,298 @@
+//! Reliability: keytrim through a fault-injecting proxy in front of the local IAM.
+//! Throttling, 503s, dropped connections, latency, lost UpdateAccessKey responses and
+//! SIGKILL must leave a true plan, a true journal and no user locked out.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use keytrim::journal::Event;
+use support::proxy::{FaultProxy, Faults};
+use support::{LocalIam, SeededKey, param, seed_every_decision};
+
+const PLAN: &str = "plans/123456789012.yaml";
+
+/// The faults of an unreliable IAM: 30% throttling, 5% 503, 2% dropped connections.
+fn flaky(seed: u64) -> Faults {
+    Faults {
+        seed,
+        throttle: 0.30,
+        unavailable: 0.05,
+        drop: 0.02,
+        ..Faults::default()
+    }
+}
+
+fn without_generated_at(plan: &str) -> String {
+    plan.lines()
+        .filter(|line| !line.starts_with("generated_at:"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn an_audit_under_faults_writes_the_same_plan_as_without() {
+    let iam = LocalIam::start();
+    seed_every_decision(&iam);
+    let clean = iam.keytrim().args(["audit", "-o", "-"]).output().unwrap();
+    assert_eq!(clean.status.code(), Some(3));
+
+    let proxy = FaultProxy::start(&iam.endpoint, flaky(7));
+    let faulty = iam
+        .keytrim()
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .args(["audit", "-o", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        faulty.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&faulty.stderr)
+    );
+    assert_eq!(
+        without_generated_at(&String::from_utf8(faulty.stdout).unwrap()),
+        without_generated_at(&String::from_utf8(clean.stdout).unwrap())
+    );
+    let tally = proxy.tally();
+    eprintln!("audit under faults: {tally:?}");
+    assert!(tally.faults_injected() > 0, "{tally:?}");
+}
+
+/// Users whose old key is to be deactivated and new key kept.
+fn seed_pairs(iam: &LocalIam, users: usize) -> Vec<(String, SeededKey, SeededKey)> {
+    (0..users)
+        .map(|index| {
+            let user = format!("user{index:03}");
+            iam.create_user(&user);
+            let old = iam.create_key(&user, 200);
+            let new = iam.create_key(&user, 10);
+            (user, old, new)
+        })
+        .collect()
+}
+
+fn status_of(iam: &LocalIam, user: &str, key: &SeededKey) -> String {
+    iam.key_statuses(user)
+        .into_iter()
+        .find(|(id, _)| *id == key.id)
+        .map(|(_, status)| status)
+        .expect("key exists")
+}
+
+#[test]
+fn an_apply_under_faults_and_lost_responses_converges() {
+    let iam = LocalIam::start();
+    let pairs = seed_pairs(&iam, 12);
+    iam.keytrim().arg("audit").assert().code(3);
+    iam.start_recording();
+
+    let proxy = FaultProxy::start(
+        &iam.endpoint,
+        Faults {
+            lost_update_response: 0.20,
+            ..flaky(11)
+        },
+    );
+    let output = iam
+        .keytrim()
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .args(["apply", "--yes", PLAN])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("deactivated+verified 12"), "{stderr}");
+    for (user, old, new) in &pairs {
+        assert_eq!(status_of(&iam, user, old), "Inactive", "{user}");
+        assert_eq!(status_of(&iam, user, new), "Active", "{user}");
+    }
+    // Every write that reached IAM was a planned one (retries repeat it, nothing else).
+    let planned: BTreeSet<&str> = pairs.iter().map(|(_, old, _)| old.id.as_str()).collect();
+    for call in iam.recorded_calls() {
+        match param(&call, "Action") {
+            Some("UpdateAccessKey") => {
+                assert!(planned.contains(param(&call, "AccessKeyId").unwrap()));
+                assert_eq!(param(&call, "Status"), Some("Inactive"));
+            }
+            Some(action) => assert!(!support::is_write(action), "{action}"),
+            None => {}
+        }
+    }
+    let tally = proxy.tally();
+    eprintln!("apply under faults: {tally:?}");
+    assert!(tally.faults_injected() > 0);
+}
+
+fn journals(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir.join("plans"))
+        .map(|entries| {
+            entries
+                .map(|entry| entry.unwrap().path())
+                .filter(|path| path.to_string_lossy().ends_with(".journal.jsonl"))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+fn count_in(path: &Path, needle: &str) -> usize {
+    std::fs::read_to_string(path)
+        .map(|text| text.matches(needle).count())
+        .unwrap_or(0)
+}
+
+/// What the journals claim against what IAM shows, after a kill.
+fn assert_journals_are_true(iam: &LocalIam, pairs: &[(String, SeededKey, SeededKey)]) {
+    let mut done = BTreeSet::new();
+    let mut intents = BTreeSet::new();
+    for path in journals(iam.dir()) {
+        for entry in keytrim::journal::read(&path).expect("a readable journal after a kill") {
+            match (entry.event, entry.access_key_id) {
+                (Event::Done, Some(key)) => {
+                    done.insert(key);
+                }
+                (Event::Intent, Some(key)) => {
+                    intents.insert(key);
+                }
+                _ => {}
+            }
+        }
+    }
+    for (user, old, new) in pairs {
+        let old_status = status_of(iam, user, old);
+        if done.contains(&old.id) {
+            assert_eq!(old_status, "Inactive", "journal claims {} done", old.id);
+        }
+        if old_status == "Inactive" {
+            assert!(
+                intents.contains(&old.id),
+                "{} changed without an intent",
+                old.id
+            );
+        }
+        assert_eq!(status_of(iam, user, new), "Active", "{user} kept key");
+    }
+}
+
+#[test]
+fn applies_killed_at_several_points_leave_true_journals_and_can_be_finished_and_rolled_back() {
+    let iam = LocalIam::start();
+    let pairs = seed_pairs(&iam, 200);
+    iam.keytrim().arg("audit").assert().code(3);
+    let proxy = FaultProxy::start(
+        &iam.endpoint,
+        Faults {
+            seed: 3,
+            latency: Duration::from_millis(5),
+            ..Faults::default()
+        },
+    );
+    let mut kills = 0;
+    for done_before_kill in [1, 25, 60] {
+        let existing = journals(iam.dir()).len();
+        let mut child = iam.keytrim_std();
+        let mut child = child
+            .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+            .args(["apply", "--yes", "--concurrency", "4", PLAN])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let current = journals(iam.dir());
+            let done = current
+                .get(existing)
+                .map_or(0, |path| count_in(path, r#""event":"done""#));
+            if done >= done_before_kill {
+                break;
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "apply finished before the kill"
+            );
+            assert!(Instant::now() < deadline, "no progress within 120 s");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills += 1;
+        assert_journals_are_true(&iam, &pairs);
+    }
+
+    // Running the plan again finishes the job.
+    iam.keytrim()
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .args(["apply", "--yes", PLAN])
+        .assert()
+        .code(0);
+    assert_journals_are_true(&iam, &pairs);
+    for (user, old, _) in &pairs {
+        assert_eq!(status_of(&iam, user, old), "Inactive");
+    }
+
+    // Rolling back every apply's journal restores every old key.
+    for journal in journals(iam.dir()) {
+        if journal.to_string_lossy().contains(".rollback-") {
+            continue;
+        }
+        iam.keytrim()
+            .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+            .arg("rollback")
+            .arg("--yes")
+            .arg(&journal)
+            .assert()
+            .code(0);
+    }
+    for (user, old, new) in &pairs {
+        assert_eq!(status_of(&iam, user, old), "Active", "{user}");
+        assert_eq!(status_of(&iam, user, new), "Active", "{user}");
+    }
+    eprintln!("kills recovered: {kills}; proxy: {:?}", proxy.tally());
+}
+
+#[test]
+fn persistent_throttling_gives_up_with_a_clear_error_and_claims_nothing() {
+    let iam = LocalIam::start();
+    let pairs = seed_pairs(&iam, 2);
+    iam.keytrim().arg("audit").assert().code(3);
+    let plan_before = std::fs::read_to_string(iam.dir().join(PLAN)).unwrap();
+    let proxy = FaultProxy::start(
+        &iam.endpoint,
+        Faults {
+            seed: 5,
+            throttle: 1.0,
+            ..Faults::default()
+        },
+    );
+    // The audit: no plan is written over the old one.
+    iam.keytrim()
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .args(["--max-attempts", "3", "audit"])
+        .assert()
+        .code(1)
+        .stderr("keytrim: error: sts:GetCallerIdentity failed: Throttling: Rate exceeded\n");
+    assert_eq!(
+        std::fs::read_to_string(iam.dir().join(PLAN)).unwrap(),
+        plan_before
+    );
+    assert_eq!(proxy.tally().received.get("GetCallerIdentity"), Some(&3));
+
+    // The apply: refused at the first call, no journal claims anything.
+    iam.keytrim()
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .args(["--max-attempts", "2", "apply", "--yes", PLAN])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("Throttling"));
+    assert!(journals(iam.dir()).is_empty());
+    for (user, old, _) in &pairs {
+        assert_eq!(status_of(&iam, user, old), "Active");
+    }
+}

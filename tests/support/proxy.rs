@@ -1,0 +1,245 @@
+//! A fault-injecting HTTP proxy between keytrim and moto, for the reliability tests.
+//! By seeded random choice it answers IAM `Throttling` (HTTP 400 with the Query
+//! protocol's error body), `503 ServiceUnavailable`, drops the connection, adds
+//! latency, or forwards UpdateAccessKey and then drops the connection before the answer
+//! (a lost response). It counts requests per Action. The random choice for a request
+//! comes from the seed, the request's body and how often that body was sent before, so
+//! a run's faults do not depend on the order in which concurrent requests arrive.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+/// How often each fault happens, as probabilities per request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Faults {
+    pub seed: u64,
+    pub throttle: f64,
+    pub unavailable: f64,
+    pub drop: f64,
+    /// UpdateAccessKey only: forwarded, then the answer is lost.
+    pub lost_update_response: f64,
+    /// Added to every request before anything else.
+    pub latency: Duration,
+}
+
+/// What the proxy saw and did.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    /// Requests received, per Action.
+    pub received: BTreeMap<String, usize>,
+    /// Requests forwarded to the local IAM, per Action.
+    pub forwarded: BTreeMap<String, usize>,
+    /// Faults injected, per kind.
+    pub faults: BTreeMap<&'static str, usize>,
+}
+
+impl Tally {
+    pub fn faults_injected(&self) -> usize {
+        self.faults.values().sum()
+    }
+}
+
+struct State {
+    upstream: String,
+    faults: Faults,
+    /// How often each distinct request body has been seen (retries repeat the body).
+    seen: Mutex<HashMap<u64, u64>>,
+    tally: Mutex<Tally>,
+    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+}
+
+/// A running proxy; dropping it stops it.
+pub struct FaultProxy {
+    pub endpoint: String,
+    state: Arc<State>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+type Reply = Result<Response<Full<Bytes>>, std::io::Error>;
+
+fn action_of(body: &[u8]) -> String {
+    String::from_utf8_lossy(body)
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("Action="))
+        .unwrap_or("(none)")
+        .to_string()
+}
+
+fn io_error(err: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(err.to_string())
+}
+
+fn error_reply(status: StatusCode, kind: &str, code: &str, message: &str) -> Reply {
+    let body = format!(
+        "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">\
+         <Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error>\
+         <RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+    );
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/xml")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(io_error)
+}
+
+/// The error a service returns to make hyper close the connection without an answer.
+fn dropped(what: &str) -> Reply {
+    Err(std::io::Error::other(format!("fault proxy: {what}")))
+}
+
+async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await.map_err(io_error)?.to_bytes();
+    let action = action_of(&body);
+    *state
+        .tally
+        .lock()
+        .unwrap()
+        .received
+        .entry(action.clone())
+        .or_default() += 1;
+    if !state.faults.latency.is_zero() {
+        tokio::time::sleep(state.faults.latency).await;
+    }
+    // The choice depends on the seed, the request and how many times it was sent
+    // before, not on the order concurrent requests arrive in: a run is reproducible.
+    let (roll, lost_roll) = {
+        let mut hasher = DefaultHasher::new();
+        body.hash(&mut hasher);
+        let digest = hasher.finish();
+        let mut seen = state.seen.lock().unwrap();
+        let attempt = seen.entry(digest).or_default();
+        *attempt += 1;
+        let mut rng = StdRng::seed_from_u64(state.faults.seed ^ digest ^ attempt.rotate_left(32));
+        (rng.random::<f64>(), rng.random::<f64>())
+    };
+    let faults = &state.faults;
+    let count = |kind: &'static str| {
+        *state.tally.lock().unwrap().faults.entry(kind).or_default() += 1;
+    };
+    if roll < faults.throttle {
+        count("throttling");
+        return error_reply(
+            StatusCode::BAD_REQUEST,
+            "Sender",
+            "Throttling",
+            "Rate exceeded",
+        );
+    }
+    if roll < faults.throttle + faults.unavailable {
+        count("service_unavailable");
+        return error_reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Receiver",
+            "ServiceUnavailable",
+            "Service is unavailable",
+        );
+    }
+    if roll < faults.throttle + faults.unavailable + faults.drop {
+        count("dropped_connection");
+        return dropped("connection dropped");
+    }
+
+    let mut forward = Request::builder().method(parts.method.clone()).uri(format!(
+        "{}{}",
+        state.upstream,
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+    ));
+    for (name, value) in &parts.headers {
+        forward = forward.header(name, value);
+    }
+    let forward = forward.body(Full::new(body)).map_err(io_error)?;
+    let answer = state.client.request(forward).await.map_err(io_error)?;
+    *state
+        .tally
+        .lock()
+        .unwrap()
+        .forwarded
+        .entry(action.clone())
+        .or_default() += 1;
+    let (answer_parts, answer_body) = answer.into_parts();
+    let answer_body = answer_body.collect().await.map_err(io_error)?.to_bytes();
+    if action == "UpdateAccessKey" && lost_roll < faults.lost_update_response {
+        count("lost_response");
+        return dropped("response lost after the change was made");
+    }
+    Ok(Response::from_parts(answer_parts, Full::new(answer_body)))
+}
+
+impl FaultProxy {
+    /// Start a proxy on a free loopback port in front of `upstream`.
+    pub fn start(upstream: &str, faults: Faults) -> FaultProxy {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("proxy runtime");
+        let state = Arc::new(State {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            faults,
+            seen: Mutex::new(HashMap::new()),
+            tally: Mutex::new(Tally::default()),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        });
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(SocketAddr::from((
+                [127, 0, 0, 1],
+                0,
+            ))))
+            .expect("a loopback port for the proxy");
+        let endpoint = format!("http://{}", listener.local_addr().expect("bound address"));
+        let serving = Arc::clone(&state);
+        runtime.spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let state = Arc::clone(&serving);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        let state = Arc::clone(&state);
+                        async move { handle(state, request).await }
+                    });
+                    // A dropped connection ends here with an error, on purpose.
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        FaultProxy {
+            endpoint,
+            state,
+            runtime: Some(runtime),
+        }
+    }
+
+    /// A copy of the counts so far.
+    pub fn tally(&self) -> Tally {
+        self.state.tally.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
