@@ -196,6 +196,61 @@ mod tests {
         assert_eq!(max_flow_depth("a: it's [[[\n"), 3);
     }
 
+    use proptest::prelude::*;
+
+    const GOOD: &str = include_str!("../../tests/fixtures/plans/every-decision.yaml");
+
+    fn arbitrary_yaml() -> impl Strategy<Value = serde_yaml::Value> {
+        let leaf = prop_oneof![
+            Just(serde_yaml::Value::Null),
+            any::<bool>().prop_map(serde_yaml::Value::from),
+            any::<i64>().prop_map(serde_yaml::Value::from),
+            "[a-zA-Z0-9_ :'\\[\\]{}*&!-]{0,12}".prop_map(serde_yaml::Value::from),
+        ];
+        leaf.prop_recursive(6, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..8).prop_map(serde_yaml::Value::from),
+                proptest::collection::vec(("[a-z_]{1,10}", inner), 0..8).prop_map(|pairs| {
+                    serde_yaml::Value::Mapping(
+                        pairs
+                            .into_iter()
+                            .map(|(k, v)| (serde_yaml::Value::from(k), v))
+                            .collect(),
+                    )
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Arbitrary bytes never panic the loader.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+            let _ = parse(&String::from_utf8_lossy(&bytes));
+        }
+
+        /// Arbitrary YAML documents never panic the loader, nor pass as a plan.
+        #[test]
+        fn arbitrary_yaml_never_panics(document in arbitrary_yaml()) {
+            let text = serde_yaml::to_string(&document).unwrap();
+            prop_assert!(parse(&text).is_err());
+        }
+
+        /// A real plan with a slice cut out or a byte changed never panics the loader.
+        #[test]
+        fn damaged_plans_never_panic(start in 0..GOOD.len(), len in 0..400usize, byte in any::<u8>()) {
+            let mut bytes = GOOD.as_bytes().to_vec();
+            let end = (start + len).min(bytes.len());
+            bytes.drain(start..end);
+            if start < bytes.len() {
+                bytes[start] = byte;
+            }
+            let _ = parse(&String::from_utf8_lossy(&bytes));
+        }
+    }
+
     #[test]
     fn deep_nesting_is_refused_before_parsing() {
         let text = format!(
