@@ -5,6 +5,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use chrono::{SubsecRound, Utc};
+use clap::CommandFactory;
 
 use crate::apply::{self, RunOptions};
 use crate::aws::{self, ConnectOptions};
@@ -39,6 +40,24 @@ pub async fn run(cli: Cli) -> Result<u8> {
             apply::rollback::rollback(&connect_options(&cli.global), &args.journal, &options).await
         }
         Command::IamPolicy(args) => iam_policy(args),
+        Command::Completions(args) => {
+            let mut text = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "keytrim", &mut text);
+            write_stdout(&String::from_utf8_lossy(&text))?;
+            Ok(exit::OK)
+        }
+        Command::Man => {
+            let mut text = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut text)
+                .map_err(Error::Stdout)?;
+            write_stdout(&String::from_utf8_lossy(&text))?;
+            Ok(exit::OK)
+        }
+        Command::Schema => {
+            write_stdout(&plan::schema::to_json())?;
+            Ok(exit::OK)
+        }
     }
 }
 

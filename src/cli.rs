@@ -58,6 +58,19 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Print the least-privilege IAM policy (JSON) a phase needs.
     IamPolicy(IamPolicyArgs),
+    /// Print shell completions, e.g. `keytrim completions bash > /etc/bash_completion.d/keytrim`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), e.g. `keytrim man > /usr/local/share/man/man1/keytrim.1`.
+    Man,
+    /// Print the JSON Schema of the plan file (version 1).
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Options apply and rollback share.

@@ -4,6 +4,7 @@
 pub mod load;
 pub mod model;
 pub mod render;
+pub mod schema;
 pub mod validate;
 
 pub use load::load;

@@ -2,6 +2,7 @@
 //! inventory and the rule's verdicts.
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::exemptions::Exemptions;
@@ -16,19 +17,23 @@ pub const PLAN_KIND: &str = "keytrim-plan";
 pub const CONTROL_ID: &str = "CIS AWS Foundations Benchmark 1.13";
 
 /// Where the audit found its candidates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Source {
     Live,
     CredentialReport,
 }
 
-/// A remediation plan: what an audit saw and what apply should do.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A keytrim remediation plan (version 1): what an audit saw and what apply should do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(title = "keytrim plan, version 1")]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
+    #[schemars(range(min = 1, max = 1))]
     pub version: u32,
+    #[schemars(extend("const" = "keytrim-plan"))]
     pub kind: String,
+    #[schemars(regex(pattern = r"^[0-9]{12}$"))]
     pub account_id: String,
     pub partition: String,
     pub generated_at: DateTime<Utc>,
@@ -41,7 +46,7 @@ pub struct Plan {
 }
 
 /// The thresholds the audit used.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanPolicy {
     pub control: String,
@@ -51,7 +56,7 @@ pub struct PlanPolicy {
 }
 
 /// Counts of users per decision.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Summary {
     pub users_scanned: usize,
@@ -71,22 +76,27 @@ impl Summary {
 }
 
 /// One non-compliant or exempt user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanUser {
+    #[schemars(regex(pattern = r"^[A-Za-z0-9+=,.@_-]{1,64}$"))]
     pub user_name: String,
+    #[schemars(regex(pattern = r"^arn:"))]
     pub user_arn: String,
     pub decision: Decision,
     pub reason: String,
+    #[schemars(regex(pattern = r"^[A-Z0-9]{16,128}$"))]
     pub keep: Option<String>,
+    #[schemars(inner(regex(pattern = r"^[A-Z0-9]{16,128}$")))]
     pub deactivate: Vec<String>,
     pub keys: Vec<PlanKey>,
 }
 
 /// One key as the audit saw it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanKey {
+    #[schemars(regex(pattern = r"^[A-Z0-9]{16,128}$"))]
     pub access_key_id: String,
     pub status: KeyStatus,
     pub created: DateTime<Utc>,

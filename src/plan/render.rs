@@ -142,7 +142,60 @@ pub fn to_text(plan: &Plan) -> String {
     out
 }
 
-/// Markdown for a pull-request comment.
+/// How long before `now` something happened, in words ("3 days ago").
+pub fn ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let elapsed = now - at;
+    let (count, unit) = if elapsed.num_days() >= 1 {
+        (elapsed.num_days(), "day")
+    } else if elapsed.num_hours() >= 1 {
+        (elapsed.num_hours(), "hour")
+    } else if elapsed.num_minutes() >= 1 {
+        (elapsed.num_minutes(), "minute")
+    } else {
+        return "just now".to_string();
+    };
+    let plural = if count == 1 { "" } else { "s" };
+    format!("{count} {unit}{plural} ago")
+}
+
+/// A section longer than this many users is folded into `<details>`.
+const FOLD_AFTER_USERS: usize = 10;
+
+fn markdown_user(out: &mut String, user: &PlanUser, generated_at: DateTime<Utc>) {
+    let _ = writeln!(out);
+    let _ = writeln!(out, "**`{}`**: {}", user.user_name, user.reason);
+    let _ = writeln!(out);
+    let _ = writeln!(out, "| role | key | status | age | last used |");
+    let _ = writeln!(out, "|---|---|---|---:|---|");
+    for key in &user.keys {
+        let used = match key.last_used {
+            None => "never".to_string(),
+            Some(at) => {
+                let place: Vec<&str> = [&key.last_used_service, &key.last_used_region]
+                    .into_iter()
+                    .flatten()
+                    .map(String::as_str)
+                    .collect();
+                if place.is_empty() {
+                    ago(at, generated_at)
+                } else {
+                    format!("{} ({})", ago(at, generated_at), place.join(", "))
+                }
+            }
+        };
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {} | {} days | {used} |",
+            role(user, key),
+            key.access_key_id,
+            key.status.as_str(),
+            key.age_days,
+        );
+    }
+}
+
+/// Markdown for a pull-request comment: a summary table, then one section per
+/// decision; sections of more than ten users are folded.
 pub fn to_markdown(plan: &Plan) -> String {
     let summary = effective_summary(plan);
     let mut out = String::new();
@@ -150,7 +203,7 @@ pub fn to_markdown(plan: &Plan) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{}. Generated {} by {} (source: {}). Policy: keys older than {} days are not kept; use within {} days holds a deactivation (guard {}).",
+        "{}. Generated {} by {} (source: {}). Keys {} days old or older are not kept; a key used within {} days holds its deactivation (guard {}). Ages and last use are as of the audit.",
         plan.policy.control,
         timestamp(plan.generated_at),
         plan.generated_by,
@@ -182,11 +235,20 @@ pub fn to_markdown(plan: &Plan) -> String {
         summary.rotate,
         summary.exempt
     );
-    for decision in [
-        Decision::Deactivate,
-        Decision::Hold,
-        Decision::Rotate,
-        Decision::Exempt,
+    for (decision, meaning) in [
+        (
+            Decision::Deactivate,
+            "apply deactivates the listed keys and keeps one",
+        ),
+        (
+            Decision::Hold,
+            "a key to deactivate was used recently; change `hold` to `deactivate` once you know it is unused",
+        ),
+        (
+            Decision::Rotate,
+            "no key is fresh enough to keep; rotate first, then audit again",
+        ),
+        (Decision::Exempt, "never acted on"),
     ] {
         let users: Vec<&PlanUser> = plan
             .users
@@ -198,23 +260,24 @@ pub fn to_markdown(plan: &Plan) -> String {
         }
         let _ = writeln!(out);
         let _ = writeln!(out, "### {} ({})", decision.as_str(), users.len());
+        let _ = writeln!(out);
+        let _ = writeln!(out, "_{meaning}._");
+        let fold = users.len() > FOLD_AFTER_USERS;
+        if fold {
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "<details><summary>{} users: {}</summary>",
+                users.len(),
+                decision.as_str()
+            );
+        }
         for user in users {
+            markdown_user(&mut out, user, plan.generated_at);
+        }
+        if fold {
             let _ = writeln!(out);
-            let _ = writeln!(out, "**`{}`**: {}", user.user_name, user.reason);
-            let _ = writeln!(out);
-            let _ = writeln!(out, "| role | key | status | age (days) | last used |");
-            let _ = writeln!(out, "|---|---|---|---:|---|");
-            for key in &user.keys {
-                let _ = writeln!(
-                    out,
-                    "| {} | `{}` | {} | {} | {} |",
-                    role(user, key),
-                    key.access_key_id,
-                    key.status.as_str(),
-                    key.age_days,
-                    last_used(key)
-                );
-            }
+            let _ = writeln!(out, "</details>");
         }
     }
     if plan.users.is_empty() {
@@ -316,6 +379,32 @@ mod tests {
                 exemptions: &Exemptions::default(),
             },
         )
+    }
+
+    #[test]
+    fn ages_read_as_words() {
+        let now = now();
+        assert_eq!(ago(now - Duration::days(3), now), "3 days ago");
+        assert_eq!(ago(now - Duration::days(1), now), "1 day ago");
+        assert_eq!(ago(now - Duration::hours(5), now), "5 hours ago");
+        assert_eq!(ago(now - Duration::seconds(5), now), "just now");
+    }
+
+    #[test]
+    fn long_sections_are_folded_in_markdown() {
+        let mut plan = every_decision_plan();
+        let alice = plan.users[0].clone();
+        plan.users = (0..11)
+            .map(|n| PlanUser {
+                user_name: format!("user{n:02}"),
+                ..alice.clone()
+            })
+            .collect();
+        let markdown = to_markdown(&plan);
+        assert!(markdown.contains("<details><summary>11 users: deactivate</summary>"));
+        assert!(markdown.trim_end().ends_with("</details>"));
+        plan.users.truncate(10);
+        assert!(!to_markdown(&plan).contains("<details>"));
     }
 
     #[test]
