@@ -3,7 +3,7 @@
 # `keytrim audit` and `keytrim show`. Needs no AWS account; never reaches AWS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lib/local-iam.sh
+. scripts/lib/tools.sh
 ensure_moto
 ensure_libfaketime
 cargo build --locked --quiet --bin keytrim --example demo

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The test command: installs what the tests need (moto's server, libfaketime), then
+# The test command: installs what the tests need (moto's server, libfaketime, the
+# SARIF Multitool), then
 # checks formatting and lints and runs every test. Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lib/local-iam.sh
+. scripts/lib/tools.sh
 ensure_moto
 ensure_libfaketime
-echo "local IAM: $KEYTRIM_MOTO_SERVER (libfaketime: $KEYTRIM_LIBFAKETIME)" >&2
+ensure_sarif_multitool
+echo "local IAM: $KEYTRIM_MOTO_SERVER (libfaketime: $KEYTRIM_LIBFAKETIME); SARIF validator: $KEYTRIM_SARIF_MULTITOOL" >&2
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings

@@ -178,6 +178,15 @@ fn show(args: ShowArgs) -> Result<u8> {
         ShowFormat::Text => render::to_text(&plan),
         ShowFormat::Markdown => render::to_markdown(&plan),
         ShowFormat::Json => render::to_json(&plan),
+        ShowFormat::Sarif => {
+            // The plan was just read and validated, so it is there and small.
+            let text = std::fs::read_to_string(&args.plan).map_err(|err| Error::Plan {
+                path: args.plan.display().to_string(),
+                detail: err.to_string(),
+            })?;
+            let uri = args.plan.to_string_lossy().replace('\\', "/");
+            render::to_sarif(&plan, &text, uri.trim_start_matches("./"))
+        }
     };
     write_stdout(&text)?;
     Ok(exit::OK)

@@ -170,6 +170,8 @@ pub enum ShowFormat {
     /// For a pull-request comment.
     Markdown,
     Json,
+    /// SARIF 2.1.0, for GitHub code scanning.
+    Sarif,
 }
 
 #[derive(Debug, Args)]

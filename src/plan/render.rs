@@ -142,6 +142,102 @@ pub fn to_text(plan: &Plan) -> String {
     out
 }
 
+/// The SARIF rule id of CIS AWS Foundations Benchmark 1.13.
+pub const SARIF_RULE_ID: &str = "CIS-AWS-1.13";
+
+/// SARIF 2.1.0 for GitHub code scanning: one result per non-compliant user, located at
+/// the user's entry in the plan file (`plan_uri`, relative to the repository root);
+/// exempt users are reported as suppressed, with the exemption's reason.
+pub fn to_sarif(plan: &Plan, plan_text: &str, plan_uri: &str) -> String {
+    let line_of = |user: &str| {
+        let entry = format!("- user_name: {user}");
+        plan_text
+            .lines()
+            .position(|line| line.trim_end() == entry)
+            .map_or(1, |index| index + 1)
+    };
+    let results: Vec<serde_json::Value> = plan
+        .users
+        .iter()
+        .map(|user| {
+            let level = match user.decision {
+                Decision::Hold | Decision::Exempt => "warning",
+                _ => "error",
+            };
+            let mut result = serde_json::json!({
+                "ruleId": SARIF_RULE_ID,
+                "ruleIndex": 0,
+                "level": level,
+                "kind": "fail",
+                "message": {
+                    "text": format!(
+                        "IAM user {} has {} active access keys (decision: {}): {}",
+                        user.user_name,
+                        user.keys.iter().filter(|k| k.status == crate::facts::KeyStatus::Active).count(),
+                        user.decision.as_str(),
+                        user.reason
+                    )
+                },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": plan_uri },
+                        "region": { "startLine": line_of(&user.user_name) }
+                    },
+                    "logicalLocations": [{
+                        "name": user.user_name,
+                        "fullyQualifiedName": user.user_arn,
+                        "kind": "object"
+                    }]
+                }],
+                "partialFingerprints": { "keytrimUserArn/v1": user.user_arn },
+                "properties": { "decision": user.decision.as_str(), "accountId": plan.account_id }
+            });
+            if user.decision == Decision::Exempt {
+                result["suppressions"] = serde_json::json!([{
+                    "kind": "external",
+                    "status": "accepted",
+                    "justification": user.reason
+                }]);
+            }
+            result
+        })
+        .collect();
+    let document = serde_json::json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "keytrim",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "semanticVersion": env!("CARGO_PKG_VERSION"),
+                    "informationUri": "https://www.cisecurity.org/benchmark/amazon_web_services",
+                    "rules": [{
+                        "id": SARIF_RULE_ID,
+                        "name": "OneActiveAccessKeyPerIamUser",
+                        "shortDescription": {
+                            "text": "Ensure there is only one active access key for any single IAM user"
+                        },
+                        "fullDescription": {
+                            "text": "CIS AWS Foundations Benchmark control 1.13 (1.12 in v5, 2.12 in v6): an IAM user with two active access keys doubles what can leak; the second key is usually an unfinished rotation."
+                        },
+                        "helpUri": "https://www.cisecurity.org/benchmark/amazon_web_services",
+                        "help": {
+                            "text": "Review the plan with `keytrim show`, then run `keytrim apply` to deactivate the extra keys."
+                        },
+                        "defaultConfiguration": { "level": "error" }
+                    }]
+                }
+            },
+            "automationDetails": { "id": format!("keytrim/{}/", plan.account_id) },
+            "results": results
+        }]
+    });
+    let mut text = serde_json::to_string_pretty(&document).expect("SARIF serialises");
+    text.push('\n');
+    text
+}
+
 /// How long before `now` something happened, in words ("3 days ago").
 pub fn ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let elapsed = now - at;

@@ -1,7 +1,8 @@
-# Sourced by scripts/test.sh and scripts/demo.sh: make sure a local IAM can be started.
-# Installs moto's server (pinned) into .venv when no moto 5.x is found, and libfaketime
-# (to give seeded keys real ages) from Debian when it is missing. Exports
-# KEYTRIM_MOTO_SERVER and KEYTRIM_LIBFAKETIME for the test harness.
+# Sourced by scripts/test.sh and scripts/demo.sh: install what the tests and the demo
+# need. moto's server (pinned) goes into .venv when no moto 5.x is found; libfaketime
+# (to give seeded keys real ages) comes from Debian when missing; Microsoft's SARIF
+# Multitool (to validate SARIF output) goes into .tools via npm. Exports
+# KEYTRIM_MOTO_SERVER, KEYTRIM_LIBFAKETIME and KEYTRIM_SARIF_MULTITOOL for the tests.
 
 MOTO_PIN='moto[server]==5.2.1'
 
@@ -46,4 +47,17 @@ ensure_libfaketime() {
     lib=$(find_libfaketime) || { echo "libfaketime is still missing after installing faketime" >&2; return 1; }
   fi
   export KEYTRIM_LIBFAKETIME="$lib"
+}
+
+SARIF_MULTITOOL_PIN='@microsoft/sarif-multitool@5.7.0'
+
+ensure_sarif_multitool() {
+  local tool="$PWD/.tools/node_modules/.bin/sarif-multitool"
+  if [ ! -x "$tool" ]; then
+    command -v npm >/dev/null 2>&1 || { echo "npm is needed to install $SARIF_MULTITOOL_PIN" >&2; return 1; }
+    echo "installing $SARIF_MULTITOOL_PIN into .tools" >&2
+    mkdir -p .tools
+    npm install --prefix .tools --silent --no-audit --no-fund "$SARIF_MULTITOOL_PIN" >/dev/null
+  fi
+  export KEYTRIM_SARIF_MULTITOOL="$tool"
 }
