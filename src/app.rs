@@ -1,7 +1,7 @@
 //! The commands: each turns parsed arguments into calls on the library and returns the
 //! process exit code. The only place that prints a command's results.
 
-use std::io::Write as _;
+use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 
 use chrono::{SubsecRound, Utc};
@@ -10,8 +10,8 @@ use clap::CommandFactory;
 use crate::apply::{self, RunOptions};
 use crate::aws::{self, ConnectOptions};
 use crate::cli::{
-    AuditArgs, ChangeArgs, Cli, Command, GlobalArgs, IamPolicyArgs, Phase, ShowArgs, ShowFormat,
-    SourceArg,
+    AuditArgs, ChangeArgs, Cli, ColorChoice, Command, GlobalArgs, IamPolicyArgs, Phase, ShowArgs,
+    ShowFormat, SourceArg,
 };
 use crate::error::{Error, Result, exit};
 use crate::exemptions::Exemptions;
@@ -19,12 +19,13 @@ use crate::inventory::{self, Scope};
 use crate::plan::model::{self, PlanInputs};
 use crate::plan::{self, Source, render};
 use crate::rule::Policy;
+use crate::style::{self, Palette};
 
 /// Run one command; the result is the exit code.
 pub async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Audit(args) => audit(&cli.global, args).await,
-        Command::Show(args) => show(args),
+        Command::Show(args) => show(args, cli.global.color),
         Command::Apply(args) => {
             let options = run_options(&cli.global, &args.change);
             apply::apply(
@@ -68,6 +69,11 @@ fn run_options(global: &GlobalArgs, change: &ChangeArgs) -> RunOptions {
         concurrency: change.concurrency as usize,
         verify_timeout: std::time::Duration::from_secs(change.verify_timeout),
         quiet: global.quiet,
+        palette: Palette::new(
+            global.color,
+            style::no_color_set(),
+            std::io::stderr().is_terminal(),
+        ),
     }
 }
 
@@ -172,10 +178,17 @@ async fn audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
     })
 }
 
-fn show(args: ShowArgs) -> Result<u8> {
+fn show(args: ShowArgs, color: ColorChoice) -> Result<u8> {
     let plan = plan::load(&args.plan)?;
     let text = match args.format {
-        ShowFormat::Text => render::to_text(&plan),
+        ShowFormat::Text => {
+            let palette = Palette::new(
+                color,
+                style::no_color_set(),
+                std::io::stdout().is_terminal(),
+            );
+            render::to_text_styled(&plan, &palette)
+        }
         ShowFormat::Markdown => render::to_markdown(&plan),
         ShowFormat::Json => render::to_json(&plan),
         ShowFormat::Sarif => {

@@ -17,3 +17,4 @@ pub mod inventory;
 pub mod journal;
 pub mod plan;
 pub mod rule;
+pub mod style;

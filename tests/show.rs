@@ -180,3 +180,46 @@ fn iam_policies_are_valid_json_with_only_the_needed_actions() {
             .contains(&"iam:UpdateAccessKey".into())
     );
 }
+
+#[test]
+fn colour_follows_the_color_option_and_no_color() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| -> String {
+        let output = keytrim_isolated(dir.path())
+            .env_remove("NO_COLOR")
+            .arg("show")
+            .arg(fixture())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let escape = "\u{1b}[";
+    assert!(run(&["--color", "always"]).contains(escape));
+    assert!(!run(&["--color", "never"]).contains(escape));
+    assert!(!run(&[]).contains(escape), "a pipe gets no colour");
+    // The YAML, JSON and SARIF formats are never coloured.
+    assert!(!run(&["--color", "always", "--format", "json"]).contains(escape));
+}
+
+#[test]
+fn a_terminal_gets_colour_unless_no_color_is_set() {
+    let shown_in_a_terminal = |no_color: bool| -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = std::process::Command::new(support::keytrim_path());
+        command
+            .env_clear()
+            .envs(support::isolated_env(dir.path()))
+            .env_remove("NO_COLOR")
+            .arg("show")
+            .arg(fixture());
+        if no_color {
+            command.env("NO_COLOR", "1");
+        }
+        let mut session = rexpect::session::spawn_command(command, Some(30_000)).unwrap();
+        session.exp_eof().unwrap()
+    };
+    assert!(shown_in_a_terminal(false).contains("\u{1b}["));
+    assert!(!shown_in_a_terminal(true).contains("\u{1b}["));
+}

@@ -21,6 +21,7 @@ use crate::inventory;
 use crate::journal::{self, Entry, Event, Journal, Mode, RunInfo};
 use crate::plan::{self, Plan, PlanKey, PlanUser};
 use crate::rule::Decision;
+use crate::style::Palette;
 
 use execute::{Context, Interrupt, Outcome, UserReport, Work};
 use prompt::Answer;
@@ -33,6 +34,8 @@ pub struct RunOptions {
     pub concurrency: usize,
     pub verify_timeout: Duration,
     pub quiet: bool,
+    /// Colour for the summary on stderr.
+    pub palette: Palette,
 }
 
 /// Refuse before any change when confirmation is needed and nobody can give it.
@@ -148,8 +151,14 @@ fn confirm(
 }
 
 /// One line per user, and the totals.
-pub fn summarize(title: &str, reports: &[UserReport], verb: &str) -> String {
+pub fn summarize(title: &str, reports: &[UserReport], verb: &str, palette: &Palette) -> String {
     let mut text = format!("{title}\n");
+    let width = reports
+        .iter()
+        .map(|r| r.user_name.len())
+        .max()
+        .unwrap_or(0)
+        .max(8);
     let mut counts = [0usize; 6]; // done, skipped, drifted, failed, unverified, would
     for report in reports {
         let line = match &report.outcome {
@@ -217,7 +226,13 @@ pub fn summarize(title: &str, reports: &[UserReport], verb: &str) -> String {
                 }
             }
         };
-        let _ = writeln!(text, "  {:<24} {line}", report.user_name);
+        let line = match &report.outcome {
+            Outcome::Verified { .. } => palette.good(&line),
+            Outcome::Failed { .. } | Outcome::Unverified { .. } => palette.bad(&line),
+            Outcome::WouldChange { .. } => line,
+            _ => palette.warn(&line),
+        };
+        let _ = writeln!(text, "  {:<width$} {line}", report.user_name);
     }
     let _ = write!(
         text,
@@ -410,7 +425,10 @@ async fn apply_plan(
                 plan.account_id
             ),
         };
-        eprintln!("{}", summarize(&title, &reports, "deactivated"));
+        eprintln!(
+            "{}",
+            summarize(&title, &reports, "deactivated", &options.palette)
+        );
     }
     Ok(exit_code(&reports, interrupt.is_set()))
 }

@@ -141,7 +141,10 @@ pub async fn rollback(
         if reports.is_empty() {
             eprintln!("{title}\nnothing to roll back: the journal shows no key deactivated");
         } else {
-            eprintln!("{}", summarize(&title, &reports, "reactivated"));
+            eprintln!(
+                "{}",
+                summarize(&title, &reports, "reactivated", &options.palette)
+            );
         }
     }
     Ok(exit_code(&reports, interrupt.is_set()))

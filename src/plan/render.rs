@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 
 use crate::rule::Decision;
+use crate::style::Palette;
 
 use super::model::{Plan, PlanKey, PlanUser, Summary};
 
@@ -84,8 +85,13 @@ fn role(user: &PlanUser, key: &PlanKey) -> &'static str {
     }
 }
 
-/// Plain text for a terminal.
+/// Plain text for a terminal, uncoloured.
 pub fn to_text(plan: &Plan) -> String {
+    to_text_styled(plan, &Palette::plain())
+}
+
+/// Text for a terminal, coloured by `palette`, columns aligned to the longest name.
+pub fn to_text_styled(plan: &Plan, palette: &Palette) -> String {
     let summary = effective_summary(plan);
     let mut out = String::new();
     let _ = writeln!(
@@ -119,7 +125,13 @@ pub fn to_text(plan: &Plan) -> String {
     );
     for user in &plan.users {
         let _ = writeln!(out);
-        let _ = writeln!(out, "{:<10} {}", user.decision.as_str(), user.user_name);
+        let word = format!("{:<10}", user.decision.as_str());
+        let _ = writeln!(
+            out,
+            "{} {}",
+            palette.decision(user.decision, &word),
+            user.user_name
+        );
         let _ = writeln!(out, "           {}", user.reason);
         for key in &user.keys {
             let _ = writeln!(
