@@ -223,3 +223,38 @@ fn a_terminal_gets_colour_unless_no_color_is_set() {
     assert!(shown_in_a_terminal(false).contains("\u{1b}["));
     assert!(!shown_in_a_terminal(true).contains("\u{1b}["));
 }
+
+/// Replace what stands between `<!-- BEGIN name -->` and `<!-- END name -->`.
+fn between_markers(text: &str, name: &str) -> (usize, usize) {
+    let begin = format!("<!-- BEGIN {name} -->\n");
+    let end = format!("<!-- END {name} -->");
+    let start = text.find(&begin).expect("begin marker") + begin.len();
+    let stop = text.find(&end).expect("end marker");
+    (start, stop)
+}
+
+#[test]
+fn the_example_in_plans_readme_is_current() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/README.md");
+    let mut readme = std::fs::read_to_string(&path).unwrap();
+    let expected = [
+        ("example plan", format!("```yaml\n{}```\n", good())),
+        ("example rendering", show("markdown")),
+    ];
+    let mut stale = Vec::new();
+    for (name, content) in &expected {
+        let (start, stop) = between_markers(&readme, name);
+        if &readme[start..stop] != content {
+            stale.push(*name);
+            readme.replace_range(start..stop, content);
+        }
+    }
+    if !stale.is_empty() && std::env::var_os("KEYTRIM_UPDATE_README").is_some() {
+        std::fs::write(&path, readme).unwrap();
+        return;
+    }
+    assert!(
+        stale.is_empty(),
+        "plans/README.md is stale ({stale:?}): run `KEYTRIM_UPDATE_README=1 cargo test --test show` and commit it"
+    );
+}
