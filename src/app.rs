@@ -4,10 +4,10 @@
 use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 
-use chrono::{SubsecRound, Utc};
 use clap::CommandFactory;
 
 use crate::apply::{self, RunOptions};
+use crate::audit::{self, AuditInputs, ManyOptions};
 use crate::aws::{self, ConnectOptions};
 use crate::cli::{
     AuditArgs, ChangeArgs, Cli, ColorChoice, Command, GlobalArgs, IamPolicyArgs, Phase, ShowArgs,
@@ -15,8 +15,7 @@ use crate::cli::{
 };
 use crate::error::{Error, Result, exit};
 use crate::exemptions::Exemptions;
-use crate::inventory::{self, Scope};
-use crate::plan::model::{self, PlanInputs};
+use crate::inventory::Scope;
 use crate::plan::{self, Source, render};
 use crate::rule::Policy;
 use crate::style::{self, Palette};
@@ -27,16 +26,19 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Audit(args) => audit(&cli.global, args).await,
         Command::Show(args) => show(args, cli.global.color),
         Command::Apply(args) => {
+            one_profile(&cli.global)?;
             let options = run_options(&cli.global, &args.change);
             apply::apply(
                 &connect_options(&cli.global),
                 &args.plans,
                 args.journal.as_deref(),
+                args.org_role.as_deref(),
                 &options,
             )
             .await
         }
         Command::Rollback(args) => {
+            one_profile(&cli.global)?;
             let options = run_options(&cli.global, &args.change);
             apply::rollback::rollback(&connect_options(&cli.global), &args.journal, &options).await
         }
@@ -77,9 +79,20 @@ fn run_options(global: &GlobalArgs, change: &ChangeArgs) -> RunOptions {
     }
 }
 
+/// Refuse several `--profile` where one account is meant.
+fn one_profile(global: &GlobalArgs) -> Result<()> {
+    if global.profile.len() > 1 {
+        return Err(Error::Usage(
+            "--profile is repeatable on audit only; apply and rollback work in one account per plan".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// How to reach AWS. Only audit takes several profiles; the other commands take one.
 fn connect_options(global: &GlobalArgs) -> ConnectOptions {
     ConnectOptions {
-        profile: global.profile.clone(),
+        profile: global.profile.first().cloned(),
         region: global.region.clone(),
         endpoint_url: global.endpoint_url.clone(),
         max_attempts: global.max_attempts,
@@ -122,28 +135,49 @@ async fn audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
         SourceArg::Live => Source::Live,
         SourceArg::CredentialReport => Source::CredentialReport,
     };
-    let policy = Policy {
-        max_key_age_days: args.max_key_age,
-        in_use_window_days: args.in_use_window,
-        in_use_guard: !args.no_in_use_guard,
-    };
-    let clients = aws::connect(&connect_options(global)).await?;
-    let scope = Scope {
-        users: args.users.clone(),
-        source,
-        concurrency: args.concurrency as usize,
-    };
-    let now = Utc::now().trunc_subsecs(0);
-    let inventory = inventory::take(&clients, &scope).await?;
-    let plan = model::build(
-        &inventory,
-        &PlanInputs {
-            policy,
-            source,
-            now,
-            exemptions: &exemptions,
+    let inputs = AuditInputs {
+        policy: Policy {
+            max_key_age_days: args.max_key_age,
+            in_use_window_days: args.in_use_window,
+            in_use_guard: !args.no_in_use_guard,
         },
-    );
+        scope: Scope {
+            users: args.users.clone(),
+            source,
+            concurrency: args.concurrency as usize,
+        },
+        exemptions,
+    };
+    let many = ManyOptions {
+        out_dir: args.out_dir.clone(),
+        only: args.accounts.clone(),
+        except: args.exclude_accounts.clone(),
+        account_concurrency: args.account_concurrency as usize,
+        quiet: global.quiet,
+    };
+    if let Some(role) = &args.org_role {
+        let mut base = connect_options(global);
+        base.profile = global.profile.first().cloned();
+        if global.profile.len() > 1 {
+            return Err(Error::Usage(
+                "--org-role takes at most one --profile: the Organization's management account"
+                    .into(),
+            ));
+        }
+        return audit::audit_organization(role, &base, inputs, &many).await;
+    }
+    if global.profile.len() > 1 {
+        return audit::audit_profiles(&global.profile, &connect_options(global), inputs, &many)
+            .await;
+    }
+    if !args.accounts.is_empty() || !args.exclude_accounts.is_empty() {
+        return Err(Error::Usage(
+            "--accounts and --exclude-accounts go with --org-role or several --profile".into(),
+        ));
+    }
+
+    let clients = aws::connect(&connect_options(global)).await?;
+    let plan = audit::audit_account(&clients, &inputs).await?;
     let yaml = render::to_yaml(&plan);
     let destination = match &args.out {
         Some(path) if path.as_os_str() == "-" => {
@@ -153,7 +187,7 @@ async fn audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
         other => {
             let path = other
                 .clone()
-                .unwrap_or_else(|| Path::new("plans").join(format!("{}.yaml", plan.account_id)));
+                .unwrap_or_else(|| audit::plan_path(&args.out_dir, &plan.account_id));
             write_atomically(&path, &yaml)?;
             path.display().to_string()
         }
@@ -206,10 +240,13 @@ fn show(args: ShowArgs, color: ColorChoice) -> Result<u8> {
 }
 
 fn iam_policy(args: IamPolicyArgs) -> Result<u8> {
-    let document = match args.phase {
+    let mut document = match args.phase {
         Phase::Audit => crate::iam_policy::audit(),
         Phase::Apply => crate::iam_policy::apply(),
     };
+    if args.org {
+        document = crate::iam_policy::organization(&args.org_role, document);
+    }
     let mut text = serde_json::to_string_pretty(&document).expect("policy documents serialise");
     text.push('\n');
     write_stdout(&text)?;

@@ -83,6 +83,12 @@ async fn check_profile_exists(profile: &str) -> Result<()> {
 
 /// Load the SDK configuration and build the clients.
 pub async fn connect(options: &ConnectOptions) -> Result<Clients> {
+    Ok(Clients::from_sdk_config(&load_config(options).await?))
+}
+
+/// Load the SDK configuration: credential chain, profile, region, endpoint, retries and
+/// timeouts.
+pub async fn load_config(options: &ConnectOptions) -> Result<SdkConfig> {
     let profile = options
         .profile
         .clone()
@@ -113,8 +119,52 @@ pub async fn connect(options: &ConnectOptions) -> Result<Clients> {
     if let Some(url) = &options.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    let config = loader.load().await;
-    Ok(Clients::from_sdk_config(&config))
+    Ok(loader.load().await)
+}
+
+/// The ARN of role `role_name` in an account.
+pub fn role_arn(partition: &str, account_id: &str, role_name: &str) -> String {
+    format!("arn:{partition}:iam::{account_id}:role/{role_name}")
+}
+
+/// A configuration like `base`, with the credentials of `role_arn` (sts:AssumeRole,
+/// with a session name that identifies keytrim in CloudTrail). The credentials last
+/// the role's default session (one hour).
+pub async fn assume_role(
+    base: &SdkConfig,
+    role_arn: &str,
+    session_name: &str,
+) -> Result<SdkConfig> {
+    let clients = Clients::from_sdk_config(base);
+    let assumed = clients
+        .sts
+        .assume_role()
+        .role_arn(role_arn)
+        .role_session_name(session_name)
+        .send()
+        .await
+        .map_err(|err| classify("sts:AssumeRole", &clients.endpoint, err))?;
+    let Some(credentials) = assumed.credentials() else {
+        return Err(Error::Aws {
+            action: "sts:AssumeRole",
+            code: "NoCredentials".to_string(),
+            message: format!("no credentials returned for {role_arn}"),
+        });
+    };
+    let expiry = std::time::SystemTime::try_from(*credentials.expiration()).ok();
+    let provider = aws_credential_types::Credentials::new(
+        credentials.access_key_id(),
+        credentials.secret_access_key(),
+        Some(credentials.session_token().to_string()),
+        expiry,
+        "keytrim-assume-role",
+    );
+    Ok(base
+        .to_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
+        .build())
 }
 
 /// Find a credentials failure anywhere in an error's chain of causes.

@@ -19,9 +19,10 @@ pub struct Cli {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// Named profile from the AWS config files (AWS_PROFILE works too).
-    #[arg(long, global = true, value_name = "NAME")]
-    pub profile: Option<String>,
+    /// Named profile from the AWS config files (AWS_PROFILE works too). Repeatable on
+    /// audit: one plan per profile's account.
+    #[arg(long, global = true, value_name = "NAME", action = clap::ArgAction::Append)]
+    pub profile: Vec<String>,
 
     /// Region to sign requests for. IAM is global: us-east-1 unless you name another
     /// partition's region (e.g. cn-north-1, us-gov-west-1).
@@ -115,6 +116,11 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
 
+    /// For each plan of another account than the caller's, assume this role in the
+    /// plan's account (AWS Organizations).
+    #[arg(long, value_name = "NAME")]
+    pub org_role: Option<String>,
+
     #[command(flatten)]
     pub change: ChangeArgs,
 }
@@ -170,9 +176,35 @@ pub struct AuditArgs {
     #[arg(long, value_enum, default_value_t = SourceArg::Live)]
     pub source: SourceArg,
 
-    /// AWS calls in flight at once.
+    /// AWS calls in flight at once, per account.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub concurrency: u32,
+
+    /// Audit every ACTIVE account of the AWS Organization by assuming this role in each
+    /// (the caller's own account with the caller's credentials); one plan per account.
+    #[arg(long, value_name = "NAME", conflicts_with = "out")]
+    pub org_role: Option<String>,
+
+    /// Where plans go, one per account, named <account-id>.yaml.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "plans",
+        conflicts_with = "out"
+    )]
+    pub out_dir: PathBuf,
+
+    /// Only these accounts (comma-separated ids), with --org-role or several --profile.
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    pub accounts: Vec<String>,
+
+    /// Not these accounts (comma-separated ids).
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    pub exclude_accounts: Vec<String>,
+
+    /// Accounts audited at once, with --org-role or several --profile.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub account_concurrency: u32,
 }
 
 /// How `show` renders a plan.
@@ -208,4 +240,18 @@ pub struct IamPolicyArgs {
     /// The phase.
     #[arg(value_enum)]
     pub phase: Phase,
+
+    /// For an Organization: the management account's policy, and the member role's
+    /// trust and permission policies.
+    #[arg(long)]
+    pub org: bool,
+
+    /// The member role's name, with --org.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "KeytrimAudit",
+        requires = "org"
+    )]
+    pub org_role: String,
 }

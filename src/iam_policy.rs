@@ -51,6 +51,42 @@ pub fn apply() -> Value {
     document("KeytrimApply", APPLY_ACTIONS)
 }
 
+/// For an Organization: what the management account's caller needs, and the role each
+/// member account needs (its trust policy names the management account).
+pub fn organization(role_name: &str, phase_policy: Value) -> Value {
+    json!({
+        "management_account_policy": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "KeytrimListAccounts",
+                    "Effect": "Allow",
+                    "Action": ["organizations:ListAccounts"],
+                    "Resource": "*"
+                },
+                {
+                    "Sid": "KeytrimAssumeMemberRole",
+                    "Effect": "Allow",
+                    "Action": ["sts:AssumeRole"],
+                    "Resource": format!("arn:aws:iam::*:role/{role_name}")
+                }
+            ]
+        },
+        "member_role_name": role_name,
+        "member_role_trust_policy": {
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": "KeytrimFromManagementAccount",
+                "Effect": "Allow",
+                "Principal": { "AWS": "arn:aws:iam::MANAGEMENT_ACCOUNT_ID:root" },
+                "Action": "sts:AssumeRole",
+                "Condition": { "StringLike": { "sts:RoleSessionName": "keytrim-*" } }
+            }]
+        },
+        "member_role_permissions_policy": phase_policy
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

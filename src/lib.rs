@@ -5,8 +5,10 @@
 //! user, [`plan`] records the verdicts, [`apply`] replays a plan into IAM and
 //! [`journal`] records every step; [`app`] runs the commands.
 
+pub mod accounts;
 pub mod app;
 pub mod apply;
+pub mod audit;
 pub mod aws;
 pub mod cli;
 pub mod error;

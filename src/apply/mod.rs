@@ -277,6 +277,7 @@ pub async fn apply(
     connect: &ConnectOptions,
     plans: &[PathBuf],
     journal_path: Option<&Path>,
+    org_role: Option<&str>,
     options: &RunOptions,
 ) -> Result<u8> {
     if journal_path.is_some() && plans.len() > 1 {
@@ -290,17 +291,32 @@ pub async fn apply(
         .map(|path| plan::load(path).map(|plan| (path.clone(), plan)))
         .collect::<Result<_>>()?;
     require_confirmation_channel(options, "apply")?;
-    let clients = aws::connect(connect).await?;
+    let config = aws::load_config(connect).await?;
+    let clients = aws::Clients::from_sdk_config(&config);
     let caller = inventory::caller(&clients).await?;
-    for (path, plan) in &loaded {
-        guard_account(&caller, &plan.account_id, path)?;
+    // Every plan's account is reached and guarded before any change.
+    let mut ready = Vec::new();
+    for (path, plan) in loaded {
+        let (plan_clients, plan_caller) = match org_role {
+            Some(role) if plan.account_id != caller.account_id => {
+                let arn = aws::role_arn(&plan.partition, &plan.account_id, role);
+                let assumed = aws::Clients::from_sdk_config(
+                    &aws::assume_role(&config, &arn, "keytrim-apply").await?,
+                );
+                let assumed_caller = inventory::caller(&assumed).await?;
+                (assumed, assumed_caller)
+            }
+            _ => (clients.clone(), caller.clone()),
+        };
+        guard_account(&plan_caller, &plan.account_id, &path)?;
+        ready.push((path, plan, plan_clients, plan_caller));
     }
     let mut worst = exit::OK;
     let interrupt = Interrupt::default();
-    for (path, plan) in loaded {
+    for (path, plan, plan_clients, plan_caller) in ready {
         let code = apply_plan(
-            &clients,
-            &caller,
+            &plan_clients,
+            &plan_caller,
             &path,
             &plan,
             journal_path,

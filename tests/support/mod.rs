@@ -166,6 +166,80 @@ impl LocalIam {
         std::fs::write(self.dir.path().join("clock"), format!("{offset}\n")).expect("clock file");
     }
 
+    /// Seed and inspect another account from now on: an IAM client with the
+    /// credentials of a role assumed there (moto serves the account the credentials
+    /// belong to). `ACCOUNT_ID` goes back to the default account's admin.
+    pub fn use_account(&mut self, account_id: &str) {
+        if account_id == ACCOUNT_ID {
+            self.iam = client(&self.endpoint, "testing", "testing");
+            return;
+        }
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::Config::builder()
+                .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+                .region(aws_sdk_sts::config::Region::new("us-east-1"))
+                .endpoint_url(&self.endpoint)
+                .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+                .build(),
+        );
+        let assumed = self
+            .block_on(
+                sts.assume_role()
+                    .role_arn(format!("arn:aws:iam::{account_id}:role/KeytrimSeeder"))
+                    .role_session_name("keytrim-tests")
+                    .send(),
+            )
+            .expect("AssumeRole for seeding");
+        let credentials = assumed.credentials().expect("credentials");
+        let config = aws_sdk_iam::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new(
+                credentials.access_key_id(),
+                credentials.secret_access_key(),
+                Some(credentials.session_token().to_string()),
+                None,
+                "keytrim-tests",
+            ))
+            .build();
+        self.iam = aws_sdk_iam::Client::from_conf(config);
+    }
+
+    /// Make the default account an Organization's management account and add a member
+    /// account; returns the member's id.
+    pub fn create_member_account(&self, name: &str) -> String {
+        let organizations = aws_sdk_organizations::Client::from_conf(
+            aws_sdk_organizations::Config::builder()
+                .behavior_version(aws_sdk_organizations::config::BehaviorVersion::latest())
+                .region(aws_sdk_organizations::config::Region::new("us-east-1"))
+                .endpoint_url(&self.endpoint)
+                .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+                .build(),
+        );
+        // The first call makes the organization; later ones find it there already.
+        let _ = self.block_on(
+            organizations
+                .create_organization()
+                .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+                .send(),
+        );
+        let created = self
+            .block_on(
+                organizations
+                    .create_account()
+                    .email(format!("{name}@example.com"))
+                    .account_name(name)
+                    .send(),
+            )
+            .expect("CreateAccount");
+        created
+            .create_account_status()
+            .and_then(|status| status.account_id())
+            .expect("the new account's id")
+            .to_string()
+    }
+
     /// The admin client used for seeding.
     pub fn iam(&self) -> &aws_sdk_iam::Client {
         &self.iam
@@ -174,6 +248,19 @@ impl LocalIam {
     /// Run a future on this server's runtime.
     pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
+    }
+
+    /// Users `<prefix>-deactivate` (keys 200 and 10 days old) and `<prefix>-ok` (one
+    /// key), in the account in use; returns the old and new key of the first.
+    pub fn seed_small_account(&self, prefix: &str) -> (SeededKey, SeededKey) {
+        let user = format!("{prefix}-deactivate");
+        self.create_user(&user);
+        let old = self.create_key(&user, 200);
+        let new = self.create_key(&user, 10);
+        let compliant = format!("{prefix}-ok");
+        self.create_user(&compliant);
+        self.create_key(&compliant, 5);
+        (old, new)
     }
 
     pub fn create_user(&self, name: &str) {

@@ -32,6 +32,9 @@ pub struct Faults {
     pub lost_update_response: f64,
     /// Added to every request before anything else.
     pub latency: Duration,
+    /// Answer AccessDenied to requests whose form body contains this text (e.g. one
+    /// account's role ARN in sts:AssumeRole), as AWS does for a role that trusts no one.
+    pub deny_containing: Option<&'static str>,
 }
 
 /// What the proxy saw and did.
@@ -129,6 +132,20 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
     let count = |kind: &'static str| {
         *state.tally.lock().unwrap().faults.entry(kind).or_default() += 1;
     };
+    if let Some(needle) = faults.deny_containing {
+        let form = String::from_utf8_lossy(&body)
+            .replace("%3A", ":")
+            .replace("%2F", "/");
+        if form.contains(needle) {
+            count("access_denied");
+            return error_reply(
+                StatusCode::FORBIDDEN,
+                "Sender",
+                "AccessDenied",
+                "User is not authorized to perform: sts:AssumeRole",
+            );
+        }
+    }
     if roll < faults.throttle {
         count("throttling");
         return error_reply(

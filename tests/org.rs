@@ -1,0 +1,221 @@
+//! Whole Organizations against a local multi-account IAM: `--org-role` audits every
+//! active account into its own plan, failures stay in their account, the account
+//! filters, `--profile` given twice, and `apply --org-role` across accounts.
+
+mod support;
+
+use support::proxy::{FaultProxy, Faults};
+use support::{ACCOUNT_ID, LocalIam};
+
+const ROLE: &str = "KeytrimAudit";
+
+/// An organization with two members; each of the three accounts has one user to
+/// deactivate. Returns the server, the members' ids and each account's old key id.
+fn organization() -> (LocalIam, [String; 2], [String; 3]) {
+    let mut iam = LocalIam::start();
+    let first = iam.create_member_account("member-a");
+    let second = iam.create_member_account("member-b");
+    let (management_old, _) = iam.seed_small_account("mgmt");
+    iam.use_account(&first);
+    let (first_old, _) = iam.seed_small_account("a");
+    iam.use_account(&second);
+    let (second_old, _) = iam.seed_small_account("b");
+    iam.use_account(ACCOUNT_ID);
+    (
+        iam,
+        [first, second],
+        [management_old.id, first_old.id, second_old.id],
+    )
+}
+
+fn plan_text(iam: &LocalIam, account: &str) -> String {
+    std::fs::read_to_string(iam.dir().join(format!("plans/{account}.yaml")))
+        .unwrap_or_else(|_| panic!("no plan for {account}"))
+}
+
+#[test]
+fn org_role_audits_every_account_into_its_own_plan() {
+    let (iam, [first, second], _) = organization();
+    let assert = iam
+        .keytrim()
+        .args(["audit", "--org-role", ROLE])
+        .assert()
+        .code(3);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("keytrim audit of 3 organization accounts (role KeytrimAudit)"),
+        "{stderr}"
+    );
+    for (account, user) in [
+        (ACCOUNT_ID, "mgmt"),
+        (first.as_str(), "a"),
+        (second.as_str(), "b"),
+    ] {
+        let plan = keytrim::plan::load::parse(&plan_text(&iam, account)).unwrap();
+        assert_eq!(plan.account_id, account);
+        let names: Vec<&str> = plan.users.iter().map(|u| u.user_name.as_str()).collect();
+        assert_eq!(names, [format!("{user}-deactivate")], "{account}");
+        assert_eq!(plan.summary.users_scanned, 2, "{account}");
+        assert!(
+            stderr.contains(&format!("account {account}: not compliant (deactivate 1")),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn account_filters_narrow_the_organization() {
+    let (iam, [first, second], _) = organization();
+    iam.keytrim()
+        .args(["audit", "--org-role", ROLE, "--accounts", &first])
+        .assert()
+        .code(3);
+    assert!(iam.dir().join(format!("plans/{first}.yaml")).exists());
+    assert!(!iam.dir().join(format!("plans/{second}.yaml")).exists());
+    assert!(!iam.dir().join(format!("plans/{ACCOUNT_ID}.yaml")).exists());
+
+    iam.keytrim()
+        .args([
+            "audit",
+            "--org-role",
+            ROLE,
+            "--out-dir",
+            "others",
+            "--exclude-accounts",
+            &format!("{first},{ACCOUNT_ID}"),
+        ])
+        .assert()
+        .code(3);
+    let written: Vec<String> = std::fs::read_dir(iam.dir().join("others"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(written, [format!("{second}.yaml")]);
+}
+
+#[test]
+fn a_failing_account_is_reported_and_the_others_still_run() {
+    let (iam, [first, second], _) = organization();
+    // AWS answers AccessDenied when the member's role does not trust the caller.
+    let deny: &'static str =
+        Box::leak(format!("arn:aws:iam::{second}:role/{ROLE}").into_boxed_str());
+    let proxy = FaultProxy::start(
+        &iam.endpoint,
+        Faults {
+            deny_containing: Some(deny),
+            ..Faults::default()
+        },
+    );
+    let assert = iam
+        .keytrim()
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .args(["audit", "--org-role", ROLE])
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains(&format!(
+            "{second} (member-b): FAILED: sts:AssumeRole failed: AccessDenied"
+        )),
+        "{stderr}"
+    );
+    assert!(iam.dir().join(format!("plans/{first}.yaml")).exists());
+    assert!(iam.dir().join(format!("plans/{ACCOUNT_ID}.yaml")).exists());
+    assert!(!iam.dir().join(format!("plans/{second}.yaml")).exists());
+}
+
+#[test]
+fn profile_twice_writes_one_plan_per_profile_account() {
+    let (mut iam, [first, _], _) = organization();
+    // An admin user with a key in the first member account, for a second profile.
+    iam.use_account(&first);
+    iam.create_user("admin");
+    let admin = iam.create_key("admin", 1);
+    iam.use_account(ACCOUNT_ID);
+    std::fs::write(
+        iam.dir().join("empty-aws-credentials"),
+        format!(
+            "[management]\naws_access_key_id = testing\naws_secret_access_key = testing\n\n[member]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            admin.id, admin.secret
+        ),
+    )
+    .unwrap();
+    let assert = iam
+        .keytrim()
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .args(["--profile", "management", "--profile", "member", "audit"])
+        .assert()
+        .code(3);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(stderr.contains("keytrim audit of 2 profiles"), "{stderr}");
+    let management = keytrim::plan::load::parse(&plan_text(&iam, ACCOUNT_ID)).unwrap();
+    let member = keytrim::plan::load::parse(&plan_text(&iam, &first)).unwrap();
+    assert_eq!(management.users[0].user_name, "mgmt-deactivate");
+    assert_eq!(member.users[0].user_name, "a-deactivate");
+}
+
+#[test]
+fn apply_with_org_role_changes_each_plan_in_its_own_account() {
+    let (mut iam, [first, second], [management_old, first_old, second_old]) = organization();
+    iam.keytrim()
+        .args(["audit", "--org-role", ROLE])
+        .assert()
+        .code(3);
+    let plans = [ACCOUNT_ID, first.as_str(), second.as_str()].map(|a| format!("plans/{a}.yaml"));
+
+    // Without the role, a member's plan is refused by the account guard.
+    iam.keytrim()
+        .args(["apply", "--yes", &plans[1]])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(format!(
+            "is for account {first}, but the credentials are for account {ACCOUNT_ID}"
+        )));
+
+    let assert = iam
+        .keytrim()
+        .args(["apply", "--yes", "--org-role", ROLE])
+        .args(&plans)
+        .assert()
+        .code(0);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert_eq!(
+        stderr.matches("deactivated+verified 1").count(),
+        3,
+        "{stderr}"
+    );
+    let inactive = |iam: &LocalIam, user: &str, key: &str| {
+        iam.key_statuses(user)
+            .iter()
+            .any(|(id, status)| id == key && status == "Inactive")
+    };
+    assert!(inactive(&iam, "mgmt-deactivate", &management_old));
+    iam.use_account(&first);
+    assert!(inactive(&iam, "a-deactivate", &first_old));
+    iam.use_account(&second);
+    assert!(inactive(&iam, "b-deactivate", &second_old));
+}
+
+#[test]
+fn iam_policy_for_an_organization() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = support::keytrim_isolated(dir.path())
+        .args(["iam-policy", "audit", "--org", "--org-role", ROLE])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let policy: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let management = policy["management_account_policy"].to_string();
+    assert!(management.contains("organizations:ListAccounts"));
+    assert!(management.contains("arn:aws:iam::*:role/KeytrimAudit"));
+    assert_eq!(
+        policy["member_role_trust_policy"]["Statement"][0]["Action"],
+        "sts:AssumeRole"
+    );
+    assert!(
+        policy["member_role_permissions_policy"]
+            .to_string()
+            .contains("iam:ListAccessKeys")
+    );
+}
