@@ -7,11 +7,10 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use chrono::{SubsecRound, Utc};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
 use crate::accounts::{self, Account};
 use crate::aws::{self, Clients, ConnectOptions};
+use crate::bounded;
 use crate::error::{Error, Result, exit};
 use crate::exemptions::Exemptions;
 use crate::inventory::{self, Scope};
@@ -195,17 +194,11 @@ async fn run_many(
 ) -> Result<u8> {
     let inputs = Arc::new(inputs);
     let organization_config = organization_config.map(Arc::new);
-    let permits = Arc::new(Semaphore::new(options.account_concurrency.max(1)));
-    let mut tasks = JoinSet::new();
-    for (index, target) in targets.into_iter().enumerate() {
-        let (inputs, permits, base) = (Arc::clone(&inputs), Arc::clone(&permits), base.clone());
-        let organization_config = organization_config.clone();
-        let (only, except) = (options.only.clone(), options.except.clone());
-        tasks.spawn(async move {
-            let _permit = permits
-                .acquire_owned()
-                .await
-                .expect("semaphore is never closed");
+    let (base, only, except) = (base.clone(), options.only.clone(), options.except.clone());
+    let results = bounded::map(targets, options.account_concurrency, move |target| {
+        let (inputs, organization_config) = (Arc::clone(&inputs), organization_config.clone());
+        let (base, only, except) = (base.clone(), only.clone(), except.clone());
+        async move {
             let outcome = audit_target(
                 &target,
                 &base,
@@ -215,21 +208,17 @@ async fn run_many(
                 &except,
             )
             .await;
-            (index, target, outcome)
-        });
-    }
-    let mut results = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        results.push(joined.expect("audit tasks do not panic"));
-    }
-    results.sort_by_key(|(index, _, _)| *index);
+            (target, outcome)
+        }
+    })
+    .await;
 
     // Plans are written once every audit has ended: one file per account, and two
     // profiles of one account do not overwrite each other.
     let mut lines = Vec::new();
     let mut written: Vec<String> = Vec::new();
     let (mut failed, mut not_compliant) = (false, false);
-    for (_, target, outcome) in results {
+    for (target, outcome) in results {
         let line = match outcome {
             AccountOutcome::Audited(plan) if written.contains(&plan.account_id) => {
                 failed = true;

@@ -60,6 +60,22 @@ impl Clients {
     }
 }
 
+#[cfg(test)]
+impl Clients {
+    /// Clients around a mocked IAM client (aws-smithy-mocks); STS is never called.
+    pub(crate) fn with_mock_iam(iam: aws_sdk_iam::Client) -> Clients {
+        let sts = aws_sdk_sts::Config::builder()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .region(aws_sdk_sts::config::Region::new(DEFAULT_REGION))
+            .build();
+        Clients {
+            iam,
+            sts: aws_sdk_sts::Client::from_conf(sts),
+            endpoint: "mock".into(),
+        }
+    }
+}
+
 /// Refuse a named profile that no AWS config or credentials file defines, before the
 /// credential chain turns it into a vaguer error on the first call.
 async fn check_profile_exists(profile: &str) -> Result<()> {

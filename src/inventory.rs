@@ -3,16 +3,14 @@
 //! (ListUsers + ListAccessKeys for every user) and `credential-report` (the report
 //! picks the candidates, live calls confirm them). Nothing here writes to IAM.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_iam::types::{ReportStateType, StatusType};
 use chrono::{DateTime, Utc};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
 use crate::aws::{Clients, classify};
+use crate::bounded;
 use crate::error::{Error, Result};
 use crate::facts::{
     Caller, EXEMPT_TAG, Inventory, KeyFacts, KeyStatus, LastUse, UserFacts,
@@ -168,24 +166,13 @@ async fn gather(
     users: Vec<(String, String)>,
     concurrency: usize,
 ) -> Result<Vec<UserFacts>> {
-    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
-    let mut tasks = JoinSet::new();
-    for (name, arn) in users {
+    let clients = clients.clone();
+    let facts = bounded::try_map(users, concurrency, move |(name, arn)| {
         let clients = clients.clone();
-        let permits = Arc::clone(&permits);
-        tasks.spawn(async move {
-            let _permit = permits
-                .acquire_owned()
-                .await
-                .expect("semaphore is never closed");
-            user_facts(&clients, name, arn).await
-        });
-    }
-    let mut candidates = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        let facts = joined.expect("inventory tasks do not panic")?;
-        candidates.extend(facts);
-    }
+        async move { user_facts(&clients, name, arn).await }
+    })
+    .await?;
+    let mut candidates: Vec<UserFacts> = facts.into_iter().flatten().collect();
     candidates.sort_by(|a, b| a.user_name.cmp(&b.user_name));
     Ok(candidates)
 }
@@ -420,24 +407,12 @@ mod tests {
                     .unwrap()
             });
         let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&first, &second, &third]);
-        let users = list_users(&clients_with_iam(iam)).await.unwrap();
+        let users = list_users(&Clients::with_mock_iam(iam)).await.unwrap();
         let names: Vec<&str> = users.iter().map(|(name, _)| name.as_str()).collect();
         assert_eq!(names, ["alice", "bob", "carol", "dave"]);
         assert_eq!(first.num_calls(), 1);
         assert_eq!(second.num_calls(), 1);
         assert_eq!(third.num_calls(), 1);
-    }
-
-    fn clients_with_iam(iam: aws_sdk_iam::Client) -> Clients {
-        let sts_config = aws_sdk_sts::Config::builder()
-            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-            .region(aws_sdk_sts::config::Region::new("us-east-1"))
-            .build();
-        Clients {
-            iam,
-            sts: aws_sdk_sts::Client::from_conf(sts_config),
-            endpoint: "mock".into(),
-        }
     }
 
     /// IAM builds the report asynchronously and refuses to start another while one is
@@ -487,7 +462,7 @@ mod tests {
             .build();
         let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&generate, &get]);
         let started = tokio::time::Instant::now();
-        let report = fetch_credential_report(&clients_with_iam(iam))
+        let report = fetch_credential_report(&Clients::with_mock_iam(iam))
             .await
             .unwrap();
         assert_eq!(report, b"user,arn\n");
@@ -506,7 +481,7 @@ mod tests {
                 .build()
         });
         let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&generate]);
-        let err = fetch_credential_report(&clients_with_iam(iam))
+        let err = fetch_credential_report(&Clients::with_mock_iam(iam))
             .await
             .unwrap_err();
         assert!(

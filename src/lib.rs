@@ -10,6 +10,7 @@ pub mod app;
 pub mod apply;
 pub mod audit;
 pub mod aws;
+pub mod bounded;
 pub mod cli;
 pub mod error;
 pub mod exemptions;

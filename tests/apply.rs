@@ -26,18 +26,8 @@ fn status(iam: &LocalIam, user: &str, key_id: &str) -> String {
         .unwrap_or_else(|| panic!("{key_id} not found for {user}"))
 }
 
-/// The one journal apply wrote under plans/ (besides the plan).
 fn journal_files(iam: &LocalIam) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(iam.dir().join("plans"))
-        .map(|entries| {
-            entries
-                .map(|entry| entry.unwrap().path())
-                .filter(|path| path.to_string_lossy().ends_with(".journal.jsonl"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
+    support::journals(iam.dir())
 }
 
 fn read_journal(path: &std::path::Path) -> Vec<Entry> {

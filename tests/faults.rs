@@ -5,13 +5,13 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use keytrim::journal::Event;
 use support::proxy::{FaultProxy, Faults};
-use support::{LocalIam, SeededKey, param, seed_every_decision};
+use support::{LocalIam, SeededKey, journals, param, seed_every_decision};
 
 const PLAN: &str = "plans/123456789012.yaml";
 
@@ -125,19 +125,6 @@ fn an_apply_under_faults_and_lost_responses_converges() {
     let tally = proxy.tally();
     eprintln!("apply under faults: {tally:?}");
     assert!(tally.faults_injected() > 0);
-}
-
-fn journals(dir: &Path) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir.join("plans"))
-        .map(|entries| {
-            entries
-                .map(|entry| entry.unwrap().path())
-                .filter(|path| path.to_string_lossy().ends_with(".journal.jsonl"))
-                .collect()
-        })
-        .unwrap_or_default();
-    found.sort();
-    found
 }
 
 fn count_in(path: &Path, needle: &str) -> usize {

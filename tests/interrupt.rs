@@ -15,10 +15,7 @@ const PLAN: &str = "plans/123456789012.yaml";
 const USERS: usize = 60;
 
 fn journal_path(iam: &LocalIam) -> Option<std::path::PathBuf> {
-    std::fs::read_dir(iam.dir().join("plans"))
-        .ok()?
-        .map(|entry| entry.unwrap().path())
-        .find(|path| path.to_string_lossy().ends_with(".journal.jsonl"))
+    support::journals(iam.dir()).into_iter().next()
 }
 
 #[test]

@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use aws_sdk_iam::types::StatusType;
 use chrono::{DateTime, Utc};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
 use crate::aws::{Clients, classify};
+use crate::bounded;
 use crate::facts::{KeyFacts, KeyStatus};
 use crate::inventory;
 use crate::journal::{Entry, Event, Journal};
@@ -403,32 +402,18 @@ async fn run_one(ctx: &Context, work: &Work) -> Outcome {
 
 /// Do every user's work, up to `concurrency` users at once; reports in input order.
 pub async fn run_all(ctx: &Context, works: Vec<Work>, concurrency: usize) -> Vec<UserReport> {
-    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
-    let mut tasks = JoinSet::new();
-    for (index, work) in works.into_iter().enumerate() {
+    let ctx = ctx.clone();
+    bounded::map(works, concurrency, move |work| {
         let ctx = ctx.clone();
-        let permits = Arc::clone(&permits);
-        tasks.spawn(async move {
-            let _permit = permits
-                .acquire_owned()
-                .await
-                .expect("semaphore is never closed");
+        async move {
             let outcome = run_one(&ctx, &work).await;
-            (
-                index,
-                UserReport {
-                    user_name: work.user_name().to_string(),
-                    outcome,
-                },
-            )
-        });
-    }
-    let mut reports = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        reports.push(joined.expect("user tasks do not panic"));
-    }
-    reports.sort_by_key(|(index, _)| *index);
-    reports.into_iter().map(|(_, report)| report).collect()
+            UserReport {
+                user_name: work.user_name().to_string(),
+                outcome,
+            }
+        }
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -459,18 +444,8 @@ mod tests {
     }
 
     fn context(iam: aws_sdk_iam::Client, journal: Arc<Journal>) -> Context {
-        let sts = aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::Config::builder()
-                .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-                .region(aws_sdk_sts::config::Region::new("us-east-1"))
-                .build(),
-        );
         Context {
-            clients: Clients {
-                iam,
-                sts,
-                endpoint: "mock".into(),
-            },
+            clients: Clients::with_mock_iam(iam),
             account_id: "123456789012".into(),
             journal: Some(journal),
             interrupt: Interrupt::default(),

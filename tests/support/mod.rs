@@ -500,6 +500,20 @@ pub fn client(endpoint: &str, key_id: &str, secret: &str) -> aws_sdk_iam::Client
     aws_sdk_iam::Client::from_conf(config)
 }
 
+/// The journals under `<dir>/plans`, sorted by name (so by start time).
+pub fn journals(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir.join("plans"))
+        .map(|entries| {
+            entries
+                .map(|entry| entry.expect("directory entry").path())
+                .filter(|path| path.to_string_lossy().ends_with(".journal.jsonl"))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
 /// One form parameter of a recorded call.
 pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
