@@ -145,6 +145,12 @@ async fn audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
             users: args.users.clone(),
             source,
             concurrency: args.concurrency as usize,
+            // One bar for a single account; accounts run in parallel, so none for many.
+            progress: if global.profile.len() > 1 || args.org_role.is_some() {
+                indicatif::ProgressBar::hidden()
+            } else {
+                crate::progress::bar("users", global.quiet)
+            },
         },
         exemptions,
     };

@@ -26,6 +26,8 @@ pub struct Scope {
     pub source: Source,
     /// Calls in flight at once.
     pub concurrency: usize,
+    /// Advanced once per user looked at (hidden unless stderr is a terminal).
+    pub progress: indicatif::ProgressBar,
 }
 
 /// Progress of the credential report poll: first wait, longest wait, and give-up time.
@@ -165,13 +167,21 @@ async fn gather(
     clients: &Clients,
     users: Vec<(String, String)>,
     concurrency: usize,
+    progress: &indicatif::ProgressBar,
 ) -> Result<Vec<UserFacts>> {
-    let clients = clients.clone();
+    progress.set_length(users.len() as u64);
+    let (clients, tick) = (clients.clone(), progress.clone());
     let facts = bounded::try_map(users, concurrency, move |(name, arn)| {
-        let clients = clients.clone();
-        async move { user_facts(&clients, name, arn).await }
+        let (clients, tick) = (clients.clone(), tick.clone());
+        async move {
+            let facts = user_facts(&clients, name, arn).await;
+            tick.inc(1);
+            facts
+        }
     })
-    .await?;
+    .await;
+    progress.finish_and_clear();
+    let facts = facts?;
     let mut candidates: Vec<UserFacts> = facts.into_iter().flatten().collect();
     candidates.sort_by(|a, b| a.user_name.cmp(&b.user_name));
     Ok(candidates)
@@ -233,7 +243,7 @@ pub async fn take(clients: &Clients, scope: &Scope) -> Result<Inventory> {
         examined = to_examine.len(),
         "listing access keys"
     );
-    let candidates = gather(clients, to_examine, scope.concurrency).await?;
+    let candidates = gather(clients, to_examine, scope.concurrency, &scope.progress).await?;
     Ok(Inventory {
         caller,
         users_scanned,

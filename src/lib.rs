@@ -19,5 +19,6 @@ pub mod iam_policy;
 pub mod inventory;
 pub mod journal;
 pub mod plan;
+pub mod progress;
 pub mod rule;
 pub mod style;

@@ -107,3 +107,40 @@ fn question_mark_explains_and_enter_alone_means_no() {
     assert_eq!(status(&iam, "alice", &keys.alice_old.id), "Active");
     assert_eq!(status(&iam, "hank", &keys.hank_old.id), "Inactive");
 }
+
+/// Progress for audit and apply goes to a terminal's stderr, and nowhere with -q.
+#[test]
+fn progress_shows_in_a_terminal_and_not_with_quiet() {
+    let iam = LocalIam::start();
+    for index in 0..40 {
+        let user = format!("user{index:02}");
+        iam.create_user(&user);
+        iam.create_key(&user, 5);
+    }
+    // 20 ms per call and one user at a time: long enough for the bar to be drawn.
+    let proxy = support::proxy::FaultProxy::start(
+        &iam.endpoint,
+        support::proxy::Faults {
+            latency: std::time::Duration::from_millis(20),
+            ..Default::default()
+        },
+    );
+    let run = |quiet: bool| -> String {
+        let mut command = iam.keytrim_std();
+        command
+            .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+            .env("TERM", "xterm-256color")
+            .args(["audit", "-o", "-", "--concurrency", "1"]);
+        if quiet {
+            command.arg("-q");
+        }
+        let mut session = spawn_command(command, Some(60_000)).unwrap();
+        session.exp_eof().unwrap()
+    };
+    let shown = run(false);
+    assert!(
+        shown.contains("/40 users"),
+        "no progress in a terminal: {shown:?}"
+    );
+    assert!(!run(true).contains("/40 users"), "progress despite -q");
+}

@@ -401,19 +401,28 @@ async fn run_one(ctx: &Context, work: &Work) -> Outcome {
 }
 
 /// Do every user's work, up to `concurrency` users at once; reports in input order.
-pub async fn run_all(ctx: &Context, works: Vec<Work>, concurrency: usize) -> Vec<UserReport> {
-    let ctx = ctx.clone();
-    bounded::map(works, concurrency, move |work| {
-        let ctx = ctx.clone();
+pub async fn run_all(
+    ctx: &Context,
+    works: Vec<Work>,
+    concurrency: usize,
+    progress: &indicatif::ProgressBar,
+) -> Vec<UserReport> {
+    progress.set_length(works.len() as u64);
+    let (ctx, tick) = (ctx.clone(), progress.clone());
+    let reports = bounded::map(works, concurrency, move |work| {
+        let (ctx, tick) = (ctx.clone(), tick.clone());
         async move {
             let outcome = run_one(&ctx, &work).await;
+            tick.inc(1);
             UserReport {
                 user_name: work.user_name().to_string(),
                 outcome,
             }
         }
     })
-    .await
+    .await;
+    progress.finish_and_clear();
+    reports
 }
 
 #[cfg(test)]

@@ -422,7 +422,8 @@ async fn apply_plan(
     };
     // Ctrl-C is caught from here on; at a prompt it was read as an answer.
     interrupt.listen();
-    let done = execute::run_all(&ctx, approved, options.concurrency).await;
+    let progress = crate::progress::bar("users", options.quiet);
+    let done = execute::run_all(&ctx, approved, options.concurrency, &progress).await;
     reports.extend(done);
     let order = |name: &str| plan.users.iter().position(|u| u.user_name == name);
     reports.sort_by_key(|r| order(&r.user_name));

@@ -124,7 +124,8 @@ pub async fn rollback(
         confirm(works, "Re-activate these keys of", &ctx, &mut reports)?
     };
     interrupt.listen();
-    reports.extend(execute::run_all(&ctx, approved, options.concurrency).await);
+    let progress = crate::progress::bar("users", options.quiet);
+    reports.extend(execute::run_all(&ctx, approved, options.concurrency, &progress).await);
 
     if !options.quiet {
         let title = match &ctx.journal {
