@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The benchmark: keytrim against Cloud Custodian and the CIS procedure's own method, on
+# a local IAM with added latency. Writes BENCHMARKS.md. Never reaches AWS.
+# Usage: scripts/bench.sh [--users N] [--concurrency N] [--sample N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/tools.sh
+ensure_moto
+ensure_libfaketime
+if [ ! -x .venv-bench/bin/custodian ] || [ ! -x .venv-bench/bin/aws ]; then
+  echo "installing Cloud Custodian (c7n) and the AWS CLI into .venv-bench" >&2
+  python3 -m venv .venv-bench
+  .venv-bench/bin/pip install --quiet --disable-pip-version-check c7n awscli
+fi
+cargo build --locked --release --bin keytrim --example bench
+KEYTRIM_BIN="${CARGO_TARGET_DIR:-target}/release/keytrim" \
+  "${CARGO_TARGET_DIR:-target}/release/examples/bench" --tools .venv-bench/bin --out BENCHMARKS.md "$@"
