@@ -60,13 +60,11 @@ fn guard_account(caller: &Caller, account_id: &str, path: &Path) -> Result<()> {
 }
 
 fn key_line(role: &str, key: &PlanKey) -> String {
-    let used = match key.last_used {
-        Some(at) => format!("last used {}", at.format("%Y-%m-%d %H:%M UTC")),
-        None => "never used".to_string(),
-    };
     format!(
-        "  {role:<10} {}  {:>4} days old  {used}",
-        key.access_key_id, key.age_days
+        "  {role:<10} {}  {:>4} days old  {}",
+        key.access_key_id,
+        key.age_days,
+        crate::plan::render::last_used(key)
     )
 }
 

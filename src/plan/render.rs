@@ -49,21 +49,25 @@ pub fn effective_summary(plan: &Plan) -> Summary {
     }
 }
 
-fn last_used(key: &PlanKey) -> String {
+/// `when (service, region)`, or just `when` where IAM named no place.
+fn with_place(when: String, key: &PlanKey) -> String {
+    let place: Vec<&str> = [&key.last_used_service, &key.last_used_region]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    if place.is_empty() {
+        when
+    } else {
+        format!("{when} ({})", place.join(", "))
+    }
+}
+
+/// A key's last use for people: "last used 2026-11-28 12:00 UTC (s3, eu-west-1)".
+pub fn last_used(key: &PlanKey) -> String {
     match key.last_used {
         None => "never used".to_string(),
-        Some(at) => {
-            let mut text = format!("last used {}", timestamp(at));
-            let place: Vec<&str> = [&key.last_used_service, &key.last_used_region]
-                .into_iter()
-                .flatten()
-                .map(String::as_str)
-                .collect();
-            if !place.is_empty() {
-                let _ = write!(text, " ({})", place.join(", "));
-            }
-            text
-        }
+        Some(at) => with_place(format!("last used {}", timestamp(at)), key),
     }
 }
 
@@ -278,18 +282,7 @@ fn markdown_user(out: &mut String, user: &PlanUser, generated_at: DateTime<Utc>)
     for key in &user.keys {
         let used = match key.last_used {
             None => "never".to_string(),
-            Some(at) => {
-                let place: Vec<&str> = [&key.last_used_service, &key.last_used_region]
-                    .into_iter()
-                    .flatten()
-                    .map(String::as_str)
-                    .collect();
-                if place.is_empty() {
-                    ago(at, generated_at)
-                } else {
-                    format!("{} ({})", ago(at, generated_at), place.join(", "))
-                }
-            }
+            Some(at) => with_place(ago(at, generated_at), key),
         };
         let _ = writeln!(
             out,
