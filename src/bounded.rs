@@ -1,10 +1,10 @@
 //! Work on many items with a bound on how many are in flight at once: users within an
-//! account, accounts within an Organization. Results come back in input order.
+//! account, accounts within an Organization. Results come back in input order. Only the
+//! items in flight exist as tasks, so memory stays flat however many items there are.
 
 use std::future::Future;
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 /// Run `work` on every item, at most `limit` at once; every item is done.
@@ -15,13 +15,12 @@ where
     F: Fn(I) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = T> + Send + 'static,
 {
-    let mut tasks = spawn(items, limit, work);
-    let mut results = Vec::with_capacity(tasks.len());
-    while let Some(joined) = tasks.join_next().await {
-        results.push(joined.expect("bounded tasks do not panic"));
+    let mut running = Running::start(items, limit, work);
+    let mut results = Vec::with_capacity(running.total);
+    while let Some(done) = running.next().await {
+        results.push(done);
     }
-    results.sort_by_key(|(index, _)| *index);
-    results.into_iter().map(|(_, result)| result).collect()
+    in_input_order(results)
 }
 
 /// Like `map`, but the first error stops the items not yet finished.
@@ -33,38 +32,68 @@ where
     F: Fn(I) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<T, E>> + Send + 'static,
 {
-    let mut tasks = spawn(items, limit, work);
-    let mut results = Vec::with_capacity(tasks.len());
-    while let Some(joined) = tasks.join_next().await {
-        let (index, result) = joined.expect("bounded tasks do not panic");
-        // Returning drops the JoinSet, which aborts the tasks still running.
+    let mut running = Running::start(items, limit, work);
+    let mut results = Vec::with_capacity(running.total);
+    while let Some((index, result)) = running.next().await {
+        // Returning drops `running`: the tasks in flight are aborted, the rest never start.
         results.push((index, result?));
     }
-    results.sort_by_key(|(index, _)| *index);
-    Ok(results.into_iter().map(|(_, result)| result).collect())
+    Ok(in_input_order(results))
 }
 
-fn spawn<I, T, F, Fut>(items: Vec<I>, limit: usize, work: F) -> JoinSet<(usize, T)>
+fn in_input_order<T>(mut results: Vec<(usize, T)>) -> Vec<T> {
+    results.sort_by_key(|(index, _)| *index);
+    results.into_iter().map(|(_, result)| result).collect()
+}
+
+/// The items not yet started, and a task for each item in flight.
+struct Running<I, T, F> {
+    waiting: std::iter::Enumerate<std::vec::IntoIter<I>>,
+    in_flight: JoinSet<(usize, T)>,
+    work: Arc<F>,
+    total: usize,
+}
+
+impl<I, T, F, Fut> Running<I, T, F>
 where
     I: Send + 'static,
     T: Send + 'static,
     F: Fn(I) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = T> + Send + 'static,
 {
-    let permits = Arc::new(Semaphore::new(limit.max(1)));
-    let work = Arc::new(work);
-    let mut tasks = JoinSet::new();
-    for (index, item) in items.into_iter().enumerate() {
-        let (permits, work) = (Arc::clone(&permits), Arc::clone(&work));
-        tasks.spawn(async move {
-            let _permit = permits
-                .acquire_owned()
-                .await
-                .expect("the semaphore is never closed");
-            (index, work(item).await)
-        });
+    fn start(items: Vec<I>, limit: usize, work: F) -> Self {
+        let total = items.len();
+        let mut running = Running {
+            waiting: items.into_iter().enumerate(),
+            in_flight: JoinSet::new(),
+            work: Arc::new(work),
+            total,
+        };
+        for _ in 0..limit.max(1) {
+            if !running.start_next() {
+                break;
+            }
+        }
+        running
     }
-    tasks
+
+    /// Start the next waiting item; false when none is left.
+    fn start_next(&mut self) -> bool {
+        let Some((index, item)) = self.waiting.next() else {
+            return false;
+        };
+        let work = Arc::clone(&self.work);
+        self.in_flight
+            .spawn(async move { (index, work(item).await) });
+        true
+    }
+
+    /// The next item to finish, with its input index; a waiting item takes its place.
+    async fn next(&mut self) -> Option<(usize, T)> {
+        let joined = self.in_flight.join_next().await?;
+        self.start_next();
+        Some(joined.expect("bounded tasks do not panic"))
+    }
 }
 
 #[cfg(test)]
@@ -91,6 +120,32 @@ mod tests {
         .await;
         assert_eq!(doubled, (0..50).map(|n| n * 2).collect::<Vec<_>>());
         assert!(most.load(Ordering::SeqCst) <= 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_the_items_in_flight_exist_as_tasks() {
+        let most_tasks = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&most_tasks);
+        let results = map((0..1000).collect(), 4, move |n: u32| {
+            let seen = Arc::clone(&seen);
+            async move {
+                let alive = tokio::runtime::Handle::current()
+                    .metrics()
+                    .num_alive_tasks();
+                seen.fetch_max(alive, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+                n
+            }
+        })
+        .await;
+        assert_eq!(results.len(), 1000);
+        // Spawning every item at once (waiting on a semaphore) would show ~1000 here. A
+        // finished task counts as alive until the runtime lets go of it, hence 2 x limit.
+        assert!(
+            most_tasks.load(Ordering::SeqCst) <= 8,
+            "{} tasks alive at once",
+            most_tasks.load(Ordering::SeqCst)
+        );
     }
 
     #[tokio::test]

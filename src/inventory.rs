@@ -228,12 +228,14 @@ pub async fn take(clients: &Clients, scope: &Scope) -> Result<Inventory> {
                 &caller.account_id,
             )?;
             let scanned = users.len();
+            let with_two_active_keys: std::collections::HashSet<&str> = rows
+                .iter()
+                .filter(|row| row.has_two_active_keys())
+                .map(|row| row.user.as_str())
+                .collect();
             let candidates = users
                 .into_iter()
-                .filter(|(user, _)| {
-                    rows.iter()
-                        .any(|row| &row.user == user && row.has_two_active_keys())
-                })
+                .filter(|(user, _)| with_two_active_keys.contains(user.as_str()))
                 .collect();
             (scanned, candidates)
         }
