@@ -97,14 +97,43 @@ impl LocalIam {
         LocalIam::launch(&[], false)
     }
 
+    /// Start moto's application through a launcher script run by `python`, which is
+    /// given the port to listen on (the benchmark's faster way to serve moto).
+    pub fn start_with_launcher(python: &Path, launcher: &Path) -> LocalIam {
+        LocalIam::launch_command(
+            |port| {
+                let mut command = Command::new(python);
+                command.arg(launcher).arg(port.to_string());
+                command
+            },
+            &[],
+            false,
+        )
+    }
+
     fn launch(extra_env: &[(&str, &str)], fake_clock: bool) -> LocalIam {
+        LocalIam::launch_command(
+            |port| {
+                let mut command = Command::new(moto_server_path());
+                command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+                command
+            },
+            extra_env,
+            fake_clock,
+        )
+    }
+
+    fn launch_command(
+        server: impl FnOnce(u16) -> Command,
+        extra_env: &[(&str, &str)],
+        fake_clock: bool,
+    ) -> LocalIam {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let clock = dir.path().join("clock");
         std::fs::write(&clock, "+0\n").expect("clock file");
         let port = free_port();
         let log = std::fs::File::create(dir.path().join("moto.log")).expect("log file");
-        let mut command = Command::new(moto_server_path());
-        command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        let mut command = server(port);
         if fake_clock {
             command
                 .env("LD_PRELOAD", libfaketime_path())
