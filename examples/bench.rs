@@ -520,9 +520,12 @@ fn main() -> ExitCode {
         best_possible,
         extra_calls: live_calls as isize - floor_calls as isize,
         spec_extra_calls: live_calls as isize - spec_calls as isize,
-        scale: scale
-            .as_ref()
-            .map(|(large, _, _)| (options.scale_users, large.peak_rss_kib)),
+        scale: scale.as_ref().map(|(live, report, _)| {
+            (
+                options.scale_users,
+                live.peak_rss_kib.max(report.peak_rss_kib),
+            )
+        }),
         // The account check (GetCallerIdentity) is once per run, not per user.
         apply_per_user: (apply_calls - apply.calls.get("GetCallerIdentity").copied().unwrap_or(0))
             as f64
