@@ -22,3 +22,4 @@ pub mod plan;
 pub mod progress;
 pub mod rule;
 pub mod style;
+pub mod term;

@@ -39,7 +39,9 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             let code = err.exit_code();
-            eprintln!("keytrim: error: {:#}", anyhow::Error::from(err));
+            // The message may quote a plan or IAM: no control sequence reaches the terminal.
+            let message = format!("{:#}", anyhow::Error::from(err));
+            eprintln!("keytrim: error: {}", keytrim::term::escape(&message));
             ExitCode::from(code)
         }
     }

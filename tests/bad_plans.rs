@@ -50,7 +50,28 @@ const CORPUS: &[(&str, &str)] = &[
     ),
     (
         "duplicate-user.yaml",
-        "user `alice`: field `user_name`: the user appears twice in the plan",
+        "user `alice`: field `user_name`: the user appears twice in the plan (IAM user names ignore case)",
+    ),
+    (
+        "case-twin-user.yaml",
+        "user `ALICE`: field `user_name`: the user appears twice in the plan (IAM user names ignore case)",
+    ),
+    (
+        "arn-of-another-account.yaml",
+        "user `alice`: field `user_arn`: `arn:aws:iam::210987654321:user/alice` is not the ARN of this user (arn:aws:iam::123456789012:user/<path>alice)",
+    ),
+    (
+        "arn-of-another-user.yaml",
+        "user `alice`: field `user_arn`: `arn:aws:iam::123456789012:user/admins/bob` is not the ARN of this user (arn:aws:iam::123456789012:user/<path>alice)",
+    ),
+    (
+        // The hidden-text sequence is shown written out, never sent to the terminal.
+        "control-characters-in-arn.yaml",
+        "user `alice`: field `user_arn`: `arn:aws:iam::123456789012:user/alice\\u{1b}[8m hidden` is not the ARN of this user (arn:aws:iam::123456789012:user/<path>alice)",
+    ),
+    (
+        "user-name-not-iam.yaml",
+        "user `hank jones`: field `user_name`: not a valid IAM user name (1 to 64 of letters, digits and +=,.@_-)",
     ),
     (
         "truncated.yaml",

@@ -42,6 +42,73 @@ fn json_rendering_is_the_plan() {
     insta::assert_snapshot!(json);
 }
 
+fn show_hostile(format: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let output = keytrim_isolated(dir.path())
+        .arg("show")
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plans/hostile-strings.yaml"),
+        )
+        .args(["--format", format])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// A plan edited to hide text: a reason with an HTML comment opener, table pipes, a
+/// code span, a link, a line break, ESC[8m (hidden text on a terminal) and a
+/// right-to-left override, and an OSC title sequence in `generated_by`. Every string
+/// is shown as data.
+#[test]
+fn hostile_strings_reach_the_terminal_written_out() {
+    let text = show_hostile("text");
+    assert!(
+        !text
+            .chars()
+            .any(|c| c != '\n' && keytrim::term::is_hidden_control(c)),
+        "{text:?}"
+    );
+    assert!(text.contains("\\u{1b}[8mhidden on a terminal"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn hostile_strings_cannot_hide_or_break_the_markdown() {
+    let markdown = show_hostile("markdown");
+    assert!(!markdown.contains("<!--"), "{markdown}");
+    assert!(!markdown.contains('\u{1b}'));
+    // Every row of alice's table has its five cells: no pipe from the data splits one.
+    let reason_line = markdown
+        .lines()
+        .find(|line| line.starts_with("**`alice`**"))
+        .unwrap();
+    assert!(
+        reason_line.contains("second line"),
+        "the line break was kept: {markdown}"
+    );
+    assert!(
+        reason_line.contains("&lt;!-- everything after this"),
+        "{reason_line}"
+    );
+    assert!(reason_line.contains("\\| x \\|"), "{reason_line}");
+    assert!(reason_line.contains("\\`code\\`"), "{reason_line}");
+    insta::assert_snapshot!(markdown);
+}
+
+#[test]
+fn hostile_strings_are_written_out_in_sarif_messages() {
+    let sarif: serde_json::Value = serde_json::from_str(&show_hostile("sarif")).unwrap();
+    let message = sarif["runs"][0]["results"][0]["message"]["text"]
+        .as_str()
+        .unwrap();
+    assert!(message.contains("\\u{1b}[8mhidden"), "{message}");
+    assert!(
+        !message.chars().any(keytrim::term::is_hidden_control),
+        "{message}"
+    );
+}
+
 /// Write `text` as a plan, run `keytrim show` on it, and return its one error line.
 fn refuse(text: &[u8]) -> String {
     let dir = tempfile::tempdir().unwrap();

@@ -35,6 +35,7 @@ pub struct Plan {
     pub kind: String,
     #[schemars(regex(pattern = r"^[0-9]{12}$"))]
     pub account_id: String,
+    #[schemars(regex(pattern = r"^aws(-[a-z0-9]+)*$"))]
     pub partition: String,
     pub generated_at: DateTime<Utc>,
     pub generated_by: String,
@@ -81,7 +82,10 @@ impl Summary {
 pub struct PlanUser {
     #[schemars(regex(pattern = r"^[A-Za-z0-9+=,.@_-]{1,64}$"))]
     pub user_name: String,
-    #[schemars(regex(pattern = r"^arn:"))]
+    /// Exactly `arn:<partition>:iam::<account_id>:user/<path><user_name>`.
+    #[schemars(regex(
+        pattern = r"^arn:aws(-[a-z0-9]+)*:iam::[0-9]{12}:user/([!-~]*/)?[A-Za-z0-9+=,.@_-]{1,64}$"
+    ))]
     pub user_arn: String,
     pub decision: Decision,
     pub reason: String,

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use crate::rule::Decision;
 use crate::style::Palette;
+use crate::term;
 
 use super::model::{Plan, PlanKey, PlanUser, Summary};
 
@@ -49,12 +50,13 @@ pub fn effective_summary(plan: &Plan) -> Summary {
     }
 }
 
-/// `when (service, region)`, or just `when` where IAM named no place.
-fn with_place(when: String, key: &PlanKey) -> String {
-    let place: Vec<&str> = [&key.last_used_service, &key.last_used_region]
+/// `when (service, region)`, or just `when` where IAM named no place; the place is
+/// data from IAM, shown through `shown`.
+fn with_place(when: String, key: &PlanKey, shown: fn(&str) -> String) -> String {
+    let place: Vec<String> = [&key.last_used_service, &key.last_used_region]
         .into_iter()
         .flatten()
-        .map(String::as_str)
+        .map(|text| shown(text))
         .collect();
     if place.is_empty() {
         when
@@ -67,7 +69,9 @@ fn with_place(when: String, key: &PlanKey) -> String {
 pub fn last_used(key: &PlanKey) -> String {
     match key.last_used {
         None => "never used".to_string(),
-        Some(at) => with_place(format!("last used {}", timestamp(at)), key),
+        Some(at) => with_place(format!("last used {}", timestamp(at)), key, |text| {
+            term::escape(text).into_owned()
+        }),
     }
 }
 
@@ -104,7 +108,7 @@ pub fn to_text_styled(plan: &Plan, palette: &Palette) -> String {
         plan.account_id,
         plan.partition,
         timestamp(plan.generated_at),
-        plan.generated_by
+        term::escape(&plan.generated_by)
     );
     let _ = writeln!(
         out,
@@ -136,7 +140,7 @@ pub fn to_text_styled(plan: &Plan, palette: &Palette) -> String {
             palette.decision(user.decision, &word),
             user.user_name
         );
-        let _ = writeln!(out, "           {}", user.reason);
+        let _ = writeln!(out, "           {}", term::escape(&user.reason));
         for key in &user.keys {
             let _ = writeln!(
                 out,
@@ -191,7 +195,7 @@ pub fn to_sarif(plan: &Plan, plan_text: &str, plan_uri: &str) -> String {
                         user.user_name,
                         user.keys.iter().filter(|k| k.status == crate::facts::KeyStatus::Active).count(),
                         user.decision.as_str(),
-                        user.reason
+                        term::escape(&user.reason)
                     )
                 },
                 "locations": [{
@@ -212,7 +216,7 @@ pub fn to_sarif(plan: &Plan, plan_text: &str, plan_uri: &str) -> String {
                 result["suppressions"] = serde_json::json!([{
                     "kind": "external",
                     "status": "accepted",
-                    "justification": user.reason
+                    "justification": term::escape(&user.reason)
                 }]);
             }
             result
@@ -275,14 +279,19 @@ const FOLD_AFTER_USERS: usize = 10;
 
 fn markdown_user(out: &mut String, user: &PlanUser, generated_at: DateTime<Utc>) {
     let _ = writeln!(out);
-    let _ = writeln!(out, "**`{}`**: {}", user.user_name, user.reason);
+    let _ = writeln!(
+        out,
+        "**`{}`**: {}",
+        user.user_name,
+        term::markdown(&user.reason)
+    );
     let _ = writeln!(out);
     let _ = writeln!(out, "| role | key | status | age | last used |");
     let _ = writeln!(out, "|---|---|---|---:|---|");
     for key in &user.keys {
         let used = match key.last_used {
             None => "never".to_string(),
-            Some(at) => with_place(ago(at, generated_at), key),
+            Some(at) => with_place(ago(at, generated_at), key, term::markdown),
         };
         let _ = writeln!(
             out,
@@ -305,9 +314,9 @@ pub fn to_markdown(plan: &Plan) -> String {
     let _ = writeln!(
         out,
         "{}. Generated {} by {} (source: {}). Keys {} days old or older are not kept; a key used within {} days holds its deactivation (guard {}). Ages and last use are as of the audit.",
-        plan.policy.control,
+        term::markdown(&plan.policy.control),
         timestamp(plan.generated_at),
-        plan.generated_by,
+        term::markdown(&plan.generated_by),
         match plan.source {
             super::model::Source::Live => "live",
             super::model::Source::CredentialReport => "credential report",
@@ -435,6 +444,7 @@ mod tests {
                 arn: "arn:aws:iam::123456789012:user/auditor".into(),
             },
             users_scanned: 7,
+            scanned_names: Vec::new(),
             candidates: vec![
                 user(
                     "rita",

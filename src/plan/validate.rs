@@ -55,12 +55,59 @@ pub fn is_account_id(id: &str) -> bool {
     id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// IAM user names: 1 to 64 of letters, digits and `+=,.@_-`.
-fn is_user_name(name: &str) -> bool {
+/// IAM user names: 1 to 64 of letters, digits and `+=,.@_-` (IAM's `[\w+=,.@-]+`).
+pub fn is_user_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
+/// AWS partitions: `aws`, `aws-cn`, `aws-us-gov`, `aws-iso-b`, ...
+pub fn is_partition(partition: &str) -> bool {
+    partition == "aws"
+        || partition.strip_prefix("aws-").is_some_and(|rest| {
+            !rest.is_empty()
+                && rest.len() <= 28
+                && rest.split('-').all(|part| {
+                    !part.is_empty()
+                        && part
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                })
+        })
+}
+
+/// IAM paths: `/`, or `/` + printable ASCII + `/`, at most 512 characters.
+fn is_iam_path(path: &str) -> bool {
+    (1..=512).contains(&path.len())
+        && path.starts_with('/')
+        && path.ends_with('/')
+        && path.bytes().all(|b| (0x21..=0x7e).contains(&b))
+}
+
+/// True when `arn` is exactly the ARN IAM gives user `user_name` of `account_id` in
+/// `partition`: `arn:<partition>:iam::<account_id>:user<path><user_name>`.
+pub fn is_user_arn(arn: &str, partition: &str, account_id: &str, user_name: &str) -> bool {
+    let prefix = format!("arn:{partition}:iam::{account_id}:user");
+    arn.strip_prefix(&prefix)
+        .and_then(|rest| rest.strip_suffix(user_name))
+        .is_some_and(is_iam_path)
+}
+
+/// True for an ARN of the plan's account and partition, in printable ASCII without
+/// spaces, as STS reports the caller.
+fn is_caller_arn(arn: &str, partition: &str, account_id: &str) -> bool {
+    ["iam", "sts"].iter().any(|service| {
+        arn.strip_prefix(&format!("arn:{partition}:{service}::{account_id}:"))
+            .is_some_and(|rest| !rest.is_empty())
+    }) && arn.bytes().all(|b| (0x21..=0x7e).contains(&b))
+}
+
+/// True for a name IAM reports as a key's last-used service or region: printable
+/// ASCII without spaces.
+fn is_iam_label(text: &str) -> bool {
+    (1..=128).contains(&text.len()) && text.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }
 
 /// Check every invariant of a parsed plan.
@@ -86,29 +133,64 @@ pub fn validate(plan: &Plan) -> Result<(), Problem> {
             format!("`{}` is not a 12-digit AWS account id", plan.account_id),
         ));
     }
+    if !is_partition(&plan.partition) {
+        return Err(top(
+            "partition",
+            format!(
+                "`{}` is not an AWS partition (aws, aws-cn, aws-us-gov, ...)",
+                plan.partition
+            ),
+        ));
+    }
+    if !is_caller_arn(&plan.caller_arn, &plan.partition, &plan.account_id) {
+        return Err(top(
+            "caller_arn",
+            format!(
+                "`{}` is not an ARN of account {} in partition {}",
+                plan.caller_arn, plan.account_id, plan.partition
+            ),
+        ));
+    }
     if plan.policy.max_key_age_days == 0 {
         return Err(top("policy.max_key_age_days", "must be at least 1"));
     }
+    // IAM user names are unique ignoring case: `alice` and `ALICE` are one user.
     let mut seen_users = HashSet::new();
     for user in &plan.users {
-        if !seen_users.insert(user.user_name.as_str()) {
+        if !seen_users.insert(user.user_name.to_ascii_lowercase()) {
             return Err(of_user(
                 user,
                 "user_name",
-                "the user appears twice in the plan",
+                "the user appears twice in the plan (IAM user names ignore case)",
             ));
         }
-        validate_user(user)?;
+        validate_user(user, plan)?;
     }
     Ok(())
 }
 
-fn validate_user(user: &PlanUser) -> Result<(), Problem> {
+fn validate_user(user: &PlanUser, plan: &Plan) -> Result<(), Problem> {
     if !is_user_name(&user.user_name) {
-        return Err(of_user(user, "user_name", "not a valid IAM user name"));
+        return Err(of_user(
+            user,
+            "user_name",
+            "not a valid IAM user name (1 to 64 of letters, digits and +=,.@_-)",
+        ));
     }
-    if !user.user_arn.starts_with("arn:") {
-        return Err(of_user(user, "user_arn", "not an ARN"));
+    if !is_user_arn(
+        &user.user_arn,
+        &plan.partition,
+        &plan.account_id,
+        &user.user_name,
+    ) {
+        return Err(of_user(
+            user,
+            "user_arn",
+            format!(
+                "`{}` is not the ARN of this user (arn:{}:iam::{}:user/<path>{})",
+                user.user_arn, plan.partition, plan.account_id, user.user_name
+            ),
+        ));
     }
     let mut seen_keys = HashSet::new();
     for key in &user.keys {
@@ -128,6 +210,18 @@ fn validate_user(user: &PlanUser) -> Result<(), Problem> {
                 "keys",
                 format!("key {} is listed twice", key.access_key_id),
             ));
+        }
+        for (field, value) in [
+            ("keys.last_used_service", &key.last_used_service),
+            ("keys.last_used_region", &key.last_used_region),
+        ] {
+            if value.as_deref().is_some_and(|text| !is_iam_label(text)) {
+                return Err(of_user(
+                    user,
+                    field,
+                    "not a name IAM reports (printable ASCII without spaces)",
+                ));
+            }
         }
     }
     let status_of = |id: &str| {
