@@ -184,6 +184,7 @@ async fn audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
 
     let clients = aws::connect(&connect_options(global)).await?;
     let plan = audit::audit_account(&clients, &inputs).await?;
+    audit::warn_unmatched_exemptions(&inputs);
     let yaml = render::to_yaml(&plan);
     let destination = match &args.out {
         Some(path) if path.as_os_str() == "-" => {

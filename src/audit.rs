@@ -30,6 +30,9 @@ pub struct AuditInputs {
 pub async fn audit_account(clients: &Clients, inputs: &AuditInputs) -> Result<Plan> {
     let now = Utc::now().trunc_subsecs(0);
     let inventory = inventory::take(clients, &inputs.scope).await?;
+    inputs
+        .exemptions
+        .note_scanned(inventory.scanned_names.iter().map(String::as_str));
     Ok(model::build(
         &inventory,
         &PlanInputs {
@@ -193,6 +196,7 @@ async fn run_many(
     title: String,
 ) -> Result<u8> {
     let inputs = Arc::new(inputs);
+    let every_account = Arc::clone(&inputs);
     let organization_config = organization_config.map(Arc::new);
     let (base, only, except) = (base.clone(), options.only.clone(), options.except.clone());
     let results = bounded::map(targets, options.account_concurrency, move |target| {
@@ -266,6 +270,7 @@ async fn run_many(
         };
         lines.push(format!("  {}: {line}", target.label()));
     }
+    warn_unmatched_exemptions(&every_account);
     if !options.quiet || failed {
         eprintln!("{title}");
         for line in &lines {
@@ -279,6 +284,21 @@ async fn run_many(
     } else {
         exit::OK
     })
+}
+
+/// Warn about exemption entries that matched none of the users scanned (in any
+/// account): most likely a misspelt name, leaving the user it meant unprotected. Not
+/// when `--user` narrowed the audit, where most entries are expected to match nobody.
+pub fn warn_unmatched_exemptions(inputs: &AuditInputs) {
+    if !inputs.scope.users.is_empty() {
+        return;
+    }
+    for pattern in inputs.exemptions.unmatched() {
+        tracing::warn!(
+            "exemptions entry `{}` matches none of the users scanned",
+            crate::term::escape(pattern)
+        );
+    }
 }
 
 /// `<dir>/<account-id>.yaml`

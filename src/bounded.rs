@@ -41,6 +41,48 @@ where
     Ok(in_input_order(results))
 }
 
+/// Like `try_map`, over items that arrive on a channel (pages of a listing): the first
+/// items are worked on while later ones are still being fetched. An `Err` from the
+/// channel, or from `work`, stops everything. Results come in arrival order.
+pub async fn try_map_received<I, T, E, F, Fut>(
+    mut items: tokio::sync::mpsc::Receiver<Result<I, E>>,
+    limit: usize,
+    work: F,
+) -> Result<Vec<T>, E>
+where
+    I: Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+    F: Fn(I) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+{
+    let work = Arc::new(work);
+    let mut in_flight = JoinSet::new();
+    let mut results = Vec::new();
+    let (mut arrived, mut open) = (0usize, true);
+    loop {
+        tokio::select! {
+            item = items.recv(), if open && in_flight.len() < limit.max(1) => match item {
+                Some(Ok(item)) => {
+                    let work = Arc::clone(&work);
+                    let index = arrived;
+                    in_flight.spawn(async move { (index, work(item).await) });
+                    arrived += 1;
+                }
+                // Returning drops the tasks in flight (aborted) and the channel.
+                Some(Err(err)) => return Err(err),
+                None => open = false,
+            },
+            Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
+                let (index, result) = joined.expect("bounded tasks do not panic");
+                results.push((index, result?));
+            }
+            else => break,
+        }
+    }
+    Ok(in_input_order(results))
+}
+
 fn in_input_order<T>(mut results: Vec<(usize, T)>) -> Vec<T> {
     results.sort_by_key(|(index, _)| *index);
     results.into_iter().map(|(_, result)| result).collect()
@@ -146,6 +188,46 @@ mod tests {
             "{} tasks alive at once",
             most_tasks.load(Ordering::SeqCst)
         );
+    }
+
+    /// The first item is worked on before the second arrives: the sender holds the
+    /// second back until the first has been started, as ListUsers' second page would
+    /// still be in flight while the first page's users are examined.
+    #[tokio::test]
+    async fn received_items_are_worked_on_as_they_arrive() {
+        let (sender, receiver) = tokio::sync::mpsc::channel(1);
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let started_tx = Arc::new(std::sync::Mutex::new(Some(started_tx)));
+        let producer = tokio::spawn(async move {
+            sender.send(Ok::<u32, String>(1)).await.unwrap();
+            // Only once item 1 is being worked on does item 2 come.
+            started_rx
+                .await
+                .expect("item 1 was started before item 2 was sent");
+            sender.send(Ok(2)).await.unwrap();
+        });
+        let results = try_map_received(receiver, 4, move |n: u32| {
+            let started_tx = Arc::clone(&started_tx);
+            async move {
+                if let Some(tx) = started_tx.lock().unwrap().take() {
+                    let _ = tx.send(());
+                }
+                Ok(n * 10)
+            }
+        })
+        .await;
+        producer.await.unwrap();
+        assert_eq!(results, Ok(vec![10, 20]));
+    }
+
+    #[tokio::test]
+    async fn an_error_on_the_channel_stops_the_work() {
+        let (sender, receiver) = tokio::sync::mpsc::channel(4);
+        sender.send(Ok(1)).await.unwrap();
+        sender.send(Err("page 2 failed".to_string())).await.unwrap();
+        drop(sender);
+        let result = try_map_received(receiver, 2, |n: u32| async move { Ok(n) }).await;
+        assert_eq!(result, Err("page 2 failed".to_string()));
     }
 
     #[tokio::test]

@@ -1,9 +1,13 @@
 //! The exemptions file (`--exemptions FILE`): users, by name or glob, that keytrim must
-//! never act on, each with the reason a reviewer will read.
+//! never act on, each with the reason a reviewer will read. IAM user names ignore case,
+//! so entries match ignoring case; an entry that matches no user scanned is reported,
+//! since it is most likely a typo that leaves someone unprotected.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::path::Path;
 
-use globset::{Glob, GlobMatcher};
+use globset::{GlobBuilder, GlobMatcher};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -22,7 +26,16 @@ struct Entry {
 /// A compiled exemptions list; the first matching entry wins.
 #[derive(Debug, Default)]
 pub struct Exemptions {
-    entries: Vec<(String, GlobMatcher, String)>,
+    entries: Vec<Compiled>,
+}
+
+#[derive(Debug)]
+struct Compiled {
+    pattern: String,
+    matcher: GlobMatcher,
+    reason: String,
+    /// Set once any user scanned matches the entry.
+    matched: AtomicBool,
 }
 
 impl Exemptions {
@@ -40,9 +53,16 @@ impl Exemptions {
                     entry.user
                 ));
             }
-            let glob = Glob::new(&entry.user)
+            let glob = GlobBuilder::new(&entry.user)
+                .case_insensitive(true)
+                .build()
                 .map_err(|err| format!("entry {index}: field `user`: {err}"))?;
-            compiled.push((entry.user, glob.compile_matcher(), entry.reason));
+            compiled.push(Compiled {
+                pattern: entry.user,
+                matcher: glob.compile_matcher(),
+                reason: entry.reason,
+                matched: AtomicBool::new(false),
+            });
         }
         Ok(Exemptions { entries: compiled })
     }
@@ -65,11 +85,41 @@ impl Exemptions {
     pub fn lookup(&self, user_name: &str) -> Option<Exemption> {
         self.entries
             .iter()
-            .find(|(_, matcher, _)| matcher.is_match(user_name))
-            .map(|(pattern, _, reason)| Exemption::File {
-                pattern: pattern.clone(),
-                reason: reason.clone(),
+            .find(|entry| entry.matcher.is_match(user_name))
+            .map(|entry| Exemption::File {
+                pattern: entry.pattern.clone(),
+                reason: entry.reason.clone(),
             })
+    }
+
+    /// Note the users an audit scanned, to tell later which entries matched none.
+    pub fn note_scanned<'a>(&self, user_names: impl IntoIterator<Item = &'a str>) {
+        let mut waiting: Vec<&Compiled> = self
+            .entries
+            .iter()
+            .filter(|entry| !entry.matched.load(Ordering::Relaxed))
+            .collect();
+        for name in user_names {
+            if waiting.is_empty() {
+                return;
+            }
+            waiting.retain(|entry| {
+                let hit = entry.matcher.is_match(name);
+                if hit {
+                    entry.matched.store(true, Ordering::Relaxed);
+                }
+                !hit
+            });
+        }
+    }
+
+    /// The entries (their `user` pattern) that matched no user noted so far.
+    pub fn unmatched(&self) -> Vec<&str> {
+        self.entries
+            .iter()
+            .filter(|entry| !entry.matched.load(Ordering::Relaxed))
+            .map(|entry| entry.pattern.as_str())
+            .collect()
     }
 }
 
@@ -92,6 +142,28 @@ mod tests {
         );
         assert!(exemptions.lookup("ci-deployer").is_some());
         assert_eq!(exemptions.lookup("alice"), None);
+    }
+
+    #[test]
+    fn names_and_globs_match_ignoring_case() {
+        let exemptions = Exemptions::parse(
+            "- {user: CI-Deployer, reason: pipeline}\n- {user: 'svc-*', reason: services}\n",
+        )
+        .unwrap();
+        assert!(exemptions.lookup("ci-deployer").is_some());
+        assert!(exemptions.lookup("SVC-Billing").is_some());
+    }
+
+    #[test]
+    fn entries_that_match_no_user_scanned_are_reported() {
+        let exemptions = Exemptions::parse(
+            "- {user: ci-deployer, reason: a}\n- {user: 'svc-*', reason: b}\n- {user: typo-user, reason: c}\n",
+        )
+        .unwrap();
+        assert_eq!(exemptions.unmatched().len(), 3);
+        exemptions.note_scanned(["alice", "SVC-billing"]);
+        exemptions.note_scanned(["CI-Deployer"]);
+        assert_eq!(exemptions.unmatched(), ["typo-user"]);
     }
 
     #[test]

@@ -88,6 +88,8 @@ impl Caller {
 pub struct Inventory {
     pub caller: Caller,
     pub users_scanned: usize,
+    /// The name of every user scanned (for exemption entries that match none).
+    pub scanned_names: Vec<String>,
     pub candidates: Vec<UserFacts>,
 }
 

@@ -55,18 +55,50 @@ pub async fn caller(clients: &Clients) -> Result<Caller> {
     })
 }
 
-/// Every user's name and ARN (iam:ListUsers, following every Marker).
-pub async fn list_users(clients: &Clients) -> Result<Vec<(String, String)>> {
-    let mut pages = clients.iam.list_users().into_paginator().send();
-    let mut users = Vec::new();
+/// Users per ListUsers page: IAM's maximum (its default is 100).
+pub const USERS_PER_PAGE: i32 = 1000;
+
+/// Send every user's name and ARN down `users` as ListUsers pages arrive (iam:ListUsers,
+/// 1,000 a page, following every Marker). Stops at the first error, which it sends too,
+/// or when the receiver is gone.
+pub async fn send_users(
+    clients: Clients,
+    users: tokio::sync::mpsc::Sender<Result<(String, String)>>,
+) {
+    let mut pages = clients
+        .iam
+        .list_users()
+        .max_items(USERS_PER_PAGE)
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|err| classify("iam:ListUsers", &clients.endpoint, err))?;
-        users.extend(
-            page.users()
-                .iter()
-                .map(|user| (user.user_name().to_string(), user.arn().to_string())),
-        );
+        let page = match page {
+            Ok(page) => page,
+            Err(err) => {
+                let _ = users
+                    .send(Err(classify("iam:ListUsers", &clients.endpoint, err)))
+                    .await;
+                return;
+            }
+        };
+        for user in page.users() {
+            let named = (user.user_name().to_string(), user.arn().to_string());
+            if users.send(Ok(named)).await.is_err() {
+                return;
+            }
+        }
     }
+}
+
+/// Every user's name and ARN, all pages read.
+pub async fn list_users(clients: &Clients) -> Result<Vec<(String, String)>> {
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(USERS_PER_PAGE as usize);
+    let lister = tokio::spawn(send_users(clients.clone(), sender));
+    let mut users = Vec::new();
+    while let Some(user) = receiver.recv().await {
+        users.push(user?);
+    }
+    let _ = lister.await;
     Ok(users)
 }
 
@@ -135,7 +167,12 @@ pub async fn exempt_tag(clients: &Clients, user_name: &str) -> Result<Option<Str
         .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|err| classify("iam:ListUserTags", &clients.endpoint, err))?;
-        if let Some(tag) = page.tags().iter().find(|tag| tag.key() == EXEMPT_TAG) {
+        // IAM tag keys are unique ignoring case, and so is the exemption tag.
+        if let Some(tag) = page
+            .tags()
+            .iter()
+            .find(|tag| tag.key().eq_ignore_ascii_case(EXEMPT_TAG))
+        {
             return Ok(Some(tag.value().to_string()));
         }
     }
@@ -161,30 +198,55 @@ async fn user_facts(clients: &Clients, name: String, arn: String) -> Result<Opti
     }))
 }
 
-/// Look at `users` with at most `concurrency` users in flight; keep those that need a
-/// decision. The first error stops the rest.
+/// What looking at every user found: how many were looked at, all their names, and
+/// the facts of those that need a decision.
+struct Gathered {
+    names: Vec<String>,
+    candidates: Vec<UserFacts>,
+}
+
+/// Look at the users as they arrive on `users`, with at most `concurrency` users in
+/// flight; keep those that need a decision. The first error stops the rest.
 async fn gather(
     clients: &Clients,
-    users: Vec<(String, String)>,
+    users: tokio::sync::mpsc::Receiver<Result<(String, String)>>,
     concurrency: usize,
     progress: &indicatif::ProgressBar,
-) -> Result<Vec<UserFacts>> {
-    progress.set_length(users.len() as u64);
+) -> Result<Gathered> {
     let (clients, tick) = (clients.clone(), progress.clone());
-    let facts = bounded::try_map(users, concurrency, move |(name, arn)| {
+    let facts = bounded::try_map_received(users, concurrency, move |(name, arn)| {
         let (clients, tick) = (clients.clone(), tick.clone());
         async move {
-            let facts = user_facts(&clients, name, arn).await;
+            // The total is known only once the last page has come: the bar grows.
+            tick.inc_length(1);
+            let facts = user_facts(&clients, name.clone(), arn).await;
             tick.inc(1);
-            facts
+            facts.map(|facts| (name, facts))
         }
     })
     .await;
     progress.finish_and_clear();
-    let facts = facts?;
-    let mut candidates: Vec<UserFacts> = facts.into_iter().flatten().collect();
+    let mut names = Vec::new();
+    let mut candidates = Vec::new();
+    for (name, facts) in facts? {
+        names.push(name);
+        candidates.extend(facts);
+    }
     candidates.sort_by(|a, b| a.user_name.cmp(&b.user_name));
-    Ok(candidates)
+    Ok(Gathered { names, candidates })
+}
+
+/// A channel that already holds `users`, for sources that know them all up front.
+fn all_at_once(
+    users: Vec<(String, String)>,
+) -> tokio::sync::mpsc::Receiver<Result<(String, String)>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(users.len().max(1));
+    for user in users {
+        sender
+            .try_send(Ok(user))
+            .expect("the channel holds every user");
+    }
+    receiver
 }
 
 /// Keep only the users named with `--user`; every named user must exist.
@@ -213,11 +275,18 @@ fn restrict(
 /// Take the inventory of the caller's account.
 pub async fn take(clients: &Clients, scope: &Scope) -> Result<Inventory> {
     let caller = caller(clients).await?;
-    let (users_scanned, to_examine) = match scope.source {
-        Source::Live => {
-            let users = restrict(list_users(clients).await?, &scope.users, &caller.account_id)?;
-            (users.len(), users)
+    let to_examine = match scope.source {
+        // Every user: pages are examined as they come.
+        Source::Live if scope.users.is_empty() => {
+            let (sender, receiver) = tokio::sync::mpsc::channel(USERS_PER_PAGE as usize);
+            tokio::spawn(send_users(clients.clone(), sender));
+            receiver
         }
+        Source::Live => all_at_once(restrict(
+            list_users(clients).await?,
+            &scope.users,
+            &caller.account_id,
+        )?),
         Source::CredentialReport => {
             let rows = credential_report::rows(&fetch_credential_report(clients).await?)?;
             let users = restrict(
@@ -227,29 +296,43 @@ pub async fn take(clients: &Clients, scope: &Scope) -> Result<Inventory> {
                 &scope.users,
                 &caller.account_id,
             )?;
-            let scanned = users.len();
             let with_two_active_keys: std::collections::HashSet<&str> = rows
                 .iter()
                 .filter(|row| row.has_two_active_keys())
                 .map(|row| row.user.as_str())
                 .collect();
-            let candidates = users
+            let (candidates, others): (Vec<_>, Vec<_>) = users
                 .into_iter()
-                .filter(|(user, _)| with_two_active_keys.contains(user.as_str()))
-                .collect();
-            (scanned, candidates)
+                .partition(|(user, _)| with_two_active_keys.contains(user.as_str()));
+            tracing::info!(
+                users = candidates.len() + others.len(),
+                examined = candidates.len(),
+                "listing access keys"
+            );
+            let gathered = gather(
+                clients,
+                all_at_once(candidates),
+                scope.concurrency,
+                &scope.progress,
+            )
+            .await?;
+            let mut scanned_names = gathered.names;
+            scanned_names.extend(others.into_iter().map(|(name, _)| name));
+            return Ok(Inventory {
+                caller,
+                users_scanned: scanned_names.len(),
+                scanned_names,
+                candidates: gathered.candidates,
+            });
         }
     };
-    tracing::info!(
-        users = users_scanned,
-        examined = to_examine.len(),
-        "listing access keys"
-    );
-    let candidates = gather(clients, to_examine, scope.concurrency, &scope.progress).await?;
+    let gathered = gather(clients, to_examine, scope.concurrency, &scope.progress).await?;
+    tracing::info!(users = gathered.names.len(), "listed access keys");
     Ok(Inventory {
         caller,
-        users_scanned,
-        candidates,
+        users_scanned: gathered.names.len(),
+        scanned_names: gathered.names,
+        candidates: gathered.candidates,
     })
 }
 
@@ -385,11 +468,12 @@ mod tests {
             .unwrap()
     }
 
-    /// moto ignores ListUsers paging, so the Marker loop is covered here.
+    /// moto ignores ListUsers paging, so the Marker loop is covered here, and that every
+    /// page asks for IAM's largest page (its default is 100 users).
     #[tokio::test]
-    async fn list_users_follows_every_marker() {
+    async fn list_users_follows_every_marker_a_thousand_users_a_page() {
         let first = mock!(aws_sdk_iam::Client::list_users)
-            .match_requests(|req| req.marker().is_none())
+            .match_requests(|req| req.marker().is_none() && req.max_items() == Some(1000))
             .then_output(|| {
                 ListUsersOutput::builder()
                     .users(user("alice"))
@@ -400,7 +484,7 @@ mod tests {
                     .unwrap()
             });
         let second = mock!(aws_sdk_iam::Client::list_users)
-            .match_requests(|req| req.marker() == Some("page-2"))
+            .match_requests(|req| req.marker() == Some("page-2") && req.max_items() == Some(1000))
             .then_output(|| {
                 ListUsersOutput::builder()
                     .users(user("carol"))
@@ -410,7 +494,7 @@ mod tests {
                     .unwrap()
             });
         let third = mock!(aws_sdk_iam::Client::list_users)
-            .match_requests(|req| req.marker() == Some("page-3"))
+            .match_requests(|req| req.marker() == Some("page-3") && req.max_items() == Some(1000))
             .then_output(|| {
                 ListUsersOutput::builder()
                     .users(user("dave"))

@@ -259,6 +259,42 @@ fn the_exemptions_file_exempts_by_name_and_glob() {
         .stderr(predicates::str::contains("missing.yaml"));
 }
 
+/// IAM user names ignore case, and so do exemption entries and the tag key; an entry
+/// that matches nobody is most likely a typo and is reported.
+#[test]
+fn exemptions_match_ignoring_case_and_an_entry_matching_nobody_is_reported() {
+    let iam = LocalIam::start();
+    iam.create_user("Alice");
+    iam.create_key("Alice", 200);
+    iam.create_key("Alice", 10);
+    iam.create_user_with_tags("bob", &[("KEYTRIM:Exempt", "vendor rotates it")]);
+    iam.create_key("bob", 200);
+    iam.create_key("bob", 10);
+    std::fs::write(
+        iam.dir().join("exempt.yaml"),
+        "- user: 'ALI*'\n  reason: shared CI account\n- user: alcie\n  reason: a typo\n",
+    )
+    .unwrap();
+    let output = iam
+        .keytrim()
+        .args(["audit", "--exemptions", "exempt.yaml", "-o", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let plan = keytrim::plan::load::parse(&String::from_utf8(output.stdout).unwrap()).unwrap();
+    assert_eq!(user(&plan, "Alice").decision, Decision::Exempt);
+    assert_eq!(
+        user(&plan, "bob").reason,
+        "exempt by tag keytrim:exempt: vendor rotates it"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("exemptions entry `alcie` matches none of the users scanned"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("`ALI*` matches none"), "{stderr}");
+}
+
 #[test]
 fn the_credential_report_gives_the_same_decisions_as_live() {
     let iam = LocalIam::start();
