@@ -40,7 +40,13 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Rollback(args) => {
             one_profile(&cli.global)?;
             let options = run_options(&cli.global, &args.change);
-            apply::rollback::rollback(&connect_options(&cli.global), &args.journal, &options).await
+            apply::rollback::rollback(
+                &connect_options(&cli.global),
+                &args.journal,
+                args.org_role.as_deref(),
+                &options,
+            )
+            .await
         }
         Command::IamPolicy(args) => iam_policy(args),
         Command::Completions(args) => {

@@ -227,6 +227,27 @@ fn one_line_body(response: &HttpResponse) -> String {
     line
 }
 
+/// True when a failed call certainly changed nothing: it was never sent, or IAM
+/// answered it with an error that is not retried (AccessDenied, NoSuchEntity, ...).
+/// Anything else (no answer, a timeout, a dropped connection, retries exhausted on
+/// throttling or a server error) may hide an earlier attempt that IAM applied.
+pub fn answered_without_effect<E>(err: &SdkError<E, HttpResponse>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
+    match err {
+        SdkError::ConstructionFailure(_) => true,
+        SdkError::ServiceError(service) => {
+            let retried = service.err().code().is_some_and(|code| {
+                THROTTLING_ERRORS.contains(&code) || TRANSIENT_ERRORS.contains(&code)
+            });
+            service.raw().status().is_client_error() && !retried
+        }
+        _ => false,
+    }
+}
+
 /// Turn an SDK error into keytrim's error for `action` (e.g. `iam:ListUsers`).
 pub fn classify<E>(action: &'static str, endpoint: &str, err: SdkError<E, HttpResponse>) -> Error
 where

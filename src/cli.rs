@@ -131,6 +131,11 @@ pub struct RollbackArgs {
     #[arg(value_name = "JOURNAL")]
     pub journal: PathBuf,
 
+    /// When the journal is of another account than the caller's, assume this role in
+    /// the journal's account (AWS Organizations), as `apply --org-role` did.
+    #[arg(long, value_name = "NAME")]
+    pub org_role: Option<String>,
+
     #[command(flatten)]
     pub change: ChangeArgs,
 }

@@ -115,6 +115,13 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A journal write failed during a run: no change started after it.
+    #[error(
+        "cannot write the journal {path}: {detail}; no change was started after that, and the journal was cut back to its last whole line (roll back with it, or check IAM)",
+        path = path.display()
+    )]
+    JournalIncomplete { path: PathBuf, detail: String },
+
     /// Standard output could not be written.
     #[error("cannot write to standard output: {0}")]
     Stdout(std::io::Error),

@@ -13,11 +13,13 @@ pub const AUDIT_ACTIONS: &[&str] = &[
     "iam:ListUsers",
 ];
 
-/// Actions `keytrim apply` and `keytrim rollback` call: the drift check reads keys and
-/// their last use, then the one write.
+/// Actions `keytrim apply` and `keytrim rollback` call: the drift check reads keys,
+/// their last use and the user's tags (an exemption added since the audit), then the
+/// one write.
 pub const APPLY_ACTIONS: &[&str] = &[
     "iam:GetAccessKeyLastUsed",
     "iam:ListAccessKeys",
+    "iam:ListUserTags",
     "iam:UpdateAccessKey",
 ];
 

@@ -3,7 +3,7 @@
 //! leaves a true record. Rollback reads it back.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -26,8 +26,10 @@ pub enum Event {
     Intent,
     /// The call succeeded.
     Done,
-    /// The call failed (or its outcome is unknown).
+    /// IAM answered the call with an error: nothing changed.
     Failed,
+    /// The call got no clear answer and IAM could not be read back: live state decides.
+    Unknown,
     /// Re-listing the user's keys showed the intended state.
     Verified,
     /// The intended state was not seen within the verification time.
@@ -118,11 +120,22 @@ impl Entry {
 }
 
 /// An open journal, shared by the tasks of one run. Every record is written, flushed
-/// and synced to disk before `record` returns.
+/// and synced to disk before `record` returns. A write that fails part-way is cut back
+/// to the last whole line, and the journal remembers that it failed, so the run can
+/// stop starting changes it could not record.
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
-    file: Mutex<File>,
+    file: Mutex<Written>,
+    /// The first write error, kept for the run's final report.
+    failure: Mutex<Option<String>>,
+}
+
+/// The file and the length of its whole lines.
+#[derive(Debug)]
+struct Written {
+    file: File,
+    whole: u64,
 }
 
 impl Journal {
@@ -135,14 +148,16 @@ impl Journal {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(fail)?;
         }
-        let file = File::options()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(fail)?;
+        let mut options = File::options();
+        options.write(true).create_new(true);
+        // Journals name every user, key and caller: readable by their owner only.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(path).map_err(fail)?;
         let journal = Journal {
             path: path.to_path_buf(),
-            file: Mutex::new(file),
+            file: Mutex::new(Written { file, whole: 0 }),
+            failure: Mutex::new(None),
         };
         let mut first = Entry::new(Event::Run, account_id, "");
         first.user_name = None;
@@ -174,20 +189,53 @@ impl Journal {
         &self.path
     }
 
-    /// Append one line and make it durable.
+    /// Append one line and make it durable. When the write fails, whatever part of the
+    /// line reached the file is cut off again, so the journal stays whole JSON Lines.
     pub fn record(&self, entry: &Entry) -> Result<()> {
         let mut line = serde_json::to_string(entry).expect("journal entries serialise");
         line.push('\n');
-        let mut file = self
+        let mut written = self
             .file
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        file.write_all(line.as_bytes())
-            .and_then(|()| file.sync_data())
-            .map_err(|source| Error::Write {
-                path: self.path.clone(),
-                source,
-            })
+        let result = written
+            .file
+            .write_all(line.as_bytes())
+            .and_then(|()| written.file.sync_data());
+        match result {
+            Ok(()) => {
+                written.whole += line.len() as u64;
+                Ok(())
+            }
+            Err(source) => {
+                let whole = written.whole;
+                // Cut the fragment and write the next line where it began.
+                let cut = written
+                    .file
+                    .set_len(whole)
+                    .and_then(|()| written.file.seek(SeekFrom::Start(whole)).map(|_| ()));
+                if let Err(cut) = cut {
+                    tracing::error!(path = %self.path.display(), "cannot cut the journal back to its last whole line: {cut}");
+                }
+                let mut failure = self
+                    .failure
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                failure.get_or_insert_with(|| source.to_string());
+                Err(Error::Write {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+        }
+    }
+
+    /// The first write that failed, if one did: no new change may start after it.
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 }
 

@@ -245,7 +245,7 @@ fn created_deleted_and_freshly_used_keys_are_drift() {
     );
     assert!(
         stderr.contains(&format!("{} was used at", keys.hank_old.id))
-            && stderr.contains("after the audit"),
+            && stderr.contains("in or after the minute of the audit"),
         "{stderr}"
     );
     assert!(
@@ -446,4 +446,71 @@ fn rollback_checks_live_state_for_intents_without_an_outcome() {
     ];
     expected.sort();
     assert_eq!(writes, expected, "rita's key was Active: no call");
+}
+
+/// Journals name every user, key and caller: apply's and rollback's are created
+/// readable by their owner only, whatever the umask.
+#[test]
+fn journals_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let iam = LocalIam::start();
+    audited(&iam, &["--no-in-use-guard"]);
+    iam.keytrim()
+        .args(["apply", "--yes", PLAN])
+        .assert()
+        .code(0);
+    let applied = journal_files(&iam);
+    assert_eq!(applied.len(), 1);
+    iam.keytrim()
+        .arg("rollback")
+        .arg("--yes")
+        .arg(&applied[0])
+        .assert()
+        .code(0);
+    let all = journal_files(&iam);
+    assert_eq!(all.len(), 2, "{all:?}");
+    for path in all {
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}: {mode:o}", path.display());
+    }
+}
+
+/// Tagging a user `keytrim:exempt` is how an owner says "do not touch". A plan
+/// audited before the tag must not touch the user either: apply reads the tags in its
+/// drift check (the tag key in any case, as IAM matches it).
+#[test]
+fn a_user_exempted_after_the_audit_is_left_alone_as_drifted() {
+    let iam = LocalIam::start();
+    let keys = audited(&iam, &["--no-in-use-guard"]);
+    let tag = aws_sdk_iam::types::Tag::builder()
+        .key("Keytrim:Exempt")
+        .value("payments batch, ask team-pay")
+        .build()
+        .unwrap();
+    iam.block_on(iam.iam().tag_user().user_name("alice").tags(tag).send())
+        .expect("TagUser");
+    iam.start_recording();
+
+    let output = iam
+        .keytrim()
+        .args(["apply", "--yes", PLAN])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("drifted, left alone: exempted since the audit by tag keytrim:exempt: payments batch, ask team-pay"),
+        "{stderr}"
+    );
+    assert_eq!(status(&iam, "alice", &keys.alice_old.id), "Active");
+    // hank was not exempted: his deactivation went ahead.
+    assert_eq!(status(&iam, "hank", &keys.hank_old.id), "Inactive");
+    assert_eq!(
+        iam.recorded_writes(),
+        [format!("UpdateAccessKey {}=Inactive", keys.hank_old.id)]
+    );
+    let entries = read_journal(&journal_files(&iam)[0]);
+    let alice = events_for(&entries, "alice");
+    assert_eq!(alice.len(), 1, "{alice:?}");
+    assert_eq!(alice[0].event, Event::Drifted);
 }

@@ -283,3 +283,142 @@ fn persistent_throttling_gives_up_with_a_clear_error_and_claims_nothing() {
         assert_eq!(status_of(&iam, user, old), "Active");
     }
 }
+
+/// IAM applies UpdateAccessKey but the answer is lost, and `--max-attempts 1` gives
+/// no retry. keytrim reads the key back and journals what IAM shows (`done`), never
+/// `failed`; so rollback (whose answers are lost too) restores every key.
+#[test]
+fn a_lost_answer_is_read_back_as_done_and_rollback_restores_the_key() {
+    let iam = LocalIam::start();
+    let pairs = seed_pairs(&iam, 3);
+    iam.keytrim().arg("audit").assert().code(3);
+    let proxy = FaultProxy::start(
+        &iam.endpoint,
+        Faults {
+            seed: 5,
+            lost_update_response: 1.0,
+            ..Faults::default()
+        },
+    );
+    let through_proxy = |args: &[&str]| {
+        iam.keytrim()
+            .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+            .args(["--max-attempts", "1"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let output = through_proxy(&["apply", "--yes", PLAN]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("deactivated+verified 3"), "{stderr}");
+    assert!(proxy.tally().faults_injected() >= 3, "{:?}", proxy.tally());
+    for (user, old, new) in &pairs {
+        assert_eq!(status_of(&iam, user, old), "Inactive", "{user}");
+        assert_eq!(status_of(&iam, user, new), "Active", "{user}");
+    }
+    let journal = journals(iam.dir()).pop().expect("a journal");
+    let entries = keytrim::journal::read(&journal).unwrap();
+    assert!(
+        !entries.iter().any(|e| e.event == Event::Failed),
+        "{entries:?}"
+    );
+    let done: Vec<_> = entries.iter().filter(|e| e.event == Event::Done).collect();
+    assert_eq!(done.len(), 3);
+    for entry in done {
+        let reason = entry.reason.as_deref().unwrap_or_default();
+        assert!(
+            reason.contains("reading the key back shows it Inactive"),
+            "{reason}"
+        );
+    }
+
+    let output = through_proxy(&["rollback", "--yes", journal.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    for (user, old, _) in &pairs {
+        assert_eq!(status_of(&iam, user, old), "Active", "{user}");
+    }
+}
+
+/// The journal's file cannot grow past 4 KiB (`ulimit -f 4`, SIGXFSZ ignored, so a
+/// write fails part-way as on a full disk). The journal is cut back to whole lines,
+/// no change starts after the failure, every change IAM shows has its intent, the run
+/// exits 1, and rollback with that journal restores everything.
+#[test]
+fn a_journal_that_cannot_grow_stays_whole_and_rollback_restores_everything() {
+    let iam = LocalIam::start();
+    let pairs = seed_pairs(&iam, 30);
+    iam.keytrim().arg("audit").assert().code(3);
+    let output = std::process::Command::new("bash")
+        .args([
+            "-c",
+            r#"trap '' XFSZ; ulimit -f 4; exec "$0" apply --yes --concurrency 2 "$1""#,
+        ])
+        .arg(support::keytrim_path())
+        .arg(PLAN)
+        .env_clear()
+        .envs(support::isolated_env(iam.dir()))
+        .env("AWS_ENDPOINT_URL", &iam.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .current_dir(iam.dir())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("keytrim: error: cannot write the journal"),
+        "{stderr}"
+    );
+
+    let journal = journals(iam.dir()).pop().expect("a journal");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert!(text.len() <= 4096, "{}", text.len());
+    assert!(text.ends_with('\n'), "a fragment is left: {text:?}");
+    let entries: Vec<keytrim::journal::Entry> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("every line is a whole entry"))
+        .collect();
+    let intents: BTreeSet<&str> = entries
+        .iter()
+        .filter(|e| e.event == Event::Intent)
+        .filter_map(|e| e.access_key_id.as_deref())
+        .collect();
+    let mut changed = 0;
+    for (user, old, new) in &pairs {
+        assert_eq!(status_of(&iam, user, new), "Active", "{user}");
+        if status_of(&iam, user, old) == "Inactive" {
+            changed += 1;
+            assert!(
+                intents.contains(old.id.as_str()),
+                "{user}: no intent for {}",
+                old.id
+            );
+        }
+    }
+    assert!(
+        changed > 0,
+        "the run changed nothing before the journal filled"
+    );
+    assert!(
+        changed < pairs.len(),
+        "the run did not stop: {changed} changed"
+    );
+
+    let output = iam
+        .keytrim()
+        .args(["rollback", "--yes"])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for (user, old, _) in &pairs {
+        assert_eq!(status_of(&iam, user, old), "Active", "{user}");
+    }
+}

@@ -197,6 +197,56 @@ fn apply_with_org_role_changes_each_plan_in_its_own_account() {
     assert!(inactive(&iam, "b-deactivate", &second_old));
 }
 
+/// A member account's apply journal is rolled back through the same role, with the
+/// same account guard.
+#[test]
+fn rollback_with_org_role_restores_a_member_account() {
+    let (mut iam, [first, _], [_, first_old, _]) = organization();
+    iam.keytrim()
+        .args(["audit", "--org-role", ROLE])
+        .assert()
+        .code(3);
+    iam.keytrim()
+        .args(["apply", "--yes", "--org-role", ROLE])
+        .arg(format!("plans/{first}.yaml"))
+        .assert()
+        .code(0);
+    let journal = support::journals(iam.dir())
+        .into_iter()
+        .find(|path| {
+            path.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&first)
+        })
+        .expect("the member's journal");
+
+    // Without the role, the caller's own account is not the journal's: refused.
+    iam.keytrim()
+        .args(["rollback", "--yes"])
+        .arg(&journal)
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(format!(
+            "is for account {first}, but the credentials are for account {ACCOUNT_ID}"
+        )));
+
+    let assert = iam
+        .keytrim()
+        .args(["rollback", "--yes", "--org-role", ROLE])
+        .arg(&journal)
+        .assert()
+        .code(0);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(stderr.contains("reactivated+verified 1"), "{stderr}");
+    iam.use_account(&first);
+    assert!(
+        iam.key_statuses("a-deactivate")
+            .iter()
+            .any(|(id, status)| *id == first_old && status == "Active")
+    );
+}
+
 #[test]
 fn iam_policy_for_an_organization() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
-use crate::facts::{KeyFacts, KeyStatus};
+use crate::facts::{EXEMPT_TAG, KeyFacts, KeyStatus};
 use crate::plan::PlanUser;
 
 /// What to do for one user after comparing the plan with live state.
@@ -83,10 +83,15 @@ pub fn check_deactivation(
             already_inactive.push(id.clone());
             continue;
         }
-        // Both times are whole seconds: a use in the audit's own second counts as after.
-        if let Some(used) = key.last_used_at().filter(|used| *used >= generated_at) {
+        // IAM reports last use coarsely (to the minute or coarser), so a use just after
+        // the audit may carry a time a little before it: any use in the audit's own
+        // minute or later counts as after the audit.
+        let audit_minute = generated_at
+            .duration_trunc(TimeDelta::minutes(1))
+            .unwrap_or(generated_at);
+        if let Some(used) = key.last_used_at().filter(|used| *used >= audit_minute) {
             return Deactivation::Drifted(format!(
-                "{id} was used at {} (after the audit at {}): an application may depend on it",
+                "{id} was used at {} (in or after the minute of the audit at {}): an application may depend on it",
                 used.format("%Y-%m-%d %H:%M:%S UTC"),
                 generated_at.format("%Y-%m-%d %H:%M:%S UTC")
             ));
@@ -97,6 +102,11 @@ pub fn check_deactivation(
         deactivate,
         already_inactive,
     }
+}
+
+/// The drift reason for a user exempted since the audit (`reason` is the tag's value).
+pub fn now_exempt(reason: &str) -> String {
+    format!("exempted since the audit by tag {EXEMPT_TAG}: {reason}")
 }
 
 /// What to do for one user on rollback.
@@ -233,7 +243,7 @@ mod tests {
         let keys = [live(OLD, Active, Some(after)), live(NEW, Active, None)];
         assert!(matches!(
             check_deactivation(&plan_user(), audit_time(), &keys),
-            Deactivation::Drifted(reason) if reason.contains("after the audit")
+            Deactivation::Drifted(reason) if reason.contains("in or after the minute of the audit")
         ));
         let same_second = audit_time();
         let keys = [
@@ -248,6 +258,31 @@ mod tests {
         let keys = [live(OLD, Active, Some(before)), live(NEW, Active, None)];
         assert!(matches!(
             check_deactivation(&plan_user(), audit_time(), &keys),
+            Deactivation::Proceed { .. }
+        ));
+    }
+
+    /// IAM reports last use to the minute: a use 10 s after an audit at 12:00:40 can
+    /// read 12:00:00, before the audit. It must still count as after.
+    #[test]
+    fn a_use_reported_in_the_audit_minute_is_drift() {
+        let audit = audit_time() + Duration::seconds(40);
+        let reported = audit_time(); // 12:00:00, the minute the use was truncated to
+        let keys = [live(OLD, Active, Some(reported)), live(NEW, Active, None)];
+        let Deactivation::Drifted(reason) = check_deactivation(&plan_user(), audit, &keys) else {
+            panic!("a use in the audit's minute must be drift");
+        };
+        assert!(
+            reason.contains("in or after the minute of the audit"),
+            "{reason}"
+        );
+        let previous_minute = audit_time() - Duration::seconds(1);
+        let keys = [
+            live(OLD, Active, Some(previous_minute)),
+            live(NEW, Active, None),
+        ];
+        assert!(matches!(
+            check_deactivation(&plan_user(), audit, &keys),
             Deactivation::Proceed { .. }
         ));
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use aws_sdk_iam::types::StatusType;
 use chrono::{DateTime, Utc};
 
-use crate::aws::{Clients, classify};
+use crate::aws::{self, Clients, classify};
 use crate::bounded;
 use crate::facts::{KeyFacts, KeyStatus};
 use crate::inventory;
@@ -98,16 +98,55 @@ pub enum Outcome {
     },
     /// Live state no longer matched: left alone.
     Drifted { reason: String },
-    /// A call failed.
+    /// IAM answered a call with an error (nothing changed by it), or a read failed.
     Failed { changed: Vec<String>, error: String },
+    /// A call got no clear answer and IAM could not confirm its effect: `key` may or
+    /// may not have changed.
+    Unknown {
+        changed: Vec<String>,
+        key: String,
+        error: String,
+    },
+    /// The journal could not be written while this user was being changed.
+    JournalFailed { changed: Vec<String>, error: String },
     /// The person said no.
     Declined,
     /// A `hold` in the plan: left for review.
     Held { reason: String },
     /// `rotate` or `exempt`: nothing to do automatically.
     Skipped { reason: String },
-    /// Ctrl-C came first.
-    Interrupted { changed: Vec<String> },
+    /// The run stopped before this user (or this user's next key).
+    Stopped {
+        changed: Vec<String>,
+        cause: StopCause,
+    },
+}
+
+/// Why a run stops starting changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopCause {
+    /// Ctrl-C.
+    Interrupted,
+    /// A journal write failed: no change may start that could not be recorded.
+    JournalFailed,
+}
+
+impl StopCause {
+    pub fn describe(self) -> &'static str {
+        match self {
+            StopCause::Interrupted => "interrupted",
+            StopCause::JournalFailed => "not started: the journal could not be written",
+        }
+    }
+}
+
+/// Why one user's work ended early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum StepError {
+    /// An AWS read failed before any change to the user.
+    Aws(String),
+    /// The journal could not be written.
+    Journal(String),
 }
 
 /// A user and how it ended.
@@ -129,10 +168,23 @@ pub struct Context {
 }
 
 impl Context {
-    fn record(&self, entry: Entry) -> Result<(), String> {
+    fn record(&self, entry: Entry) -> Result<(), StepError> {
         match &self.journal {
-            Some(journal) => journal.record(&entry).map_err(|err| err.to_string()),
+            Some(journal) => journal
+                .record(&entry)
+                .map_err(|err| StepError::Journal(err.to_string())),
             None => Ok(()),
+        }
+    }
+
+    /// Why no new change may start, if one may not.
+    pub fn stop_cause(&self) -> Option<StopCause> {
+        if self.interrupt.is_set() {
+            Some(StopCause::Interrupted)
+        } else if self.journal.as_ref().is_some_and(|j| j.failure().is_some()) {
+            Some(StopCause::JournalFailed)
+        } else {
+            None
         }
     }
 
@@ -148,15 +200,29 @@ fn status_type(status: KeyStatus) -> StatusType {
     }
 }
 
-/// Change one key's status: intent line, the call, outcome line.
+/// How one key's change ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum KeyChange {
+    /// IAM applied it (answered so, or showed it when read back).
+    Done,
+    /// IAM answered with an error: nothing changed.
+    Failed(String),
+    /// No clear answer, and IAM could not confirm the change.
+    Unknown(String),
+}
+
+/// Change one key's status: intent line, the call, outcome line. A call without a
+/// clear answer is settled by reading the user's keys back: the journal records what
+/// IAM shows, never `failed` for a change that may have happened.
 async fn set_status(
     ctx: &Context,
     user_name: &str,
     key_id: &str,
     from: KeyStatus,
     to: KeyStatus,
-) -> Result<(), String> {
-    ctx.record(ctx.entry(Event::Intent, user_name).key(key_id, from, to))?;
+) -> Result<KeyChange, StepError> {
+    let line = |event| ctx.entry(event, user_name).key(key_id, from, to);
+    ctx.record(line(Event::Intent))?;
     let result = ctx
         .clients
         .iam
@@ -166,18 +232,48 @@ async fn set_status(
         .status(status_type(to))
         .send()
         .await;
-    match result {
-        Ok(_) => ctx.record(ctx.entry(Event::Done, user_name).key(key_id, from, to)),
-        Err(err) => {
-            let error = classify("iam:UpdateAccessKey", &ctx.clients.endpoint, err).to_string();
-            ctx.record(
-                ctx.entry(Event::Failed, user_name)
-                    .key(key_id, from, to)
-                    .error(error.clone()),
-            )?;
-            Err(error)
+    let err = match result {
+        Ok(_) => {
+            ctx.record(line(Event::Done))?;
+            return Ok(KeyChange::Done);
         }
+        Err(err) => err,
+    };
+    let answered = aws::answered_without_effect(&err);
+    let error = classify("iam:UpdateAccessKey", &ctx.clients.endpoint, err).to_string();
+    if answered {
+        ctx.record(line(Event::Failed).error(error.clone()))?;
+        return Ok(KeyChange::Failed(error));
     }
+    tracing::warn!(
+        user = user_name,
+        key = key_id,
+        "no clear answer from IAM ({error}); reading the key back"
+    );
+    let seen = inventory::list_keys(&ctx.clients, user_name)
+        .await
+        .map(|keys| {
+            keys.into_iter()
+                .find(|key| key.access_key_id == key_id)
+                .map(|key| key.status)
+        });
+    let unknown = match seen {
+        Ok(Some(status)) if status == to => {
+            ctx.record(line(Event::Done).reason(format!(
+                "no clear answer from IAM ({error}); reading the key back shows it {}",
+                to.as_str()
+            )))?;
+            return Ok(KeyChange::Done);
+        }
+        Ok(Some(status)) => format!(
+            "{error}; reading the key back still shows it {}, but IAM is eventually consistent, so the change may yet appear",
+            status.as_str()
+        ),
+        Ok(None) => format!("{error}; reading the keys back no longer lists {key_id}"),
+        Err(read) => format!("{error}; reading the keys back failed too: {read}"),
+    };
+    ctx.record(line(Event::Unknown).error(unknown.clone()))?;
+    Ok(KeyChange::Unknown(unknown))
 }
 
 /// Re-list the user's keys until every `(key, status)` holds, or time runs out.
@@ -185,13 +281,16 @@ async fn verify(
     ctx: &Context,
     user_name: &str,
     expected: &[(String, KeyStatus)],
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     let deadline = tokio::time::Instant::now() + ctx.verify_timeout;
     let mut wait = VERIFY_FIRST_WAIT;
     loop {
-        let live = inventory::list_keys(&ctx.clients, user_name)
-            .await
-            .map_err(|err| err.to_string())?;
+        let live = match inventory::list_keys(&ctx.clients, user_name).await {
+            Ok(live) => live,
+            Err(err) => {
+                return Err(StepError::Aws(format!("cannot verify: {err}")));
+            }
+        };
         let mismatch = expected.iter().find(|(id, status)| {
             !live
                 .iter()
@@ -201,11 +300,11 @@ async fn verify(
             return Ok(());
         };
         if tokio::time::Instant::now() + wait > deadline {
-            return Err(format!(
+            return Err(StepError::Aws(format!(
                 "{id} was not seen {} within {} s",
                 status.as_str(),
                 ctx.verify_timeout.as_secs()
-            ));
+            )));
         }
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(VERIFY_LONGEST_WAIT);
@@ -222,21 +321,33 @@ async fn change_and_verify(
     to: KeyStatus,
     unchanged: Vec<String>,
     expected: Vec<(String, KeyStatus)>,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, StepError> {
     let mut changed = Vec::new();
     for key in keys {
-        if ctx.interrupt.is_set() {
-            ctx.record(
+        if let Some(cause) = ctx.stop_cause() {
+            // Recording may fail when the journal is what stopped the run.
+            let _ = ctx.record(
                 ctx.entry(Event::Skipped, user_name)
                     .key(key, from, to)
-                    .reason("interrupted before this key"),
-            )?;
-            return Ok(Outcome::Interrupted { changed });
+                    .reason(format!("{} before this key", cause.describe())),
+            );
+            return Ok(Outcome::Stopped { changed, cause });
         }
-        if let Err(error) = set_status(ctx, user_name, key, from, to).await {
-            return Ok(Outcome::Failed { changed, error });
+        match set_status(ctx, user_name, key, from, to).await {
+            Ok(KeyChange::Done) => changed.push(key.clone()),
+            Ok(KeyChange::Failed(error)) => return Ok(Outcome::Failed { changed, error }),
+            Ok(KeyChange::Unknown(error)) => {
+                return Ok(Outcome::Unknown {
+                    changed,
+                    key: key.clone(),
+                    error,
+                });
+            }
+            Err(StepError::Journal(error)) => {
+                return Ok(Outcome::JournalFailed { changed, error });
+            }
+            Err(other) => return Err(other),
         }
-        changed.push(key.clone());
     }
     // With nothing changed, the drift check's listing already showed the intended
     // state; listing again would only repeat it.
@@ -246,6 +357,7 @@ async fn change_and_verify(
         verify(ctx, user_name, &expected).await
     };
     match seen {
+        Err(StepError::Journal(error)) => Ok(Outcome::JournalFailed { changed, error }),
         Ok(()) => {
             let reason = if changed.is_empty() {
                 "already in the intended state".to_string()
@@ -255,7 +367,7 @@ async fn change_and_verify(
             ctx.record(ctx.entry(Event::Verified, user_name).reason(reason))?;
             Ok(Outcome::Verified { changed, unchanged })
         }
-        Err(reason) => {
+        Err(StepError::Aws(reason)) => {
             ctx.record(
                 ctx.entry(Event::Unverified, user_name)
                     .reason(reason.clone()),
@@ -270,10 +382,11 @@ async fn live_keys(
     ctx: &Context,
     user_name: &str,
     needs_last_use: impl Fn(&[KeyFacts]) -> Vec<String>,
-) -> Result<Vec<KeyFacts>, String> {
+) -> Result<Vec<KeyFacts>, StepError> {
+    let aws = |err: crate::error::Error| StepError::Aws(err.to_string());
     let mut keys = inventory::list_keys(&ctx.clients, user_name)
         .await
-        .map_err(|err| err.to_string())?;
+        .map_err(aws)?;
     let wanted = needs_last_use(&keys);
     for key in keys
         .iter_mut()
@@ -282,7 +395,7 @@ async fn live_keys(
         key.last_use = Some(
             inventory::last_use(&ctx.clients, &key.access_key_id)
                 .await
-                .map_err(|err| err.to_string())?,
+                .map_err(aws)?,
         );
     }
     Ok(keys)
@@ -292,8 +405,17 @@ async fn deactivate(
     ctx: &Context,
     user: &PlanUser,
     generated_at: DateTime<Utc>,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, StepError> {
     let name = user.user_name.as_str();
+    // An owner may have exempted the user since the audit.
+    let exempt = inventory::exempt_tag(&ctx.clients, name)
+        .await
+        .map_err(|err| StepError::Aws(err.to_string()))?;
+    if let Some(reason) = exempt {
+        let reason = drift::now_exempt(&reason);
+        ctx.record(ctx.entry(Event::Drifted, name).reason(reason.clone()))?;
+        return Ok(Outcome::Drifted { reason });
+    }
     let live = live_keys(ctx, name, |keys| {
         drift::still_active(user, keys)
             .into_iter()
@@ -346,7 +468,7 @@ async fn deactivate(
     .await
 }
 
-async fn reactivate(ctx: &Context, user_name: &str, keys: &[String]) -> Result<Outcome, String> {
+async fn reactivate(ctx: &Context, user_name: &str, keys: &[String]) -> Result<Outcome, StepError> {
     let live = live_keys(ctx, user_name, |_| Vec::new()).await?;
     let check = drift::check_reactivation(keys, &live);
     if !check.missing.is_empty() {
@@ -386,26 +508,36 @@ async fn reactivate(ctx: &Context, user_name: &str, keys: &[String]) -> Result<O
     .await
 }
 
-/// Do one user's work. A journal that cannot be written stops the user as failed.
+/// Do one user's work. A journal that cannot be written stops the user, and the run
+/// starts no other change.
 async fn run_one(ctx: &Context, work: &Work) -> Outcome {
     let name = work.user_name();
-    if ctx.interrupt.is_set() {
-        let _ = ctx.record(ctx.entry(Event::Skipped, name).reason("interrupted"));
-        return Outcome::Interrupted {
+    if let Some(cause) = ctx.stop_cause() {
+        let _ = ctx.record(ctx.entry(Event::Skipped, name).reason(cause.describe()));
+        return Outcome::Stopped {
             changed: Vec::new(),
+            cause,
         };
     }
     let result = match work {
         Work::Deactivate { user, generated_at } => deactivate(ctx, user, *generated_at).await,
         Work::Reactivate { user_name, keys } => reactivate(ctx, user_name, keys).await,
     };
-    result.unwrap_or_else(|error| {
-        let _ = ctx.record(ctx.entry(Event::Failed, name).error(error.clone()));
-        Outcome::Failed {
+    match result {
+        Ok(outcome) => outcome,
+        Err(StepError::Journal(error)) => Outcome::JournalFailed {
             changed: Vec::new(),
             error,
+        },
+        Err(StepError::Aws(error)) => {
+            // Nothing was changed for this user: the failure came before any change.
+            let _ = ctx.record(ctx.entry(Event::Failed, name).error(error.clone()));
+            Outcome::Failed {
+                changed: Vec::new(),
+                error,
+            }
         }
-    })
+    }
 }
 
 /// Do every user's work, up to `concurrency` users at once; reports in input order.
@@ -567,6 +699,139 @@ mod tests {
         );
     }
 
+    fn events(ctx: &Context) -> Vec<Event> {
+        crate::journal::read(ctx.journal.as_ref().unwrap().path())
+            .unwrap()
+            .iter()
+            .map(|e| e.event)
+            .collect()
+    }
+
+    /// A server error gives no clear answer (the SDK retries it, and an earlier attempt
+    /// may have landed): the key is read back, and IAM shows it Inactive, so the change
+    /// is journaled `done`, not `failed`.
+    #[tokio::test(start_paused = true)]
+    async fn an_update_without_a_clear_answer_is_read_back_as_done() {
+        let update = mock!(aws_sdk_iam::Client::update_access_key)
+            .sequence()
+            .http_status(500, None)
+            .repeatedly()
+            .build();
+        let list = mock!(aws_sdk_iam::Client::list_access_keys)
+            .then_output(|| listing(StatusType::Inactive));
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(iam, journal(&dir));
+        let outcome = change_and_verify(
+            &ctx,
+            "alice",
+            &[OLD.to_string()],
+            KeyStatus::Active,
+            KeyStatus::Inactive,
+            Vec::new(),
+            vec![(OLD.into(), KeyStatus::Inactive)],
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            outcome,
+            Outcome::Verified {
+                changed: vec![OLD.into()],
+                unchanged: vec![]
+            }
+        );
+        assert_eq!(
+            events(&ctx),
+            [Event::Run, Event::Intent, Event::Done, Event::Verified]
+        );
+        let entries = crate::journal::read(ctx.journal.as_ref().unwrap().path()).unwrap();
+        let reason = entries[2].reason.as_deref().unwrap();
+        assert!(
+            reason.contains("no clear answer") && reason.contains("shows it Inactive"),
+            "{reason}"
+        );
+    }
+
+    /// No clear answer, and the read-back fails too: the outcome is journaled as
+    /// unknown (rollback lets live state decide), never as failed.
+    #[tokio::test(start_paused = true)]
+    async fn an_update_that_cannot_be_read_back_is_unknown() {
+        let update = mock!(aws_sdk_iam::Client::update_access_key)
+            .sequence()
+            .http_status(500, None)
+            .repeatedly()
+            .build();
+        let list = mock!(aws_sdk_iam::Client::list_access_keys)
+            .sequence()
+            .http_status(503, None)
+            .repeatedly()
+            .build();
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(iam, journal(&dir));
+        let outcome = change_and_verify(
+            &ctx,
+            "alice",
+            &[OLD.to_string()],
+            KeyStatus::Active,
+            KeyStatus::Inactive,
+            Vec::new(),
+            vec![(OLD.into(), KeyStatus::Inactive)],
+        )
+        .await
+        .unwrap();
+        let Outcome::Unknown {
+            changed,
+            key,
+            error,
+        } = outcome
+        else {
+            panic!("expected an unknown outcome, got {outcome:?}");
+        };
+        assert!(changed.is_empty());
+        assert_eq!(key, OLD);
+        assert!(
+            error.contains("reading the keys back failed too"),
+            "{error}"
+        );
+        assert_eq!(events(&ctx), [Event::Run, Event::Intent, Event::Unknown]);
+        assert!(list.num_calls() >= 1);
+    }
+
+    /// No clear answer, and IAM still shows the key Active: it may yet change
+    /// (eventual consistency), so the outcome is unknown rather than failed.
+    #[tokio::test(start_paused = true)]
+    async fn an_update_read_back_unchanged_is_unknown_not_failed() {
+        let update = mock!(aws_sdk_iam::Client::update_access_key)
+            .sequence()
+            .http_status(500, None)
+            .repeatedly()
+            .build();
+        let list = mock!(aws_sdk_iam::Client::list_access_keys)
+            .then_output(|| listing(StatusType::Active));
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(iam, journal(&dir));
+        let outcome = change_and_verify(
+            &ctx,
+            "alice",
+            &[OLD.to_string()],
+            KeyStatus::Active,
+            KeyStatus::Inactive,
+            Vec::new(),
+            vec![(OLD.into(), KeyStatus::Inactive)],
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(&outcome, Outcome::Unknown { error, .. } if error.contains("still shows it Active")),
+            "{outcome:?}"
+        );
+        assert_eq!(events(&ctx), [Event::Run, Event::Intent, Event::Unknown]);
+    }
+
+    /// IAM answered with an error: nothing changed, the journal says `failed`, and no
+    /// read-back is needed (there is no ListAccessKeys rule: a call would fail).
     #[tokio::test]
     async fn a_failed_update_is_journaled_as_failed_after_its_intent() {
         use aws_sdk_iam::operation::update_access_key::UpdateAccessKeyError;

@@ -22,8 +22,9 @@ use crate::journal::{self, Entry, Event, Journal, Mode, RunInfo};
 use crate::plan::{self, Plan, PlanKey, PlanUser};
 use crate::rule::Decision;
 use crate::style::Palette;
+use crate::term;
 
-use execute::{Context, Interrupt, Outcome, UserReport, Work};
+use execute::{Context, Interrupt, Outcome, StopCause, UserReport, Work};
 use prompt::Answer;
 
 /// What apply and rollback were asked to do.
@@ -70,7 +71,11 @@ fn key_line(role: &str, key: &PlanKey) -> String {
 
 /// What the prompt shows for a planned deactivation.
 pub fn describe_deactivation(user: &PlanUser) -> String {
-    let mut text = format!("\nUser {} ({})\n", user.user_name, user.user_arn);
+    let mut text = format!(
+        "\nUser {} ({})\n",
+        user.user_name,
+        term::escape(&user.user_arn)
+    );
     for key in &user.keys {
         if user.keep.as_deref() == Some(key.access_key_id.as_str()) {
             let _ = writeln!(text, "{}", key_line("keep", key));
@@ -111,8 +116,9 @@ fn confirm(
                 continue;
             }
             Answer::Interrupted => (
-                Outcome::Interrupted {
+                Outcome::Stopped {
                     changed: Vec::new(),
+                    cause: StopCause::Interrupted,
                 },
                 Event::Skipped,
                 "interrupted at the prompt",
@@ -139,8 +145,9 @@ fn confirm(
             }
             reports.push(UserReport {
                 user_name: name,
-                outcome: Outcome::Interrupted {
+                outcome: Outcome::Stopped {
                     changed: Vec::new(),
+                    cause: StopCause::Interrupted,
                 },
             });
         }
@@ -148,20 +155,40 @@ fn confirm(
     Ok(approved)
 }
 
-/// One line per user, and the totals.
+/// How many users ended each way, for the summary's last line.
+#[derive(Debug, Default)]
+struct Totals {
+    verified: usize,
+    skipped: usize,
+    drifted: usize,
+    failed: usize,
+    unknown: usize,
+    unverified: usize,
+    dry_run: usize,
+}
+
+/// One line per user, and the totals. Reasons and errors may quote IAM, so they are
+/// escaped for the terminal.
 pub fn summarize(title: &str, reports: &[UserReport], verb: &str, palette: &Palette) -> String {
-    let mut text = format!("{title}\n");
+    let mut text = format!("{}\n", term::escape(title));
     let width = reports
         .iter()
         .map(|r| r.user_name.len())
         .max()
         .unwrap_or(0)
         .max(8);
-    let mut counts = [0usize; 6]; // done, skipped, drifted, failed, unverified, would
+    let mut totals = Totals::default();
+    let after = |changed: &[String]| {
+        if changed.is_empty() {
+            String::new()
+        } else {
+            format!(" after {verb} {}", changed.join(", "))
+        }
+    };
     for report in reports {
         let line = match &report.outcome {
             Outcome::Verified { changed, unchanged } => {
-                counts[0] += 1;
+                totals.verified += 1;
                 match (changed.is_empty(), unchanged.is_empty()) {
                     (false, true) => format!("{verb} {}, verified", changed.join(", ")),
                     (false, false) => format!(
@@ -173,7 +200,7 @@ pub fn summarize(title: &str, reports: &[UserReport], verb: &str, palette: &Pale
                 }
             }
             Outcome::WouldChange { keys, unchanged } => {
-                counts[5] += 1;
+                totals.dry_run += 1;
                 if keys.is_empty() {
                     format!(
                         "dry run: nothing to do ({} already done)",
@@ -188,46 +215,58 @@ pub fn summarize(title: &str, reports: &[UserReport], verb: &str, palette: &Pale
                 }
             }
             Outcome::Unverified { changed, reason } => {
-                counts[4] += 1;
+                totals.unverified += 1;
                 format!("{verb} {}, UNVERIFIED: {reason}", changed.join(", "))
             }
             Outcome::Drifted { reason } => {
-                counts[2] += 1;
+                totals.drifted += 1;
                 format!("drifted, left alone: {reason}")
             }
             Outcome::Failed { changed, error } => {
-                counts[3] += 1;
-                if changed.is_empty() {
-                    format!("FAILED: {error}")
-                } else {
-                    format!("FAILED after {verb} {}: {error}", changed.join(", "))
-                }
+                totals.failed += 1;
+                format!("FAILED{}: {error}", after(changed))
+            }
+            Outcome::Unknown {
+                changed,
+                key,
+                error,
+            } => {
+                totals.unknown += 1;
+                format!("OUTCOME UNKNOWN for {key}{}: {error}", after(changed))
+            }
+            Outcome::JournalFailed { changed, error } => {
+                totals.failed += 1;
+                format!("STOPPED, journal write failed{}: {error}", after(changed))
             }
             Outcome::Declined => {
-                counts[1] += 1;
+                totals.skipped += 1;
                 "skipped: declined".to_string()
             }
             Outcome::Held { reason } => {
-                counts[1] += 1;
+                totals.skipped += 1;
                 format!("skipped: held: {reason}")
             }
             Outcome::Skipped { reason } => {
-                counts[1] += 1;
+                totals.skipped += 1;
                 format!("skipped: {reason}")
             }
-            Outcome::Interrupted { changed } => {
-                counts[1] += 1;
+            Outcome::Stopped { changed, cause } => {
+                totals.skipped += 1;
                 if changed.is_empty() {
-                    "skipped: interrupted".to_string()
+                    format!("skipped: {}", cause.describe())
                 } else {
-                    format!("interrupted after {verb} {}", changed.join(", "))
+                    format!("{}{}", cause.describe(), after(changed))
                 }
             }
         };
+        let line = term::escape(&line);
         let line = match &report.outcome {
             Outcome::Verified { .. } => palette.good(&line),
-            Outcome::Failed { .. } | Outcome::Unverified { .. } => palette.bad(&line),
-            Outcome::WouldChange { .. } => line,
+            Outcome::Failed { .. }
+            | Outcome::Unknown { .. }
+            | Outcome::JournalFailed { .. }
+            | Outcome::Unverified { .. } => palette.bad(&line),
+            Outcome::WouldChange { .. } => line.into_owned(),
             _ => palette.warn(&line),
         };
         let _ = writeln!(text, "  {:<width$} {line}", report.user_name);
@@ -235,10 +274,13 @@ pub fn summarize(title: &str, reports: &[UserReport], verb: &str, palette: &Pale
     let _ = write!(
         text,
         "{verb}+verified {}, skipped {}, drifted {}, failed {}, unverified {}",
-        counts[0], counts[1], counts[2], counts[3], counts[4]
+        totals.verified, totals.skipped, totals.drifted, totals.failed, totals.unverified
     );
-    if counts[5] > 0 {
-        let _ = write!(text, ", dry run {}", counts[5]);
+    if totals.unknown > 0 {
+        let _ = write!(text, ", outcome unknown {}", totals.unknown);
+    }
+    if totals.dry_run > 0 {
+        let _ = write!(text, ", dry run {}", totals.dry_run);
     }
     text
 }
@@ -246,16 +288,27 @@ pub fn summarize(title: &str, reports: &[UserReport], verb: &str, palette: &Pale
 /// The exit code for a run's reports.
 pub fn exit_code(reports: &[UserReport], interrupted: bool) -> u8 {
     if interrupted
-        || reports
-            .iter()
-            .any(|r| matches!(r.outcome, Outcome::Interrupted { .. }))
+        || reports.iter().any(|r| {
+            matches!(
+                r.outcome,
+                Outcome::Stopped {
+                    cause: StopCause::Interrupted,
+                    ..
+                }
+            )
+        })
     {
         return exit::INTERRUPTED;
     }
-    if reports
-        .iter()
-        .any(|r| matches!(r.outcome, Outcome::Failed { .. }))
-    {
+    if reports.iter().any(|r| {
+        matches!(
+            r.outcome,
+            Outcome::Failed { .. }
+                | Outcome::Unknown { .. }
+                | Outcome::JournalFailed { .. }
+                | Outcome::Stopped { .. }
+        )
+    }) {
         return exit::ERROR;
     }
     let partial = reports.iter().any(|r| {
@@ -268,6 +321,18 @@ pub fn exit_code(reports: &[UserReport], interrupted: bool) -> u8 {
         )
     });
     if partial { exit::PARTIAL } else { exit::OK }
+}
+
+/// After the summary: a journal that failed is an error of the whole run.
+fn journal_failure(ctx: &Context) -> Result<()> {
+    match ctx.journal.as_ref().and_then(|journal| {
+        journal
+            .failure()
+            .map(|detail| (journal.path().to_path_buf(), detail))
+    }) {
+        Some((path, detail)) => Err(Error::JournalIncomplete { path, detail }),
+        None => Ok(()),
+    }
 }
 
 /// `keytrim apply PLAN...`
@@ -445,5 +510,6 @@ async fn apply_plan(
             summarize(&title, &reports, "deactivated", &options.palette)
         );
     }
+    journal_failure(&ctx)?;
     Ok(exit_code(&reports, interrupt.is_set()))
 }

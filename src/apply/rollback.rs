@@ -14,13 +14,16 @@ use crate::journal::{self, Entry, Event, Journal, Mode, RunInfo};
 
 use super::execute::{self, Context, Interrupt, Work};
 use super::{
-    RunOptions, confirm, exit_code, guard_account, require_confirmation_channel, summarize,
+    RunOptions, confirm, exit_code, guard_account, journal_failure, require_confirmation_channel,
+    summarize,
 };
 
 /// The keys to re-activate, per user in journal order: every key with an intent to go
-/// Inactive that ended `done`, or that has no outcome at all (the apply was stopped
-/// during the call; live state decides). Keys whose call `failed`, and keys the apply
-/// found already Inactive, were not changed by it and are left alone.
+/// Inactive that ended `done`, that ended `unknown` (no clear answer and no read-back),
+/// or that has no outcome at all (the apply was stopped during the call); for the last
+/// two, live state decides. Keys whose call `failed` (IAM answered with an error, so
+/// the apply changed nothing; someone else may have deactivated the key since), and
+/// keys the apply found already Inactive, were not changed by it and are left alone.
 pub fn keys_to_reactivate(entries: &[Entry]) -> Vec<(String, Vec<String>)> {
     let mut users: Vec<(String, Vec<String>)> = Vec::new();
     for (index, intent) in entries.iter().enumerate() {
@@ -33,7 +36,7 @@ pub fn keys_to_reactivate(entries: &[Entry]) -> Vec<(String, Vec<String>)> {
             continue;
         };
         let outcome = entries[index + 1..].iter().find(|later| {
-            matches!(later.event, Event::Done | Event::Failed)
+            matches!(later.event, Event::Done | Event::Failed | Event::Unknown)
                 && later.user_name.as_ref() == Some(user)
                 && later.access_key_id.as_ref() == Some(key)
         });
@@ -62,10 +65,12 @@ fn rollback_journal_path(apply_journal: &Path) -> PathBuf {
     ))
 }
 
-/// `keytrim rollback JOURNAL`
+/// `keytrim rollback JOURNAL`. With `org_role`, a journal of another account than the
+/// caller's is rolled back through that role in the journal's account.
 pub async fn rollback(
     connect: &ConnectOptions,
     journal_path: &Path,
+    org_role: Option<&str>,
     options: &RunOptions,
 ) -> Result<u8> {
     let entries = journal::read(journal_path)?;
@@ -84,8 +89,18 @@ pub async fn rollback(
     let account_id = first.account_id.clone();
     let users = keys_to_reactivate(&entries);
     require_confirmation_channel(options, "roll back")?;
-    let clients = aws::connect(connect).await?;
-    let caller = inventory::caller(&clients).await?;
+    let config = aws::load_config(connect).await?;
+    let mut clients = aws::Clients::from_sdk_config(&config);
+    let mut caller = inventory::caller(&clients).await?;
+    if let Some(role) = org_role
+        && caller.account_id != account_id
+    {
+        let arn = aws::role_arn(caller.partition(), &account_id, role);
+        clients = aws::Clients::from_sdk_config(
+            &aws::assume_role(&config, &arn, "keytrim-rollback").await?,
+        );
+        caller = inventory::caller(&clients).await?;
+    }
     guard_account(&caller, &account_id, journal_path)?;
 
     let journal = if options.dry_run {
@@ -148,6 +163,7 @@ pub async fn rollback(
             );
         }
     }
+    journal_failure(&ctx)?;
     Ok(exit_code(&reports, interrupt.is_set()))
 }
 
@@ -166,7 +182,7 @@ mod tests {
     }
 
     #[test]
-    fn done_and_unfinished_intents_are_rolled_back_failed_ones_are_not() {
+    fn done_unknown_and_unfinished_intents_are_rolled_back_failed_ones_are_not() {
         let entries = vec![
             intent("alice", "AKIAALICE00000000001"),
             outcome(Event::Done, "alice", "AKIAALICE00000000001"),
@@ -180,6 +196,8 @@ mod tests {
                 )
                 .reason("already Inactive"),
             intent("dave", "AKIADAVE000000000001"),
+            intent("erin", "AKIAERIN000000000001"),
+            outcome(Event::Unknown, "erin", "AKIAERIN000000000001"),
         ];
         assert_eq!(
             keys_to_reactivate(&entries),
@@ -189,6 +207,7 @@ mod tests {
                     vec!["AKIAALICE00000000001".to_string()]
                 ),
                 ("dave".to_string(), vec!["AKIADAVE000000000001".to_string()]),
+                ("erin".to_string(), vec!["AKIAERIN000000000001".to_string()]),
             ]
         );
     }
