@@ -250,6 +250,29 @@ pub fn default_path(beside: &Path, now: DateTime<Utc>) -> PathBuf {
     beside.with_file_name(name)
 }
 
+/// What is wrong with the identities a journal line names, if anything: a journal is
+/// a file that can be edited, and rollback re-activates the keys it names.
+fn identity_problem(entry: &Entry) -> Option<String> {
+    use crate::plan::validate::{is_access_key_id, is_account_id, is_user_name};
+    if !is_account_id(&entry.account_id) {
+        return Some(format!(
+            "`{}` is not a 12-digit AWS account id",
+            entry.account_id
+        ));
+    }
+    if let Some(user) = entry.user_name.as_deref().filter(|u| !is_user_name(u)) {
+        return Some(format!("`{user}` is not an IAM user name"));
+    }
+    if let Some(key) = entry
+        .access_key_id
+        .as_deref()
+        .filter(|k| !is_access_key_id(k))
+    {
+        return Some(format!("`{key}` is not an access key id"));
+    }
+    None
+}
+
 /// Read a journal back. A last line cut short (the process died while writing it) is
 /// left out; any other bad line is an error naming its number.
 pub fn read(path: &Path) -> Result<Vec<Entry>> {
@@ -287,7 +310,13 @@ pub fn read(path: &Path) -> Result<Vec<Entry>> {
         number += 1;
         let complete = line.ends_with('\n');
         match serde_json::from_str::<Entry>(line.trim_end()) {
-            Ok(entry) => entries.push(entry),
+            Ok(entry) => {
+                // Rollback acts on what the journal names: only IAM identities pass.
+                if let Some(problem) = identity_problem(&entry) {
+                    return Err(fail(format!("line {number}: {problem}")));
+                }
+                entries.push(entry);
+            }
             Err(_) if !complete => {
                 tracing::warn!(line = number, "ignoring the journal's incomplete last line");
             }
@@ -360,6 +389,39 @@ mod tests {
         text.push_str("\n{}\n");
         std::fs::write(&path, &text).unwrap();
         assert!(read(&path).unwrap_err().to_string().contains("line 2"));
+    }
+
+    #[test]
+    fn a_line_naming_something_iam_could_not_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.journal.jsonl");
+        Journal::create(&path, "123456789012", run_info()).unwrap();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(
+            r#"{"ts":"2026-11-29T12:00:00Z","event":"intent","account_id":"123456789012","user_name":"alice\u001b[8m","access_key_id":"AKIAEXAMPLE000000001","from":"Active","to":"Inactive"}"#,
+        );
+        text.push('\n');
+        std::fs::write(&path, &text).unwrap();
+        let err = read(&path).unwrap_err().to_string();
+        assert!(err.contains("line 2: `alice"), "{err}");
+        assert!(err.contains("is not an IAM user name"), "{err}");
+    }
+
+    /// A failed write is remembered, so the run can stop starting changes. /dev/full
+    /// fails every write, as a full disk does. (That a fragment is cut off again is
+    /// tested for real, under a file-size limit, in tests/faults.rs.)
+    #[test]
+    fn a_failed_write_is_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.journal.jsonl");
+        let journal = Journal::create(&path, "123456789012", run_info()).unwrap();
+        assert_eq!(journal.failure(), None);
+        // Swap the file for /dev/full behind the journal's back.
+        let full = File::options().write(true).open("/dev/full").unwrap();
+        journal.file.lock().unwrap().file = full;
+        let intent = Entry::new(Event::Intent, "123456789012", "alice");
+        assert!(journal.record(&intent).is_err());
+        assert!(journal.failure().is_some_and(|f| f.contains("No space")));
     }
 
     #[test]

@@ -12,10 +12,15 @@ fn fixture() -> PathBuf {
 }
 
 fn show(format: &str) -> String {
+    show_plan(&fixture(), format)
+}
+
+/// `keytrim show PLAN --format FORMAT`, which must succeed; its standard output.
+fn show_plan(plan: &Path, format: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let output = keytrim_isolated(dir.path())
         .arg("show")
-        .arg(fixture())
+        .arg(plan)
         .args(["--format", format])
         .output()
         .unwrap();
@@ -43,17 +48,10 @@ fn json_rendering_is_the_plan() {
 }
 
 fn show_hostile(format: &str) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let output = keytrim_isolated(dir.path())
-        .arg("show")
-        .arg(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plans/hostile-strings.yaml"),
-        )
-        .args(["--format", format])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{output:?}");
-    String::from_utf8(output.stdout).unwrap()
+    show_plan(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plans/hostile-strings.yaml"),
+        format,
+    )
 }
 
 /// A plan edited to hide text: a reason with an HTML comment opener, table pipes, a

@@ -356,23 +356,36 @@ async fn change_and_verify(
     } else {
         verify(ctx, user_name, &expected).await
     };
-    match seen {
-        Err(StepError::Journal(error)) => Ok(Outcome::JournalFailed { changed, error }),
+    let (entry, outcome) = match seen {
+        Err(StepError::Journal(error)) => return Ok(Outcome::JournalFailed { changed, error }),
         Ok(()) => {
             let reason = if changed.is_empty() {
                 "already in the intended state".to_string()
             } else {
                 format!("{} now {}", changed.join(", "), to.as_str())
             };
-            ctx.record(ctx.entry(Event::Verified, user_name).reason(reason))?;
-            Ok(Outcome::Verified { changed, unchanged })
+            (
+                ctx.entry(Event::Verified, user_name).reason(reason),
+                Outcome::Verified {
+                    changed: changed.clone(),
+                    unchanged,
+                },
+            )
         }
-        Err(StepError::Aws(reason)) => {
-            ctx.record(
-                ctx.entry(Event::Unverified, user_name)
-                    .reason(reason.clone()),
-            )?;
-            Ok(Outcome::Unverified { changed, reason })
+        Err(StepError::Aws(reason)) => (
+            ctx.entry(Event::Unverified, user_name)
+                .reason(reason.clone()),
+            Outcome::Unverified {
+                changed: changed.clone(),
+                reason,
+            },
+        ),
+    };
+    match ctx.record(entry) {
+        Ok(()) => Ok(outcome),
+        // The changes were made (and their outcomes journaled); only this line is missing.
+        Err(StepError::Journal(error)) | Err(StepError::Aws(error)) => {
+            Ok(Outcome::JournalFailed { changed, error })
         }
     }
 }
@@ -668,17 +681,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ctx = context(iam, journal(&dir));
         let started = tokio::time::Instant::now();
-        let outcome = change_and_verify(
-            &ctx,
-            "alice",
-            &[OLD.to_string()],
-            KeyStatus::Active,
-            KeyStatus::Inactive,
-            Vec::new(),
-            vec![(OLD.into(), KeyStatus::Inactive)],
-        )
-        .await
-        .unwrap();
+        let outcome = deactivate_old(&ctx).await;
         let Outcome::Unverified { changed, reason } = outcome else {
             panic!("expected unverified, got {outcome:?}");
         };
@@ -697,6 +700,21 @@ mod tests {
             events,
             [Event::Run, Event::Intent, Event::Done, Event::Unverified]
         );
+    }
+
+    /// Deactivate OLD and expect it Inactive.
+    async fn deactivate_old(ctx: &Context) -> Outcome {
+        change_and_verify(
+            ctx,
+            "alice",
+            &[OLD.to_string()],
+            KeyStatus::Active,
+            KeyStatus::Inactive,
+            Vec::new(),
+            vec![(OLD.into(), KeyStatus::Inactive)],
+        )
+        .await
+        .unwrap()
     }
 
     fn events(ctx: &Context) -> Vec<Event> {
@@ -722,17 +740,7 @@ mod tests {
         let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
         let dir = tempfile::tempdir().unwrap();
         let ctx = context(iam, journal(&dir));
-        let outcome = change_and_verify(
-            &ctx,
-            "alice",
-            &[OLD.to_string()],
-            KeyStatus::Active,
-            KeyStatus::Inactive,
-            Vec::new(),
-            vec![(OLD.into(), KeyStatus::Inactive)],
-        )
-        .await
-        .unwrap();
+        let outcome = deactivate_old(&ctx).await;
         assert_eq!(
             outcome,
             Outcome::Verified {
@@ -769,17 +777,7 @@ mod tests {
         let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
         let dir = tempfile::tempdir().unwrap();
         let ctx = context(iam, journal(&dir));
-        let outcome = change_and_verify(
-            &ctx,
-            "alice",
-            &[OLD.to_string()],
-            KeyStatus::Active,
-            KeyStatus::Inactive,
-            Vec::new(),
-            vec![(OLD.into(), KeyStatus::Inactive)],
-        )
-        .await
-        .unwrap();
+        let outcome = deactivate_old(&ctx).await;
         let Outcome::Unknown {
             changed,
             key,
@@ -812,17 +810,7 @@ mod tests {
         let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
         let dir = tempfile::tempdir().unwrap();
         let ctx = context(iam, journal(&dir));
-        let outcome = change_and_verify(
-            &ctx,
-            "alice",
-            &[OLD.to_string()],
-            KeyStatus::Active,
-            KeyStatus::Inactive,
-            Vec::new(),
-            vec![(OLD.into(), KeyStatus::Inactive)],
-        )
-        .await
-        .unwrap();
+        let outcome = deactivate_old(&ctx).await;
         assert!(
             matches!(&outcome, Outcome::Unknown { error, .. } if error.contains("still shows it Active")),
             "{outcome:?}"

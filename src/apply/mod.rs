@@ -269,7 +269,8 @@ pub fn summarize(title: &str, reports: &[UserReport], verb: &str, palette: &Pale
             Outcome::WouldChange { .. } => line.into_owned(),
             _ => palette.warn(&line),
         };
-        let _ = writeln!(text, "  {:<width$} {line}", report.user_name);
+        let name = term::escape(&report.user_name);
+        let _ = writeln!(text, "  {name:<width$} {line}");
     }
     let _ = write!(
         text,

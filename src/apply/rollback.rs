@@ -128,6 +128,7 @@ pub async fn rollback(
     let works: Vec<(Work, String)> = users
         .into_iter()
         .map(|(user_name, keys)| {
+            // Names from the journal were checked as IAM identities when it was read.
             let description = format!("\nUser {user_name}\n  reactivate {}\n", keys.join(", "));
             (Work::Reactivate { user_name, keys }, description)
         })
