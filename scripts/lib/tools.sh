@@ -1,31 +1,40 @@
 # Sourced by scripts/test.sh and scripts/demo.sh: install what the tests and the demo
-# need. moto's server (pinned) goes into .venv when no moto 5.x is found; libfaketime
-# (to give seeded keys real ages) comes from Debian when missing; Microsoft's SARIF
+# need. moto's server (pinned) goes into .venv when no Python on hand imports moto 5.x;
+# libfaketime (to give seeded keys real ages) comes from Debian when missing; Microsoft's SARIF
 # Multitool (to validate SARIF output) goes into .tools via npm. Exports
-# KEYTRIM_MOTO_SERVER, KEYTRIM_LIBFAKETIME and KEYTRIM_SARIF_MULTITOOL for the tests.
+# KEYTRIM_MOTO_SERVER, KEYTRIM_MOTO_PYTHON, KEYTRIM_LIBFAKETIME and
+# KEYTRIM_SARIF_MULTITOOL for the tests and the demo.
 
 MOTO_PIN='moto[server]==5.2.1'
 
-moto_major() { # path to moto_server -> major version of the moto it runs, or nothing
-  local python
-  python=$(head -n 1 "$1" 2>/dev/null | sed -n 's/^#!//p')
-  [ -n "$python" ] || return 0
-  $python -c 'import moto; print(moto.__version__.split(".")[0])' 2>/dev/null || true
+# The major version of moto that a Python interpreter imports with its server, or nothing.
+moto_server_major() {
+  "$1" -c 'import moto, moto.server; print(moto.__version__.split(".")[0])' 2>/dev/null || true
 }
 
+# Finds moto where it is: the project's .venv, else the Python on PATH (behind a pyenv
+# or asdf shim too: Python itself is asked), else installs the pin into .venv. Exports
+# KEYTRIM_MOTO_PYTHON (the interpreter, which also has boto3) and KEYTRIM_MOTO_SERVER.
 ensure_moto() {
-  local found=""
-  if [ -x .venv/bin/moto_server ]; then
-    found="$PWD/.venv/bin/moto_server"
-  elif command -v moto_server >/dev/null 2>&1 && [ "$(moto_major "$(command -v moto_server)")" = 5 ]; then
-    found=$(command -v moto_server)
+  local python=""
+  if [ -x .venv/bin/python ] && [ "$(moto_server_major .venv/bin/python)" = 5 ]; then
+    python="$PWD/.venv/bin/python"
+  elif command -v python3 >/dev/null 2>&1 && [ "$(moto_server_major python3)" = 5 ]; then
+    python=$(python3 -c 'import sys; print(sys.executable)')
   else
     echo "installing $MOTO_PIN into .venv" >&2
     python3 -m venv .venv
     .venv/bin/pip install --quiet --disable-pip-version-check "$MOTO_PIN"
-    found="$PWD/.venv/bin/moto_server"
+    python="$PWD/.venv/bin/python"
   fi
-  export KEYTRIM_MOTO_SERVER="$found"
+  local server
+  server="$(dirname "$python")/moto_server"
+  [ -x "$server" ] || server=$(command -v moto_server) || {
+    echo "moto is installed for $python, but its moto_server command is not found" >&2
+    return 1
+  }
+  export KEYTRIM_MOTO_PYTHON="$python"
+  export KEYTRIM_MOTO_SERVER="$server"
 }
 
 find_libfaketime() {
