@@ -15,18 +15,25 @@ fail() {
 trap 'status=$?; [ "$status" -eq 0 ] || echo "demo: stopped (exit $status) at line $LINENO: $BASH_COMMAND" >&2' EXIT
 
 . scripts/lib/tools.sh
-ensure_libfaketime || fail "libfaketime is needed to give the seeded keys their ages"
+# A sudo password prompt must not hide among cargo's output: ask it first.
+if ! find_libfaketime >/dev/null && [ "$(id -u)" -ne 0 ] && ! sudo -n true 2>/dev/null; then
+  ensure_libfaketime || fail "libfaketime is needed to give the seeded keys their ages"
+fi
 
-# moto installs (when it must) while cargo builds: the two are the first run's cost.
-moto_found=$(mktemp)
-(ensure_moto && printf '%s\n%s\n' "$KEYTRIM_MOTO_PYTHON" "$KEYTRIM_MOTO_SERVER" >"$moto_found") &
-moto_install=$!
+# What must be installed installs while cargo builds: they are the first run's cost.
+found=$(mktemp)
+(
+  ensure_libfaketime || { echo "demo: libfaketime is needed to give the seeded keys their ages" >&2; exit 1; }
+  ensure_moto || { echo "demo: moto's server could not be installed" >&2; exit 1; }
+  printf '%s\n%s\n%s\n' "$KEYTRIM_LIBFAKETIME" "$KEYTRIM_MOTO_PYTHON" "$KEYTRIM_MOTO_SERVER" >"$found"
+) &
+installs=$!
 
 echo "building keytrim (the binary only; the first build compiles the AWS SDK, about 4 minutes on 2 cores; later runs take seconds)" >&2
 cargo build --locked --bin keytrim || fail "cargo could not build keytrim"
-wait "$moto_install" || fail "moto's server could not be installed (see above)"
-{ read -r KEYTRIM_MOTO_PYTHON && read -r KEYTRIM_MOTO_SERVER; } <"$moto_found"
-rm -f "$moto_found"
+wait "$installs" || fail "what the demo needs could not be installed (see above)"
+{ read -r KEYTRIM_LIBFAKETIME && read -r KEYTRIM_MOTO_PYTHON && read -r KEYTRIM_MOTO_SERVER; } <"$found"
+rm -f "$found"
 
 # Where cargo put the binary, as an absolute path (CARGO_TARGET_DIR may be relative,
 # or set in a cargo config file).
