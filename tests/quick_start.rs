@@ -24,7 +24,9 @@ fn own_target_dir() -> PathBuf {
 /// moto the suite found comes first on PATH, so the demo finds it where it is rather
 /// than installing it again.
 fn new_user(command: &mut Command, home: &Path) {
-    let real_home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let real_home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let mut path = std::env::var_os("PATH").unwrap_or_default();
     if let Some(python) = std::env::var_os("KEYTRIM_MOTO_PYTHON") {
         let bin = Path::new(&python).parent().unwrap().to_path_buf();
@@ -87,7 +89,11 @@ fn assert_every_decision_shown(stdout: &str) {
     // The journal the demo prints shows alice's key deactivated and verified.
     assert!(stdout.contains(r#""event":"verified""#), "{stdout}");
     assert!(
-        stdout.lines().last().unwrap_or_default().starts_with("Demo finished"),
+        stdout
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .starts_with("Demo finished"),
         "{stdout}"
     );
 }
