@@ -467,4 +467,80 @@ mod tests {
                 .contains("account_id")
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A user of the sound plan, renamed (ARN included) to `name`.
+        fn named(name: &str, keep: &str, deactivate: &str) -> PlanUser {
+            let mut user = user(Decision::Deactivate, Some(keep), &[deactivate]);
+            user.user_name = name.to_string();
+            user.user_arn = format!("arn:aws:iam::123456789012:user/{name}");
+            user
+        }
+
+        fn flip_case(name: &str, flips: &[bool]) -> String {
+            name.chars()
+                .zip(flips.iter().cycle())
+                .map(|(c, flip)| match (flip, c.is_ascii_lowercase()) {
+                    (true, true) => c.to_ascii_uppercase(),
+                    (true, false) => c.to_ascii_lowercase(),
+                    _ => c,
+                })
+                .collect()
+        }
+
+        proptest! {
+            /// Two spellings of one IAM user, each keeping the key the other
+            /// deactivates, are always refused.
+            #[test]
+            fn two_spellings_of_one_user_are_refused(
+                name in "[A-Za-z0-9+=,.@_-]{1,64}",
+                flips in proptest::collection::vec(any::<bool>(), 1..8),
+            ) {
+                let twin = flip_case(&name, &flips);
+                let message = problem(vec![named(&name, NEW, OLD), named(&twin, OLD, NEW)]);
+                prop_assert!(message.contains("appears twice"), "{message}");
+            }
+
+            /// Any IAM-valid name with its own ARN, under any path, passes.
+            #[test]
+            fn every_iam_name_and_path_pass(
+                name in "[A-Za-z0-9+=,.@_-]{1,64}",
+                path in "(/[!-.0-~]{1,10}){0,3}/",
+            ) {
+                let mut user = named(&name, NEW, OLD);
+                user.user_arn = format!("arn:aws:iam::123456789012:user{path}{name}");
+                prop_assert_eq!(validate(&plan(vec![user])), Ok(()));
+            }
+
+            /// An ARN that differs from the user's own in any one character is refused,
+            /// unless the change only moves text into the path.
+            #[test]
+            fn a_changed_arn_is_refused(
+                name in "[a-z]{1,20}",
+                at in any::<prop::sample::Index>(),
+                with in "[ -~\u{1b}\u{202e}]",
+            ) {
+                let mut user = named(&name, NEW, OLD);
+                let mut chars: Vec<char> = user.user_arn.chars().collect();
+                let index = at.index(chars.len());
+                let replacement = with.chars().next().unwrap();
+                prop_assume!(chars[index] != replacement);
+                chars[index] = replacement;
+                user.user_arn = chars.into_iter().collect();
+                prop_assert!(validate(&plan(vec![user])).is_err());
+            }
+
+            /// Names IAM would never issue are refused, whatever they contain.
+            #[test]
+            fn names_outside_iam_pattern_are_refused(name in "\\PC{0,70}") {
+                prop_assume!(!is_user_name(&name));
+                let user = named(&name, NEW, OLD);
+                let message = problem(vec![user]);
+                prop_assert!(message.contains("user_name") || message.contains("user_arn"), "{message}");
+            }
+        }
+    }
 }
