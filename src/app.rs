@@ -10,8 +10,8 @@ use crate::apply::{self, RunOptions};
 use crate::audit::{self, AuditInputs, ManyOptions};
 use crate::aws::{self, ConnectOptions};
 use crate::cli::{
-    AuditArgs, ChangeArgs, Cli, ColorChoice, Command, GlobalArgs, IamPolicyArgs, Phase, ShowArgs,
-    ShowFormat, SourceArg,
+    AuditArgs, ChangeArgs, Cli, ColorChoice, Command, DiffArgs, DiffFormat, GlobalArgs,
+    IamPolicyArgs, Phase, ShowArgs, ShowFormat, SourceArg,
 };
 use crate::error::{Error, Result, exit};
 use crate::exemptions::Exemptions;
@@ -25,6 +25,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Audit(args) => audit(&cli.global, args).await,
         Command::Show(args) => show(args, cli.global.color),
+        Command::Diff(args) => diff(args),
         Command::Apply(args) => {
             one_profile(&cli.global)?;
             let options = run_options(&cli.global, &args.change);
@@ -250,6 +251,33 @@ fn show(args: ShowArgs, color: ColorChoice) -> Result<u8> {
     };
     write_stdout(&text)?;
     Ok(exit::OK)
+}
+
+fn diff(args: DiffArgs) -> Result<u8> {
+    let old = plan::load(&args.old)?;
+    let new = plan::load(&args.new)?;
+    if old.account_id != new.account_id {
+        return Err(Error::Plan {
+            path: args.new.display().to_string(),
+            detail: format!(
+                "is for account {}, but {} is for account {}: diff compares two plans of one account",
+                new.account_id,
+                args.old.display(),
+                old.account_id
+            ),
+        });
+    }
+    let changes = plan::diff::diff(&old, &new);
+    let text = match args.format {
+        DiffFormat::Text => plan::diff::to_text(&old, &new, &changes),
+        DiffFormat::Markdown => plan::diff::to_markdown(&old, &new, &changes),
+    };
+    write_stdout(&text)?;
+    Ok(if changes.is_empty() {
+        exit::OK
+    } else {
+        exit::CHANGED
+    })
 }
 
 fn iam_policy(args: IamPolicyArgs) -> Result<u8> {

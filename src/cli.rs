@@ -65,6 +65,9 @@ pub enum Command {
     Audit(AuditArgs),
     /// Validate a plan file and render it.
     Show(ShowArgs),
+    /// What changed between two plans of one account: newly non-compliant users, fixed
+    /// ones, changed decisions. Exits 0 when nothing changed, 3 when something did.
+    Diff(DiffArgs),
     /// Replay reviewed plans: check drift, confirm, deactivate, verify, journal.
     Apply(ApplyArgs),
     /// Re-activate the keys an apply deactivated, from its journal.
@@ -231,6 +234,26 @@ pub struct ShowArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
     pub format: ShowFormat,
+}
+
+/// How `keytrim diff` shows the changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    /// For a pull-request comment.
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The older plan (e.g. the last one merged).
+    pub old: PathBuf,
+    /// The newer plan, of the same account.
+    pub new: PathBuf,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
 }
 
 /// Which phase's permissions to print.

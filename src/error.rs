@@ -17,6 +17,9 @@ pub mod exit {
     pub const NOT_COMPLIANT: u8 = 3;
     /// Apply/rollback: finished, but some users were declined, held, drifted or unverified.
     pub const PARTIAL: u8 = 4;
+    /// Diff: the two plans differ in some user's decision (the same code as audit's
+    /// "not compliant": something needs a reviewer's eye).
+    pub const CHANGED: u8 = 3;
     /// Interrupted (Ctrl-C); the journal is complete up to that point.
     pub const INTERRUPTED: u8 = 130;
 }

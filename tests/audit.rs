@@ -326,3 +326,88 @@ fn the_endpoint_url_flag_reaches_the_local_iam() {
         .code(3)
         .stdout(predicates::str::contains("decision: rotate"));
 }
+
+/// Two audits of one account with changes in between: `keytrim diff` names the users
+/// that became non-compliant, were fixed, or changed decision, and exits 3; the same
+/// plan twice exits 0; plans of two accounts are refused.
+#[test]
+fn diff_shows_what_changed_between_two_audits() {
+    let iam = LocalIam::start();
+    let keys = seed_every_decision(&iam);
+    iam.keytrim()
+        .args(["audit", "-o", "old.yaml"])
+        .assert()
+        .code(3);
+    // alice: her old key deactivated by hand (fixed). bob: a second active key (new).
+    // rita: exempted by tag (rotate -> exempt).
+    iam.set_status("alice", &keys.alice_old.id, false);
+    iam.create_user("bob");
+    iam.create_key("bob", 200);
+    iam.create_key("bob", 10);
+    let tag = aws_sdk_iam::types::Tag::builder()
+        .key("keytrim:exempt")
+        .value("vendor-managed")
+        .build()
+        .unwrap();
+    iam.block_on(iam.iam().tag_user().user_name("rita").tags(tag).send())
+        .expect("TagUser");
+    iam.keytrim()
+        .args(["audit", "-o", "new.yaml"])
+        .assert()
+        .code(3);
+
+    let output = iam
+        .keytrim()
+        .args(["diff", "old.yaml", "new.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.contains("newly non-compliant (1):\n  bob      compliant -> deactivate"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fixed (1):\n  alice    deactivate -> compliant\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("changed decision (1):\n  rita     rotate -> exempt  exempt by tag keytrim:exempt: vendor-managed"),
+        "{text}"
+    );
+    assert!(!text.contains("hank"), "{text}");
+
+    let markdown = iam
+        .keytrim()
+        .args(["diff", "old.yaml", "new.yaml", "--format", "markdown"])
+        .output()
+        .unwrap();
+    assert_eq!(markdown.status.code(), Some(3));
+    let markdown = String::from_utf8(markdown.stdout).unwrap();
+    assert!(markdown.contains("### fixed (1)"), "{markdown}");
+    assert!(
+        markdown.contains(
+            "| `rita` | rotate | exempt | exempt by tag keytrim:exempt: vendor-managed |"
+        ),
+        "{markdown}"
+    );
+
+    iam.keytrim()
+        .args(["diff", "new.yaml", "new.yaml"])
+        .assert()
+        .code(0)
+        .stdout(predicates::str::contains("No user changed decision."));
+
+    // The same plan, moved to another account: refused, naming both.
+    let other = std::fs::read_to_string(iam.dir().join("new.yaml"))
+        .unwrap()
+        .replace("123456789012", "210987654321");
+    std::fs::write(iam.dir().join("other.yaml"), other).unwrap();
+    iam.keytrim()
+        .args(["diff", "old.yaml", "other.yaml"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(
+            "other.yaml: is for account 210987654321, but old.yaml is for account 123456789012: diff compares two plans of one account",
+        ));
+}

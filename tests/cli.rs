@@ -22,7 +22,9 @@ fn keytrim_stdout(args: &[&str]) -> String {
 fn completions_cover_every_command_for_every_shell() {
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
         let script = keytrim_stdout(&["completions", shell]);
-        for word in ["keytrim", "audit", "show", "apply", "rollback", "dry-run"] {
+        for word in [
+            "keytrim", "audit", "show", "diff", "apply", "rollback", "dry-run",
+        ] {
             assert!(script.contains(word), "{shell} completions lack {word}");
         }
     }
@@ -35,6 +37,7 @@ fn the_man_page_documents_every_command() {
     for command in [
         "audit",
         "show",
+        "diff",
         "apply",
         "rollback",
         "iam\\-policy",
@@ -46,10 +49,11 @@ fn the_man_page_documents_every_command() {
 
 fn reference() -> String {
     let mut text = format!("{BEGIN}\n");
-    let commands: [&[&str]; 9] = [
+    let commands: [&[&str]; 10] = [
         &[],
         &["audit"],
         &["show"],
+        &["diff"],
         &["apply"],
         &["rollback"],
         &["iam-policy"],

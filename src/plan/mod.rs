@@ -1,6 +1,7 @@
 //! The remediation plan: its model (schema v1), how it is built from the rule's
-//! verdicts, validated, loaded from disk and rendered.
+//! verdicts, validated, loaded from disk, rendered, and compared with another.
 
+pub mod diff;
 pub mod load;
 pub mod model;
 pub mod render;

@@ -398,7 +398,7 @@ pub fn to_markdown(plan: &Plan) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::exemptions::Exemptions;
     use crate::facts::{Caller, Inventory, KeyFacts, KeyStatus, LastUse, UserFacts};
