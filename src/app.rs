@@ -28,7 +28,10 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Diff(args) => diff(args),
         Command::Apply(args) => {
             one_profile(&cli.global)?;
-            let options = run_options(&cli.global, &args.change);
+            let mut options = run_options(&cli.global, &args.change);
+            options.max_changes = args
+                .max_changes
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
             apply::apply(
                 &connect_options(&cli.global),
                 &args.plans,
@@ -77,6 +80,7 @@ fn run_options(global: &GlobalArgs, change: &ChangeArgs) -> RunOptions {
         dry_run: change.dry_run,
         concurrency: change.concurrency as usize,
         verify_timeout: std::time::Duration::from_secs(change.verify_timeout),
+        max_changes: None,
         quiet: global.quiet,
         palette: Palette::new(
             global.color,

@@ -124,6 +124,12 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "NAME")]
     pub org_role: Option<String>,
 
+    /// Staged rollout: start no more deactivations once N keys have been changed (in
+    /// all plans of the run). Users not reached are skipped as `limit`, the exit code
+    /// is 4, and running the plan again continues where this run stopped.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_changes: Option<u64>,
+
     #[command(flatten)]
     pub change: ChangeArgs,
 }

@@ -514,3 +514,60 @@ fn a_user_exempted_after_the_audit_is_left_alone_as_drifted() {
     assert_eq!(alice.len(), 1, "{alice:?}");
     assert_eq!(alice[0].event, Event::Drifted);
 }
+
+/// A staged rollout: `--max-changes 2` deactivates two keys, skips the other users as
+/// `limit` (exit 4), and running the plan again continues where it stopped.
+#[test]
+fn max_changes_stops_at_the_limit_and_a_rerun_continues() {
+    let iam = LocalIam::start();
+    let mut old_keys = Vec::new();
+    for index in 0..5 {
+        let user = format!("user{index}");
+        iam.create_user(&user);
+        old_keys.push((user.clone(), iam.create_key(&user, 200).id));
+        iam.create_key(&user, 10);
+    }
+    iam.keytrim().arg("audit").assert().code(3);
+    let inactive = |iam: &LocalIam| {
+        old_keys
+            .iter()
+            .filter(|(user, key)| status(iam, user, key) == "Inactive")
+            .count()
+    };
+
+    let assert = iam
+        .keytrim()
+        .args(["apply", "--yes", "--max-changes", "2", PLAN])
+        .assert()
+        .code(4);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert_eq!(inactive(&iam), 2, "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("skipped: limit (--max-changes 2 reached; run the plan again to continue)")
+            .count(),
+        3,
+        "{stderr}"
+    );
+    let entries = read_journal(&journal_files(&iam)[0]);
+    let limited = entries
+        .iter()
+        .filter(|e| {
+            e.event == Event::Skipped
+                && e.reason.as_deref() == Some("limit: --max-changes 2 reached")
+        })
+        .count();
+    assert_eq!(limited, 3);
+
+    iam.keytrim()
+        .args(["apply", "--yes", "--max-changes", "2", PLAN])
+        .assert()
+        .code(4);
+    assert_eq!(inactive(&iam), 4);
+    // The keys already done do not count against the limit.
+    iam.keytrim()
+        .args(["apply", "--yes", "--max-changes", "1", PLAN])
+        .assert()
+        .code(0);
+    assert_eq!(inactive(&iam), 5);
+}

@@ -115,6 +115,8 @@ pub enum Outcome {
     Held { reason: String },
     /// `rotate` or `exempt`: nothing to do automatically.
     Skipped { reason: String },
+    /// `--max-changes` was reached before this user.
+    Limited { max: usize },
     /// The run stopped before this user (or this user's next key).
     Stopped {
         changed: Vec<String>,
@@ -165,6 +167,34 @@ pub struct Context {
     pub journal: Option<Arc<Journal>>,
     pub interrupt: Interrupt,
     pub verify_timeout: Duration,
+    /// apply `--max-changes`: none in rollback.
+    pub budget: Option<Arc<ChangeBudget>>,
+}
+
+/// How many keys a run may still change (`--max-changes`), shared by its users.
+#[derive(Debug)]
+pub struct ChangeBudget {
+    max: usize,
+    taken: std::sync::atomic::AtomicUsize,
+}
+
+impl ChangeBudget {
+    pub fn new(max: usize) -> ChangeBudget {
+        ChangeBudget {
+            max,
+            taken: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// Take `keys` changes for one user, all or none, so that no user is left half
+    /// done by the limit. False when they do not fit.
+    pub fn take(&self, keys: usize) -> bool {
+        self.taken
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |taken| {
+                (taken + keys <= self.max).then_some(taken + keys)
+            })
+            .is_ok()
+    }
 }
 
 impl Context {
@@ -446,6 +476,18 @@ async fn deactivate(
             already_inactive,
         } => (deactivate, already_inactive),
     };
+    // A staged rollout: the user's changes fit in what is left of the budget, or the
+    // user is skipped whole (a dry run shows the same).
+    if let Some(budget) = &ctx.budget
+        && !to_change.is_empty()
+        && !budget.take(to_change.len())
+    {
+        ctx.record(
+            ctx.entry(Event::Skipped, name)
+                .reason(format!("limit: --max-changes {} reached", budget.max)),
+        )?;
+        return Ok(Outcome::Limited { max: budget.max });
+    }
     if ctx.journal.is_none() {
         return Ok(Outcome::WouldChange {
             keys: to_change,
@@ -612,6 +654,7 @@ mod tests {
             journal: Some(journal),
             interrupt: Interrupt::default(),
             verify_timeout: Duration::from_secs(30),
+            budget: None,
         }
     }
 
@@ -700,6 +743,15 @@ mod tests {
             events,
             [Event::Run, Event::Intent, Event::Done, Event::Unverified]
         );
+    }
+
+    #[test]
+    fn a_budget_gives_whole_users_or_nothing() {
+        let budget = ChangeBudget::new(3);
+        assert!(budget.take(2));
+        assert!(!budget.take(2), "2 more would make 4 of 3");
+        assert!(budget.take(1));
+        assert!(!budget.take(1));
     }
 
     /// Deactivate OLD and expect it Inactive.

@@ -24,7 +24,7 @@ use crate::rule::Decision;
 use crate::style::Palette;
 use crate::term;
 
-use execute::{Context, Interrupt, Outcome, StopCause, UserReport, Work};
+use execute::{ChangeBudget, Context, Interrupt, Outcome, StopCause, UserReport, Work};
 use prompt::Answer;
 
 /// What apply and rollback were asked to do.
@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub dry_run: bool,
     pub concurrency: usize,
     pub verify_timeout: Duration,
+    /// apply `--max-changes`: keys the whole run may change.
+    pub max_changes: Option<usize>,
     pub quiet: bool,
     /// Colour for the summary on stderr.
     pub palette: Palette,
@@ -250,6 +252,12 @@ pub fn summarize(title: &str, reports: &[UserReport], verb: &str, palette: &Pale
                 totals.skipped += 1;
                 format!("skipped: {reason}")
             }
+            Outcome::Limited { max } => {
+                totals.skipped += 1;
+                format!(
+                    "skipped: limit (--max-changes {max} reached; run the plan again to continue)"
+                )
+            }
             Outcome::Stopped { changed, cause } => {
                 totals.skipped += 1;
                 if changed.is_empty() {
@@ -319,6 +327,7 @@ pub fn exit_code(reports: &[UserReport], interrupted: bool) -> u8 {
                 | Outcome::Held { .. }
                 | Outcome::Drifted { .. }
                 | Outcome::Unverified { .. }
+                | Outcome::Limited { .. }
         )
     });
     if partial { exit::PARTIAL } else { exit::OK }
@@ -377,6 +386,10 @@ pub async fn apply(
     }
     let mut worst = exit::OK;
     let interrupt = Interrupt::default();
+    // One budget for every plan of the run.
+    let budget = options
+        .max_changes
+        .map(|max| Arc::new(ChangeBudget::new(max)));
     for (path, plan, plan_clients, plan_caller) in ready {
         let code = apply_plan(
             &plan_clients,
@@ -386,6 +399,7 @@ pub async fn apply(
             journal_path,
             options,
             &interrupt,
+            budget.clone(),
         )
         .await?;
         worst = worse(worst, code);
@@ -408,6 +422,8 @@ fn worse(a: u8, b: u8) -> u8 {
     if rank(b) > rank(a) { b } else { a }
 }
 
+// The run-wide state (interrupt, budget) comes with the plan's own parts.
+#[allow(clippy::too_many_arguments)]
 async fn apply_plan(
     clients: &aws::Clients,
     caller: &Caller,
@@ -416,6 +432,7 @@ async fn apply_plan(
     journal_path: Option<&Path>,
     options: &RunOptions,
     interrupt: &Interrupt,
+    budget: Option<Arc<ChangeBudget>>,
 ) -> Result<u8> {
     let journal = if options.dry_run {
         None
@@ -443,6 +460,7 @@ async fn apply_plan(
         journal,
         interrupt: interrupt.clone(),
         verify_timeout: options.verify_timeout,
+        budget,
     };
     let mut reports = Vec::new();
     let mut candidates = Vec::new();

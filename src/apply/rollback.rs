@@ -124,6 +124,7 @@ pub async fn rollback(
         journal,
         interrupt: interrupt.clone(),
         verify_timeout: options.verify_timeout,
+        budget: None,
     };
     let works: Vec<(Work, String)> = users
         .into_iter()
