@@ -216,6 +216,9 @@ async fn audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
             "keytrim audit of account {}: {} users scanned; compliant {}, deactivate {}, hold {}, rotate {}, exempt {}",
             plan.account_id, s.users_scanned, s.compliant, s.deactivate, s.hold, s.rotate, s.exempt
         );
+        if let Some(expiring) = audit::expiring_note(&plan).strip_prefix("; ") {
+            eprintln!("{expiring}");
+        }
         eprintln!("plan written to {destination}");
         if !s.is_compliant() && args.out.as_deref() != Some(Path::new("-")) {
             eprintln!(

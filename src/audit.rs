@@ -237,7 +237,7 @@ async fn run_many(
                     Ok(()) => {
                         written.push(plan.account_id.clone());
                         let s = &plan.summary;
-                        if s.is_compliant() {
+                        let line = if s.is_compliant() {
                             format!(
                                 "account {}: compliant -> {}",
                                 plan.account_id,
@@ -254,7 +254,8 @@ async fn run_many(
                                 s.exempt,
                                 path.display()
                             )
-                        }
+                        };
+                        line + &expiring_note(&plan)
                     }
                     Err(err) => {
                         failed = true;
@@ -299,6 +300,23 @@ pub fn warn_unmatched_exemptions(inputs: &AuditInputs) {
             crate::term::escape(pattern)
         );
     }
+}
+
+/// `; exemptions ending within 14 days: NAME (last day DATE), ...`, or nothing.
+pub fn expiring_note(plan: &Plan) -> String {
+    let expiring = model::exemptions_expiring(plan, model::EXPIRING_WITHIN_DAYS);
+    if expiring.is_empty() {
+        return String::new();
+    }
+    let listed: Vec<String> = expiring
+        .iter()
+        .map(|(name, until)| format!("{name} (last day {until})"))
+        .collect();
+    format!(
+        "; exemptions ending within {} days: {}",
+        model::EXPIRING_WITHIN_DAYS,
+        listed.join(", ")
+    )
 }
 
 /// `<dir>/<account-id>.yaml`

@@ -178,7 +178,8 @@ pub struct AuditArgs {
     #[arg(long)]
     pub no_in_use_guard: bool,
 
-    /// YAML list of {user: NAME-OR-GLOB, reason: TEXT} never to act on.
+    /// YAML list of {user: NAME-OR-GLOB, reason: TEXT, expires: YYYY-MM-DD} never to act
+    /// on (expires is optional: the exemption's last day).
     #[arg(long, value_name = "FILE")]
     pub exemptions: Option<PathBuf>,
 

@@ -68,6 +68,12 @@ pub enum Error {
     #[error("IAM user `{user}` (from --user) does not exist in account {account_id}")]
     NoSuchUser { user: String, account_id: String },
 
+    /// A `keytrim:exempt-until` tag that is not a date.
+    #[error(
+        "IAM user `{user}`: tag keytrim:exempt-until: `{value}` is not a date (YYYY-MM-DD); fix the tag, since keytrim cannot tell whether the exemption still applies"
+    )]
+    ExemptionDate { user: String, value: String },
+
     /// The credential report could not be produced in time.
     #[error(
         "the IAM credential report was not ready after {waited_secs} s; try again or use --source live"

@@ -7,10 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::path::Path;
 
+use chrono::NaiveDate;
 use globset::{GlobBuilder, GlobMatcher};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::facts::parse_exemption_date;
 use crate::rule::Exemption;
 
 /// Largest exemptions file keytrim reads.
@@ -21,6 +23,9 @@ const MAX_FILE_BYTES: u64 = 1024 * 1024;
 struct Entry {
     user: String,
     reason: String,
+    /// The last day the exemption applies, `YYYY-MM-DD`.
+    #[serde(default)]
+    expires: Option<String>,
 }
 
 /// A compiled exemptions list; the first matching entry wins.
@@ -34,6 +39,7 @@ struct Compiled {
     pattern: String,
     matcher: GlobMatcher,
     reason: String,
+    expires: Option<NaiveDate>,
     /// Set once any user scanned matches the entry.
     matched: AtomicBool,
 }
@@ -53,6 +59,15 @@ impl Exemptions {
                     entry.user
                 ));
             }
+            let expires = match &entry.expires {
+                None => None,
+                Some(text) => Some(parse_exemption_date(text).ok_or_else(|| {
+                    format!(
+                        "entry {index} (`{}`): field `expires`: `{text}` is not a date (YYYY-MM-DD)",
+                        entry.user
+                    )
+                })?),
+            };
             let glob = GlobBuilder::new(&entry.user)
                 .case_insensitive(true)
                 .build()
@@ -61,6 +76,7 @@ impl Exemptions {
                 pattern: entry.user,
                 matcher: glob.compile_matcher(),
                 reason: entry.reason,
+                expires,
                 matched: AtomicBool::new(false),
             });
         }
@@ -81,14 +97,17 @@ impl Exemptions {
         Exemptions::parse(&text).map_err(fail)
     }
 
-    /// The exemption for a user name, if an entry matches it.
-    pub fn lookup(&self, user_name: &str) -> Option<Exemption> {
+    /// The exemption for a user name, if an entry matches it, with its last day.
+    pub fn lookup(&self, user_name: &str) -> Option<(Exemption, Option<NaiveDate>)> {
         self.entries
             .iter()
             .find(|entry| entry.matcher.is_match(user_name))
-            .map(|entry| Exemption::File {
-                pattern: entry.pattern.clone(),
-                reason: entry.reason.clone(),
+            .map(|entry| {
+                let exemption = Exemption::File {
+                    pattern: entry.pattern.clone(),
+                    reason: entry.reason.clone(),
+                };
+                (exemption, entry.expires)
             })
     }
 
@@ -135,10 +154,13 @@ mod tests {
         .unwrap();
         assert_eq!(
             exemptions.lookup("svc-billing"),
-            Some(Exemption::File {
-                pattern: "svc-*".into(),
-                reason: "service accounts".into()
-            })
+            Some((
+                Exemption::File {
+                    pattern: "svc-*".into(),
+                    reason: "service accounts".into()
+                },
+                None
+            ))
         );
         assert!(exemptions.lookup("ci-deployer").is_some());
         assert_eq!(exemptions.lookup("alice"), None);
@@ -164,6 +186,24 @@ mod tests {
         exemptions.note_scanned(["alice", "SVC-billing"]);
         exemptions.note_scanned(["CI-Deployer"]);
         assert_eq!(exemptions.unmatched(), ["typo-user"]);
+    }
+
+    #[test]
+    fn entries_may_expire_and_an_unreadable_date_is_refused() {
+        let exemptions =
+            Exemptions::parse("- {user: bob, reason: migration, expires: 2027-01-31}\n").unwrap();
+        assert_eq!(
+            exemptions.lookup("bob").map(|(_, expires)| expires),
+            Some(NaiveDate::from_ymd_opt(2027, 1, 31))
+        );
+        let err = Exemptions::parse(
+            "- {user: bob, reason: x}\n- {user: eve, reason: y, expires: next week}\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "entry 1 (`eve`): field `expires`: `next week` is not a date (YYYY-MM-DD)"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! These types carry no I/O. The inventory fills them, the rule judges them and the plan
 //! records them.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Whether IAM accepts requests signed with a key.
@@ -62,6 +62,8 @@ pub struct UserFacts {
     pub keys: Vec<KeyFacts>,
     /// Value of the `keytrim:exempt` tag, when the user carries it.
     pub exempt_tag: Option<String>,
+    /// Date of the `keytrim:exempt-until` tag: the last day the exemption applies.
+    pub exempt_until: Option<NaiveDate>,
 }
 
 /// Who made the calls, in which account.
@@ -95,6 +97,17 @@ pub struct Inventory {
 
 /// The tag that exempts a user; its value is the reason.
 pub const EXEMPT_TAG: &str = "keytrim:exempt";
+/// The tag that limits a user's exemption: its value is the last day it applies.
+pub const EXEMPT_UNTIL_TAG: &str = "keytrim:exempt-until";
+
+/// An exemption's last day, written `YYYY-MM-DD`; None for anything else.
+pub fn parse_exemption_date(text: &str) -> Option<NaiveDate> {
+    let text = text.trim();
+    // Exactly ten characters: chrono would also take `2027-1-5`.
+    (text.len() == 10)
+        .then(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
+        .flatten()
+}
 
 /// True when the keys break CIS 1.13 (two or more Active keys), the only users that
 /// need last-use and tag look-ups.
@@ -105,6 +118,17 @@ pub fn has_multiple_active_keys(keys: &[KeyFacts]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exemption_dates_are_yyyy_mm_dd() {
+        assert_eq!(
+            parse_exemption_date(" 2027-01-31 "),
+            NaiveDate::from_ymd_opt(2027, 1, 31)
+        );
+        for bad in ["2027-1-31", "31/01/2027", "2027-02-30", "soon", ""] {
+            assert_eq!(parse_exemption_date(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn partition_comes_from_the_arn() {

@@ -13,7 +13,7 @@ use crate::aws::{Clients, classify};
 use crate::bounded;
 use crate::error::{Error, Result};
 use crate::facts::{
-    Caller, EXEMPT_TAG, Inventory, KeyFacts, KeyStatus, LastUse, UserFacts,
+    Caller, EXEMPT_TAG, EXEMPT_UNTIL_TAG, Inventory, KeyFacts, KeyStatus, LastUse, UserFacts,
     has_multiple_active_keys,
 };
 use crate::plan::Source;
@@ -157,26 +157,56 @@ pub async fn last_use(clients: &Clients, access_key_id: &str) -> Result<LastUse>
     })
 }
 
-/// The value of the user's `keytrim:exempt` tag (iam:ListUserTags).
-pub async fn exempt_tag(clients: &Clients, user_name: &str) -> Result<Option<String>> {
+/// A user's exemption tags: `keytrim:exempt` (the reason) and `keytrim:exempt-until`
+/// (the last day).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExemptionTags {
+    pub reason: Option<String>,
+    pub until: Option<chrono::NaiveDate>,
+}
+
+impl ExemptionTags {
+    /// The exemption's reason when it applies on `today`: either tag exempts, and an
+    /// `until` before today ends it.
+    pub fn in_force(&self, today: chrono::NaiveDate) -> Option<String> {
+        if self.until.is_some_and(|until| until < today) {
+            return None;
+        }
+        match (&self.reason, self.until) {
+            (Some(reason), _) => Some(reason.clone()),
+            (None, Some(until)) => Some(format!("until {until} (tag {EXEMPT_UNTIL_TAG})")),
+            (None, None) => None,
+        }
+    }
+}
+
+/// The user's exemption tags (iam:ListUserTags). IAM tag keys are unique ignoring case,
+/// and so are these. A `keytrim:exempt-until` that is not a date is an error naming the
+/// user: never a silent exemption, nor a silent lack of one.
+pub async fn exemption_tags(clients: &Clients, user_name: &str) -> Result<ExemptionTags> {
     let mut pages = clients
         .iam
         .list_user_tags()
         .user_name(user_name)
         .into_paginator()
         .send();
+    let mut found = ExemptionTags::default();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|err| classify("iam:ListUserTags", &clients.endpoint, err))?;
-        // IAM tag keys are unique ignoring case, and so is the exemption tag.
-        if let Some(tag) = page
-            .tags()
-            .iter()
-            .find(|tag| tag.key().eq_ignore_ascii_case(EXEMPT_TAG))
-        {
-            return Ok(Some(tag.value().to_string()));
+        for tag in page.tags() {
+            if tag.key().eq_ignore_ascii_case(EXEMPT_TAG) {
+                found.reason = Some(tag.value().to_string());
+            } else if tag.key().eq_ignore_ascii_case(EXEMPT_UNTIL_TAG) {
+                found.until = Some(crate::facts::parse_exemption_date(tag.value()).ok_or_else(
+                    || Error::ExemptionDate {
+                        user: user_name.to_string(),
+                        value: tag.value().to_string(),
+                    },
+                )?);
+            }
         }
     }
-    Ok(None)
+    Ok(found)
 }
 
 /// A user's keys, and for users with two or more active keys also each key's last use
@@ -189,12 +219,13 @@ async fn user_facts(clients: &Clients, name: String, arn: String) -> Result<Opti
     for key in &mut keys {
         key.last_use = Some(last_use(clients, &key.access_key_id).await?);
     }
-    let exempt_tag = exempt_tag(clients, &name).await?;
+    let tags = exemption_tags(clients, &name).await?;
     Ok(Some(UserFacts {
         user_name: name,
         user_arn: arn,
         keys,
-        exempt_tag,
+        exempt_tag: tags.reason,
+        exempt_until: tags.until,
     }))
 }
 
@@ -584,6 +615,27 @@ mod tests {
             matches!(err, Error::CredentialReportTimeout { waited_secs } if waited_secs <= 300),
             "{err}"
         );
+    }
+
+    /// Apply's drift check asks the tags whether an exemption is in force today.
+    #[test]
+    fn exemption_tags_are_in_force_through_their_last_day() {
+        let day = |d| chrono::NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+        let tags = ExemptionTags {
+            reason: Some("migration".into()),
+            until: Some(day(5)),
+        };
+        assert_eq!(tags.in_force(day(5)).as_deref(), Some("migration"));
+        assert_eq!(tags.in_force(day(6)), None);
+        let until_only = ExemptionTags {
+            reason: None,
+            until: Some(day(5)),
+        };
+        assert_eq!(
+            until_only.in_force(day(1)).as_deref(),
+            Some("until 2026-12-05 (tag keytrim:exempt-until)")
+        );
+        assert_eq!(ExemptionTags::default().in_force(day(1)), None);
     }
 
     #[test]

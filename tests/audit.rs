@@ -411,3 +411,108 @@ fn diff_shows_what_changed_between_two_audits() {
             "other.yaml: is for account 210987654321, but old.yaml is for account 123456789012: diff compares two plans of one account",
         ));
 }
+
+/// Exemptions may end: by the file's `expires` or the `keytrim:exempt-until` tag. After
+/// its last day an exemption no longer applies and the rule decides, saying so; one
+/// ending within 14 days is listed in the summary and the Markdown; a date that cannot
+/// be read is an error naming the user.
+#[test]
+fn exemptions_that_end_are_decided_by_the_rule_and_ending_ones_are_listed() {
+    let iam = LocalIam::start();
+    let today = chrono::Utc::now().date_naive();
+    let (yesterday, soon, later) = (
+        today - chrono::Duration::days(1),
+        today + chrono::Duration::days(5),
+        today + chrono::Duration::days(30),
+    );
+    for user in ["alice", "bob"] {
+        iam.create_user(user);
+    }
+    iam.create_user_with_tags(
+        "carol",
+        &[
+            ("keytrim:exempt", "migration"),
+            ("Keytrim:Exempt-Until", &soon.to_string()),
+        ],
+    );
+    iam.create_user_with_tags("dave", &[("keytrim:exempt-until", &yesterday.to_string())]);
+    for user in ["alice", "bob", "carol", "dave"] {
+        iam.create_key(user, 200);
+        iam.create_key(user, 10);
+    }
+    std::fs::write(
+        iam.dir().join("exempt.yaml"),
+        format!(
+            "- {{user: alice, reason: old pipeline, expires: '{yesterday}'}}\n- {{user: bob, reason: vendor, expires: '{later}'}}\n"
+        ),
+    )
+    .unwrap();
+    let output = iam
+        .keytrim()
+        .args(["audit", "--exemptions", "exempt.yaml", "-o", "plan.yaml"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let plan = keytrim::plan::load(&iam.dir().join("plan.yaml")).unwrap();
+
+    let alice = user(&plan, "alice");
+    assert_eq!(alice.decision, Decision::Deactivate);
+    assert!(
+        alice.reason.starts_with(&format!(
+            "exemption expired on {yesterday} (exemptions file, pattern `alice`); 2 active keys"
+        )),
+        "{}",
+        alice.reason
+    );
+    let dave = user(&plan, "dave");
+    assert_eq!(dave.decision, Decision::Deactivate);
+    assert!(
+        dave.reason.starts_with(&format!(
+            "exemption expired on {yesterday} (tag keytrim:exempt)"
+        )),
+        "{}",
+        dave.reason
+    );
+    let bob = user(&plan, "bob");
+    assert_eq!(bob.decision, Decision::Exempt);
+    assert_eq!(bob.exempt_until, Some(later));
+    assert!(
+        bob.reason.ends_with(&format!("(until {later})")),
+        "{}",
+        bob.reason
+    );
+    let carol = user(&plan, "carol");
+    assert_eq!(carol.decision, Decision::Exempt);
+    assert_eq!(carol.exempt_until, Some(soon));
+    assert!(
+        stderr.contains(&format!(
+            "exemptions ending within 14 days: carol (last day {soon})"
+        )),
+        "{stderr}"
+    );
+
+    let markdown = iam
+        .keytrim()
+        .args(["show", "plan.yaml", "--format", "markdown"])
+        .output()
+        .unwrap();
+    let markdown = String::from_utf8(markdown.stdout).unwrap();
+    assert!(
+        markdown.contains(&format!(
+            "### exemptions ending within 14 days (1)\n\n_After its last day an exemption no longer applies: renew it, or let the rule decide._\n\n- `carol`: last day {soon}\n"
+        )),
+        "{markdown}"
+    );
+
+    iam.create_user_with_tags("eve", &[("keytrim:exempt-until", "soon")]);
+    iam.create_key("eve", 200);
+    iam.create_key("eve", 10);
+    iam.keytrim()
+        .args(["audit", "--exemptions", "exempt.yaml", "-o", "-"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(
+            "IAM user `eve`: tag keytrim:exempt-until: `soon` is not a date (YYYY-MM-DD)",
+        ));
+}

@@ -10,7 +10,7 @@ use support::LocalIam;
 const CORPUS: &[(&str, &str)] = &[
     (
         "unknown-field.yaml",
-        "user `hank`: users[2]: unknown field `approved_by`, expected one of `user_name`, `user_arn`, `decision`, `reason`, `keep`, `deactivate`, `keys` at line 81 column 3",
+        "user `hank`: users[2]: unknown field `approved_by`, expected one of `user_name`, `user_arn`, `decision`, `reason`, `keep`, `deactivate`, `keys`, `exempt_until` at line 81 column 3",
     ),
     (
         "wrong-version.yaml",

@@ -166,6 +166,7 @@ mod tests {
             keep: Some(NEW.into()),
             deactivate: vec![OLD.into()],
             keys: vec![key(OLD), key(NEW)],
+            exempt_until: None,
         }
     }
 

@@ -451,10 +451,10 @@ async fn deactivate(
 ) -> Result<Outcome, StepError> {
     let name = user.user_name.as_str();
     // An owner may have exempted the user since the audit.
-    let exempt = inventory::exempt_tag(&ctx.clients, name)
+    let tags = inventory::exemption_tags(&ctx.clients, name)
         .await
         .map_err(|err| StepError::Aws(err.to_string()))?;
-    if let Some(reason) = exempt {
+    if let Some(reason) = tags.in_force(Utc::now().date_naive()) {
         let reason = drift::now_exempt(&reason);
         ctx.record(ctx.entry(Event::Drifted, name).reason(reason.clone()))?;
         return Ok(Outcome::Drifted { reason });

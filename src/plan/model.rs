@@ -1,12 +1,12 @@
 //! The plan file's data model (schema version 1) and how a plan is built from an
 //! inventory and the rule's verdicts.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::exemptions::Exemptions;
-use crate::facts::{Inventory, KeyStatus, UserFacts};
+use crate::facts::{EXEMPT_TAG, EXEMPT_UNTIL_TAG, Inventory, KeyStatus, UserFacts};
 use crate::rule::{self, Decision, Exemption, Policy};
 
 /// The only schema version this keytrim reads and writes.
@@ -94,6 +94,10 @@ pub struct PlanUser {
     #[schemars(inner(regex(pattern = r"^[A-Z0-9]{16,128}$")))]
     pub deactivate: Vec<String>,
     pub keys: Vec<PlanKey>,
+    /// `exempt` only: the last day the exemption applies (from the exemptions file's
+    /// `expires` or the `keytrim:exempt-until` tag); absent when it does not expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exempt_until: Option<NaiveDate>,
 }
 
 /// One key as the audit saw it.
@@ -120,13 +124,80 @@ pub struct PlanInputs<'a> {
     pub exemptions: &'a Exemptions,
 }
 
-/// The exemption that applies to a user: its tag first, then the exemptions file.
-fn exemption_for(user: &UserFacts, inputs: &PlanInputs<'_>) -> Option<Exemption> {
-    user.exempt_tag
-        .clone()
-        .map(Exemption::Tag)
-        .or_else(|| inputs.exemptions.lookup(&user.user_name))
+/// The exemption a user has, with its last day: its tags first, then the exemptions
+/// file. A `keytrim:exempt-until` tag alone exempts too (until that day).
+fn exemption_for(
+    user: &UserFacts,
+    inputs: &PlanInputs<'_>,
+) -> Option<(Exemption, Option<NaiveDate>)> {
+    let tag = match (&user.exempt_tag, user.exempt_until) {
+        (Some(reason), until) => Some((Exemption::Tag(reason.clone()), until)),
+        (None, Some(until)) => Some((
+            Exemption::Tag(format!("until {until} (tag {EXEMPT_UNTIL_TAG})")),
+            Some(until),
+        )),
+        (None, None) => None,
+    };
+    tag.or_else(|| inputs.exemptions.lookup(&user.user_name))
 }
+
+/// Where an exemption came from, for the reason of an expired one.
+fn exemption_source(exemption: &Exemption) -> String {
+    match exemption {
+        Exemption::Tag(_) => format!("tag {EXEMPT_TAG}"),
+        Exemption::File { pattern, .. } => format!("exemptions file, pattern `{pattern}`"),
+    }
+}
+
+/// The rule's verdict for a user, with exemptions that expire: an exemption whose last
+/// day is before `now`'s date no longer applies, and the reason says so.
+fn verdict_for(user: &UserFacts, inputs: &PlanInputs<'_>) -> (rule::Verdict, Option<NaiveDate>) {
+    let today = inputs.now.date_naive();
+    let decide = |exemption: Option<&Exemption>| {
+        rule::decide(&user.keys, exemption, &inputs.policy, inputs.now)
+    };
+    match exemption_for(user, inputs) {
+        Some((exemption, Some(until))) if until < today => {
+            let mut verdict = decide(None);
+            if verdict.decision != Decision::Compliant {
+                verdict.reason = format!(
+                    "exemption expired on {until} ({}); {}",
+                    exemption_source(&exemption),
+                    verdict.reason
+                );
+            }
+            (verdict, None)
+        }
+        Some((exemption, until)) => {
+            let mut verdict = decide(Some(&exemption));
+            match until {
+                Some(until) if verdict.decision == Decision::Exempt => {
+                    verdict.reason = format!("{} (until {until})", verdict.reason);
+                    (verdict, Some(until))
+                }
+                _ => (verdict, None),
+            }
+        }
+        None => (decide(None), None),
+    }
+}
+
+/// Exempt users whose exemption ends within `days` days of the plan's audit, soonest
+/// first: a reviewer should renew or let them lapse knowingly.
+pub fn exemptions_expiring(plan: &Plan, days: i64) -> Vec<(&str, NaiveDate)> {
+    let horizon = plan.generated_at.date_naive() + chrono::Duration::days(days);
+    let mut expiring: Vec<(&str, NaiveDate)> = plan
+        .users
+        .iter()
+        .filter_map(|user| Some((user.user_name.as_str(), user.exempt_until?)))
+        .filter(|(_, until)| *until <= horizon)
+        .collect();
+    expiring.sort_by_key(|(name, until)| (*until, *name));
+    expiring
+}
+
+/// How far ahead the summary and the Markdown list expiring exemptions.
+pub const EXPIRING_WITHIN_DAYS: i64 = 14;
 
 fn plan_key(key: &crate::facts::KeyFacts, now: DateTime<Utc>) -> PlanKey {
     let last_use = key.last_use.clone().unwrap_or_default();
@@ -149,8 +220,7 @@ pub fn build(inventory: &Inventory, inputs: &PlanInputs<'_>) -> Plan {
     };
     let mut users = Vec::new();
     for user in &inventory.candidates {
-        let exemption = exemption_for(user, inputs);
-        let verdict = rule::decide(&user.keys, exemption.as_ref(), &inputs.policy, inputs.now);
+        let (verdict, exempt_until) = verdict_for(user, inputs);
         match verdict.decision {
             Decision::Compliant => {
                 summary.compliant += 1;
@@ -178,6 +248,7 @@ pub fn build(inventory: &Inventory, inputs: &PlanInputs<'_>) -> Plan {
             keep: verdict.keep,
             deactivate,
             keys,
+            exempt_until,
         });
     }
     summary.compliant += inventory.users_scanned - inventory.candidates.len();

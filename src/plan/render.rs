@@ -390,6 +390,25 @@ pub fn to_markdown(plan: &Plan) -> String {
             let _ = writeln!(out, "</details>");
         }
     }
+    let expiring = super::model::exemptions_expiring(plan, super::model::EXPIRING_WITHIN_DAYS);
+    if !expiring.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "### exemptions ending within {} days ({})",
+            super::model::EXPIRING_WITHIN_DAYS,
+            expiring.len()
+        );
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "_After its last day an exemption no longer applies: renew it, or let the rule decide._"
+        );
+        let _ = writeln!(out);
+        for (name, until) in expiring {
+            let _ = writeln!(out, "- `{name}`: last day {until}");
+        }
+    }
     if plan.users.is_empty() {
         let _ = writeln!(out);
         let _ = writeln!(out, "Nothing to do: every user has at most one active key.");
@@ -433,6 +452,7 @@ pub(crate) mod tests {
             user_arn: format!("arn:aws:iam::123456789012:user/{name}"),
             keys,
             exempt_tag: tag.map(String::from),
+            exempt_until: None,
         }
     }
 

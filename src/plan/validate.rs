@@ -192,6 +192,16 @@ fn validate_user(user: &PlanUser, plan: &Plan) -> Result<(), Problem> {
             ),
         ));
     }
+    if user.exempt_until.is_some() && user.decision != Decision::Exempt {
+        return Err(of_user(
+            user,
+            "exempt_until",
+            format!(
+                "only an `exempt` user has an exemption end date, not `{}`",
+                user.decision.as_str()
+            ),
+        ));
+    }
     let mut seen_keys = HashSet::new();
     for key in &user.keys {
         if !is_access_key_id(&key.access_key_id) {
@@ -356,6 +366,7 @@ mod tests {
             keep: keep.map(String::from),
             deactivate: deactivate.iter().map(|s| s.to_string()).collect(),
             keys: vec![key(OLD, KeyStatus::Active), key(NEW, KeyStatus::Active)],
+            exempt_until: None,
         }
     }
 
