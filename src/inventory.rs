@@ -59,11 +59,12 @@ pub async fn caller(clients: &Clients) -> Result<Caller> {
 pub const USERS_PER_PAGE: i32 = 1000;
 
 /// Send every user's name and ARN down `users` as ListUsers pages arrive (iam:ListUsers,
-/// 1,000 a page, following every Marker). Stops at the first error, which it sends too,
-/// or when the receiver is gone.
+/// 1,000 a page, following every Marker), adding each page to the progress bar's total.
+/// Stops at the first error, which it sends too, or when the receiver is gone.
 pub async fn send_users(
     clients: Clients,
     users: tokio::sync::mpsc::Sender<Result<(String, String)>>,
+    progress: indicatif::ProgressBar,
 ) {
     let mut pages = clients
         .iam
@@ -81,6 +82,7 @@ pub async fn send_users(
                 return;
             }
         };
+        progress.inc_length(page.users().len() as u64);
         for user in page.users() {
             let named = (user.user_name().to_string(), user.arn().to_string());
             if users.send(Ok(named)).await.is_err() {
@@ -93,7 +95,11 @@ pub async fn send_users(
 /// Every user's name and ARN, all pages read.
 pub async fn list_users(clients: &Clients) -> Result<Vec<(String, String)>> {
     let (sender, mut receiver) = tokio::sync::mpsc::channel(USERS_PER_PAGE as usize);
-    let lister = tokio::spawn(send_users(clients.clone(), sender));
+    let lister = tokio::spawn(send_users(
+        clients.clone(),
+        sender,
+        indicatif::ProgressBar::hidden(),
+    ));
     let mut users = Vec::new();
     while let Some(user) = receiver.recv().await {
         users.push(user?);
@@ -248,8 +254,6 @@ async fn gather(
     let facts = bounded::try_map_received(users, concurrency, move |(name, arn)| {
         let (clients, tick) = (clients.clone(), tick.clone());
         async move {
-            // The total is known only once the last page has come: the bar grows.
-            tick.inc_length(1);
             let facts = user_facts(&clients, name.clone(), arn).await;
             tick.inc(1);
             facts.map(|facts| (name, facts))
@@ -267,10 +271,13 @@ async fn gather(
     Ok(Gathered { names, candidates })
 }
 
-/// A channel that already holds `users`, for sources that know them all up front.
+/// A channel that already holds `users`, for sources that know them all up front; the
+/// progress bar's total is theirs.
 fn all_at_once(
     users: Vec<(String, String)>,
+    progress: &indicatif::ProgressBar,
 ) -> tokio::sync::mpsc::Receiver<Result<(String, String)>> {
+    progress.set_length(users.len() as u64);
     let (sender, receiver) = tokio::sync::mpsc::channel(users.len().max(1));
     for user in users {
         sender
@@ -310,14 +317,15 @@ pub async fn take(clients: &Clients, scope: &Scope) -> Result<Inventory> {
         // Every user: pages are examined as they come.
         Source::Live if scope.users.is_empty() => {
             let (sender, receiver) = tokio::sync::mpsc::channel(USERS_PER_PAGE as usize);
-            tokio::spawn(send_users(clients.clone(), sender));
+            // The bar's total grows page by page.
+            scope.progress.set_length(0);
+            tokio::spawn(send_users(clients.clone(), sender, scope.progress.clone()));
             receiver
         }
-        Source::Live => all_at_once(restrict(
-            list_users(clients).await?,
-            &scope.users,
-            &caller.account_id,
-        )?),
+        Source::Live => all_at_once(
+            restrict(list_users(clients).await?, &scope.users, &caller.account_id)?,
+            &scope.progress,
+        ),
         Source::CredentialReport => {
             let rows = credential_report::rows(&fetch_credential_report(clients).await?)?;
             let users = restrict(
@@ -342,7 +350,7 @@ pub async fn take(clients: &Clients, scope: &Scope) -> Result<Inventory> {
             );
             let gathered = gather(
                 clients,
-                all_at_once(candidates),
+                all_at_once(candidates, &scope.progress),
                 scope.concurrency,
                 &scope.progress,
             )
