@@ -754,6 +754,15 @@ mod tests {
         assert!(!budget.take(1));
     }
 
+    /// UpdateAccessKey that only ever gets a server error: no clear answer.
+    fn unanswered_update() -> aws_smithy_mocks::Rule {
+        mock!(aws_sdk_iam::Client::update_access_key)
+            .sequence()
+            .http_status(500, None)
+            .repeatedly()
+            .build()
+    }
+
     /// Deactivate OLD and expect it Inactive.
     async fn deactivate_old(ctx: &Context) -> Outcome {
         change_and_verify(
@@ -782,11 +791,7 @@ mod tests {
     /// is journaled `done`, not `failed`.
     #[tokio::test(start_paused = true)]
     async fn an_update_without_a_clear_answer_is_read_back_as_done() {
-        let update = mock!(aws_sdk_iam::Client::update_access_key)
-            .sequence()
-            .http_status(500, None)
-            .repeatedly()
-            .build();
+        let update = unanswered_update();
         let list = mock!(aws_sdk_iam::Client::list_access_keys)
             .then_output(|| listing(StatusType::Inactive));
         let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
@@ -816,11 +821,7 @@ mod tests {
     /// unknown (rollback lets live state decide), never as failed.
     #[tokio::test(start_paused = true)]
     async fn an_update_that_cannot_be_read_back_is_unknown() {
-        let update = mock!(aws_sdk_iam::Client::update_access_key)
-            .sequence()
-            .http_status(500, None)
-            .repeatedly()
-            .build();
+        let update = unanswered_update();
         let list = mock!(aws_sdk_iam::Client::list_access_keys)
             .sequence()
             .http_status(503, None)
@@ -852,11 +853,7 @@ mod tests {
     /// (eventual consistency), so the outcome is unknown rather than failed.
     #[tokio::test(start_paused = true)]
     async fn an_update_read_back_unchanged_is_unknown_not_failed() {
-        let update = mock!(aws_sdk_iam::Client::update_access_key)
-            .sequence()
-            .http_status(500, None)
-            .repeatedly()
-            .build();
+        let update = unanswered_update();
         let list = mock!(aws_sdk_iam::Client::list_access_keys)
             .then_output(|| listing(StatusType::Active));
         let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);

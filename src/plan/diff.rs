@@ -179,6 +179,13 @@ mod tests {
     use super::*;
     use crate::plan::render::tests::every_decision_plan;
 
+    fn user_mut<'p>(plan: &'p mut Plan, name: &str) -> &'p mut PlanUser {
+        plan.users
+            .iter_mut()
+            .find(|u| u.user_name == name)
+            .expect("the user is in the plan")
+    }
+
     fn names<'a>(changes: &[Change<'a>]) -> Vec<(&'a str, Decision, Decision)> {
         changes
             .iter()
@@ -202,23 +209,11 @@ mod tests {
         let mut bob = alice.clone();
         bob.user_name = "bob".into();
         new.users.push(bob);
-        let hank = new
-            .users
-            .iter_mut()
-            .find(|u| u.user_name == "hank")
-            .unwrap();
+        let hank = user_mut(&mut new, "hank");
         hank.decision = Decision::Deactivate;
-        let erin = new
-            .users
-            .iter_mut()
-            .find(|u| u.user_name == "erin")
-            .unwrap();
+        let erin = user_mut(&mut new, "erin");
         erin.decision = Decision::Rotate;
-        let rita = new
-            .users
-            .iter_mut()
-            .find(|u| u.user_name == "rita")
-            .unwrap();
+        let rita = user_mut(&mut new, "rita");
         rita.user_name = "Rita".into();
 
         let result = diff(&old, &new);
@@ -247,11 +242,7 @@ mod tests {
     fn reasons_are_shown_as_data() {
         let old = every_decision_plan();
         let mut new = old.clone();
-        let hank = new
-            .users
-            .iter_mut()
-            .find(|u| u.user_name == "hank")
-            .unwrap();
+        let hank = user_mut(&mut new, "hank");
         hank.decision = Decision::Deactivate;
         hank.reason = "ok <!-- | x\u{1b}[8m".into();
         let result = diff(&old, &new);
