@@ -40,6 +40,9 @@ pub struct KeyFacts {
     pub created: DateTime<Utc>,
     /// None when last use was not looked up (users with at most one active key).
     pub last_use: Option<LastUse>,
+    /// The key's description: the value of the user's tag whose key is the access key
+    /// id, which is where the IAM console stores it. None when there is none.
+    pub description: Option<String>,
 }
 
 impl KeyFacts {

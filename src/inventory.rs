@@ -131,6 +131,7 @@ pub async fn list_keys(clients: &Clients, user_name: &str) -> Result<Vec<KeyFact
                 },
                 created: to_chrono(created),
                 last_use: None,
+                description: None,
             });
         }
     }
@@ -163,15 +164,18 @@ pub async fn last_use(clients: &Clients, access_key_id: &str) -> Result<LastUse>
     })
 }
 
-/// A user's exemption tags: `keytrim:exempt` (the reason) and `keytrim:exempt-until`
-/// (the last day).
+/// What keytrim reads from a user's tags: the exemption tags `keytrim:exempt` (the
+/// reason) and `keytrim:exempt-until` (the last day), and the key descriptions the IAM
+/// console stores as tags named by access key id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExemptionTags {
+pub struct UserTags {
     pub reason: Option<String>,
     pub until: Option<chrono::NaiveDate>,
+    /// (access key id as tagged, description)
+    pub key_descriptions: Vec<(String, String)>,
 }
 
-impl ExemptionTags {
+impl UserTags {
     /// The exemption's reason when it applies on `today`: either tag exempts, and an
     /// `until` before today ends it.
     pub fn in_force(&self, today: chrono::NaiveDate) -> Option<String> {
@@ -184,19 +188,28 @@ impl ExemptionTags {
             (None, None) => None,
         }
     }
+
+    /// The description tagged for `access_key_id`, if any. Tag keys are unique ignoring
+    /// case, so at most one matches.
+    pub fn description_of(&self, access_key_id: &str) -> Option<String> {
+        self.key_descriptions
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(access_key_id))
+            .map(|(_, description)| description.clone())
+    }
 }
 
-/// The user's exemption tags (iam:ListUserTags). IAM tag keys are unique ignoring case,
-/// and so are these. A `keytrim:exempt-until` that is not a date is an error naming the
-/// user: never a silent exemption, nor a silent lack of one.
-pub async fn exemption_tags(clients: &Clients, user_name: &str) -> Result<ExemptionTags> {
+/// The user's tags that keytrim reads (iam:ListUserTags). IAM tag keys are unique
+/// ignoring case, and so are these. A `keytrim:exempt-until` that is not a date is an
+/// error naming the user: never a silent exemption, nor a silent lack of one.
+pub async fn user_tags(clients: &Clients, user_name: &str) -> Result<UserTags> {
     let mut pages = clients
         .iam
         .list_user_tags()
         .user_name(user_name)
         .into_paginator()
         .send();
-    let mut found = ExemptionTags::default();
+    let mut found = UserTags::default();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|err| classify("iam:ListUserTags", &clients.endpoint, err))?;
         for tag in page.tags() {
@@ -209,6 +222,10 @@ pub async fn exemption_tags(clients: &Clients, user_name: &str) -> Result<Exempt
                         value: tag.value().to_string(),
                     },
                 )?);
+            } else if crate::plan::validate::is_access_key_id(tag.key()) {
+                found
+                    .key_descriptions
+                    .push((tag.key().to_string(), tag.value().to_string()));
             }
         }
     }
@@ -225,7 +242,10 @@ async fn user_facts(clients: &Clients, name: String, arn: String) -> Result<Opti
     for key in &mut keys {
         key.last_use = Some(last_use(clients, &key.access_key_id).await?);
     }
-    let tags = exemption_tags(clients, &name).await?;
+    let tags = user_tags(clients, &name).await?;
+    for key in &mut keys {
+        key.description = tags.description_of(&key.access_key_id);
+    }
     Ok(Some(UserFacts {
         user_name: name,
         user_arn: arn,
@@ -629,21 +649,23 @@ mod tests {
     #[test]
     fn exemption_tags_are_in_force_through_their_last_day() {
         let day = |d| chrono::NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
-        let tags = ExemptionTags {
+        let tags = UserTags {
             reason: Some("migration".into()),
             until: Some(day(5)),
+            ..UserTags::default()
         };
         assert_eq!(tags.in_force(day(5)).as_deref(), Some("migration"));
         assert_eq!(tags.in_force(day(6)), None);
-        let until_only = ExemptionTags {
+        let until_only = UserTags {
             reason: None,
             until: Some(day(5)),
+            ..UserTags::default()
         };
         assert_eq!(
             until_only.in_force(day(1)).as_deref(),
             Some("until 2026-12-05 (tag keytrim:exempt-until)")
         );
-        assert_eq!(ExemptionTags::default().in_force(day(1)), None);
+        assert_eq!(UserTags::default().in_force(day(1)), None);
     }
 
     #[test]

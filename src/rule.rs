@@ -223,6 +223,7 @@ mod tests {
                 service: None,
                 region: None,
             }),
+            description: None,
         }
     }
 

@@ -7,6 +7,9 @@ use keytrim::plan::{Plan, PlanUser};
 use keytrim::rule::Decision;
 use support::{ACCOUNT_ID, LocalIam, is_write, seed_every_decision};
 
+/// Where `keytrim audit` writes the local account's plan by default.
+const PLAN: &str = "plans/123456789012.yaml";
+
 fn parse_plan(text: &str) -> Plan {
     keytrim::plan::load::parse(text).unwrap_or_else(|err| panic!("invalid plan: {err}\n{text}"))
 }
@@ -515,4 +518,105 @@ fn exemptions_that_end_are_decided_by_the_rule_and_ending_ones_are_listed() {
         .stderr(predicates::str::contains(
             "IAM user `eve`: tag keytrim:exempt-until: `soon` is not a date (YYYY-MM-DD)",
         ));
+}
+
+/// The IAM console keeps a key's description as a user tag named by the access key id.
+/// The plan records it (null where there is none) from the tags the audit already
+/// reads, and text, Markdown and SARIF show it, escaped.
+#[test]
+fn key_descriptions_from_console_tags_reach_the_plan_and_every_output() {
+    let iam = LocalIam::start();
+    iam.create_user("deployer");
+    let old = iam.create_key("deployer", 200);
+    let new = iam.create_key("deployer", 10);
+    iam.tag_user("deployer", &old.id, "ci-deploy from GitHub Actions");
+    // U+2028 is a line separator IAM accepts in a tag value (\p{Z}): it must not
+    // start a new line on the reviewer's screen.
+    iam.tag_user("deployer", &new.id, "laptop\u{2028}cleared");
+    iam.start_recording();
+    iam.keytrim().args(["audit"]).assert().code(3);
+    let reads: std::collections::BTreeSet<String> = iam.recorded_actions().into_iter().collect();
+    assert_eq!(
+        reads,
+        [
+            "GetAccessKeyLastUsed",
+            "GetCallerIdentity",
+            "ListAccessKeys",
+            "ListUserTags",
+            "ListUsers"
+        ]
+        .map(String::from)
+        .into(),
+        "descriptions come from the tags already read: no new call"
+    );
+
+    let text = std::fs::read_to_string(iam.dir().join(PLAN)).unwrap();
+    let plan = parse_plan(&text);
+    let deployer = user(&plan, "deployer");
+    let described = |id: &str| {
+        deployer
+            .keys
+            .iter()
+            .find(|key| key.access_key_id == id)
+            .and_then(|key| key.description.clone())
+    };
+    assert_eq!(
+        described(&old.id).as_deref(),
+        Some("ci-deploy from GitHub Actions")
+    );
+    assert_eq!(described(&new.id).as_deref(), Some("laptop\u{2028}cleared"));
+
+    let show = |format: &str| {
+        let output = iam
+            .keytrim()
+            .args(["show", "--format", format, PLAN])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let shown = show("text");
+    assert!(
+        shown.contains("description \"ci-deploy from GitHub Actions\""),
+        "{shown}"
+    );
+    assert!(shown.contains("laptop\\u{2028}cleared"), "{shown}");
+    assert!(!shown.contains('\u{2028}'), "{shown}");
+    let markdown = show("markdown");
+    assert!(markdown.contains("| description |"), "{markdown}");
+    assert!(
+        markdown.contains("| ci-deploy from GitHub Actions |"),
+        "{markdown}"
+    );
+    let sarif: serde_json::Value = serde_json::from_str(&show("sarif")).unwrap();
+    let result = &sarif["runs"][0]["results"][0];
+    assert_eq!(
+        result["properties"]["keyDescriptions"][&old.id],
+        "ci-deploy from GitHub Actions"
+    );
+    assert!(
+        result["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{} \"ci-deploy from GitHub Actions\"", old.id)),
+        "{result}"
+    );
+}
+
+/// A key without a description is recorded as null, so a reviewer sees the field was
+/// looked at.
+#[test]
+fn a_key_without_a_description_is_null_in_the_plan() {
+    let iam = LocalIam::start();
+    seed_every_decision(&iam);
+    iam.keytrim().args(["audit"]).assert().code(3);
+    let text = std::fs::read_to_string(iam.dir().join(PLAN)).unwrap();
+    assert!(text.contains("description: null"), "{text}");
+    assert!(
+        parse_plan(&text)
+            .users
+            .iter()
+            .flat_map(|user| &user.keys)
+            .all(|key| key.description.is_none())
+    );
 }

@@ -91,6 +91,10 @@ const CORPUS: &[(&str, &str)] = &[
         "user `erin`: field `keys.access_key_id`: `AKIA;rm -rf ~;0001` is not an access key id (16 to 128 upper-case letters and digits)",
     ),
     (
+        "description-longer-than-a-tag.yaml",
+        "user `hank`: field `keys.description`: longer than an IAM tag value (256 characters) for key AKIAEXAMPLEHANK00001",
+    ),
+    (
         "wrong-type.yaml",
         "user `hank`: users[2].keys[0].age_days: invalid type: string \"a hundred and fifty\", expected u32 at line 87 column 15",
     ),

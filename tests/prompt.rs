@@ -11,8 +11,16 @@ const PLAN: &str = "plans/123456789012.yaml";
 /// Seed, audit without the in-use guard (alice and hank are to deactivate), and start
 /// an interactive apply.
 fn interactive_apply() -> (LocalIam, EveryDecision, PtySession) {
+    interactive_apply_after(|_, _| {})
+}
+
+/// As `interactive_apply`, with `before_audit` changing the seeded account first.
+fn interactive_apply_after(
+    before_audit: impl FnOnce(&LocalIam, &EveryDecision),
+) -> (LocalIam, EveryDecision, PtySession) {
     let iam = LocalIam::start();
     let keys = seed_every_decision(&iam);
+    before_audit(&iam, &keys);
     iam.keytrim()
         .args(["audit", "--no-in-use-guard"])
         .assert()
@@ -143,4 +151,21 @@ fn progress_shows_in_a_terminal_and_not_with_quiet() {
         "no progress in a terminal: {shown:?}"
     );
     assert!(!run(true).contains("/40 users"), "progress despite -q");
+}
+
+/// The prompt names each key's description, so the person answering knows which
+/// application a key belongs to.
+#[test]
+fn the_prompt_shows_each_keys_description() {
+    let (iam, keys, mut p) = interactive_apply_after(|iam, keys| {
+        iam.tag_user("alice", &keys.alice_old.id, "nightly backup job");
+    });
+    p.exp_string(&format!("deactivate {}", keys.alice_old.id))
+        .unwrap();
+    p.exp_string("description \"nightly backup job\"").unwrap();
+    p.exp_string("Deactivate these keys of alice? [y,n,a,q,?]")
+        .unwrap();
+    p.send_line("q").unwrap();
+    p.exp_eof().unwrap();
+    assert_eq!(status(&iam, "alice", &keys.alice_old.id), "Active");
 }

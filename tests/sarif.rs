@@ -61,6 +61,10 @@ fn sarif_has_one_result_per_non_compliant_user_and_validates() {
     let document: serde_json::Value = serde_json::from_str(&sarif).unwrap();
     let run = &document["runs"][0];
     assert_eq!(run["tool"]["driver"]["rules"][0]["id"], "CIS-AWS-1.13");
+    let numbers = &run["tool"]["driver"]["rules"][0]["properties"]["cisAwsFoundationsBenchmark"];
+    assert_eq!(numbers["v3.0"], "1.13");
+    assert_eq!(numbers["v5.0"], "1.12");
+    assert_eq!(numbers["v6.0"], "2.12");
     let results = run["results"].as_array().unwrap();
     let users: Vec<&str> = results
         .iter()

@@ -157,6 +157,7 @@ mod tests {
             last_used: None,
             last_used_service: None,
             last_used_region: None,
+            description: None,
         };
         PlanUser {
             user_name: "alice".into(),
@@ -179,6 +180,7 @@ mod tests {
                 at: used,
                 ..LastUse::default()
             }),
+            description: None,
         }
     }
 

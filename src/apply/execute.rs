@@ -451,7 +451,7 @@ async fn deactivate(
 ) -> Result<Outcome, StepError> {
     let name = user.user_name.as_str();
     // An owner may have exempted the user since the audit.
-    let tags = inventory::exemption_tags(&ctx.clients, name)
+    let tags = inventory::user_tags(&ctx.clients, name)
         .await
         .map_err(|err| StepError::Aws(err.to_string()))?;
     if let Some(reason) = tags.in_force(Utc::now().date_naive()) {

@@ -63,12 +63,20 @@ fn guard_account(caller: &Caller, account_id: &str, path: &Path) -> Result<()> {
 }
 
 fn key_line(role: &str, key: &PlanKey) -> String {
-    format!(
+    let mut line = format!(
         "  {role:<10} {}  {:>4} days old  {}",
         key.access_key_id,
         key.age_days,
         crate::plan::render::last_used(key)
-    )
+    );
+    if let Some(description) = &key.description {
+        let _ = write!(
+            line,
+            "\n             {}",
+            crate::plan::render::described(description)
+        );
+    }
+    line
 }
 
 /// What the prompt shows for a planned deactivation.

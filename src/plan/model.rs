@@ -16,6 +16,20 @@ pub const PLAN_KIND: &str = "keytrim-plan";
 /// The benchmark control the plan enforces.
 pub const CONTROL_ID: &str = "CIS AWS Foundations Benchmark 1.13";
 
+/// The recommendation's number in each version of the CIS AWS Foundations Benchmark
+/// that has it, as (benchmark version, recommendation). The README's "The control's
+/// number" says where each pair was read and what is still to be checked.
+pub const CIS_NUMBERS: &[(&str, &str)] = &[
+    ("1.3", "1.13"),
+    ("1.4", "1.13"),
+    ("1.5", "1.13"),
+    ("2.0", "1.13"),
+    ("3.0", "1.13"),
+    ("4.0", "1.13"),
+    ("5.0", "1.12"),
+    ("6.0", "2.12"),
+];
+
 /// Where the audit found its candidates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -112,6 +126,10 @@ pub struct PlanKey {
     pub last_used: Option<DateTime<Utc>>,
     pub last_used_service: Option<String>,
     pub last_used_region: Option<String>,
+    /// The key's description from the IAM console (the user's tag named by the access
+    /// key id); null when there is none. Plans written before it existed read as null.
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 /// Everything besides the inventory that shapes a plan.
@@ -209,6 +227,7 @@ fn plan_key(key: &crate::facts::KeyFacts, now: DateTime<Utc>) -> PlanKey {
         last_used: last_use.at,
         last_used_service: last_use.service,
         last_used_region: last_use.region,
+        description: key.description.clone(),
     }
 }
 

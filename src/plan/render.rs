@@ -75,6 +75,12 @@ pub fn last_used(key: &PlanKey) -> String {
     }
 }
 
+/// A key's description for the terminal: quoted, so where it starts and ends is plain,
+/// and escaped, since it is whatever someone typed into the IAM console.
+pub fn described(description: &str) -> String {
+    format!("description \"{}\"", term::escape(description))
+}
+
 fn timestamp(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
@@ -151,6 +157,9 @@ pub fn to_text_styled(plan: &Plan, palette: &Palette) -> String {
                 key.age_days,
                 last_used(key)
             );
+            if let Some(description) = &key.description {
+                let _ = writeln!(out, "             {}", described(description));
+            }
         }
     }
     if plan.users.is_empty() {
@@ -212,6 +221,30 @@ pub fn to_sarif(plan: &Plan, plan_text: &str, plan_uri: &str) -> String {
                 "partialFingerprints": { "keytrimUserArn/v1": user.user_arn },
                 "properties": { "decision": user.decision.as_str(), "accountId": plan.account_id }
             });
+            let descriptions: serde_json::Map<String, serde_json::Value> = user
+                .keys
+                .iter()
+                .filter_map(|key| {
+                    let description = key.description.as_deref()?;
+                    Some((key.access_key_id.clone(), term::escape(description).into()))
+                })
+                .collect();
+            if !descriptions.is_empty() {
+                let listed: Vec<String> = descriptions
+                    .iter()
+                    .map(|(key, description)| {
+                        format!("{key} \"{}\"", description.as_str().unwrap_or_default())
+                    })
+                    .collect();
+                let message = &mut result["message"]["text"];
+                *message = format!(
+                    "{}. Key descriptions: {}",
+                    message.as_str().unwrap_or_default(),
+                    listed.join(", ")
+                )
+                .into();
+                result["properties"]["keyDescriptions"] = descriptions.into();
+            }
             if user.decision == Decision::Exempt {
                 result["suppressions"] = serde_json::json!([{
                     "kind": "external",
@@ -221,6 +254,11 @@ pub fn to_sarif(plan: &Plan, plan_text: &str, plan_uri: &str) -> String {
             }
             result
         })
+        .collect();
+    // Benchmark version -> the recommendation's number in it.
+    let cis_numbers: serde_json::Map<String, serde_json::Value> = super::model::CIS_NUMBERS
+        .iter()
+        .map(|(version, number)| (format!("v{version}"), (*number).into()))
         .collect();
     let document = serde_json::json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
@@ -245,7 +283,11 @@ pub fn to_sarif(plan: &Plan, plan_text: &str, plan_uri: &str) -> String {
                         "help": {
                             "text": "Review the plan with `keytrim show`, then run `keytrim apply` to deactivate the extra keys."
                         },
-                        "defaultConfiguration": { "level": "error" }
+                        "defaultConfiguration": { "level": "error" },
+                        "properties": {
+                            "tags": ["security", "CIS AWS Foundations Benchmark"],
+                            "cisAwsFoundationsBenchmark": cis_numbers
+                        }
                     }]
                 }
             },
@@ -286,16 +328,40 @@ fn markdown_user(out: &mut String, user: &PlanUser, generated_at: DateTime<Utc>)
         term::markdown(&user.reason)
     );
     let _ = writeln!(out);
-    let _ = writeln!(out, "| role | key | status | age | last used |");
-    let _ = writeln!(out, "|---|---|---|---:|---|");
+    // The description column appears only for users whose keys have one, so tables
+    // of accounts that never use descriptions stay as narrow as before.
+    let described = user.keys.iter().any(|key| key.description.is_some());
+    let (head, rule) = if described {
+        (
+            "| role | key | status | age | last used | description |",
+            "|---|---|---|---:|---|---|",
+        )
+    } else {
+        (
+            "| role | key | status | age | last used |",
+            "|---|---|---|---:|---|",
+        )
+    };
+    let _ = writeln!(out, "{head}");
+    let _ = writeln!(out, "{rule}");
     for key in &user.keys {
         let used = match key.last_used {
             None => "never".to_string(),
             Some(at) => with_place(ago(at, generated_at), key, term::markdown),
         };
+        let description = if described {
+            format!(
+                " {} |",
+                key.description
+                    .as_deref()
+                    .map_or_else(String::new, term::markdown)
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "| {} | `{}` | {} | {} days | {used} |",
+            "| {} | `{}` | {} | {} days | {used} |{description}",
             role(user, key),
             key.access_key_id,
             key.status.as_str(),
@@ -443,6 +509,7 @@ pub(crate) mod tests {
                 service: used_days_ago.map(|_| "s3".to_string()),
                 region: used_days_ago.map(|_| "eu-west-1".to_string()),
             }),
+            description: None,
         }
     }
 

@@ -42,6 +42,9 @@ fn of_user(user: &PlanUser, field: &str, message: impl Into<String>) -> Problem 
     }
 }
 
+/// The longest value an IAM tag can hold, and so the longest key description.
+pub const MAX_DESCRIPTION_CHARS: usize = 256;
+
 /// True for a string IAM could have issued as an access key id.
 pub fn is_access_key_id(id: &str) -> bool {
     (16..=128).contains(&id.len())
@@ -221,6 +224,22 @@ fn validate_user(user: &PlanUser, plan: &Plan) -> Result<(), Problem> {
                 format!("key {} is listed twice", key.access_key_id),
             ));
         }
+        // IAM tag values are at most 256 characters; anything longer was not read
+        // from IAM. What it contains is shown escaped, never trusted.
+        if key
+            .description
+            .as_deref()
+            .is_some_and(|text| text.chars().count() > MAX_DESCRIPTION_CHARS)
+        {
+            return Err(of_user(
+                user,
+                "keys.description",
+                format!(
+                    "longer than an IAM tag value ({MAX_DESCRIPTION_CHARS} characters) for key {}",
+                    key.access_key_id
+                ),
+            ));
+        }
         for (field, value) in [
             ("keys.last_used_service", &key.last_used_service),
             ("keys.last_used_region", &key.last_used_region),
@@ -351,6 +370,7 @@ mod tests {
             last_used: None,
             last_used_service: None,
             last_used_region: None,
+            description: None,
         }
     }
 

@@ -250,15 +250,60 @@ impl LocalIam {
 
     /// Make the default account an Organization's management account and add a member
     /// account; returns the member's id.
-    pub fn create_member_account(&self, name: &str) -> String {
-        let organizations = aws_sdk_organizations::Client::from_conf(
+    /// An Organizations client of the management account.
+    pub fn organizations(&self) -> aws_sdk_organizations::Client {
+        aws_sdk_organizations::Client::from_conf(
             aws_sdk_organizations::Config::builder()
                 .behavior_version(aws_sdk_organizations::config::BehaviorVersion::latest())
                 .region(aws_sdk_organizations::config::Region::new("us-east-1"))
                 .endpoint_url(&self.endpoint)
                 .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
                 .build(),
-        );
+        )
+    }
+
+    /// The Organization's root id (after `create_member_account` made it).
+    pub fn organization_root(&self) -> String {
+        let roots = self
+            .block_on(self.organizations().list_roots().send())
+            .expect("ListRoots");
+        roots.roots()[0].id().expect("root id").to_string()
+    }
+
+    /// Create an organizational unit under `parent` (a root or an OU); its id.
+    pub fn create_unit(&self, parent: &str, name: &str) -> String {
+        let created = self
+            .block_on(
+                self.organizations()
+                    .create_organizational_unit()
+                    .parent_id(parent)
+                    .name(name)
+                    .send(),
+            )
+            .expect("CreateOrganizationalUnit");
+        created
+            .organizational_unit()
+            .and_then(|unit| unit.id())
+            .expect("the new OU's id")
+            .to_string()
+    }
+
+    /// Move an account from the root into `unit`.
+    pub fn move_to_unit(&self, account: &str, unit: &str) {
+        let root = self.organization_root();
+        self.block_on(
+            self.organizations()
+                .move_account()
+                .account_id(account)
+                .source_parent_id(root)
+                .destination_parent_id(unit)
+                .send(),
+        )
+        .expect("MoveAccount");
+    }
+
+    pub fn create_member_account(&self, name: &str) -> String {
+        let organizations = self.organizations();
         // The first call makes the organization; later ones find it there already.
         let _ = self.block_on(
             organizations
@@ -321,6 +366,18 @@ impl LocalIam {
             );
         }
         self.block_on(request.send()).expect("CreateUser");
+    }
+
+    /// Tag a user, as the IAM console does when it stores a key's description (the
+    /// tag's key is the access key id).
+    pub fn tag_user(&self, name: &str, key: &str, value: &str) {
+        let tag = aws_sdk_iam::types::Tag::builder()
+            .key(key)
+            .value(value)
+            .build()
+            .expect("tag");
+        self.block_on(self.iam.tag_user().user_name(name).tags(tag).send())
+            .expect("TagUser");
     }
 
     /// Create a key as if it had been created `days_ago` days ago.
