@@ -169,6 +169,7 @@ async fn audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
         out_dir: args.out_dir.clone(),
         only: args.accounts.clone(),
         except: args.exclude_accounts.clone(),
+        units: args.ou.clone(),
         account_concurrency: args.account_concurrency as usize,
         quiet: global.quiet,
     };
@@ -288,12 +289,18 @@ fn diff(args: DiffArgs) -> Result<u8> {
 }
 
 fn iam_policy(args: IamPolicyArgs) -> Result<u8> {
-    let mut document = match args.phase {
-        Phase::Audit => crate::iam_policy::audit(),
-        Phase::Apply => crate::iam_policy::apply(),
+    let (mut document, organization_actions) = match args.phase {
+        Phase::Audit => (
+            crate::iam_policy::audit(),
+            crate::iam_policy::AUDIT_ORGANIZATION_ACTIONS,
+        ),
+        Phase::Apply => (
+            crate::iam_policy::apply(),
+            crate::iam_policy::APPLY_ORGANIZATION_ACTIONS,
+        ),
     };
     if args.org {
-        document = crate::iam_policy::organization(&args.org_role, document);
+        document = crate::iam_policy::organization(&args.org_role, organization_actions, document);
     }
     let mut text = serde_json::to_string_pretty(&document).expect("policy documents serialise");
     text.push('\n');

@@ -144,6 +144,8 @@ pub struct ManyOptions {
     pub out_dir: PathBuf,
     pub only: Vec<String>,
     pub except: Vec<String>,
+    /// `--ou`: only accounts in these organizational units (and those nested in them).
+    pub units: Vec<String>,
     pub account_concurrency: usize,
     pub quiet: bool,
 }
@@ -171,8 +173,18 @@ pub async fn audit_organization(
     let config = aws::load_config(base).await?;
     let caller = inventory::caller(&Clients::from_sdk_config(&config)).await?;
     let members = accounts::organization_accounts(&config).await?;
+    let in_units = if options.units.is_empty() {
+        None
+    } else {
+        Some(accounts::accounts_in_units(&config, &options.units).await?)
+    };
     let targets: Vec<Target> = members
         .into_iter()
+        .filter(|account| {
+            in_units
+                .as_ref()
+                .is_none_or(|ids| ids.contains(&account.id))
+        })
         .filter(|account| accounts::selected(&account.id, &options.only, &options.except))
         .map(|account| {
             let role_arn = (account.id != caller.account_id)
@@ -180,6 +192,13 @@ pub async fn audit_organization(
             Target::Member { account, role_arn }
         })
         .collect();
+    // An audit of no account would pass a scheduled check while checking nothing.
+    if targets.is_empty() {
+        return Err(Error::Usage(
+            "no account of the Organization is left by --ou, --accounts and --exclude-accounts"
+                .into(),
+        ));
+    }
     let title = format!(
         "keytrim audit of {} organization accounts (role {role_name})",
         targets.len()

@@ -217,6 +217,12 @@ pub struct AuditArgs {
     #[arg(long, value_name = "ID,...", value_delimiter = ',')]
     pub exclude_accounts: Vec<String>,
 
+    /// With --org-role: only accounts in this organizational unit or the OUs nested in
+    /// it (ou-... or a root r-...). Repeatable; combines with --accounts and
+    /// --exclude-accounts.
+    #[arg(long, value_name = "ID", requires = "org_role", value_parser = parse_unit_id)]
+    pub ou: Vec<String>,
+
     /// Accounts audited at once, with --org-role or several --profile.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub account_concurrency: u32,
@@ -289,4 +295,13 @@ pub struct IamPolicyArgs {
         requires = "org"
     )]
     pub org_role: String,
+}
+
+/// `--ou`'s value: an organizational unit or root id, checked before any call.
+fn parse_unit_id(value: &str) -> Result<String, String> {
+    if crate::accounts::is_unit_id(value) {
+        Ok(value.to_string())
+    } else {
+        Err("not an organizational unit id (ou-xxxx-xxxxxxxx) or root id (r-xxxx)".to_string())
+    }
 }

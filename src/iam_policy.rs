@@ -13,6 +13,18 @@ pub const AUDIT_ACTIONS: &[&str] = &[
     "iam:ListUsers",
 ];
 
+/// Organizations actions `keytrim audit --org-role` calls from the management account:
+/// the accounts, and with `--ou` the units and the accounts in each.
+pub const AUDIT_ORGANIZATION_ACTIONS: &[&str] = &[
+    "organizations:ListAccounts",
+    "organizations:ListAccountsForParent",
+    "organizations:ListChildren",
+];
+
+/// Organizations actions `keytrim apply --org-role` is granted from the management
+/// account.
+pub const APPLY_ORGANIZATION_ACTIONS: &[&str] = &["organizations:ListAccounts"];
+
 /// Actions `keytrim apply` and `keytrim rollback` call: the drift check reads keys,
 /// their last use and the user's tags (an exemption added since the audit), then the
 /// one write.
@@ -55,7 +67,8 @@ pub fn apply() -> Value {
 
 /// For an Organization: what the management account's caller needs, and the role each
 /// member account needs (its trust policy names the management account).
-pub fn organization(role_name: &str, phase_policy: Value) -> Value {
+/// `organization_actions` are the Organizations calls the phase makes from there.
+pub fn organization(role_name: &str, organization_actions: &[&str], phase_policy: Value) -> Value {
     json!({
         "management_account_policy": {
             "Version": "2012-10-17",
@@ -63,7 +76,7 @@ pub fn organization(role_name: &str, phase_policy: Value) -> Value {
                 {
                     "Sid": "KeytrimListAccounts",
                     "Effect": "Allow",
-                    "Action": ["organizations:ListAccounts"],
+                    "Action": organization_actions,
                     "Resource": "*"
                 },
                 {

@@ -1,6 +1,7 @@
 //! Whole Organizations against a local multi-account IAM: `--org-role` audits every
 //! active account into its own plan, failures stay in their account, the account
-//! filters, `--profile` given twice, and `apply --org-role` across accounts.
+//! filters and organizational units, `--profile` given twice, and `apply --org-role`
+//! across accounts.
 
 mod support;
 
@@ -257,7 +258,13 @@ fn iam_policy_for_an_organization() {
     assert!(output.status.success());
     let policy: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let management = policy["management_account_policy"].to_string();
-    assert!(management.contains("organizations:ListAccounts"));
+    for action in [
+        "organizations:ListAccounts",
+        "organizations:ListAccountsForParent",
+        "organizations:ListChildren",
+    ] {
+        assert!(management.contains(action), "{action}: {management}");
+    }
     assert!(management.contains("arn:aws:iam::*:role/KeytrimAudit"));
     assert_eq!(
         policy["member_role_trust_policy"]["Statement"][0]["Action"],
@@ -268,4 +275,99 @@ fn iam_policy_for_an_organization() {
             .to_string()
             .contains("iam:ListAccessKeys")
     );
+}
+
+/// The plans `audit` wrote, by account id.
+fn planned_accounts(iam: &LocalIam) -> Vec<String> {
+    let mut accounts: Vec<String> = std::fs::read_dir(iam.dir().join("plans"))
+        .map(|entries| {
+            entries
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .filter_map(|name| name.strip_suffix(".yaml").map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    accounts.sort();
+    accounts
+}
+
+/// `--ou` narrows an Organization audit to the accounts in an OU and the OUs nested in
+/// it, and combines with the account filters. The tree: root > prod > prod-eu, and
+/// root > dev; the management account stays at the root.
+#[test]
+fn ou_narrows_the_organization_to_units_and_their_nested_units() {
+    let (iam, [first, second], _) = organization();
+    let third = iam.create_member_account("member-c");
+    let root = iam.organization_root();
+    let prod = iam.create_unit(&root, "prod");
+    let prod_eu = iam.create_unit(&prod, "prod-eu");
+    let dev = iam.create_unit(&root, "dev");
+    iam.move_to_unit(&first, &prod);
+    iam.move_to_unit(&second, &prod_eu);
+    iam.move_to_unit(&third, &dev);
+    let sorted = |mut ids: Vec<&String>| {
+        ids.sort();
+        ids.into_iter().cloned().collect::<Vec<_>>()
+    };
+
+    iam.keytrim()
+        .args(["audit", "--org-role", ROLE, "--ou", &prod])
+        .assert()
+        .code(3);
+    assert_eq!(planned_accounts(&iam), sorted(vec![&first, &second]));
+
+    std::fs::remove_dir_all(iam.dir().join("plans")).unwrap();
+    iam.keytrim()
+        .args(["audit", "--org-role", ROLE, "--ou", &prod, "--ou", &dev])
+        .args(["--exclude-accounts", &first])
+        .assert()
+        .code(3);
+    assert_eq!(planned_accounts(&iam), sorted(vec![&second, &third]));
+
+    std::fs::remove_dir_all(iam.dir().join("plans")).unwrap();
+    let output = iam
+        .keytrim()
+        .args(["audit", "--org-role", ROLE, "--ou", &prod_eu])
+        .args(["--accounts", &first])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("no account of the Organization is left by --ou"),
+        "an audit of nothing is refused: {stderr}"
+    );
+    assert_eq!(planned_accounts(&iam), Vec::<String>::new());
+}
+
+#[test]
+fn an_ou_that_is_not_in_the_organization_is_an_error_naming_it() {
+    let (iam, _, _) = organization();
+    let missing = "ou-zzzz-zzzzzzzz";
+    let output = iam
+        .keytrim()
+        .args(["audit", "--org-role", ROLE, "--ou", missing])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(missing), "{stderr}");
+    assert!(!iam.dir().join("plans").exists(), "no plan after bad input");
+
+    let output = iam
+        .keytrim()
+        .args(["audit", "--org-role", ROLE, "--ou", "prod"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "a malformed id is a usage error"
+    );
+    let output = iam
+        .keytrim()
+        .args(["audit", "--ou", "ou-ab12-cdef3456"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "--ou needs --org-role");
 }
