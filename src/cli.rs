@@ -6,7 +6,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Enforce CIS AWS Foundations Benchmark 1.13: at most one active access key per IAM user.
 #[derive(Debug, Parser)]
-#[command(name = "keytrim", version, about, propagate_version = true)]
+#[command(
+    name = "keytrim",
+    version = env!("KEYTRIM_VERSION_TEXT"),
+    about,
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

@@ -116,7 +116,7 @@ fn the_example_workflows_use_real_commands_and_options() {
             let Some(command) = words.get(1) else {
                 continue;
             };
-            if !["audit", "show", "apply", "rollback", "iam-policy"].contains(command)
+            if !["audit", "show", "diff", "apply", "rollback", "iam-policy"].contains(command)
                 || line.trim_start().starts_with('#')
             {
                 continue;
@@ -132,4 +132,24 @@ fn the_example_workflows_use_real_commands_and_options() {
         }
     }
     assert!(checked >= 5, "only {checked} keytrim commands found");
+}
+
+/// Built from a git checkout, `--version` names the commit, so a bug report says exactly
+/// what was running; the plan's `generated_by` keeps the release version alone.
+#[test]
+fn version_names_the_commit_it_was_built_from() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(&root)
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| String::from_utf8(output.stdout).unwrap().trim().to_string());
+    let version = keytrim_stdout(&["--version"]);
+    let expected = match head {
+        Some(commit) => format!("keytrim {} (commit {commit})\n", env!("CARGO_PKG_VERSION")),
+        None => format!("keytrim {}\n", env!("CARGO_PKG_VERSION")),
+    };
+    assert_eq!(version, expected);
 }
