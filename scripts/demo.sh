@@ -12,6 +12,7 @@ fail() {
   echo "demo: $*" >&2
   exit 1
 }
+# shellcheck disable=SC2154 # status is assigned inside the trap
 trap 'status=$?; [ "$status" -eq 0 ] || echo "demo: stopped (exit $status) at line $LINENO: $BASH_COMMAND" >&2' EXIT
 
 . scripts/lib/tools.sh

