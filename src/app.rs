@@ -115,7 +115,10 @@ fn write_stdout(text: &str) -> Result<()> {
     stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
-        .map_err(Error::Stdout)
+        .map_err(|err| match err.kind() {
+            std::io::ErrorKind::BrokenPipe => Error::StdoutClosed,
+            _ => Error::Stdout(err),
+        })
 }
 
 /// Write `text` to `path` whole or not at all: a temporary file beside it, then a rename.
@@ -185,6 +188,12 @@ async fn audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
         return audit::audit_organization(role, &base, inputs, &many).await;
     }
     if global.profile.len() > 1 {
+        // Several accounts give several plans: one --out path cannot hold them.
+        if args.out.is_some() {
+            return Err(Error::Usage(
+                "--out names one plan, but several --profile write one plan per account: use --out-dir".into(),
+            ));
+        }
         return audit::audit_profiles(&global.profile, &connect_options(global), inputs, &many)
             .await;
     }

@@ -194,10 +194,7 @@ pub async fn audit_organization(
         .collect();
     // An audit of no account would pass a scheduled check while checking nothing.
     if targets.is_empty() {
-        return Err(Error::Usage(
-            "no account of the Organization is left by --ou, --accounts and --exclude-accounts"
-                .into(),
-        ));
+        return Err(Error::NoAccountSelected);
     }
     let title = format!(
         "keytrim audit of {} organization accounts (role {role_name})",

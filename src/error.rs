@@ -11,7 +11,7 @@ pub mod exit {
     pub const OK: u8 = 0;
     /// Error: bad input, AWS or I/O failure, refused plan.
     pub const ERROR: u8 = 1;
-    /// Usage error (clap's own).
+    /// Usage error: clap's own, and options keytrim refuses together.
     pub const USAGE: u8 = 2;
     /// Audit: the account is not compliant; a plan with work, holds or rotations was written.
     pub const NOT_COMPLIANT: u8 = 3;
@@ -134,12 +134,26 @@ pub enum Error {
     /// Standard output could not be written.
     #[error("cannot write to standard output: {0}")]
     Stdout(std::io::Error),
+
+    /// Whoever read standard output stopped reading (`keytrim show ... | head`): not a
+    /// failure. The command ends there, quietly, with exit code 0, as ripgrep does.
+    #[error("standard output was closed")]
+    StdoutClosed,
+
+    /// An Organization audit whose filters leave no account.
+    #[error("no account of the Organization is left by --ou, --accounts and --exclude-accounts")]
+    NoAccountSelected,
 }
 
 impl Error {
-    /// The process exit code for this error.
+    /// The process exit code for this error: 2 for a usage mistake, 0 for a reader that
+    /// went away, 1 for everything else.
     pub fn exit_code(&self) -> u8 {
-        exit::ERROR
+        match self {
+            Error::Usage(_) => exit::USAGE,
+            Error::StdoutClosed => exit::OK,
+            _ => exit::ERROR,
+        }
     }
 }
 

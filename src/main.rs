@@ -37,6 +37,17 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(keytrim::app::run(cli)) {
         Ok(code) => ExitCode::from(code),
+        Err(keytrim::error::Error::StdoutClosed) => ExitCode::from(keytrim::error::exit::OK),
+        Err(keytrim::error::Error::Usage(message)) => {
+            // keytrim's own usage mistakes look and exit like clap's (exit code 2).
+            use clap::CommandFactory;
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    keytrim::term::escape(&message),
+                )
+                .exit()
+        }
         Err(err) => {
             let code = err.exit_code();
             // The message may quote a plan or IAM: no control sequence reaches the terminal.

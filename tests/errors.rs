@@ -1,5 +1,5 @@
-//! Failures a user meets when reaching AWS: each is one clear line on stderr, exit 1,
-//! and never a panic.
+//! Failures a user meets: reaching AWS (one clear line on stderr, exit 1, never a
+//! panic), usage mistakes (exit 2, clap's shape) and a reader that stops early (exit 0).
 
 mod support;
 
@@ -140,5 +140,94 @@ fn access_denied_names_the_action() {
     assert!(
         !iam.dir().join("plans").exists(),
         "no plan after a failed audit"
+    );
+}
+
+/// keytrim's own usage mistakes exit 2 with clap's message shape, and change nothing:
+/// `--out` with several profiles (it would have been ignored), `--journal` with several
+/// plans, and `--accounts` without several accounts.
+#[test]
+fn usage_mistakes_exit_2_in_clap_style() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, expected) in [
+        (
+            &[
+                "--profile",
+                "a",
+                "--profile",
+                "b",
+                "audit",
+                "-o",
+                "plan.yaml",
+            ][..],
+            "--out names one plan, but several --profile write one plan per account",
+        ),
+        (
+            &["apply", "--journal", "j.jsonl", "a.yaml", "b.yaml"][..],
+            "--journal names one file, so it takes one plan",
+        ),
+        (
+            &["audit", "--accounts", "111111111111"][..],
+            "--accounts and --exclude-accounts go with --org-role or several --profile",
+        ),
+    ] {
+        let output = keytrim_isolated(dir.path())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: {expected}")),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains("\nUsage: keytrim"), "{stderr}");
+        assert!(!dir.path().join("plans").exists(), "{args:?} wrote a plan");
+        assert!(!dir.path().join("plan.yaml").exists());
+    }
+}
+
+/// A reader that stops early (`keytrim show --format json PLAN | head -c 100`) ends
+/// keytrim quietly with exit 0, as ripgrep does, not with a broken-pipe error.
+#[test]
+fn a_closed_stdout_ends_quietly_with_exit_0() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/plans/every-decision.yaml");
+    let mut plan = keytrim::plan::load::parse(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    // Far more JSON than a pipe buffers (64 KiB on Linux).
+    let template = plan.users[0].clone();
+    plan.users = (0..3000)
+        .map(|n| {
+            let mut user = template.clone();
+            user.user_name = format!("user{n:04}");
+            user.user_arn = format!("arn:aws:iam::{}:user/user{n:04}", plan.account_id);
+            user
+        })
+        .collect();
+    let path = dir.path().join("big.yaml");
+    std::fs::write(&path, keytrim::plan::render::to_yaml(&plan)).unwrap();
+
+    let mut child = std::process::Command::new(support::keytrim_path())
+        .args(["show", "--format", "json"])
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 100];
+    child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+    // The pipe's read end is dropped here, as `head -c 100` exits.
+    let output = child.wait_with_output().unwrap();
+    assert!(head.starts_with(b"{"), "{}", String::from_utf8_lossy(&head));
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
     );
 }
