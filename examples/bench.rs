@@ -11,7 +11,7 @@
 //! Usage: bench [--users N] [--scale-users N] [--concurrency N] [--sample N]
 //!              [--out FILE] [--tools DIR] [--python FILE] [--launcher FILE]
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};

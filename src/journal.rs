@@ -409,7 +409,7 @@ mod tests {
 
     /// A failed write is remembered, so the run can stop starting changes. /dev/full
     /// fails every write, as a full disk does. (That a fragment is cut off again is
-    /// tested for real, under a file-size limit, in tests/faults.rs.)
+    /// tested for real, under a file-size limit, in tests/it/faults.rs.)
     #[test]
     fn a_failed_write_is_remembered() {
         let dir = tempfile::tempdir().unwrap();

@@ -16,7 +16,7 @@ use base64::Engine as _;
 /// The account moto serves unless told otherwise.
 pub const ACCOUNT_ID: &str = "123456789012";
 
-const INSTALL_MOTO: &str = "moto_server not found: install it with `pip install 'moto[server]>=5.2,<6'` \
+const INSTALL_MOTO: &str = "moto_server not found: install it with `pip install 'moto[server]==5.2.1'` \
      (or run scripts/test.sh, which installs it into .venv), or point KEYTRIM_MOTO_SERVER at it";
 const INSTALL_FAKETIME: &str = "libfaketime not found: install it with `apt-get install faketime` \
      (scripts/test.sh does), or point KEYTRIM_LIBFAKETIME at libfaketime.so.1";
@@ -548,6 +548,12 @@ impl Drop for LocalIam {
 /// The environment of a `keytrim` run in `dir`: nothing inherited but PATH, AWS config
 /// files that are empty, instance metadata off.
 pub fn isolated_env(dir: &Path) -> Vec<(String, std::ffi::OsString)> {
+    // The config files are written into `dir`: never let that be the repository.
+    assert!(
+        !dir.starts_with(project_root()),
+        "tests never write into the repository: run keytrim in a temporary directory, not {}",
+        dir.display()
+    );
     let config = dir.join("empty-aws-config");
     let credentials = dir.join("empty-aws-credentials");
     for file in [&config, &credentials] {

@@ -2,14 +2,14 @@
 //! true (every recorded change is in IAM, every change in IAM is recorded), and a
 //! second apply that finishes the job.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::support::{LocalIam, SeededKey};
 use keytrim::journal::Event;
-use support::{LocalIam, SeededKey};
 
 const PLAN: &str = "plans/123456789012.yaml";
 const USERS: usize = 60;

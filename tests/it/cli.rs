@@ -1,14 +1,12 @@
 //! The command line itself: shell completions, the man page, and the command reference
 //! in README.md, which is generated from the clap definitions and kept current here.
 
-mod support;
-
 use std::path::PathBuf;
 
-use support::keytrim_isolated;
+use crate::support::keytrim_isolated;
 
 const BEGIN: &str =
-    "<!-- BEGIN generated reference: KEYTRIM_UPDATE_README=1 cargo test --test cli -->";
+    "<!-- BEGIN generated reference: KEYTRIM_UPDATE_README=1 cargo test --test it cli:: -->";
 const END: &str = "<!-- END generated reference -->";
 
 fn keytrim_stdout(args: &[&str]) -> String {
@@ -94,7 +92,7 @@ fn the_readme_reference_is_current() {
     }
     assert!(
         current == expected,
-        "README.md's command reference is stale: run `KEYTRIM_UPDATE_README=1 cargo test --test cli` and commit it"
+        "README.md's command reference is stale: run `KEYTRIM_UPDATE_README=1 cargo test --test it cli::` and commit it"
     );
 }
 

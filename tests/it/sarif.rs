@@ -2,12 +2,10 @@
 //! rule, valid SARIF 2.1.0 according to Microsoft's SARIF Multitool (its `validate`
 //! checks the 2.1.0 schema and the spec's rules).
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::keytrim_isolated;
+use crate::support::keytrim_isolated;
 
 const INSTALL: &str = "SARIF Multitool not found: run scripts/test.sh (it runs `npm install --prefix .tools @microsoft/sarif-multitool@5.7.0`), or point KEYTRIM_SARIF_MULTITOOL at sarif-multitool";
 
@@ -41,8 +39,17 @@ fn validation_errors(file: &Path) -> Vec<String> {
 }
 
 fn sarif_of_fixture() -> String {
-    // Run from the repository root, as code scanning would see the plan's path.
-    let output = keytrim_isolated(&root())
+    // The plan at the path it has in the repository, as code scanning would see it, but
+    // in a directory of the test's own: tests never write into the repository.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("tests/fixtures/plans");
+    std::fs::create_dir_all(&copy).unwrap();
+    std::fs::copy(
+        root().join("tests/fixtures/plans/every-decision.yaml"),
+        copy.join("every-decision.yaml"),
+    )
+    .unwrap();
+    let output = keytrim_isolated(dir.path())
         .args([
             "show",
             "tests/fixtures/plans/every-decision.yaml",

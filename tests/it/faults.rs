@@ -2,16 +2,16 @@
 //! Throttling, 503s, dropped connections, latency, lost UpdateAccessKey responses and
 //! SIGKILL must leave a true plan, a true journal and no user locked out.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::support::proxy::{FaultProxy, Faults};
+use crate::support::{LocalIam, SeededKey, journals, param, seed_every_decision};
 use keytrim::journal::Event;
-use support::proxy::{FaultProxy, Faults};
-use support::{LocalIam, SeededKey, journals, param, seed_every_decision};
 
 const PLAN: &str = "plans/123456789012.yaml";
 

@@ -1,10 +1,10 @@
 //! The per-user prompt of `keytrim apply`, answered in a real pseudo-terminal (rexpect):
 //! y, n, a, q, ? and Enter alone.
 
-mod support;
+use crate::support;
 
+use crate::support::{EveryDecision, LocalIam, seed_every_decision};
 use rexpect::session::{PtySession, spawn_command};
-use support::{EveryDecision, LocalIam, seed_every_decision};
 
 const PLAN: &str = "plans/123456789012.yaml";
 

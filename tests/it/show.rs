@@ -1,11 +1,11 @@
 //! `keytrim show`: renders a valid plan in each format (snapshots of what users read),
 //! and refuses a broken plan with one line naming the file, user and field.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 
-use support::keytrim_isolated;
+use crate::support::keytrim_isolated;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plans/every-decision.yaml")
@@ -320,6 +320,6 @@ fn the_example_in_plans_readme_is_current() {
     }
     assert!(
         stale.is_empty(),
-        "plans/README.md is stale ({stale:?}): run `KEYTRIM_UPDATE_README=1 cargo test --test show` and commit it"
+        "plans/README.md is stale ({stale:?}): run `KEYTRIM_UPDATE_README=1 cargo test --test it show::` and commit it"
     );
 }

@@ -2,12 +2,12 @@
 //! runs, re-runs, every kind of drift, the account guard, the refusal without a
 //! terminal, the journal, and a rollback that restores exactly what apply changed.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 
+use crate::support::{ACCOUNT_ID, EveryDecision, LocalIam, seed_every_decision};
 use keytrim::journal::{Entry, Event, Mode};
-use support::{ACCOUNT_ID, EveryDecision, LocalIam, seed_every_decision};
 
 const PLAN: &str = "plans/123456789012.yaml";
 

@@ -2,11 +2,9 @@
 //! real plans (the fixture and a fresh audit) validate against it while broken ones
 //! do not.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 
-use support::{LocalIam, keytrim_isolated, seed_every_decision};
+use crate::support::{LocalIam, keytrim_isolated, seed_every_decision};
 
 const SCHEMA: &str = "plans/schema/plan-v1.schema.json";
 
@@ -31,7 +29,7 @@ fn the_checked_in_schema_is_the_generated_one() {
     let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         checked_in == generated,
-        "{SCHEMA} is stale: run `KEYTRIM_UPDATE_SCHEMA=1 cargo test --test schema` and commit it"
+        "{SCHEMA} is stale: run `KEYTRIM_UPDATE_SCHEMA=1 cargo test --test it schema::` and commit it"
     );
 }
 

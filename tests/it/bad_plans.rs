@@ -2,9 +2,9 @@
 //! each one with its own one-line message naming the file (and the user and field where
 //! there are some), exits 1, and never writes to IAM.
 
-mod support;
+use crate::support;
 
-use support::LocalIam;
+use crate::support::LocalIam;
 
 /// Each fixture and the end of the message it must give.
 const CORPUS: &[(&str, &str)] = &[

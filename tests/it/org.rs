@@ -3,10 +3,10 @@
 //! filters and organizational units, `--profile` given twice, and `apply --org-role`
 //! across accounts.
 
-mod support;
+use crate::support;
 
-use support::proxy::{FaultProxy, Faults};
-use support::{ACCOUNT_ID, LocalIam};
+use crate::support::proxy::{FaultProxy, Faults};
+use crate::support::{ACCOUNT_ID, LocalIam};
 
 const ROLE: &str = "KeytrimAudit";
 
@@ -370,4 +370,40 @@ fn an_ou_that_is_not_in_the_organization_is_an_error_naming_it() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "--ou needs --org-role");
+}
+
+/// The role ARNs are in the partition asked for, and each phase has its own default
+/// role name (the apply role may change keys; the audit role must not).
+#[test]
+fn iam_policy_names_the_partition_and_each_phases_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = |args: &[&str]| -> serde_json::Value {
+        let output = support::keytrim_isolated(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let apply = policy(&["iam-policy", "apply", "--org", "--partition", "aws-us-gov"]);
+    assert_eq!(apply["member_role_name"], "KeytrimApply");
+    assert_eq!(
+        apply["management_account_policy"]["Statement"][1]["Resource"],
+        "arn:aws-us-gov:iam::*:role/KeytrimApply"
+    );
+    assert_eq!(
+        apply["member_role_trust_policy"]["Statement"][0]["Principal"]["AWS"],
+        "arn:aws-us-gov:iam::MANAGEMENT_ACCOUNT_ID:root"
+    );
+    let audit = policy(&["iam-policy", "audit", "--org"]);
+    assert_eq!(audit["member_role_name"], "KeytrimAudit");
+    assert_eq!(
+        audit["management_account_policy"]["Statement"][1]["Resource"],
+        "arn:aws:iam::*:role/KeytrimAudit"
+    );
+    let refused = support::keytrim_isolated(dir.path())
+        .args(["iam-policy", "audit", "--org", "--partition", "mars"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
 }

@@ -1,11 +1,11 @@
 //! Failures a user meets: reaching AWS (one clear line on stderr, exit 1, never a
 //! panic), usage mistakes (exit 2, clap's shape) and a reader that stops early (exit 0).
 
-mod support;
+use crate::support;
 
 use std::net::TcpListener;
 
-use support::{LocalIam, keytrim_isolated};
+use crate::support::{LocalIam, keytrim_isolated};
 
 /// The lines keytrim printed on stderr, with the SDK's own log lines left out.
 fn error_lines(stderr: &[u8]) -> Vec<String> {

@@ -1,11 +1,9 @@
 //! `keytrim audit` against a real local IAM (moto under libfaketime): every decision,
 //! the options that change them, both sources, and that an audit never writes.
 
-mod support;
-
+use crate::support::{ACCOUNT_ID, LocalIam, is_write, seed_every_decision};
 use keytrim::plan::{Plan, PlanUser};
 use keytrim::rule::Decision;
-use support::{ACCOUNT_ID, LocalIam, is_write, seed_every_decision};
 
 /// Where `keytrim audit` writes the local account's plan by default.
 const PLAN: &str = "plans/123456789012.yaml";

@@ -1,0 +1,21 @@
+//! keytrim's integration tests: one test binary, as ripgrep and just have, so the AWS
+//! SDK is linked once rather than once per area. Each module is one area, run against
+//! the real `keytrim` binary and moto's server on 127.0.0.1 (see `support`).
+//!
+//! Run one area with `cargo test --test it show::`, one test by its name.
+
+mod support;
+
+mod apply;
+mod audit;
+mod bad_plans;
+mod cli;
+mod errors;
+mod faults;
+mod interrupt;
+mod org;
+mod prompt;
+mod quick_start;
+mod sarif;
+mod schema;
+mod show;
