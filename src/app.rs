@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use clap::CommandFactory;
 
-use crate::apply::{self, RunOptions};
 use crate::audit::{self, AuditInputs, ManyOptions};
 use crate::aws::{self, ConnectOptions};
+use crate::change::{self, Answer, RunOptions};
 use crate::cli::{
     AuditArgs, ChangeArgs, Cli, ColorChoice, Command, DiffArgs, DiffFormat, GlobalArgs,
     IamPolicyArgs, Phase, ShowArgs, ShowFormat, SourceArg,
@@ -17,6 +17,7 @@ use crate::error::{Error, Result, exit};
 use crate::exemptions::Exemptions;
 use crate::inventory::Scope;
 use crate::plan::{self, Source, render};
+use crate::report::{NoProgress, Reporter, RunSummary, SharedProgress};
 use crate::rule::Policy;
 use crate::style::{self, Palette};
 
@@ -28,27 +29,29 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Diff(args) => diff(args),
         Command::Apply(args) => {
             one_profile(&cli.global)?;
-            let mut options = run_options(&cli.global, &args.change);
+            let mut options = run_options(&args.change);
             options.max_changes = args
                 .max_changes
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
-            apply::apply(
+            change::apply::apply(
                 &connect_options(&cli.global),
                 &args.plans,
                 args.journal.as_deref(),
                 args.org_role.as_deref(),
                 &options,
+                &Terminal::new(&cli.global),
             )
             .await
         }
         Command::Rollback(args) => {
             one_profile(&cli.global)?;
-            let options = run_options(&cli.global, &args.change);
-            apply::rollback::rollback(
+            let options = run_options(&args.change);
+            change::rollback::rollback(
                 &connect_options(&cli.global),
                 &args.journal,
                 args.org_role.as_deref(),
                 &options,
+                &Terminal::new(&cli.global),
             )
             .await
         }
@@ -74,19 +77,55 @@ pub async fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-fn run_options(global: &GlobalArgs, change: &ChangeArgs) -> RunOptions {
+fn run_options(change: &ChangeArgs) -> RunOptions {
     RunOptions {
         yes: change.yes,
         dry_run: change.dry_run,
         concurrency: change.concurrency as usize,
         verify_timeout: std::time::Duration::from_secs(change.verify_timeout),
         max_changes: None,
-        quiet: global.quiet,
-        palette: Palette::new(
-            global.color,
-            style::no_color_set(),
-            std::io::stderr().is_terminal(),
-        ),
+    }
+}
+
+/// The person at the terminal, for the core's change runs: progress bars, prompts and
+/// summaries on stderr.
+struct Terminal {
+    quiet: bool,
+    palette: Palette,
+}
+
+impl Terminal {
+    fn new(global: &GlobalArgs) -> Terminal {
+        Terminal {
+            quiet: global.quiet,
+            palette: Palette::new(
+                global.color,
+                style::no_color_set(),
+                std::io::stderr().is_terminal(),
+            ),
+        }
+    }
+}
+
+impl Reporter for Terminal {
+    fn progress(&self, what: &'static str) -> SharedProgress {
+        crate::progress::bar(what, self.quiet)
+    }
+
+    fn ask(&self, what: &str, question: &str) -> Answer {
+        crate::prompt::ask(what, question)
+    }
+
+    fn run_finished(&self, run: &RunSummary<'_>) {
+        if self.quiet {
+            return;
+        }
+        match run.nothing_to_do {
+            Some(nothing) if run.reports.is_empty() => {
+                eprintln!("{}\n{nothing}", crate::term::escape(&run.title));
+            }
+            _ => eprintln!("{}", crate::summary::summarize(run, &self.palette)),
+        }
     }
 }
 
@@ -161,7 +200,7 @@ async fn audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
             concurrency: args.concurrency as usize,
             // One bar for a single account; accounts run in parallel, so none for many.
             progress: if global.profile.len() > 1 || args.org_role.is_some() {
-                indicatif::ProgressBar::hidden()
+                std::sync::Arc::new(NoProgress)
             } else {
                 crate::progress::bar("users", global.quiet)
             },
@@ -298,18 +337,22 @@ fn diff(args: DiffArgs) -> Result<u8> {
 }
 
 fn iam_policy(args: IamPolicyArgs) -> Result<u8> {
-    let (mut document, organization_actions) = match args.phase {
+    let (mut document, organization_actions, default_role) = match args.phase {
         Phase::Audit => (
             crate::iam_policy::audit(),
             crate::iam_policy::AUDIT_ORGANIZATION_ACTIONS,
+            "KeytrimAudit",
         ),
         Phase::Apply => (
             crate::iam_policy::apply(),
             crate::iam_policy::APPLY_ORGANIZATION_ACTIONS,
+            "KeytrimApply",
         ),
     };
     if args.org {
-        document = crate::iam_policy::organization(&args.org_role, organization_actions, document);
+        let role = args.org_role.as_deref().unwrap_or(default_role);
+        document =
+            crate::iam_policy::organization(role, &args.partition, organization_actions, document);
     }
     let mut text = serde_json::to_string_pretty(&document).expect("policy documents serialise");
     text.push('\n');

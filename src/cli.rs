@@ -292,14 +292,23 @@ pub struct IamPolicyArgs {
     #[arg(long)]
     pub org: bool,
 
-    /// The member role's name, with --org.
-    #[arg(
-        long,
-        value_name = "NAME",
-        default_value = "KeytrimAudit",
-        requires = "org"
-    )]
-    pub org_role: String,
+    /// The member role's name, with --org [default: KeytrimAudit for audit, KeytrimApply
+    /// for apply].
+    #[arg(long, value_name = "NAME", requires = "org")]
+    pub org_role: Option<String>,
+
+    /// The AWS partition of the role ARNs, with --org (aws, aws-cn, aws-us-gov, ...).
+    #[arg(long, value_name = "NAME", default_value = "aws", requires = "org", value_parser = parse_partition)]
+    pub partition: String,
+}
+
+/// `--partition`'s value: a partition AWS has.
+fn parse_partition(value: &str) -> Result<String, String> {
+    if crate::plan::validate::is_partition(value) {
+        Ok(value.to_string())
+    } else {
+        Err("not an AWS partition (aws, aws-cn, aws-us-gov, ...)".to_string())
+    }
 }
 
 /// `--ou`'s value: an organizational unit or root id, checked before any call.

@@ -67,8 +67,14 @@ pub fn apply() -> Value {
 
 /// For an Organization: what the management account's caller needs, and the role each
 /// member account needs (its trust policy names the management account).
-/// `organization_actions` are the Organizations calls the phase makes from there.
-pub fn organization(role_name: &str, organization_actions: &[&str], phase_policy: Value) -> Value {
+/// `organization_actions` are the Organizations calls the phase makes from there; the
+/// role ARNs are in `partition`.
+pub fn organization(
+    role_name: &str,
+    partition: &str,
+    organization_actions: &[&str],
+    phase_policy: Value,
+) -> Value {
     json!({
         "management_account_policy": {
             "Version": "2012-10-17",
@@ -83,7 +89,7 @@ pub fn organization(role_name: &str, organization_actions: &[&str], phase_policy
                     "Sid": "KeytrimAssumeMemberRole",
                     "Effect": "Allow",
                     "Action": ["sts:AssumeRole"],
-                    "Resource": format!("arn:aws:iam::*:role/{role_name}")
+                    "Resource": format!("arn:{partition}:iam::*:role/{role_name}")
                 }
             ]
         },
@@ -93,7 +99,7 @@ pub fn organization(role_name: &str, organization_actions: &[&str], phase_policy
             "Statement": [{
                 "Sid": "KeytrimFromManagementAccount",
                 "Effect": "Allow",
-                "Principal": { "AWS": "arn:aws:iam::MANAGEMENT_ACCOUNT_ID:root" },
+                "Principal": { "AWS": format!("arn:{partition}:iam::MANAGEMENT_ACCOUNT_ID:root") },
                 "Action": "sts:AssumeRole",
                 "Condition": { "StringLike": { "sts:RoleSessionName": "keytrim-*" } }
             }]

@@ -27,7 +27,7 @@ pub struct Scope {
     /// Calls in flight at once.
     pub concurrency: usize,
     /// Advanced once per user looked at (hidden unless stderr is a terminal).
-    pub progress: indicatif::ProgressBar,
+    pub progress: crate::report::SharedProgress,
 }
 
 /// Progress of the credential report poll: first wait, longest wait, and give-up time.
@@ -64,7 +64,7 @@ pub const USERS_PER_PAGE: i32 = 1000;
 pub async fn send_users(
     clients: Clients,
     users: tokio::sync::mpsc::Sender<Result<(String, String)>>,
-    progress: indicatif::ProgressBar,
+    progress: crate::report::SharedProgress,
 ) {
     let mut pages = clients
         .iam
@@ -82,7 +82,7 @@ pub async fn send_users(
                 return;
             }
         };
-        progress.inc_length(page.users().len() as u64);
+        progress.add_to_total(page.users().len() as u64);
         for user in page.users() {
             let named = (user.user_name().to_string(), user.arn().to_string());
             if users.send(Ok(named)).await.is_err() {
@@ -98,7 +98,7 @@ pub async fn list_users(clients: &Clients) -> Result<Vec<(String, String)>> {
     let lister = tokio::spawn(send_users(
         clients.clone(),
         sender,
-        indicatif::ProgressBar::hidden(),
+        std::sync::Arc::new(crate::report::NoProgress),
     ));
     let mut users = Vec::new();
     while let Some(user) = receiver.recv().await {
@@ -268,19 +268,19 @@ async fn gather(
     clients: &Clients,
     users: tokio::sync::mpsc::Receiver<Result<(String, String)>>,
     concurrency: usize,
-    progress: &indicatif::ProgressBar,
+    progress: &crate::report::SharedProgress,
 ) -> Result<Gathered> {
     let (clients, tick) = (clients.clone(), progress.clone());
     let facts = bounded::try_map_received(users, concurrency, move |(name, arn)| {
         let (clients, tick) = (clients.clone(), tick.clone());
         async move {
             let facts = user_facts(&clients, name.clone(), arn).await;
-            tick.inc(1);
+            tick.advance();
             facts.map(|facts| (name, facts))
         }
     })
     .await;
-    progress.finish_and_clear();
+    progress.finish();
     let mut names = Vec::new();
     let mut candidates = Vec::new();
     for (name, facts) in facts? {
@@ -295,9 +295,9 @@ async fn gather(
 /// progress bar's total is theirs.
 fn all_at_once(
     users: Vec<(String, String)>,
-    progress: &indicatif::ProgressBar,
+    progress: &crate::report::SharedProgress,
 ) -> tokio::sync::mpsc::Receiver<Result<(String, String)>> {
-    progress.set_length(users.len() as u64);
+    progress.set_total(users.len() as u64);
     let (sender, receiver) = tokio::sync::mpsc::channel(users.len().max(1));
     for user in users {
         sender
@@ -338,7 +338,7 @@ pub async fn take(clients: &Clients, scope: &Scope) -> Result<Inventory> {
         Source::Live if scope.users.is_empty() => {
             let (sender, receiver) = tokio::sync::mpsc::channel(USERS_PER_PAGE as usize);
             // The bar's total grows page by page.
-            scope.progress.set_length(0);
+            scope.progress.set_total(0);
             tokio::spawn(send_users(clients.clone(), sender, scope.progress.clone()));
             receiver
         }

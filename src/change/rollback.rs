@@ -2,7 +2,6 @@
 //! the same checks, confirmation and journaling as apply.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use chrono::Utc;
 
@@ -10,12 +9,13 @@ use crate::aws::{self, ConnectOptions};
 use crate::error::{Error, Result};
 use crate::facts::KeyStatus;
 use crate::inventory;
-use crate::journal::{self, Entry, Event, Journal, Mode, RunInfo};
+use crate::journal::{self, Entry, Event, Mode};
+use crate::report::Reporter;
 
-use super::execute::{self, Context, Interrupt, Work};
+use super::execute::{Interrupt, Work};
 use super::{
-    RunOptions, confirm, exit_code, guard_account, journal_failure, require_confirmation_channel,
-    summarize,
+    Action, ChangeRun, JournalTarget, RunMode, RunOptions, RunSetup, guard_account,
+    require_confirmation_channel,
 };
 
 /// The keys to re-activate, per user in journal order: every key with an intent to go
@@ -72,6 +72,7 @@ pub async fn rollback(
     journal_path: &Path,
     org_role: Option<&str>,
     options: &RunOptions,
+    reporter: &dyn Reporter,
 ) -> Result<u8> {
     let entries = journal::read(journal_path)?;
     let first = &entries[0];
@@ -88,7 +89,7 @@ pub async fn rollback(
     }
     let account_id = first.account_id.clone();
     let users = keys_to_reactivate(&entries);
-    require_confirmation_channel(options, "roll back")?;
+    require_confirmation_channel(options, Action::Reactivate)?;
     let config = aws::load_config(connect).await?;
     let mut clients = aws::Clients::from_sdk_config(&config);
     let mut caller = inventory::caller(&clients).await?;
@@ -103,29 +104,18 @@ pub async fn rollback(
     }
     guard_account(&caller, &account_id, journal_path)?;
 
-    let journal = if options.dry_run {
-        None
-    } else {
-        Some(Arc::new(Journal::create_numbered(
-            &rollback_journal_path(journal_path),
-            &account_id,
-            RunInfo {
-                mode: Mode::Rollback,
-                source: journal_path.display().to_string(),
-                tool: format!("keytrim {}", env!("CARGO_PKG_VERSION")),
-                caller_arn: caller.arn.clone(),
-            },
-        )?))
-    };
-    let interrupt = Interrupt::default();
-    let ctx = Context {
+    let run = ChangeRun::start(RunSetup {
+        mode: RunMode::new(Action::Reactivate, options.dry_run),
         clients,
-        account_id: account_id.clone(),
-        journal,
-        interrupt: interrupt.clone(),
-        verify_timeout: options.verify_timeout,
+        caller,
+        account_id,
+        source: journal_path.to_path_buf(),
+        journal: JournalTarget::Numbered(rollback_journal_path(journal_path)),
+        interrupt: Interrupt::default(),
         budget: None,
-    };
+        options,
+        reporter,
+    })?;
     let works: Vec<(Work, String)> = users
         .into_iter()
         .map(|(user_name, keys)| {
@@ -134,39 +124,8 @@ pub async fn rollback(
             (Work::Reactivate { user_name, keys }, description)
         })
         .collect();
-    let mut reports = Vec::new();
-    let approved = if options.yes || options.dry_run {
-        works.into_iter().map(|(work, _)| work).collect()
-    } else {
-        confirm(works, "Re-activate these keys of", &ctx, &mut reports)?
-    };
-    interrupt.listen();
-    let progress = crate::progress::bar("users", options.quiet);
-    reports.extend(execute::run_all(&ctx, approved, options.concurrency, &progress).await);
-
-    if !options.quiet {
-        let title = match &ctx.journal {
-            Some(journal) => format!(
-                "rollback of {} (account {account_id}), journal {}",
-                journal_path.display(),
-                journal.path().display()
-            ),
-            None => format!(
-                "dry run of the rollback of {} (account {account_id}): nothing was changed",
-                journal_path.display()
-            ),
-        };
-        if reports.is_empty() {
-            eprintln!("{title}\nnothing to roll back: the journal shows no key deactivated");
-        } else {
-            eprintln!(
-                "{}",
-                summarize(&title, &reports, "reactivated", &options.palette)
-            );
-        }
-    }
-    journal_failure(&ctx)?;
-    Ok(exit_code(&reports, interrupt.is_set()))
+    // Declined users first, then the others as they ran: no reordering.
+    run.carry_out(works, |_| None).await
 }
 
 #[cfg(test)]

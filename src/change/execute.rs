@@ -16,6 +16,7 @@ use crate::facts::{KeyFacts, KeyStatus};
 use crate::inventory;
 use crate::journal::{Entry, Event, Journal};
 use crate::plan::PlanUser;
+use crate::report::SharedProgress;
 
 use super::drift::{self, Deactivation};
 
@@ -163,6 +164,8 @@ pub struct UserReport {
 pub struct Context {
     pub clients: Clients,
     pub account_id: String,
+    /// Apply, rollback, or a dry run of either.
+    pub mode: super::RunMode,
     /// None in a dry run: nothing is written, not even a journal.
     pub journal: Option<Arc<Journal>>,
     pub interrupt: Interrupt,
@@ -241,9 +244,15 @@ enum KeyChange {
     Unknown(String),
 }
 
+/// How many times a call without a clear answer is sent again while reading the key
+/// back still shows its old status. Setting a status is idempotent, so sending it again
+/// is safe; it ends the common case (every retry throttled) without an unknown outcome.
+const UNCLEAR_ROUNDS: usize = 3;
+
 /// Change one key's status: intent line, the call, outcome line. A call without a
 /// clear answer is settled by reading the user's keys back: the journal records what
-/// IAM shows, never `failed` for a change that may have happened.
+/// IAM shows, never `failed` for a change that may have happened. While IAM still shows
+/// the old status, the call is sent again, up to `UNCLEAR_ROUNDS` rounds in all.
 async fn set_status(
     ctx: &Context,
     user_name: &str,
@@ -253,57 +262,64 @@ async fn set_status(
 ) -> Result<KeyChange, StepError> {
     let line = |event| ctx.entry(event, user_name).key(key_id, from, to);
     ctx.record(line(Event::Intent))?;
-    let result = ctx
-        .clients
-        .iam
-        .update_access_key()
-        .user_name(user_name)
-        .access_key_id(key_id)
-        .status(status_type(to))
-        .send()
-        .await;
-    let err = match result {
-        Ok(_) => {
-            ctx.record(line(Event::Done))?;
-            return Ok(KeyChange::Done);
+    let mut round = 1;
+    loop {
+        let result = ctx
+            .clients
+            .iam
+            .update_access_key()
+            .user_name(user_name)
+            .access_key_id(key_id)
+            .status(status_type(to))
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => {
+                ctx.record(line(Event::Done))?;
+                return Ok(KeyChange::Done);
+            }
+            Err(err) => err,
+        };
+        let answered = aws::answered_without_effect(&err);
+        let error = classify("iam:UpdateAccessKey", &ctx.clients.endpoint, err).to_string();
+        if answered {
+            ctx.record(line(Event::Failed).error(error.clone()))?;
+            return Ok(KeyChange::Failed(error));
         }
-        Err(err) => err,
-    };
-    let answered = aws::answered_without_effect(&err);
-    let error = classify("iam:UpdateAccessKey", &ctx.clients.endpoint, err).to_string();
-    if answered {
-        ctx.record(line(Event::Failed).error(error.clone()))?;
-        return Ok(KeyChange::Failed(error));
+        tracing::warn!(
+            user = user_name,
+            key = key_id,
+            "no clear answer from IAM ({error}); reading the key back"
+        );
+        let seen = inventory::list_keys(&ctx.clients, user_name)
+            .await
+            .map(|keys| {
+                keys.into_iter()
+                    .find(|key| key.access_key_id == key_id)
+                    .map(|key| key.status)
+            });
+        let unknown = match seen {
+            Ok(Some(status)) if status == to => {
+                ctx.record(line(Event::Done).reason(format!(
+                    "no clear answer from IAM ({error}); reading the key back shows it {}",
+                    to.as_str()
+                )))?;
+                return Ok(KeyChange::Done);
+            }
+            Ok(Some(_)) if round < UNCLEAR_ROUNDS && ctx.stop_cause().is_none() => {
+                round += 1;
+                continue;
+            }
+            Ok(Some(status)) => format!(
+                "{error}; reading the key back still shows it {} after {round} rounds, but IAM is eventually consistent, so the change may yet appear",
+                status.as_str()
+            ),
+            Ok(None) => format!("{error}; reading the keys back no longer lists {key_id}"),
+            Err(read) => format!("{error}; reading the keys back failed too: {read}"),
+        };
+        ctx.record(line(Event::Unknown).error(unknown.clone()))?;
+        return Ok(KeyChange::Unknown(unknown));
     }
-    tracing::warn!(
-        user = user_name,
-        key = key_id,
-        "no clear answer from IAM ({error}); reading the key back"
-    );
-    let seen = inventory::list_keys(&ctx.clients, user_name)
-        .await
-        .map(|keys| {
-            keys.into_iter()
-                .find(|key| key.access_key_id == key_id)
-                .map(|key| key.status)
-        });
-    let unknown = match seen {
-        Ok(Some(status)) if status == to => {
-            ctx.record(line(Event::Done).reason(format!(
-                "no clear answer from IAM ({error}); reading the key back shows it {}",
-                to.as_str()
-            )))?;
-            return Ok(KeyChange::Done);
-        }
-        Ok(Some(status)) => format!(
-            "{error}; reading the key back still shows it {}, but IAM is eventually consistent, so the change may yet appear",
-            status.as_str()
-        ),
-        Ok(None) => format!("{error}; reading the keys back no longer lists {key_id}"),
-        Err(read) => format!("{error}; reading the keys back failed too: {read}"),
-    };
-    ctx.record(line(Event::Unknown).error(unknown.clone()))?;
-    Ok(KeyChange::Unknown(unknown))
 }
 
 /// Re-list the user's keys until every `(key, status)` holds, or time runs out.
@@ -488,7 +504,7 @@ async fn deactivate(
         )?;
         return Ok(Outcome::Limited { max: budget.max });
     }
-    if ctx.journal.is_none() {
+    if ctx.mode.is_dry_run() {
         return Ok(Outcome::WouldChange {
             keys: to_change,
             unchanged: already,
@@ -534,7 +550,7 @@ async fn reactivate(ctx: &Context, user_name: &str, keys: &[String]) -> Result<O
         ctx.record(ctx.entry(Event::Drifted, user_name).reason(reason.clone()))?;
         return Ok(Outcome::Drifted { reason });
     }
-    if ctx.journal.is_none() {
+    if ctx.mode.is_dry_run() {
         return Ok(Outcome::WouldChange {
             keys: check.reactivate,
             unchanged: check.already_active,
@@ -600,15 +616,15 @@ pub async fn run_all(
     ctx: &Context,
     works: Vec<Work>,
     concurrency: usize,
-    progress: &indicatif::ProgressBar,
+    progress: &SharedProgress,
 ) -> Vec<UserReport> {
-    progress.set_length(works.len() as u64);
+    progress.set_total(works.len() as u64);
     let (ctx, tick) = (ctx.clone(), progress.clone());
     let reports = bounded::map(works, concurrency, move |work| {
         let (ctx, tick) = (ctx.clone(), tick.clone());
         async move {
             let outcome = run_one(&ctx, &work).await;
-            tick.inc(1);
+            tick.advance();
             UserReport {
                 user_name: work.user_name().to_string(),
                 outcome,
@@ -616,7 +632,7 @@ pub async fn run_all(
         }
     })
     .await;
-    progress.finish_and_clear();
+    progress.finish();
     reports
 }
 
@@ -651,6 +667,7 @@ mod tests {
         Context {
             clients: Clients::with_mock_iam(iam),
             account_id: "123456789012".into(),
+            mode: super::super::RunMode::Apply,
             journal: Some(journal),
             interrupt: Interrupt::default(),
             verify_timeout: Duration::from_secs(30),
@@ -861,10 +878,17 @@ mod tests {
         let ctx = context(iam, journal(&dir));
         let outcome = deactivate_old(&ctx).await;
         assert!(
-            matches!(&outcome, Outcome::Unknown { error, .. } if error.contains("still shows it Active")),
+            matches!(&outcome, Outcome::Unknown { error, .. } if error.contains("still shows it Active after 3 rounds")),
             "{outcome:?}"
         );
         assert_eq!(events(&ctx), [Event::Run, Event::Intent, Event::Unknown]);
+        // Sent again while IAM showed it unchanged: setting a status is idempotent.
+        assert!(
+            update.num_calls() >= UNCLEAR_ROUNDS,
+            "{}",
+            update.num_calls()
+        );
+        assert_eq!(list.num_calls(), UNCLEAR_ROUNDS);
     }
 
     /// IAM answered with an error: nothing changed, the journal says `failed`, and no

@@ -1,0 +1,163 @@
+//! Apply: replay reviewed plans. Every plan is read and checked, and every plan's
+//! account reached and guarded, before the first change; then each plan is one change
+//! run whose work is the plan's deactivations (holds, rotations and exemptions are left
+//! alone and journaled as such).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use crate::aws::{self, ConnectOptions};
+use crate::error::{Error, Result, exit};
+use crate::inventory;
+use crate::journal;
+use crate::plan::{self, Plan, PlanKey, PlanUser};
+use crate::report::Reporter;
+use crate::rule::Decision;
+use crate::term;
+
+use super::execute::{ChangeBudget, Interrupt, Outcome, Work};
+use super::{
+    Action, ChangeRun, JournalTarget, RunMode, RunOptions, RunSetup, guard_account,
+    require_confirmation_channel, worse,
+};
+
+fn key_line(role: &str, key: &PlanKey) -> String {
+    let mut line = format!(
+        "  {role:<10} {}  {:>4} days old  {}",
+        key.access_key_id,
+        key.age_days,
+        crate::plan::render::last_used(key)
+    );
+    if let Some(description) = &key.description {
+        let _ = write!(
+            line,
+            "\n             {}",
+            crate::plan::render::described(description)
+        );
+    }
+    line
+}
+
+/// What the prompt shows for a planned deactivation.
+pub fn describe_deactivation(user: &PlanUser) -> String {
+    let mut text = format!(
+        "\nUser {} ({})\n",
+        user.user_name,
+        term::escape(&user.user_arn)
+    );
+    for key in &user.keys {
+        if user.keep.as_deref() == Some(key.access_key_id.as_str()) {
+            let _ = writeln!(text, "{}", key_line("keep", key));
+        } else if user.deactivate.contains(&key.access_key_id) {
+            let _ = writeln!(text, "{}", key_line("deactivate", key));
+        }
+    }
+    text
+}
+
+/// `keytrim apply PLAN...`
+pub async fn apply(
+    connect: &ConnectOptions,
+    plans: &[PathBuf],
+    journal_path: Option<&Path>,
+    org_role: Option<&str>,
+    options: &RunOptions,
+    reporter: &dyn Reporter,
+) -> Result<u8> {
+    if journal_path.is_some() && plans.len() > 1 {
+        return Err(Error::Usage(
+            "--journal names one file, so it takes one plan; without it each plan gets its own journal".into(),
+        ));
+    }
+    // Every plan is read and checked before anything else.
+    let loaded: Vec<(PathBuf, Plan)> = plans
+        .iter()
+        .map(|path| plan::load(path).map(|plan| (path.clone(), plan)))
+        .collect::<Result<_>>()?;
+    require_confirmation_channel(options, Action::Deactivate)?;
+    let config = aws::load_config(connect).await?;
+    let clients = aws::Clients::from_sdk_config(&config);
+    let caller = inventory::caller(&clients).await?;
+    // Every plan's account is reached and guarded before any change.
+    let mut ready = Vec::new();
+    for (path, plan) in loaded {
+        let (plan_clients, plan_caller) = match org_role {
+            Some(role) if plan.account_id != caller.account_id => {
+                let arn = aws::role_arn(&plan.partition, &plan.account_id, role);
+                let assumed = aws::Clients::from_sdk_config(
+                    &aws::assume_role(&config, &arn, "keytrim-apply").await?,
+                );
+                let assumed_caller = inventory::caller(&assumed).await?;
+                (assumed, assumed_caller)
+            }
+            _ => (clients.clone(), caller.clone()),
+        };
+        guard_account(&plan_caller, &plan.account_id, &path)?;
+        ready.push((path, plan, plan_clients, plan_caller));
+    }
+    let mut worst = exit::OK;
+    let interrupt = Interrupt::default();
+    // One budget for every plan of the run.
+    let budget = options
+        .max_changes
+        .map(|max| Arc::new(ChangeBudget::new(max)));
+    for (path, plan, clients, caller) in ready {
+        // A named journal is never overwritten; a default name gets a number if taken.
+        let journal = match journal_path {
+            Some(named) => JournalTarget::Named(named.to_path_buf()),
+            None => JournalTarget::Numbered(journal::default_path(&path, Utc::now())),
+        };
+        let run = ChangeRun::start(RunSetup {
+            mode: RunMode::new(Action::Deactivate, options.dry_run),
+            clients,
+            caller,
+            account_id: plan.account_id.clone(),
+            source: path,
+            journal,
+            interrupt: interrupt.clone(),
+            budget: budget.clone(),
+            options,
+            reporter,
+        })?;
+        worst = worse(worst, apply_plan(run, &plan).await?);
+        if interrupt.is_set() {
+            break;
+        }
+    }
+    Ok(worst)
+}
+
+/// One plan's run: its deactivations are the work, every other decision is left
+/// alone; the summary lists users in the plan's order.
+async fn apply_plan(mut run: ChangeRun<'_>, plan: &Plan) -> Result<u8> {
+    let mut works = Vec::new();
+    for user in &plan.users {
+        let left_alone = match user.decision {
+            Decision::Deactivate => {
+                works.push((
+                    Work::Deactivate {
+                        user: user.clone(),
+                        generated_at: plan.generated_at,
+                    },
+                    describe_deactivation(user),
+                ));
+                continue;
+            }
+            Decision::Hold => Outcome::Held {
+                reason: user.reason.clone(),
+            },
+            other => Outcome::Skipped {
+                reason: format!("{}: {}", other.as_str(), user.reason),
+            },
+        };
+        let reason = format!("decision {}: {}", user.decision.as_str(), user.reason);
+        run.leave_alone(&user.user_name, reason, left_alone)?;
+    }
+    run.carry_out(works, |name| {
+        plan.users.iter().position(|user| user.user_name == name)
+    })
+    .await
+}

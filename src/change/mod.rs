@@ -1,0 +1,486 @@
+//! The change engine, shared by apply and rollback: one run in one account, from its
+//! journal to its exit code. A run journals what it leaves alone, asks per user (or
+//! takes `--yes`), listens for Ctrl-C, carries the changes out (`execute`) with
+//! progress, and hands its summary to the reporter. Apply and rollback are siblings
+//! that differ only in what they plan to change (`apply`: a plan's deactivations;
+//! `rollback`: a journal's) and how they check drift (`drift`).
+
+pub mod apply;
+pub mod drift;
+pub mod execute;
+pub mod rollback;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::aws::Clients;
+use crate::error::{Error, Result, exit};
+use crate::facts::Caller;
+use crate::journal::{self, Entry, Event, Journal, RunInfo};
+use crate::report::{Reporter, RunSummary};
+
+use execute::{ChangeBudget, Context, Interrupt, Outcome, StopCause, UserReport, Work};
+
+/// What apply and rollback were asked to do.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub yes: bool,
+    pub dry_run: bool,
+    pub concurrency: usize,
+    pub verify_timeout: Duration,
+    /// apply `--max-changes`: keys the whole run may change.
+    pub max_changes: Option<usize>,
+}
+
+/// Which way a run changes keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// apply: Active to Inactive.
+    Deactivate,
+    /// rollback: Inactive back to Active.
+    Reactivate,
+}
+
+impl Action {
+    /// "deactivate", as in "would deactivate AKIA...".
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Deactivate => "deactivate",
+            Action::Reactivate => "reactivate",
+        }
+    }
+
+    /// "deactivated", as in "deactivated AKIA..., verified".
+    pub fn past(self) -> &'static str {
+        match self {
+            Action::Deactivate => "deactivated",
+            Action::Reactivate => "reactivated",
+        }
+    }
+
+    /// The prompt's question, before the user's name.
+    fn question(self) -> &'static str {
+        match self {
+            Action::Deactivate => "Deactivate these keys of",
+            Action::Reactivate => "Re-activate these keys of",
+        }
+    }
+
+    /// The command, as the refusal without a terminal names it.
+    fn command(self) -> &'static str {
+        match self {
+            Action::Deactivate => "apply",
+            Action::Reactivate => "roll back",
+        }
+    }
+
+    /// What the summary says when there was nothing at all to do.
+    fn nothing_to_do(self) -> Option<&'static str> {
+        match self {
+            Action::Deactivate => None,
+            Action::Reactivate => {
+                Some("nothing to roll back: the journal shows no key deactivated")
+            }
+        }
+    }
+}
+
+/// What a run is: an apply, a rollback, or a dry run of either, which changes nothing
+/// and writes nothing, not even a journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    Apply,
+    Rollback,
+    DryRun(Action),
+}
+
+impl RunMode {
+    pub fn new(action: Action, dry_run: bool) -> RunMode {
+        match (action, dry_run) {
+            (action, true) => RunMode::DryRun(action),
+            (Action::Deactivate, false) => RunMode::Apply,
+            (Action::Reactivate, false) => RunMode::Rollback,
+        }
+    }
+
+    pub fn action(self) -> Action {
+        match self {
+            RunMode::Apply => Action::Deactivate,
+            RunMode::Rollback => Action::Reactivate,
+            RunMode::DryRun(action) => action,
+        }
+    }
+
+    pub fn is_dry_run(self) -> bool {
+        matches!(self, RunMode::DryRun(_))
+    }
+
+    /// The run's title: `subject` is "<path> (account <id>)".
+    fn title(self, subject: &str, journal: Option<&Path>) -> String {
+        let journal =
+            journal.map_or_else(String::new, |path| format!(", journal {}", path.display()));
+        match self {
+            RunMode::Apply => format!("apply {subject}{journal}"),
+            RunMode::Rollback => format!("rollback of {subject}{journal}"),
+            RunMode::DryRun(Action::Deactivate) => {
+                format!("dry run of {subject}: nothing was changed")
+            }
+            RunMode::DryRun(Action::Reactivate) => {
+                format!("dry run of the rollback of {subject}: nothing was changed")
+            }
+        }
+    }
+}
+
+/// What the person answered at the per-user prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// y: this user.
+    Yes,
+    /// n: skip this user.
+    No,
+    /// a: this user and all the rest.
+    All,
+    /// q: skip this user and all the rest.
+    Quit,
+    /// ?: print help and ask again.
+    Help,
+    /// Ctrl-C, or the terminal went away: stop everything.
+    Interrupted,
+}
+
+/// The help printed for `?`.
+pub const ANSWER_HELP: &str = "y - yes, change this user\n\
+n - no, skip this user\n\
+a - yes to this user and all the remaining users\n\
+q - quit: skip this user and all the remaining users\n\
+? - print this help";
+
+/// Read an answer; None for anything else. Enter alone is No.
+pub fn parse_answer(text: &str) -> Option<Answer> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "" | "n" | "no" => Some(Answer::No),
+        "y" | "yes" => Some(Answer::Yes),
+        "a" | "all" => Some(Answer::All),
+        "q" | "quit" => Some(Answer::Quit),
+        "?" | "h" | "help" => Some(Answer::Help),
+        _ => None,
+    }
+}
+
+/// Refuse before any change when confirmation is needed and nobody can give it.
+fn require_confirmation_channel(options: &RunOptions, action: Action) -> Result<()> {
+    if !options.yes && !options.dry_run && !std::io::stdin().is_terminal() {
+        return Err(Error::NeedsConfirmation {
+            action: action.command(),
+        });
+    }
+    Ok(())
+}
+
+/// The caller, refusing unless it is in `account_id`.
+fn guard_account(caller: &Caller, account_id: &str, path: &Path) -> Result<()> {
+    if caller.account_id != account_id {
+        return Err(Error::WrongAccount {
+            path: path.display().to_string(),
+            expected: account_id.to_string(),
+            actual: caller.account_id.clone(),
+            caller_arn: caller.arn.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Where a run's journal goes.
+#[derive(Debug, Clone)]
+pub enum JournalTarget {
+    /// `--journal PATH`: never overwritten.
+    Named(PathBuf),
+    /// A default name, numbered if taken.
+    Numbered(PathBuf),
+}
+
+/// Everything a run needs to start.
+pub struct RunSetup<'r> {
+    pub mode: RunMode,
+    pub clients: Clients,
+    pub caller: Caller,
+    pub account_id: String,
+    /// The plan or journal the run replays.
+    pub source: PathBuf,
+    pub journal: JournalTarget,
+    /// Run-wide, across the plans of one apply.
+    pub interrupt: Interrupt,
+    pub budget: Option<Arc<ChangeBudget>>,
+    pub options: &'r RunOptions,
+    pub reporter: &'r dyn Reporter,
+}
+
+/// One run of changes in one account: apply of one plan, or rollback of one journal.
+pub struct ChangeRun<'r> {
+    mode: RunMode,
+    ctx: Context,
+    source: PathBuf,
+    options: &'r RunOptions,
+    reporter: &'r dyn Reporter,
+    reports: Vec<UserReport>,
+}
+
+impl<'r> ChangeRun<'r> {
+    /// Start a run: its journal, unless it is a dry run.
+    pub fn start(setup: RunSetup<'r>) -> Result<ChangeRun<'r>> {
+        let journal = match setup.mode {
+            RunMode::DryRun(_) => None,
+            RunMode::Apply | RunMode::Rollback => {
+                let run = RunInfo {
+                    mode: match setup.mode.action() {
+                        Action::Deactivate => journal::Mode::Apply,
+                        Action::Reactivate => journal::Mode::Rollback,
+                    },
+                    source: setup.source.display().to_string(),
+                    tool: format!("keytrim {}", env!("CARGO_PKG_VERSION")),
+                    caller_arn: setup.caller.arn.clone(),
+                };
+                let journal = match &setup.journal {
+                    JournalTarget::Named(path) => Journal::create(path, &setup.account_id, run)?,
+                    JournalTarget::Numbered(path) => {
+                        Journal::create_numbered(path, &setup.account_id, run)?
+                    }
+                };
+                Some(Arc::new(journal))
+            }
+        };
+        Ok(ChangeRun {
+            mode: setup.mode,
+            ctx: Context {
+                clients: setup.clients,
+                account_id: setup.account_id,
+                mode: setup.mode,
+                journal,
+                interrupt: setup.interrupt,
+                verify_timeout: setup.options.verify_timeout,
+                budget: setup.budget,
+            },
+            source: setup.source,
+            options: setup.options,
+            reporter: setup.reporter,
+            reports: Vec::new(),
+        })
+    }
+
+    /// A user the run leaves alone from the start (held, rotate, exempt): journaled
+    /// with `reason`, reported as `outcome`.
+    pub fn leave_alone(&mut self, user_name: &str, reason: String, outcome: Outcome) -> Result<()> {
+        if let Some(journal) = &self.ctx.journal {
+            journal.record(
+                &Entry::new(Event::Skipped, &self.ctx.account_id, user_name).reason(reason),
+            )?;
+        }
+        self.reports.push(UserReport {
+            user_name: user_name.to_string(),
+            outcome,
+        });
+        Ok(())
+    }
+
+    /// Confirm `works` (each with what the prompt shows), carry out the approved ones,
+    /// report the run in `order` (by user name) and return its exit code.
+    pub async fn carry_out(
+        mut self,
+        works: Vec<(Work, String)>,
+        order: impl Fn(&str) -> Option<usize>,
+    ) -> Result<u8> {
+        let approved = if self.options.yes || self.mode.is_dry_run() {
+            works.into_iter().map(|(work, _)| work).collect()
+        } else {
+            self.confirm(works)?
+        };
+        // Ctrl-C is caught from here on; at a prompt it was read as an answer.
+        self.ctx.interrupt.listen();
+        let progress = self.reporter.progress("users");
+        let done = execute::run_all(&self.ctx, approved, self.options.concurrency, &progress).await;
+        self.reports.extend(done);
+        self.reports.sort_by_key(|report| order(&report.user_name));
+
+        let subject = format!(
+            "{} (account {})",
+            self.source.display(),
+            self.ctx.account_id
+        );
+        let journal_path = self.ctx.journal.as_ref().map(|journal| journal.path());
+        let action = self.mode.action();
+        self.reporter.run_finished(&RunSummary {
+            title: self.mode.title(&subject, journal_path),
+            action,
+            reports: &self.reports,
+            nothing_to_do: action.nothing_to_do(),
+        });
+        journal_failure(&self.ctx)?;
+        Ok(exit_code(&self.reports, self.ctx.interrupt.is_set()))
+    }
+
+    /// Ask per user; returns the works approved, and records the declined ones. On
+    /// Ctrl-C at a prompt, sets the interrupt and approves nothing.
+    fn confirm(&mut self, works: Vec<(Work, String)>) -> Result<Vec<Work>> {
+        let question = self.mode.action().question();
+        let mut approved = Vec::new();
+        let mut answer_rest: Option<Answer> = None;
+        for (work, description) in works {
+            let answer = match answer_rest {
+                Some(answer) => answer,
+                None => {
+                    let reporter = self.reporter;
+                    let answer = tokio::task::block_in_place(|| {
+                        reporter.ask(&description, &format!("{question} {}?", work.user_name()))
+                    });
+                    if matches!(answer, Answer::All | Answer::Quit | Answer::Interrupted) {
+                        answer_rest = Some(answer);
+                    }
+                    answer
+                }
+            };
+            let name = work.user_name().to_string();
+            let (outcome, event, reason) = match answer {
+                Answer::Yes | Answer::All => {
+                    approved.push(work);
+                    continue;
+                }
+                Answer::Interrupted => (interrupted(), Event::Skipped, "interrupted at the prompt"),
+                _ => (Outcome::Declined, Event::Declined, "declined at the prompt"),
+            };
+            self.record(event, &name, reason)?;
+            self.reports.push(UserReport {
+                user_name: name,
+                outcome,
+            });
+        }
+        if answer_rest == Some(Answer::Interrupted) {
+            self.ctx.interrupt.set();
+            for work in approved.drain(..) {
+                let name = work.user_name().to_string();
+                self.record(Event::Skipped, &name, "interrupted at the prompt")?;
+                self.reports.push(UserReport {
+                    user_name: name,
+                    outcome: interrupted(),
+                });
+            }
+        }
+        Ok(approved)
+    }
+
+    fn record(&self, event: Event, user_name: &str, reason: &str) -> Result<()> {
+        match &self.ctx.journal {
+            Some(journal) => {
+                journal.record(&Entry::new(event, &self.ctx.account_id, user_name).reason(reason))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// A user not reached because of Ctrl-C.
+fn interrupted() -> Outcome {
+    Outcome::Stopped {
+        changed: Vec::new(),
+        cause: StopCause::Interrupted,
+    }
+}
+
+/// The exit code for a run's reports.
+pub fn exit_code(reports: &[UserReport], interrupted: bool) -> u8 {
+    if interrupted
+        || reports.iter().any(|r| {
+            matches!(
+                r.outcome,
+                Outcome::Stopped {
+                    cause: StopCause::Interrupted,
+                    ..
+                }
+            )
+        })
+    {
+        return exit::INTERRUPTED;
+    }
+    if reports.iter().any(|r| {
+        matches!(
+            r.outcome,
+            Outcome::Failed { .. }
+                | Outcome::Unknown { .. }
+                | Outcome::JournalFailed { .. }
+                | Outcome::Stopped { .. }
+        )
+    }) {
+        return exit::ERROR;
+    }
+    let partial = reports.iter().any(|r| {
+        matches!(
+            r.outcome,
+            Outcome::Declined
+                | Outcome::Held { .. }
+                | Outcome::Drifted { .. }
+                | Outcome::Unverified { .. }
+                | Outcome::Limited { .. }
+        )
+    });
+    if partial { exit::PARTIAL } else { exit::OK }
+}
+
+/// After the summary: a journal that failed is an error of the whole run.
+fn journal_failure(ctx: &Context) -> Result<()> {
+    match ctx.journal.as_ref().and_then(|journal| {
+        journal
+            .failure()
+            .map(|detail| (journal.path().to_path_buf(), detail))
+    }) {
+        Some((path, detail)) => Err(Error::JournalIncomplete { path, detail }),
+        None => Ok(()),
+    }
+}
+
+/// The more serious of two exit codes.
+fn worse(a: u8, b: u8) -> u8 {
+    let rank = |code: u8| match code {
+        exit::INTERRUPTED => 4,
+        exit::ERROR => 3,
+        exit::PARTIAL => 2,
+        exit::OK => 0,
+        _ => 1,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_a_letter_and_enter_alone_is_no() {
+        assert_eq!(parse_answer("y\n"), Some(Answer::Yes));
+        assert_eq!(parse_answer("N"), Some(Answer::No));
+        assert_eq!(parse_answer(""), Some(Answer::No));
+        assert_eq!(parse_answer("a"), Some(Answer::All));
+        assert_eq!(parse_answer("q"), Some(Answer::Quit));
+        assert_eq!(parse_answer("?"), Some(Answer::Help));
+        assert_eq!(parse_answer("yolo"), None);
+    }
+
+    #[test]
+    fn the_mode_names_the_run_and_its_verbs() {
+        assert_eq!(RunMode::new(Action::Deactivate, false), RunMode::Apply);
+        assert_eq!(RunMode::new(Action::Reactivate, false), RunMode::Rollback);
+        let dry = RunMode::new(Action::Reactivate, true);
+        assert!(dry.is_dry_run());
+        assert_eq!(dry.action().past(), "reactivated");
+        assert_eq!(
+            dry.title("j.jsonl (account 1)", None),
+            "dry run of the rollback of j.jsonl (account 1): nothing was changed"
+        );
+        assert_eq!(
+            RunMode::Apply.title("p.yaml (account 1)", Some(Path::new("p.journal.jsonl"))),
+            "apply p.yaml (account 1), journal p.journal.jsonl"
+        );
+        assert_eq!(Action::Deactivate.verb(), "deactivate");
+    }
+}
