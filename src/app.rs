@@ -2,12 +2,12 @@
 //! process exit code. The only place that prints a command's results.
 
 use std::io::{IsTerminal, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use clap::CommandFactory;
 
 use crate::audit::{self, AuditInputs, ManyOptions};
-use crate::aws::{self, ConnectOptions};
+use crate::aws::ConnectOptions;
 use crate::change::{self, Answer, RunOptions};
 use crate::cli::{
     AuditArgs, ChangeArgs, Cli, ColorChoice, Command, DiffArgs, DiffFormat, GlobalArgs,
@@ -15,8 +15,9 @@ use crate::cli::{
 };
 use crate::error::{Error, Result, exit};
 use crate::exemptions::Exemptions;
+use crate::files;
 use crate::inventory::Scope;
-use crate::plan::{self, Source, render};
+use crate::plan::{self, Plan, Source, render};
 use crate::report::{NoProgress, Reporter, RunSummary, SharedProgress};
 use crate::rule::Policy;
 use crate::style::{self, Palette};
@@ -160,24 +161,6 @@ fn write_stdout(text: &str) -> Result<()> {
         })
 }
 
-/// Write `text` to `path` whole or not at all: a temporary file beside it, then a rename.
-pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let fail = |source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(fail)?;
-    let mut file = tempfile::NamedTempFile::new_in(&dir).map_err(fail)?;
-    file.write_all(text.as_bytes()).map_err(fail)?;
-    file.as_file().sync_all().map_err(fail)?;
-    file.persist(path).map_err(|err| fail(err.error))?;
-    Ok(())
-}
-
 async fn audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
     // Every local input is checked before the first AWS call.
     let exemptions = match &args.exemptions {
@@ -208,14 +191,12 @@ async fn audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
         exemptions,
     };
     let many = ManyOptions {
-        out_dir: args.out_dir.clone(),
         only: args.accounts.clone(),
         except: args.exclude_accounts.clone(),
         units: args.ou.clone(),
         account_concurrency: args.account_concurrency as usize,
-        quiet: global.quiet,
     };
-    if let Some(role) = &args.org_role {
+    let selection = if let Some(role) = &args.org_role {
         let mut base = connect_options(global);
         base.profile = global.profile.first().cloned();
         if global.profile.len() > 1 {
@@ -224,28 +205,91 @@ async fn audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
                     .into(),
             ));
         }
-        return audit::audit_organization(role, &base, inputs, &many).await;
-    }
-    if global.profile.len() > 1 {
+        audit::Selection::organization(role, &base, &many).await?
+    } else if global.profile.len() > 1 {
         // Several accounts give several plans: one --out path cannot hold them.
         if args.out.is_some() {
             return Err(Error::Usage(
                 "--out names one plan, but several --profile write one plan per account: use --out-dir".into(),
             ));
         }
-        return audit::audit_profiles(&global.profile, &connect_options(global), inputs, &many)
-            .await;
-    }
-    if !args.accounts.is_empty() || !args.exclude_accounts.is_empty() {
-        return Err(Error::Usage(
-            "--accounts and --exclude-accounts go with --org-role or several --profile".into(),
-        ));
-    }
-
-    let clients = aws::connect(&connect_options(global)).await?;
-    let plan = audit::audit_account(&clients, &inputs).await?;
+        audit::Selection::profiles(&global.profile)
+    } else {
+        if !args.accounts.is_empty() || !args.exclude_accounts.is_empty() {
+            return Err(Error::Usage(
+                "--accounts and --exclude-accounts go with --org-role or several --profile".into(),
+            ));
+        }
+        audit::Selection::current_account()
+    };
+    let single = matches!(selection.targets.as_slice(), [audit::Target::Current]);
+    let title = selection.title.clone();
+    let inputs = std::sync::Arc::new(inputs);
+    let results = audit::audit(
+        selection,
+        &connect_options(global),
+        std::sync::Arc::clone(&inputs),
+        &many,
+    )
+    .await;
     audit::warn_unmatched_exemptions(&inputs);
-    let yaml = render::to_yaml(&plan);
+    if single {
+        let Some((_, outcome)) = results.into_iter().next() else {
+            unreachable!("one target gives one result");
+        };
+        return match outcome {
+            audit::AccountOutcome::Audited(plan) => write_one_plan(global, &args, &plan),
+            audit::AccountOutcome::Failed(err) => Err(err),
+            audit::AccountOutcome::Skipped(reason) => Err(Error::Usage(reason)),
+        };
+    }
+    let results = audit::write_plans(results, &args.out_dir);
+    let code = audit::exit_code(&results);
+    if !global.quiet || code == exit::ERROR {
+        eprintln!("{title}");
+        for (target, result) in &results {
+            eprintln!("  {}: {}", target.label(), account_line(result));
+        }
+    }
+    Ok(code)
+}
+
+/// One account's line in a several-account audit's summary.
+fn account_line(result: &audit::AccountResult) -> String {
+    match result {
+        audit::AccountResult::Duplicate { account_id } => {
+            format!("FAILED: account {account_id} was already audited through another target")
+        }
+        audit::AccountResult::Written { plan, path } => {
+            let s = &plan.summary;
+            let line = if s.is_compliant() {
+                format!(
+                    "account {}: compliant -> {}",
+                    plan.account_id,
+                    path.display()
+                )
+            } else {
+                format!(
+                    "account {}: not compliant (deactivate {}, hold {}, rotate {}, exempt {}) -> {}",
+                    plan.account_id,
+                    s.deactivate,
+                    s.hold,
+                    s.rotate,
+                    s.exempt,
+                    path.display()
+                )
+            };
+            line + &audit::expiring_note(plan)
+        }
+        audit::AccountResult::Skipped(reason) => format!("skipped: {reason}"),
+        audit::AccountResult::Failed(err) => format!("FAILED: {err}"),
+    }
+}
+
+/// The one account's plan: to `--out` (a path, or `-` for stdout) or its default path,
+/// then the summary on stderr.
+fn write_one_plan(global: &GlobalArgs, args: &AuditArgs, plan: &Plan) -> Result<u8> {
+    let yaml = render::to_yaml(plan);
     let destination = match &args.out {
         Some(path) if path.as_os_str() == "-" => {
             write_stdout(&yaml)?;
@@ -255,7 +299,7 @@ async fn audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
             let path = other
                 .clone()
                 .unwrap_or_else(|| audit::plan_path(&args.out_dir, &plan.account_id));
-            write_atomically(&path, &yaml)?;
+            files::write_atomically(&path, &yaml)?;
             path.display().to_string()
         }
     };
@@ -265,7 +309,7 @@ async fn audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
             "keytrim audit of account {}: {} users scanned; compliant {}, deactivate {}, hold {}, rotate {}, exempt {}",
             plan.account_id, s.users_scanned, s.compliant, s.deactivate, s.hold, s.rotate, s.exempt
         );
-        if let Some(expiring) = audit::expiring_note(&plan).strip_prefix("; ") {
+        if let Some(expiring) = audit::expiring_note(plan).strip_prefix("; ") {
             eprintln!("{expiring}");
         }
         eprintln!("plan written to {destination}");

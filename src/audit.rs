@@ -13,6 +13,7 @@ use crate::aws::{self, Clients, ConnectOptions};
 use crate::bounded;
 use crate::error::{Error, Result, exit};
 use crate::exemptions::Exemptions;
+use crate::files;
 use crate::inventory::{self, Scope};
 use crate::plan::model::{self, PlanInputs};
 use crate::plan::{Plan, render};
@@ -47,6 +48,8 @@ pub async fn audit_account(clients: &Clients, inputs: &AuditInputs) -> Result<Pl
 /// Where one account's credentials come from.
 #[derive(Debug, Clone)]
 pub enum Target {
+    /// The account the default credentials reach (no `--profile` list, no role).
+    Current,
     /// A named profile.
     Profile(String),
     /// An Organization's account: the caller's own (no role), or through a role.
@@ -57,8 +60,9 @@ pub enum Target {
 }
 
 impl Target {
-    fn label(&self) -> String {
+    pub fn label(&self) -> String {
         match self {
+            Target::Current => "the caller's account".to_string(),
             Target::Profile(name) => format!("profile {name}"),
             Target::Member { account, role_arn } => match role_arn {
                 Some(_) => format!("{} ({})", account.id, account.name),
@@ -87,6 +91,7 @@ async fn audit_target(
     except: &[String],
 ) -> AccountOutcome {
     let config = match target {
+        Target::Current => aws::load_config(base).await,
         Target::Profile(name) => {
             let options = ConnectOptions {
                 profile: Some(name.clone()),
@@ -138,169 +143,194 @@ async fn audit_target(
     }
 }
 
-/// Multi-account options.
+/// How an audit of several accounts runs.
 #[derive(Debug, Clone)]
 pub struct ManyOptions {
-    pub out_dir: PathBuf,
     pub only: Vec<String>,
     pub except: Vec<String>,
     /// `--ou`: only accounts in these organizational units (and those nested in them).
     pub units: Vec<String>,
     pub account_concurrency: usize,
-    pub quiet: bool,
 }
 
-/// Audit several profiles' accounts, one plan each.
-pub async fn audit_profiles(
-    profiles: &[String],
-    base: &ConnectOptions,
-    inputs: AuditInputs,
-    options: &ManyOptions,
-) -> Result<u8> {
-    let targets = profiles.iter().cloned().map(Target::Profile).collect();
-    let title = format!("keytrim audit of {} profiles", profiles.len());
-    run_many(targets, base, None, inputs, options, title).await
-}
-
-/// Audit every selected ACTIVE account of the Organization, assuming `role_name` in
-/// each but the caller's own.
-pub async fn audit_organization(
-    role_name: &str,
-    base: &ConnectOptions,
-    inputs: AuditInputs,
-    options: &ManyOptions,
-) -> Result<u8> {
-    let config = aws::load_config(base).await?;
-    let caller = inventory::caller(&Clients::from_sdk_config(&config)).await?;
-    let members = accounts::organization_accounts(&config).await?;
-    let in_units = if options.units.is_empty() {
-        None
-    } else {
-        Some(accounts::accounts_in_units(&config, &options.units).await?)
-    };
-    let targets: Vec<Target> = members
-        .into_iter()
-        .filter(|account| {
-            in_units
-                .as_ref()
-                .is_none_or(|ids| ids.contains(&account.id))
-        })
-        .filter(|account| accounts::selected(&account.id, &options.only, &options.except))
-        .map(|account| {
-            let role_arn = (account.id != caller.account_id)
-                .then(|| aws::role_arn(caller.partition(), &account.id, role_name));
-            Target::Member { account, role_arn }
-        })
-        .collect();
-    // An audit of no account would pass a scheduled check while checking nothing.
-    if targets.is_empty() {
-        return Err(Error::NoAccountSelected);
-    }
-    let title = format!(
-        "keytrim audit of {} organization accounts (role {role_name})",
-        targets.len()
-    );
-    run_many(targets, base, Some(config), inputs, options, title).await
-}
-
-async fn run_many(
-    targets: Vec<Target>,
-    base: &ConnectOptions,
+/// The accounts an audit covers and how each is reached. One account is the
+/// one-target case of the same path.
+#[derive(Debug)]
+pub struct Selection {
+    pub targets: Vec<Target>,
+    /// An Organization's: the caller's configuration, for assuming roles.
     organization_config: Option<SdkConfig>,
-    inputs: AuditInputs,
-    options: &ManyOptions,
-    title: String,
-) -> Result<u8> {
-    let inputs = Arc::new(inputs);
-    let every_account = Arc::clone(&inputs);
-    let organization_config = organization_config.map(Arc::new);
-    let (base, only, except) = (base.clone(), options.only.clone(), options.except.clone());
-    let results = bounded::map(targets, options.account_concurrency, move |target| {
-        let (inputs, organization_config) = (Arc::clone(&inputs), organization_config.clone());
-        let (base, only, except) = (base.clone(), only.clone(), except.clone());
-        async move {
-            let outcome = audit_target(
-                &target,
-                &base,
-                organization_config.as_deref(),
-                &inputs,
-                &only,
-                &except,
-            )
-            .await;
-            (target, outcome)
-        }
-    })
-    .await;
+    /// What the summary is headed with, for several accounts.
+    pub title: String,
+}
 
-    // Plans are written once every audit has ended: one file per account, and two
-    // profiles of one account do not overwrite each other.
-    let mut lines = Vec::new();
-    let mut written: Vec<String> = Vec::new();
-    let (mut failed, mut not_compliant) = (false, false);
-    for (target, outcome) in results {
-        let line = match outcome {
-            AccountOutcome::Audited(plan) if written.contains(&plan.account_id) => {
-                failed = true;
-                format!(
-                    "FAILED: account {} was already audited through another target",
-                    plan.account_id
+impl Selection {
+    /// The account the default credentials reach.
+    pub fn current_account() -> Selection {
+        Selection {
+            targets: vec![Target::Current],
+            organization_config: None,
+            title: "keytrim audit of the caller's account".to_string(),
+        }
+    }
+
+    /// Each profile's account.
+    pub fn profiles(profiles: &[String]) -> Selection {
+        Selection {
+            targets: profiles.iter().cloned().map(Target::Profile).collect(),
+            organization_config: None,
+            title: format!("keytrim audit of {} profiles", profiles.len()),
+        }
+    }
+
+    /// Every selected ACTIVE account of the Organization, through `role_name` in each
+    /// but the caller's own.
+    pub async fn organization(
+        role_name: &str,
+        base: &ConnectOptions,
+        options: &ManyOptions,
+    ) -> Result<Selection> {
+        let config = aws::load_config(base).await?;
+        let caller = inventory::caller(&Clients::from_sdk_config(&config)).await?;
+        let members = accounts::organization_accounts(&config).await?;
+        let in_units = if options.units.is_empty() {
+            None
+        } else {
+            Some(accounts::accounts_in_units(&config, &options.units).await?)
+        };
+        let targets: Vec<Target> = members
+            .into_iter()
+            .filter(|account| {
+                in_units
+                    .as_ref()
+                    .is_none_or(|ids| ids.contains(&account.id))
+            })
+            .filter(|account| accounts::selected(&account.id, &options.only, &options.except))
+            .map(|account| {
+                let role_arn = (account.id != caller.account_id)
+                    .then(|| aws::role_arn(caller.partition(), &account.id, role_name));
+                Target::Member { account, role_arn }
+            })
+            .collect();
+        // An audit of no account would pass a scheduled check while checking nothing.
+        if targets.is_empty() {
+            return Err(Error::NoAccountSelected);
+        }
+        let title = format!(
+            "keytrim audit of {} organization accounts (role {role_name})",
+            targets.len()
+        );
+        Ok(Selection {
+            targets,
+            organization_config: Some(config),
+            title,
+        })
+    }
+}
+
+/// Audit every account of `selection`, `account_concurrency` at a time; a failure
+/// stays in its account. Results come back in the selection's order.
+pub async fn audit(
+    selection: Selection,
+    base: &ConnectOptions,
+    inputs: Arc<AuditInputs>,
+    options: &ManyOptions,
+) -> Vec<(Target, AccountOutcome)> {
+    let organization_config = selection.organization_config.map(Arc::new);
+    let (base, only, except) = (base.clone(), options.only.clone(), options.except.clone());
+    bounded::map(
+        selection.targets,
+        options.account_concurrency,
+        move |target| {
+            let (inputs, organization_config) = (Arc::clone(&inputs), organization_config.clone());
+            let (base, only, except) = (base.clone(), only.clone(), except.clone());
+            async move {
+                let outcome = audit_target(
+                    &target,
+                    &base,
+                    organization_config.as_deref(),
+                    &inputs,
+                    &only,
+                    &except,
                 )
+                .await;
+                (target, outcome)
             }
-            AccountOutcome::Audited(plan) => {
-                let path = plan_path(&options.out_dir, &plan.account_id);
-                match crate::app::write_atomically(&path, &render::to_yaml(&plan)) {
-                    Ok(()) => {
-                        written.push(plan.account_id.clone());
-                        let s = &plan.summary;
-                        let line = if s.is_compliant() {
-                            format!(
-                                "account {}: compliant -> {}",
-                                plan.account_id,
-                                path.display()
-                            )
-                        } else {
-                            not_compliant = true;
-                            format!(
-                                "account {}: not compliant (deactivate {}, hold {}, rotate {}, exempt {}) -> {}",
-                                plan.account_id,
-                                s.deactivate,
-                                s.hold,
-                                s.rotate,
-                                s.exempt,
-                                path.display()
-                            )
-                        };
-                        line + &expiring_note(&plan)
-                    }
-                    Err(err) => {
-                        failed = true;
-                        format!("FAILED: {err}")
+        },
+    )
+    .await
+}
+
+/// How one account of a several-account audit ended, after its plan was written.
+#[derive(Debug)]
+pub enum AccountResult {
+    /// The plan is at `path`.
+    Written {
+        plan: Box<Plan>,
+        path: PathBuf,
+    },
+    /// Another target reached the same account first; its plan was kept.
+    Duplicate {
+        account_id: String,
+    },
+    Skipped(String),
+    Failed(Error),
+}
+
+/// Write each audited plan to `<out_dir>/<account-id>.yaml`, once every audit has
+/// ended: one file per account, and two profiles of one account do not overwrite each
+/// other.
+pub fn write_plans(
+    results: Vec<(Target, AccountOutcome)>,
+    out_dir: &Path,
+) -> Vec<(Target, AccountResult)> {
+    let mut written: Vec<String> = Vec::new();
+    results
+        .into_iter()
+        .map(|(target, outcome)| {
+            let result = match outcome {
+                AccountOutcome::Audited(plan) if written.contains(&plan.account_id) => {
+                    AccountResult::Duplicate {
+                        account_id: plan.account_id,
                     }
                 }
-            }
-            AccountOutcome::Skipped(reason) => format!("skipped: {reason}"),
-            AccountOutcome::Failed(err) => {
-                failed = true;
-                format!("FAILED: {err}")
-            }
-        };
-        lines.push(format!("  {}: {line}", target.label()));
-    }
-    warn_unmatched_exemptions(&every_account);
-    if !options.quiet || failed {
-        eprintln!("{title}");
-        for line in &lines {
-            eprintln!("{line}");
-        }
-    }
-    Ok(if failed {
+                AccountOutcome::Audited(plan) => {
+                    let path = plan_path(out_dir, &plan.account_id);
+                    match files::write_atomically(&path, &render::to_yaml(&plan)) {
+                        Ok(()) => {
+                            written.push(plan.account_id.clone());
+                            AccountResult::Written { plan, path }
+                        }
+                        Err(err) => AccountResult::Failed(err),
+                    }
+                }
+                AccountOutcome::Skipped(reason) => AccountResult::Skipped(reason),
+                AccountOutcome::Failed(err) => AccountResult::Failed(err),
+            };
+            (target, result)
+        })
+        .collect()
+}
+
+/// The exit code of a several-account audit: 1 if any account failed, else 3 if any
+/// is not compliant, else 0.
+pub fn exit_code(results: &[(Target, AccountResult)]) -> u8 {
+    let failed = results.iter().any(|(_, result)| {
+        matches!(
+            result,
+            AccountResult::Failed(_) | AccountResult::Duplicate { .. }
+        )
+    });
+    let not_compliant = results.iter().any(|(_, result)| {
+        matches!(result, AccountResult::Written { plan, .. } if !plan.summary.is_compliant())
+    });
+    if failed {
         exit::ERROR
     } else if not_compliant {
         exit::NOT_COMPLIANT
     } else {
         exit::OK
-    })
+    }
 }
 
 /// Warn about exemption entries that matched none of the users scanned (in any

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod error;
 pub mod exemptions;
 pub mod facts;
+pub mod files;
 pub mod iam_policy;
 pub mod inventory;
 pub mod journal;
