@@ -144,12 +144,24 @@ impl StopCause {
 }
 
 /// Why one user's work ended early.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 enum StepError {
     /// An AWS read failed before any change to the user.
-    Aws(String),
+    #[error(transparent)]
+    Aws(#[from] crate::error::Error),
+    /// Re-listing the keys to verify a change failed.
+    #[error("cannot verify: {0}")]
+    Verify(crate::error::Error),
+    /// Verification did not see the change in time.
+    #[error("{key} was not seen {status} within {seconds} s")]
+    NotSeen {
+        key: String,
+        status: &'static str,
+        seconds: u64,
+    },
     /// The journal could not be written.
-    Journal(String),
+    #[error(transparent)]
+    Journal(crate::error::Error),
 }
 
 /// A user and how it ended.
@@ -203,9 +215,7 @@ impl ChangeBudget {
 impl Context {
     fn record(&self, entry: Entry) -> Result<(), StepError> {
         match &self.journal {
-            Some(journal) => journal
-                .record(&entry)
-                .map_err(|err| StepError::Journal(err.to_string())),
+            Some(journal) => journal.record(&entry).map_err(StepError::Journal),
             None => Ok(()),
         }
     }
@@ -333,9 +343,7 @@ async fn verify(
     loop {
         let live = match inventory::list_keys(&ctx.clients, user_name).await {
             Ok(live) => live,
-            Err(err) => {
-                return Err(StepError::Aws(format!("cannot verify: {err}")));
-            }
+            Err(err) => return Err(StepError::Verify(err)),
         };
         let mismatch = expected.iter().find(|(id, status)| {
             !live
@@ -346,11 +354,11 @@ async fn verify(
             return Ok(());
         };
         if tokio::time::Instant::now() + wait > deadline {
-            return Err(StepError::Aws(format!(
-                "{id} was not seen {} within {} s",
-                status.as_str(),
-                ctx.verify_timeout.as_secs()
-            )));
+            return Err(StepError::NotSeen {
+                key: id.clone(),
+                status: status.as_str(),
+                seconds: ctx.verify_timeout.as_secs(),
+            });
         }
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(VERIFY_LONGEST_WAIT);
@@ -390,7 +398,10 @@ async fn change_and_verify(
                 });
             }
             Err(StepError::Journal(error)) => {
-                return Ok(Outcome::JournalFailed { changed, error });
+                return Ok(Outcome::JournalFailed {
+                    changed,
+                    error: error.to_string(),
+                });
             }
             Err(other) => return Err(other),
         }
@@ -403,7 +414,12 @@ async fn change_and_verify(
         verify(ctx, user_name, &expected).await
     };
     let (entry, outcome) = match seen {
-        Err(StepError::Journal(error)) => return Ok(Outcome::JournalFailed { changed, error }),
+        Err(StepError::Journal(error)) => {
+            return Ok(Outcome::JournalFailed {
+                changed,
+                error: error.to_string(),
+            });
+        }
         Ok(()) => {
             let reason = if changed.is_empty() {
                 "already in the intended state".to_string()
@@ -418,21 +434,25 @@ async fn change_and_verify(
                 },
             )
         }
-        Err(StepError::Aws(reason)) => (
-            ctx.entry(Event::Unverified, user_name)
-                .reason(reason.clone()),
-            Outcome::Unverified {
-                changed: changed.clone(),
-                reason,
-            },
-        ),
+        Err(unseen) => {
+            let reason = unseen.to_string();
+            (
+                ctx.entry(Event::Unverified, user_name)
+                    .reason(reason.clone()),
+                Outcome::Unverified {
+                    changed: changed.clone(),
+                    reason,
+                },
+            )
+        }
     };
     match ctx.record(entry) {
         Ok(()) => Ok(outcome),
         // The changes were made (and their outcomes journaled); only this line is missing.
-        Err(StepError::Journal(error)) | Err(StepError::Aws(error)) => {
-            Ok(Outcome::JournalFailed { changed, error })
-        }
+        Err(error) => Ok(Outcome::JournalFailed {
+            changed,
+            error: error.to_string(),
+        }),
     }
 }
 
@@ -442,20 +462,13 @@ async fn live_keys(
     user_name: &str,
     needs_last_use: impl Fn(&[KeyFacts]) -> Vec<String>,
 ) -> Result<Vec<KeyFacts>, StepError> {
-    let aws = |err: crate::error::Error| StepError::Aws(err.to_string());
-    let mut keys = inventory::list_keys(&ctx.clients, user_name)
-        .await
-        .map_err(aws)?;
+    let mut keys = inventory::list_keys(&ctx.clients, user_name).await?;
     let wanted = needs_last_use(&keys);
     for key in keys
         .iter_mut()
         .filter(|k| wanted.contains(&k.access_key_id))
     {
-        key.last_use = Some(
-            inventory::last_use(&ctx.clients, &key.access_key_id)
-                .await
-                .map_err(aws)?,
-        );
+        key.last_use = Some(inventory::last_use(&ctx.clients, &key.access_key_id).await?);
     }
     Ok(keys)
 }
@@ -467,9 +480,7 @@ async fn deactivate(
 ) -> Result<Outcome, StepError> {
     let name = user.user_name.as_str();
     // An owner may have exempted the user since the audit.
-    let tags = inventory::user_tags(&ctx.clients, name)
-        .await
-        .map_err(|err| StepError::Aws(err.to_string()))?;
+    let tags = inventory::user_tags(&ctx.clients, name).await?;
     if let Some(reason) = tags.in_force(Utc::now().date_naive()) {
         let reason = drift::now_exempt(&reason);
         ctx.record(ctx.entry(Event::Drifted, name).reason(reason.clone()))?;
@@ -598,10 +609,11 @@ async fn run_one(ctx: &Context, work: &Work) -> Outcome {
         Ok(outcome) => outcome,
         Err(StepError::Journal(error)) => Outcome::JournalFailed {
             changed: Vec::new(),
-            error,
+            error: error.to_string(),
         },
-        Err(StepError::Aws(error)) => {
+        Err(other) => {
             // Nothing was changed for this user: the failure came before any change.
+            let error = other.to_string();
             let _ = ctx.record(ctx.entry(Event::Failed, name).error(error.clone()));
             Outcome::Failed {
                 changed: Vec::new(),
