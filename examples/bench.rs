@@ -11,6 +11,9 @@
 //! Usage: bench [--users N] [--scale-users N] [--concurrency N] [--sample N]
 //!              [--out FILE] [--tools DIR] [--python FILE] [--launcher FILE]
 
+// A benchmark harness: it fails loudly on purpose, and reads best whole.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 #[path = "../tests/it/support/mod.rs"]
 mod support;
 

@@ -13,13 +13,13 @@ use crate::error::{Error, Result};
 
 /// One member account.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
+pub(crate) struct Account {
     pub id: String,
     pub name: String,
 }
 
 /// Every ACTIVE account of the caller's Organization, following every page.
-pub async fn organization_accounts(config: &SdkConfig) -> Result<Vec<Account>> {
+pub(crate) async fn organization_accounts(config: &SdkConfig) -> Result<Vec<Account>> {
     let client = aws_sdk_organizations::Client::new(config);
     let endpoint = config
         .endpoint_url()
@@ -61,7 +61,10 @@ pub async fn organization_accounts(config: &SdkConfig) -> Result<Vec<Account>> {
 /// The ids of every account in the organizational units `ous` and in the OUs nested
 /// under them, at any depth. An OU that does not exist is an error naming it, never an
 /// empty selection.
-pub async fn accounts_in_units(config: &SdkConfig, ous: &[String]) -> Result<BTreeSet<String>> {
+pub(crate) async fn accounts_in_units(
+    config: &SdkConfig,
+    ous: &[String],
+) -> Result<BTreeSet<String>> {
     let client = aws_sdk_organizations::Client::new(config);
     let endpoint = config
         .endpoint_url()
@@ -139,7 +142,7 @@ where
 
 /// True for an id `--ou` accepts: an organizational unit (`ou-` then the root's part
 /// and the OU's own) or a root (`r-`), in the letters and digits Organizations uses.
-pub fn is_unit_id(id: &str) -> bool {
+pub(crate) fn is_unit_id(id: &str) -> bool {
     let part = |text: &str, range: std::ops::RangeInclusive<usize>| {
         range.contains(&text.len())
             && text
@@ -153,7 +156,7 @@ pub fn is_unit_id(id: &str) -> bool {
 }
 
 /// Whether `--accounts` and `--exclude-accounts` let an account through. Pure.
-pub fn selected(account_id: &str, only: &[String], except: &[String]) -> bool {
+pub(crate) fn selected(account_id: &str, only: &[String], except: &[String]) -> bool {
     (only.is_empty() || only.iter().any(|id| id == account_id))
         && !except.iter().any(|id| id == account_id)
 }

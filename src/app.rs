@@ -161,8 +161,9 @@ fn write_stdout(text: &str) -> Result<()> {
         })
 }
 
-async fn audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
-    // Every local input is checked before the first AWS call.
+/// What every account's audit needs, from the arguments. Every local input (the
+/// exemptions file) is read and checked here, before the first AWS call.
+fn audit_inputs(global: &GlobalArgs, args: &AuditArgs) -> Result<AuditInputs> {
     let exemptions = match &args.exemptions {
         Some(path) => Exemptions::load(path)?,
         None => Exemptions::default(),
@@ -171,7 +172,7 @@ async fn audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
         SourceArg::Live => Source::Live,
         SourceArg::CredentialReport => Source::CredentialReport,
     };
-    let inputs = AuditInputs {
+    Ok(AuditInputs {
         policy: Policy {
             max_key_age_days: args.max_key_age,
             in_use_window_days: args.in_use_window,
@@ -189,7 +190,11 @@ async fn audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
             },
         },
         exemptions,
-    };
+    })
+}
+
+async fn audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
+    let inputs = audit_inputs(global, &args)?;
     let many = ManyOptions {
         only: args.accounts.clone(),
         except: args.exclude_accounts.clone(),

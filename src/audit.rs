@@ -21,14 +21,14 @@ use crate::rule::Policy;
 
 /// Everything an audit of one account needs besides the account.
 #[derive(Debug)]
-pub struct AuditInputs {
+pub(crate) struct AuditInputs {
     pub policy: Policy,
     pub scope: Scope,
     pub exemptions: Exemptions,
 }
 
 /// Audit the account `clients` reach: inventory, then the rule, into a plan.
-pub async fn audit_account(clients: &Clients, inputs: &AuditInputs) -> Result<Plan> {
+pub(crate) async fn audit_account(clients: &Clients, inputs: &AuditInputs) -> Result<Plan> {
     let now = Utc::now().trunc_subsecs(0);
     let inventory = inventory::take(clients, &inputs.scope).await?;
     inputs
@@ -47,7 +47,7 @@ pub async fn audit_account(clients: &Clients, inputs: &AuditInputs) -> Result<Pl
 
 /// Where one account's credentials come from.
 #[derive(Debug, Clone)]
-pub enum Target {
+pub(crate) enum Target {
     /// The account the default credentials reach (no `--profile` list, no role).
     Current,
     /// A named profile.
@@ -60,7 +60,7 @@ pub enum Target {
 }
 
 impl Target {
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self {
             Target::Current => "the caller's account".to_string(),
             Target::Profile(name) => format!("profile {name}"),
@@ -74,7 +74,7 @@ impl Target {
 
 /// How one account's audit ended.
 #[derive(Debug)]
-pub enum AccountOutcome {
+pub(crate) enum AccountOutcome {
     Audited(Box<Plan>),
     /// Left out by `--accounts` / `--exclude-accounts` (profiles are only known by
     /// account once they answer).
@@ -145,7 +145,7 @@ async fn audit_target(
 
 /// How an audit of several accounts runs.
 #[derive(Debug, Clone)]
-pub struct ManyOptions {
+pub(crate) struct ManyOptions {
     pub only: Vec<String>,
     pub except: Vec<String>,
     /// `--ou`: only accounts in these organizational units (and those nested in them).
@@ -156,7 +156,7 @@ pub struct ManyOptions {
 /// The accounts an audit covers and how each is reached. One account is the
 /// one-target case of the same path.
 #[derive(Debug)]
-pub struct Selection {
+pub(crate) struct Selection {
     pub targets: Vec<Target>,
     /// An Organization's: the caller's configuration, for assuming roles.
     organization_config: Option<SdkConfig>,
@@ -166,7 +166,7 @@ pub struct Selection {
 
 impl Selection {
     /// The account the default credentials reach.
-    pub fn current_account() -> Selection {
+    pub(crate) fn current_account() -> Selection {
         Selection {
             targets: vec![Target::Current],
             organization_config: None,
@@ -175,7 +175,7 @@ impl Selection {
     }
 
     /// Each profile's account.
-    pub fn profiles(profiles: &[String]) -> Selection {
+    pub(crate) fn profiles(profiles: &[String]) -> Selection {
         Selection {
             targets: profiles.iter().cloned().map(Target::Profile).collect(),
             organization_config: None,
@@ -185,7 +185,7 @@ impl Selection {
 
     /// Every selected ACTIVE account of the Organization, through `role_name` in each
     /// but the caller's own.
-    pub async fn organization(
+    pub(crate) async fn organization(
         role_name: &str,
         base: &ConnectOptions,
         options: &ManyOptions,
@@ -230,7 +230,7 @@ impl Selection {
 
 /// Audit every account of `selection`, `account_concurrency` at a time; a failure
 /// stays in its account. Results come back in the selection's order.
-pub async fn audit(
+pub(crate) async fn audit(
     selection: Selection,
     base: &ConnectOptions,
     inputs: Arc<AuditInputs>,
@@ -263,7 +263,7 @@ pub async fn audit(
 
 /// How one account of a several-account audit ended, after its plan was written.
 #[derive(Debug)]
-pub enum AccountResult {
+pub(crate) enum AccountResult {
     /// The plan is at `path`.
     Written {
         plan: Box<Plan>,
@@ -280,7 +280,7 @@ pub enum AccountResult {
 /// Write each audited plan to `<out_dir>/<account-id>.yaml`, once every audit has
 /// ended: one file per account, and two profiles of one account do not overwrite each
 /// other.
-pub fn write_plans(
+pub(crate) fn write_plans(
     results: Vec<(Target, AccountOutcome)>,
     out_dir: &Path,
 ) -> Vec<(Target, AccountResult)> {
@@ -314,7 +314,7 @@ pub fn write_plans(
 
 /// The exit code of a several-account audit: 1 if any account failed, else 3 if any
 /// is not compliant, else 0.
-pub fn exit_code(results: &[(Target, AccountResult)]) -> u8 {
+pub(crate) fn exit_code(results: &[(Target, AccountResult)]) -> u8 {
     let failed = results.iter().any(|(_, result)| {
         matches!(
             result,
@@ -336,7 +336,7 @@ pub fn exit_code(results: &[(Target, AccountResult)]) -> u8 {
 /// Warn about exemption entries that matched none of the users scanned (in any
 /// account): most likely a misspelt name, leaving the user it meant unprotected. Not
 /// when `--user` narrowed the audit, where most entries are expected to match nobody.
-pub fn warn_unmatched_exemptions(inputs: &AuditInputs) {
+pub(crate) fn warn_unmatched_exemptions(inputs: &AuditInputs) {
     if !inputs.scope.users.is_empty() {
         return;
     }
@@ -349,7 +349,7 @@ pub fn warn_unmatched_exemptions(inputs: &AuditInputs) {
 }
 
 /// `; exemptions ending within 14 days: NAME (last day DATE), ...`, or nothing.
-pub fn expiring_note(plan: &Plan) -> String {
+pub(crate) fn expiring_note(plan: &Plan) -> String {
     let expiring = model::exemptions_expiring(plan, model::EXPIRING_WITHIN_DAYS);
     if expiring.is_empty() {
         return String::new();
@@ -366,6 +366,6 @@ pub fn expiring_note(plan: &Plan) -> String {
 }
 
 /// `<dir>/<account-id>.yaml`
-pub fn plan_path(dir: &Path, account_id: &str) -> PathBuf {
+pub(crate) fn plan_path(dir: &Path, account_id: &str) -> PathBuf {
     dir.join(format!("{account_id}.yaml"))
 }

@@ -17,20 +17,20 @@ use aws_types::os_shim_internal::{Env, Fs};
 use crate::error::{Error, Result};
 
 /// IAM is global; requests are signed for this region unless `--region` says otherwise.
-pub const DEFAULT_REGION: &str = "us-east-1";
+pub(crate) const DEFAULT_REGION: &str = "us-east-1";
 /// Default retry budget per call. IAM throttles under load and publishes no rate, so
 /// this is generous; the adaptive mode also slows the client down when throttled.
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+pub(crate) const DEFAULT_MAX_ATTEMPTS: u32 = 8;
 /// Time allowed to open a connection.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time allowed for one attempt of one call.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time allowed for one call, retries included.
-pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(180);
+pub(crate) const OPERATION_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// How to reach AWS, from the global command-line options.
 #[derive(Debug, Clone, Default)]
-pub struct ConnectOptions {
+pub(crate) struct ConnectOptions {
     pub profile: Option<String>,
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
@@ -39,7 +39,7 @@ pub struct ConnectOptions {
 
 /// The clients keytrim uses, built from one SDK configuration.
 #[derive(Debug, Clone)]
-pub struct Clients {
+pub(crate) struct Clients {
     pub iam: aws_sdk_iam::Client,
     pub sts: aws_sdk_sts::Client,
     /// The endpoint calls go to, for error messages.
@@ -48,7 +48,7 @@ pub struct Clients {
 
 impl Clients {
     /// Clients from an already-built SDK configuration.
-    pub fn from_sdk_config(config: &SdkConfig) -> Clients {
+    pub(crate) fn from_sdk_config(config: &SdkConfig) -> Clients {
         Clients {
             iam: aws_sdk_iam::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
@@ -97,14 +97,9 @@ async fn check_profile_exists(profile: &str) -> Result<()> {
     Ok(())
 }
 
-/// Load the SDK configuration and build the clients.
-pub async fn connect(options: &ConnectOptions) -> Result<Clients> {
-    Ok(Clients::from_sdk_config(&load_config(options).await?))
-}
-
 /// Load the SDK configuration: credential chain, profile, region, endpoint, retries and
 /// timeouts.
-pub async fn load_config(options: &ConnectOptions) -> Result<SdkConfig> {
+pub(crate) async fn load_config(options: &ConnectOptions) -> Result<SdkConfig> {
     let profile = options
         .profile
         .clone()
@@ -139,14 +134,14 @@ pub async fn load_config(options: &ConnectOptions) -> Result<SdkConfig> {
 }
 
 /// The ARN of role `role_name` in an account.
-pub fn role_arn(partition: &str, account_id: &str, role_name: &str) -> String {
+pub(crate) fn role_arn(partition: &str, account_id: &str, role_name: &str) -> String {
     format!("arn:{partition}:iam::{account_id}:role/{role_name}")
 }
 
 /// A configuration like `base`, with the credentials of `role_arn` (sts:AssumeRole,
 /// with a session name that identifies keytrim in CloudTrail). The credentials last
 /// the role's default session (one hour).
-pub async fn assume_role(
+pub(crate) async fn assume_role(
     base: &SdkConfig,
     role_arn: &str,
     session_name: &str,
@@ -231,7 +226,7 @@ fn one_line_body(response: &HttpResponse) -> String {
 /// answered it with an error that is not retried (AccessDenied, NoSuchEntity, ...).
 /// Anything else (no answer, a timeout, a dropped connection, retries exhausted on
 /// throttling or a server error) may hide an earlier attempt that IAM applied.
-pub fn answered_without_effect<E>(err: &SdkError<E, HttpResponse>) -> bool
+pub(crate) fn answered_without_effect<E>(err: &SdkError<E, HttpResponse>) -> bool
 where
     E: ProvideErrorMetadata,
 {
@@ -249,7 +244,11 @@ where
 }
 
 /// Turn an SDK error into keytrim's error for `action` (e.g. `iam:ListUsers`).
-pub fn classify<E>(action: &'static str, endpoint: &str, err: SdkError<E, HttpResponse>) -> Error
+pub(crate) fn classify<E>(
+    action: &'static str,
+    endpoint: &str,
+    err: SdkError<E, HttpResponse>,
+) -> Error
 where
     E: ProvideErrorMetadata + StdError + 'static,
 {

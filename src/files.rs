@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 
 /// Write `text` to `path` whole or not at all: a temporary file beside it, then a rename.
-pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write_atomically(path: &Path, text: &str) -> Result<()> {
     let fail = |source| Error::Write {
         path: path.to_path_buf(),
         source,

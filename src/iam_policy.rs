@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 /// Actions `keytrim audit` calls. All are read-only, but for the credential report's
 /// generation, which writes nothing to users or keys.
-pub const AUDIT_ACTIONS: &[&str] = &[
+pub(crate) const AUDIT_ACTIONS: &[&str] = &[
     "iam:GenerateCredentialReport",
     "iam:GetAccessKeyLastUsed",
     "iam:GetCredentialReport",
@@ -15,7 +15,7 @@ pub const AUDIT_ACTIONS: &[&str] = &[
 
 /// Organizations actions `keytrim audit --org-role` calls from the management account:
 /// the accounts, and with `--ou` the units and the accounts in each.
-pub const AUDIT_ORGANIZATION_ACTIONS: &[&str] = &[
+pub(crate) const AUDIT_ORGANIZATION_ACTIONS: &[&str] = &[
     "organizations:ListAccounts",
     "organizations:ListAccountsForParent",
     "organizations:ListChildren",
@@ -23,12 +23,12 @@ pub const AUDIT_ORGANIZATION_ACTIONS: &[&str] = &[
 
 /// Organizations actions `keytrim apply --org-role` is granted from the management
 /// account.
-pub const APPLY_ORGANIZATION_ACTIONS: &[&str] = &["organizations:ListAccounts"];
+pub(crate) const APPLY_ORGANIZATION_ACTIONS: &[&str] = &["organizations:ListAccounts"];
 
 /// Actions `keytrim apply` and `keytrim rollback` call: the drift check reads keys,
 /// their last use and the user's tags (an exemption added since the audit), then the
 /// one write.
-pub const APPLY_ACTIONS: &[&str] = &[
+pub(crate) const APPLY_ACTIONS: &[&str] = &[
     "iam:GetAccessKeyLastUsed",
     "iam:ListAccessKeys",
     "iam:ListUserTags",
@@ -56,12 +56,12 @@ fn document(sid: &str, actions: &[&str]) -> Value {
 }
 
 /// The policy for `keytrim audit`.
-pub fn audit() -> Value {
+pub(crate) fn audit() -> Value {
     document("KeytrimAuditReadOnly", AUDIT_ACTIONS)
 }
 
 /// The policy for `keytrim apply` and `keytrim rollback`.
-pub fn apply() -> Value {
+pub(crate) fn apply() -> Value {
     document("KeytrimApply", APPLY_ACTIONS)
 }
 
@@ -69,7 +69,7 @@ pub fn apply() -> Value {
 /// member account needs (its trust policy names the management account).
 /// `organization_actions` are the Organizations calls the phase makes from there; the
 /// role ARNs are in `partition`.
-pub fn organization(
+pub(crate) fn organization(
     role_name: &str,
     partition: &str,
     organization_actions: &[&str],

@@ -20,7 +20,7 @@ use crate::plan::Source;
 
 /// What to inventory, and how hard to push.
 #[derive(Debug, Clone)]
-pub struct Scope {
+pub(crate) struct Scope {
     /// Only these users (all users when empty).
     pub users: Vec<String>,
     pub source: Source,
@@ -42,7 +42,7 @@ fn to_chrono(at: &aws_sdk_iam::primitives::DateTime) -> DateTime<Utc> {
 }
 
 /// Who is calling (sts:GetCallerIdentity).
-pub async fn caller(clients: &Clients) -> Result<Caller> {
+pub(crate) async fn caller(clients: &Clients) -> Result<Caller> {
     let identity = clients
         .sts
         .get_caller_identity()
@@ -56,12 +56,12 @@ pub async fn caller(clients: &Clients) -> Result<Caller> {
 }
 
 /// Users per ListUsers page: IAM's maximum (its default is 100).
-pub const USERS_PER_PAGE: i32 = 1000;
+pub(crate) const USERS_PER_PAGE: i32 = 1000;
 
 /// Send every user's name and ARN down `users` as ListUsers pages arrive (iam:ListUsers,
 /// 1,000 a page, following every Marker), adding each page to the progress bar's total.
 /// Stops at the first error, which it sends too, or when the receiver is gone.
-pub async fn send_users(
+pub(crate) async fn send_users(
     clients: Clients,
     users: tokio::sync::mpsc::Sender<Result<(String, String)>>,
     progress: crate::report::SharedProgress,
@@ -93,7 +93,7 @@ pub async fn send_users(
 }
 
 /// Every user's name and ARN, all pages read.
-pub async fn list_users(clients: &Clients) -> Result<Vec<(String, String)>> {
+pub(crate) async fn list_users(clients: &Clients) -> Result<Vec<(String, String)>> {
     let (sender, mut receiver) = tokio::sync::mpsc::channel(USERS_PER_PAGE as usize);
     let lister = tokio::spawn(send_users(
         clients.clone(),
@@ -109,7 +109,7 @@ pub async fn list_users(clients: &Clients) -> Result<Vec<(String, String)>> {
 }
 
 /// A user's keys (iam:ListAccessKeys), oldest first, without last use.
-pub async fn list_keys(clients: &Clients, user_name: &str) -> Result<Vec<KeyFacts>> {
+pub(crate) async fn list_keys(clients: &Clients, user_name: &str) -> Result<Vec<KeyFacts>> {
     let mut pages = clients
         .iam
         .list_access_keys()
@@ -144,7 +144,7 @@ pub async fn list_keys(clients: &Clients, user_name: &str) -> Result<Vec<KeyFact
 }
 
 /// When a key was last used (iam:GetAccessKeyLastUsed).
-pub async fn last_use(clients: &Clients, access_key_id: &str) -> Result<LastUse> {
+pub(crate) async fn last_use(clients: &Clients, access_key_id: &str) -> Result<LastUse> {
     let output = clients
         .iam
         .get_access_key_last_used()
@@ -168,7 +168,7 @@ pub async fn last_use(clients: &Clients, access_key_id: &str) -> Result<LastUse>
 /// reason) and `keytrim:exempt-until` (the last day), and the key descriptions the IAM
 /// console stores as tags named by access key id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UserTags {
+pub(crate) struct UserTags {
     pub reason: Option<String>,
     pub until: Option<chrono::NaiveDate>,
     /// (access key id as tagged, description)
@@ -178,7 +178,7 @@ pub struct UserTags {
 impl UserTags {
     /// The exemption's reason when it applies on `today`: either tag exempts, and an
     /// `until` before today ends it.
-    pub fn in_force(&self, today: chrono::NaiveDate) -> Option<String> {
+    pub(crate) fn in_force(&self, today: chrono::NaiveDate) -> Option<String> {
         if self.until.is_some_and(|until| until < today) {
             return None;
         }
@@ -191,7 +191,7 @@ impl UserTags {
 
     /// The description tagged for `access_key_id`, if any. Tag keys are unique ignoring
     /// case, so at most one matches.
-    pub fn description_of(&self, access_key_id: &str) -> Option<String> {
+    pub(crate) fn description_of(&self, access_key_id: &str) -> Option<String> {
         self.key_descriptions
             .iter()
             .find(|(key, _)| key.eq_ignore_ascii_case(access_key_id))
@@ -202,7 +202,7 @@ impl UserTags {
 /// The user's tags that keytrim reads (iam:ListUserTags). IAM tag keys are unique
 /// ignoring case, and so are these. A `keytrim:exempt-until` that is not a date is an
 /// error naming the user: never a silent exemption, nor a silent lack of one.
-pub async fn user_tags(clients: &Clients, user_name: &str) -> Result<UserTags> {
+pub(crate) async fn user_tags(clients: &Clients, user_name: &str) -> Result<UserTags> {
     let mut pages = clients
         .iam
         .list_user_tags()
@@ -331,7 +331,7 @@ fn restrict(
 }
 
 /// Take the inventory of the caller's account.
-pub async fn take(clients: &Clients, scope: &Scope) -> Result<Inventory> {
+pub(crate) async fn take(clients: &Clients, scope: &Scope) -> Result<Inventory> {
     let caller = caller(clients).await?;
     let to_examine = match scope.source {
         // Every user: pages are examined as they come.
@@ -446,14 +446,14 @@ async fn fetch_credential_report(clients: &Clients) -> Result<Vec<u8>> {
 }
 
 /// The credential report's CSV, reduced to what candidate selection needs. Pure.
-pub mod credential_report {
+pub(crate) mod credential_report {
     use serde::Deserialize;
 
     use crate::error::{Error, Result};
 
     /// One IAM user's row.
     #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-    pub struct Row {
+    pub(crate) struct Row {
         pub user: String,
         pub arn: String,
         pub access_key_1_active: String,
@@ -462,14 +462,14 @@ pub mod credential_report {
 
     impl Row {
         /// True when both key slots are Active: the user breaks CIS 1.13.
-        pub fn has_two_active_keys(&self) -> bool {
+        pub(crate) fn has_two_active_keys(&self) -> bool {
             self.access_key_1_active.eq_ignore_ascii_case("true")
                 && self.access_key_2_active.eq_ignore_ascii_case("true")
         }
     }
 
     /// The rows of IAM users (the root account's row is left out).
-    pub fn rows(csv_bytes: &[u8]) -> Result<Vec<Row>> {
+    pub(crate) fn rows(csv_bytes: &[u8]) -> Result<Vec<Row>> {
         let mut reader = csv::Reader::from_reader(csv_bytes);
         let mut rows = Vec::new();
         for record in reader.deserialize::<Row>() {

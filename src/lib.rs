@@ -1,31 +1,36 @@
 //! keytrim: enforce CIS AWS Foundations Benchmark 1.13 (at most one active access key
 //! per IAM user) by auditing into a reviewable plan and applying it safely.
 //!
-//! Data flows one way: [`inventory`] reads IAM into [`facts`], [`rule`] judges each
-//! user, [`plan`] records the verdicts, [`change`] replays a plan into IAM (apply) or a
+//! Data flows one way: `inventory` reads IAM into [`facts`], [`rule`] judges each
+//! user, [`plan`] records the verdicts, `change` replays a plan into IAM (apply) or a
 //! journal back (rollback) and [`journal`] records every step. The core reports through
-//! [`report`]; the shell ([`app`] with [`cli`], [`style`], [`progress`], [`prompt`] and
-//! [`summary`]) is the only part that prints. ARCHITECTURE.md maps it all.
+//! `report`; the shell ([`app`] with [`cli`], `style`, `progress`, `prompt` and
+//! `summary`) is the only part that prints. ARCHITECTURE.md maps it all.
+//!
+//! The public modules are the library's API: running a command ([`app`], [`cli`],
+//! [`error`]) and the files keytrim reads and writes ([`plan`], [`journal`], with
+//! [`facts`], [`rule`] and [`term`] for their data and how it is shown). [`bounded`]
+//! is public for the benchmark. Everything else is crate-private.
 
-pub mod accounts;
+mod accounts;
 pub mod app;
-pub mod audit;
-pub mod aws;
+mod audit;
+mod aws;
 pub mod bounded;
-pub mod change;
+mod change;
 pub mod cli;
 pub mod error;
-pub mod exemptions;
+mod exemptions;
 pub mod facts;
-pub mod files;
-pub mod iam_policy;
-pub mod inventory;
+mod files;
+mod iam_policy;
+mod inventory;
 pub mod journal;
 pub mod plan;
-pub mod progress;
-pub mod prompt;
-pub mod report;
+mod progress;
+mod prompt;
+mod report;
 pub mod rule;
-pub mod style;
-pub mod summary;
+mod style;
+mod summary;
 pub mod term;

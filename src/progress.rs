@@ -28,7 +28,7 @@ impl Progress for ProgressBar {
 }
 
 /// A bar for `what` ("users"), or nothing unless stderr is a terminal and not quiet.
-pub fn bar(what: &str, quiet: bool) -> SharedProgress {
+pub(crate) fn bar(what: &str, quiet: bool) -> SharedProgress {
     if quiet || !std::io::stderr().is_terminal() {
         return Arc::new(NoProgress);
     }

@@ -9,7 +9,7 @@ use crate::change::{ANSWER_HELP, Answer, parse_answer};
 
 /// Show `what` on stderr and ask `question [y,n,a,q,?]` until the answer is one of
 /// y, n, a or q. Ctrl-C, or a terminal that goes away, is `Interrupted`.
-pub fn ask(what: &str, question: &str) -> Answer {
+pub(crate) fn ask(what: &str, question: &str) -> Answer {
     eprintln!("{what}");
     loop {
         let reply = Input::<String>::with_theme(&SimpleTheme)

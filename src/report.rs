@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::change::{Action, Answer, execute::UserReport};
 
 /// Progress over items ("users") whose total may grow as they are found.
-pub trait Progress: Send + Sync + std::fmt::Debug {
+pub(crate) trait Progress: Send + Sync + std::fmt::Debug {
     fn set_total(&self, total: u64);
     fn add_to_total(&self, more: u64);
     fn advance(&self);
@@ -18,7 +18,7 @@ pub trait Progress: Send + Sync + std::fmt::Debug {
 
 /// Progress nobody sees: several accounts at once, or no terminal.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct NoProgress;
+pub(crate) struct NoProgress;
 
 impl Progress for NoProgress {
     fn set_total(&self, _: u64) {}
@@ -28,11 +28,11 @@ impl Progress for NoProgress {
 }
 
 /// Progress shared by the tasks of a run.
-pub type SharedProgress = Arc<dyn Progress>;
+pub(crate) type SharedProgress = Arc<dyn Progress>;
 
 /// One change run's result, for its summary.
 #[derive(Debug)]
-pub struct RunSummary<'a> {
+pub(crate) struct RunSummary<'a> {
     /// What ran: "apply plans/x.yaml (account ...), journal ...", or the dry run's title.
     pub title: String,
     pub action: Action,
@@ -42,7 +42,7 @@ pub struct RunSummary<'a> {
 }
 
 /// The person at the other end of a change run.
-pub trait Reporter: Send + Sync {
+pub(crate) trait Reporter: Send + Sync {
     /// Progress over `what` ("users").
     fn progress(&self, what: &'static str) -> SharedProgress;
     /// Show `what`, then ask `question [y,n,a,q,?]` until answered.

@@ -96,6 +96,40 @@ pub fn age_in_days(earlier: DateTime<Utc>, now: DateTime<Utc>) -> u32 {
     u32::try_from(days.max(0)).unwrap_or(u32::MAX)
 }
 
+/// The newest Active key younger than the policy's maximum age; among keys created in
+/// the same second, the smallest id. None when no Active key is young enough.
+fn key_to_keep<'k>(
+    keys: &'k [KeyFacts],
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Option<&'k KeyFacts> {
+    let max_age = Duration::days(i64::from(policy.max_key_age_days));
+    keys.iter()
+        .filter(|key| key.is_active() && now - key.created < max_age)
+        .min_by(|a, b| {
+            b.created
+                .cmp(&a.created)
+                .then_with(|| a.access_key_id.cmp(&b.access_key_id))
+        })
+}
+
+/// "<key> was used N day(s) ago" for each key used within the in-use window.
+fn recent_uses(keys: &[&KeyFacts], policy: &Policy, now: DateTime<Utc>) -> Vec<String> {
+    let window = Duration::days(i64::from(policy.in_use_window_days));
+    keys.iter()
+        .filter_map(|key| {
+            let used = key.last_used_at()?;
+            (now - used < window).then(|| {
+                format!(
+                    "{} was used {} day(s) ago",
+                    key.access_key_id,
+                    age_in_days(used, now)
+                )
+            })
+        })
+        .collect()
+}
+
 /// Judge one user's keys.
 pub fn decide(
     keys: &[KeyFacts],
@@ -128,18 +162,7 @@ pub fn decide(
         };
     }
 
-    let max_age = Duration::days(i64::from(policy.max_key_age_days));
-    let keep = keys
-        .iter()
-        .filter(|key| key.is_active() && now - key.created < max_age)
-        // Newest first; among keys created in the same second, the smallest id.
-        .min_by(|a, b| {
-            b.created
-                .cmp(&a.created)
-                .then_with(|| a.access_key_id.cmp(&b.access_key_id))
-        });
-
-    let Some(keep) = keep else {
+    let Some(keep) = key_to_keep(keys, policy, now) else {
         return Verdict {
             decision: Decision::Rotate,
             reason: format!(
@@ -160,20 +183,7 @@ pub fn decide(
         .map(|key| key.access_key_id.clone())
         .collect();
 
-    let window = Duration::days(i64::from(policy.in_use_window_days));
-    let recently_used: Vec<String> = to_deactivate
-        .iter()
-        .filter_map(|key| {
-            let used = key.last_used_at()?;
-            (now - used < window).then(|| {
-                format!(
-                    "{} was used {} day(s) ago",
-                    key.access_key_id,
-                    age_in_days(used, now)
-                )
-            })
-        })
-        .collect();
+    let recently_used = recent_uses(&to_deactivate, policy, now);
 
     if policy.in_use_guard && !recently_used.is_empty() {
         return Verdict {

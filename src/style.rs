@@ -64,7 +64,7 @@ impl Palette {
 }
 
 /// True when `NO_COLOR` is set to anything but the empty string (no-color.org).
-pub fn no_color_set() -> bool {
+pub(crate) fn no_color_set() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty())
 }
 

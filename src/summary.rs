@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use crate::change::Action;
 use crate::change::execute::Outcome;
 use crate::report::RunSummary;
 use crate::style::Palette;
@@ -20,103 +21,43 @@ struct Totals {
     dry_run: usize,
 }
 
+impl Totals {
+    /// Count one user's outcome in its total.
+    fn count(&mut self, outcome: &Outcome) {
+        let total = match outcome {
+            Outcome::Verified { .. } => &mut self.verified,
+            Outcome::WouldChange { .. } => &mut self.dry_run,
+            Outcome::Unverified { .. } => &mut self.unverified,
+            Outcome::Drifted { .. } => &mut self.drifted,
+            Outcome::Failed { .. } | Outcome::JournalFailed { .. } => &mut self.failed,
+            Outcome::Unknown { .. } => &mut self.unknown,
+            Outcome::Declined
+            | Outcome::Held { .. }
+            | Outcome::Skipped { .. }
+            | Outcome::Limited { .. }
+            | Outcome::Stopped { .. } => &mut self.skipped,
+        };
+        *total += 1;
+    }
+}
+
 /// One line per user, and the totals. Reasons and errors may quote IAM, so they are
 /// escaped for the terminal.
-pub fn summarize(run: &RunSummary<'_>, palette: &Palette) -> String {
+pub(crate) fn summarize(run: &RunSummary<'_>, palette: &Palette) -> String {
     let verb = run.action.past();
-    let reports = run.reports;
     let mut text = format!("{}\n", term::escape(&run.title));
-    let width = reports
+    let width = run
+        .reports
         .iter()
         .map(|r| r.user_name.len())
         .max()
         .unwrap_or(0)
         .max(8);
     let mut totals = Totals::default();
-    let after = |changed: &[String]| {
-        if changed.is_empty() {
-            String::new()
-        } else {
-            format!(" after {verb} {}", changed.join(", "))
-        }
-    };
-    for report in reports {
-        let line = match &report.outcome {
-            Outcome::Verified { changed, unchanged } => {
-                totals.verified += 1;
-                match (changed.is_empty(), unchanged.is_empty()) {
-                    (false, true) => format!("{verb} {}, verified", changed.join(", ")),
-                    (false, false) => format!(
-                        "{verb} {}, verified ({} already done)",
-                        changed.join(", "),
-                        unchanged.join(", ")
-                    ),
-                    _ => format!("already done ({}), verified", unchanged.join(", ")),
-                }
-            }
-            Outcome::WouldChange { keys, unchanged } => {
-                totals.dry_run += 1;
-                if keys.is_empty() {
-                    format!(
-                        "dry run: nothing to do ({} already done)",
-                        unchanged.join(", ")
-                    )
-                } else {
-                    format!("dry run: would {} {}", run.action.verb(), keys.join(", "))
-                }
-            }
-            Outcome::Unverified { changed, reason } => {
-                totals.unverified += 1;
-                format!("{verb} {}, UNVERIFIED: {reason}", changed.join(", "))
-            }
-            Outcome::Drifted { reason } => {
-                totals.drifted += 1;
-                format!("drifted, left alone: {reason}")
-            }
-            Outcome::Failed { changed, error } => {
-                totals.failed += 1;
-                format!("FAILED{}: {error}", after(changed))
-            }
-            Outcome::Unknown {
-                changed,
-                key,
-                error,
-            } => {
-                totals.unknown += 1;
-                format!("OUTCOME UNKNOWN for {key}{}: {error}", after(changed))
-            }
-            Outcome::JournalFailed { changed, error } => {
-                totals.failed += 1;
-                format!("STOPPED, journal write failed{}: {error}", after(changed))
-            }
-            Outcome::Declined => {
-                totals.skipped += 1;
-                "skipped: declined".to_string()
-            }
-            Outcome::Held { reason } => {
-                totals.skipped += 1;
-                format!("skipped: held: {reason}")
-            }
-            Outcome::Skipped { reason } => {
-                totals.skipped += 1;
-                format!("skipped: {reason}")
-            }
-            Outcome::Limited { max } => {
-                totals.skipped += 1;
-                format!(
-                    "skipped: limit (--max-changes {max} reached; run the plan again to continue)"
-                )
-            }
-            Outcome::Stopped { changed, cause } => {
-                totals.skipped += 1;
-                if changed.is_empty() {
-                    format!("skipped: {}", cause.describe())
-                } else {
-                    format!("{}{}", cause.describe(), after(changed))
-                }
-            }
-        };
-        let line = term::escape(&line);
+    for report in run.reports {
+        totals.count(&report.outcome);
+        let words = outcome_line(&report.outcome, run.action);
+        let line = term::escape(&words);
         let line = match &report.outcome {
             Outcome::Verified { .. } => palette.good(&line),
             Outcome::Failed { .. }
@@ -141,4 +82,59 @@ pub fn summarize(run: &RunSummary<'_>, palette: &Palette) -> String {
         let _ = write!(text, ", dry run {}", totals.dry_run);
     }
     text
+}
+
+/// How one user's work ended, in words; the verbs come from the run's action.
+fn outcome_line(outcome: &Outcome, action: Action) -> String {
+    let verb = action.past();
+    let after = |changed: &[String]| {
+        if changed.is_empty() {
+            String::new()
+        } else {
+            format!(" after {verb} {}", changed.join(", "))
+        }
+    };
+    match outcome {
+        Outcome::Verified { changed, unchanged } => {
+            match (changed.is_empty(), unchanged.is_empty()) {
+                (false, true) => format!("{verb} {}, verified", changed.join(", ")),
+                (false, false) => format!(
+                    "{verb} {}, verified ({} already done)",
+                    changed.join(", "),
+                    unchanged.join(", ")
+                ),
+                _ => format!("already done ({}), verified", unchanged.join(", ")),
+            }
+        }
+        Outcome::WouldChange { keys, unchanged } if keys.is_empty() => format!(
+            "dry run: nothing to do ({} already done)",
+            unchanged.join(", ")
+        ),
+        Outcome::WouldChange { keys, .. } => {
+            format!("dry run: would {} {}", action.verb(), keys.join(", "))
+        }
+        Outcome::Unverified { changed, reason } => {
+            format!("{verb} {}, UNVERIFIED: {reason}", changed.join(", "))
+        }
+        Outcome::Drifted { reason } => format!("drifted, left alone: {reason}"),
+        Outcome::Failed { changed, error } => format!("FAILED{}: {error}", after(changed)),
+        Outcome::Unknown {
+            changed,
+            key,
+            error,
+        } => format!("OUTCOME UNKNOWN for {key}{}: {error}", after(changed)),
+        Outcome::JournalFailed { changed, error } => {
+            format!("STOPPED, journal write failed{}: {error}", after(changed))
+        }
+        Outcome::Declined => "skipped: declined".to_string(),
+        Outcome::Held { reason } => format!("skipped: held: {reason}"),
+        Outcome::Skipped { reason } => format!("skipped: {reason}"),
+        Outcome::Limited { max } => {
+            format!("skipped: limit (--max-changes {max} reached; run the plan again to continue)")
+        }
+        Outcome::Stopped { changed, cause } if changed.is_empty() => {
+            format!("skipped: {}", cause.describe())
+        }
+        Outcome::Stopped { changed, cause } => format!("{}{}", cause.describe(), after(changed)),
+    }
 }

@@ -42,7 +42,7 @@ fn key_line(role: &str, key: &PlanKey) -> String {
 }
 
 /// What the prompt shows for a planned deactivation.
-pub fn describe_deactivation(user: &PlanUser) -> String {
+pub(crate) fn describe_deactivation(user: &PlanUser) -> String {
     let mut text = format!(
         "\nUser {} ({})\n",
         user.user_name,
@@ -59,7 +59,7 @@ pub fn describe_deactivation(user: &PlanUser) -> String {
 }
 
 /// `keytrim apply PLAN...`
-pub async fn apply(
+pub(crate) async fn apply(
     connect: &ConnectOptions,
     plans: &[PathBuf],
     journal_path: Option<&Path>,

@@ -10,7 +10,7 @@ use crate::plan::PlanUser;
 
 /// What to do for one user after comparing the plan with live state.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Deactivation {
+pub(crate) enum Deactivation {
     /// Deactivate these keys (still Active); `already_inactive` need nothing.
     Proceed {
         deactivate: Vec<String>,
@@ -22,7 +22,7 @@ pub enum Deactivation {
 
 /// The keys of `plan_user.deactivate` that are still Active live: only those need
 /// their last use looked up before `check_deactivation`.
-pub fn still_active<'a>(plan_user: &'a PlanUser, live: &[KeyFacts]) -> Vec<&'a str> {
+pub(crate) fn still_active<'a>(plan_user: &'a PlanUser, live: &[KeyFacts]) -> Vec<&'a str> {
     plan_user
         .deactivate
         .iter()
@@ -36,7 +36,7 @@ pub fn still_active<'a>(plan_user: &'a PlanUser, live: &[KeyFacts]) -> Vec<&'a s
 
 /// Compare a planned deactivation with live keys (with last use filled in for keys to
 /// deactivate that are still Active).
-pub fn check_deactivation(
+pub(crate) fn check_deactivation(
     plan_user: &PlanUser,
     generated_at: DateTime<Utc>,
     live: &[KeyFacts],
@@ -105,13 +105,13 @@ pub fn check_deactivation(
 }
 
 /// The drift reason for a user exempted since the audit (`reason` is the tag's value).
-pub fn now_exempt(reason: &str) -> String {
+pub(crate) fn now_exempt(reason: &str) -> String {
     format!("exempted since the audit by tag {EXEMPT_TAG}: {reason}")
 }
 
 /// What to do for one user on rollback.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Reactivation {
+pub(crate) struct Reactivation {
     /// Inactive now: re-activate.
     pub reactivate: Vec<String>,
     /// Active already: nothing to do.
@@ -121,7 +121,7 @@ pub struct Reactivation {
 }
 
 /// Compare the keys an apply deactivated with live keys.
-pub fn check_reactivation(keys: &[String], live: &[KeyFacts]) -> Reactivation {
+pub(crate) fn check_reactivation(keys: &[String], live: &[KeyFacts]) -> Reactivation {
     let mut result = Reactivation::default();
     for id in keys {
         match live.iter().find(|key| &key.access_key_id == id) {

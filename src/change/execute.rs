@@ -26,14 +26,14 @@ const VERIFY_LONGEST_WAIT: Duration = Duration::from_secs(4);
 
 /// Set by Ctrl-C: no new call starts once it is set.
 #[derive(Debug, Clone, Default)]
-pub struct Interrupt {
+pub(crate) struct Interrupt {
     flag: Arc<AtomicBool>,
     listening: Arc<AtomicBool>,
 }
 
 impl Interrupt {
     /// Catch Ctrl-C from now on (once; later calls do nothing).
-    pub fn listen(&self) {
+    pub(crate) fn listen(&self) {
         if self.listening.swap(true, Ordering::SeqCst) {
             return;
         }
@@ -46,18 +46,18 @@ impl Interrupt {
         });
     }
 
-    pub fn is_set(&self) -> bool {
+    pub(crate) fn is_set(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
     }
 
-    pub fn set(&self) {
+    pub(crate) fn set(&self) {
         self.flag.store(true, Ordering::SeqCst);
     }
 }
 
 /// One user's work.
 #[derive(Debug, Clone)]
-pub enum Work {
+pub(crate) enum Work {
     /// apply: deactivate the plan's keys for this user.
     Deactivate {
         user: PlanUser,
@@ -71,7 +71,7 @@ pub enum Work {
 }
 
 impl Work {
-    pub fn user_name(&self) -> &str {
+    pub(crate) fn user_name(&self) -> &str {
         match self {
             Work::Deactivate { user, .. } => &user.user_name,
             Work::Reactivate { user_name, .. } => user_name,
@@ -81,7 +81,7 @@ impl Work {
 
 /// How one user ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Changed (or already in the intended state) and seen so by re-listing.
     Verified {
         changed: Vec<String>,
@@ -127,7 +127,7 @@ pub enum Outcome {
 
 /// Why a run stops starting changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopCause {
+pub(crate) enum StopCause {
     /// Ctrl-C.
     Interrupted,
     /// A journal write failed: no change may start that could not be recorded.
@@ -135,7 +135,7 @@ pub enum StopCause {
 }
 
 impl StopCause {
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             StopCause::Interrupted => "interrupted",
             StopCause::JournalFailed => "not started: the journal could not be written",
@@ -166,14 +166,14 @@ enum StepError {
 
 /// A user and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserReport {
+pub(crate) struct UserReport {
     pub user_name: String,
     pub outcome: Outcome,
 }
 
 /// What every user's work shares.
 #[derive(Debug, Clone)]
-pub struct Context {
+pub(crate) struct Context {
     pub clients: Clients,
     pub account_id: String,
     /// Apply, rollback, or a dry run of either.
@@ -188,13 +188,13 @@ pub struct Context {
 
 /// How many keys a run may still change (`--max-changes`), shared by its users.
 #[derive(Debug)]
-pub struct ChangeBudget {
+pub(crate) struct ChangeBudget {
     max: usize,
     taken: std::sync::atomic::AtomicUsize,
 }
 
 impl ChangeBudget {
-    pub fn new(max: usize) -> ChangeBudget {
+    pub(crate) fn new(max: usize) -> ChangeBudget {
         ChangeBudget {
             max,
             taken: std::sync::atomic::AtomicUsize::new(0),
@@ -203,7 +203,7 @@ impl ChangeBudget {
 
     /// Take `keys` changes for one user, all or none, so that no user is left half
     /// done by the limit. False when they do not fit.
-    pub fn take(&self, keys: usize) -> bool {
+    pub(crate) fn take(&self, keys: usize) -> bool {
         self.taken
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |taken| {
                 (taken + keys <= self.max).then_some(taken + keys)
@@ -221,7 +221,7 @@ impl Context {
     }
 
     /// Why no new change may start, if one may not.
-    pub fn stop_cause(&self) -> Option<StopCause> {
+    pub(crate) fn stop_cause(&self) -> Option<StopCause> {
         if self.interrupt.is_set() {
             Some(StopCause::Interrupted)
         } else if self.journal.as_ref().is_some_and(|j| j.failure().is_some()) {
@@ -624,7 +624,7 @@ async fn run_one(ctx: &Context, work: &Work) -> Outcome {
 }
 
 /// Do every user's work, up to `concurrency` users at once; reports in input order.
-pub async fn run_all(
+pub(crate) async fn run_all(
     ctx: &Context,
     works: Vec<Work>,
     concurrency: usize,

@@ -5,10 +5,10 @@
 //! that differ only in what they plan to change (`apply`: a plan's deactivations;
 //! `rollback`: a journal's) and how they check drift (`drift`).
 
-pub mod apply;
-pub mod drift;
-pub mod execute;
-pub mod rollback;
+pub(crate) mod apply;
+pub(crate) mod drift;
+pub(crate) mod execute;
+pub(crate) mod rollback;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -25,7 +25,7 @@ use execute::{ChangeBudget, Context, Interrupt, Outcome, StopCause, UserReport, 
 
 /// What apply and rollback were asked to do.
 #[derive(Debug, Clone)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     pub yes: bool,
     pub dry_run: bool,
     pub concurrency: usize,
@@ -36,7 +36,7 @@ pub struct RunOptions {
 
 /// Which way a run changes keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     /// apply: Active to Inactive.
     Deactivate,
     /// rollback: Inactive back to Active.
@@ -45,7 +45,7 @@ pub enum Action {
 
 impl Action {
     /// "deactivate", as in "would deactivate AKIA...".
-    pub fn verb(self) -> &'static str {
+    pub(crate) fn verb(self) -> &'static str {
         match self {
             Action::Deactivate => "deactivate",
             Action::Reactivate => "reactivate",
@@ -53,7 +53,7 @@ impl Action {
     }
 
     /// "deactivated", as in "deactivated AKIA..., verified".
-    pub fn past(self) -> &'static str {
+    pub(crate) fn past(self) -> &'static str {
         match self {
             Action::Deactivate => "deactivated",
             Action::Reactivate => "reactivated",
@@ -90,14 +90,14 @@ impl Action {
 /// What a run is: an apply, a rollback, or a dry run of either, which changes nothing
 /// and writes nothing, not even a journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunMode {
+pub(crate) enum RunMode {
     Apply,
     Rollback,
     DryRun(Action),
 }
 
 impl RunMode {
-    pub fn new(action: Action, dry_run: bool) -> RunMode {
+    pub(crate) fn new(action: Action, dry_run: bool) -> RunMode {
         match (action, dry_run) {
             (action, true) => RunMode::DryRun(action),
             (Action::Deactivate, false) => RunMode::Apply,
@@ -105,7 +105,7 @@ impl RunMode {
         }
     }
 
-    pub fn action(self) -> Action {
+    pub(crate) fn action(self) -> Action {
         match self {
             RunMode::Apply => Action::Deactivate,
             RunMode::Rollback => Action::Reactivate,
@@ -113,7 +113,7 @@ impl RunMode {
         }
     }
 
-    pub fn is_dry_run(self) -> bool {
+    pub(crate) fn is_dry_run(self) -> bool {
         matches!(self, RunMode::DryRun(_))
     }
 
@@ -136,7 +136,7 @@ impl RunMode {
 
 /// What the person answered at the per-user prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
+pub(crate) enum Answer {
     /// y: this user.
     Yes,
     /// n: skip this user.
@@ -152,14 +152,14 @@ pub enum Answer {
 }
 
 /// The help printed for `?`.
-pub const ANSWER_HELP: &str = "y - yes, change this user\n\
+pub(crate) const ANSWER_HELP: &str = "y - yes, change this user\n\
 n - no, skip this user\n\
 a - yes to this user and all the remaining users\n\
 q - quit: skip this user and all the remaining users\n\
 ? - print this help";
 
 /// Read an answer; None for anything else. Enter alone is No.
-pub fn parse_answer(text: &str) -> Option<Answer> {
+pub(crate) fn parse_answer(text: &str) -> Option<Answer> {
     match text.trim().to_ascii_lowercase().as_str() {
         "" | "n" | "no" => Some(Answer::No),
         "y" | "yes" => Some(Answer::Yes),
@@ -195,7 +195,7 @@ fn guard_account(caller: &Caller, account_id: &str, path: &Path) -> Result<()> {
 
 /// Where a run's journal goes.
 #[derive(Debug, Clone)]
-pub enum JournalTarget {
+pub(crate) enum JournalTarget {
     /// `--journal PATH`: never overwritten.
     Named(PathBuf),
     /// A default name, numbered if taken.
@@ -203,7 +203,7 @@ pub enum JournalTarget {
 }
 
 /// Everything a run needs to start.
-pub struct RunSetup<'r> {
+pub(crate) struct RunSetup<'r> {
     pub mode: RunMode,
     pub clients: Clients,
     pub caller: Caller,
@@ -219,7 +219,7 @@ pub struct RunSetup<'r> {
 }
 
 /// One run of changes in one account: apply of one plan, or rollback of one journal.
-pub struct ChangeRun<'r> {
+pub(crate) struct ChangeRun<'r> {
     mode: RunMode,
     ctx: Context,
     source: PathBuf,
@@ -230,7 +230,7 @@ pub struct ChangeRun<'r> {
 
 impl<'r> ChangeRun<'r> {
     /// Start a run: its journal, unless it is a dry run.
-    pub fn start(setup: RunSetup<'r>) -> Result<ChangeRun<'r>> {
+    pub(crate) fn start(setup: RunSetup<'r>) -> Result<ChangeRun<'r>> {
         let journal = match setup.mode {
             RunMode::DryRun(_) => None,
             RunMode::Apply | RunMode::Rollback => {
@@ -272,7 +272,12 @@ impl<'r> ChangeRun<'r> {
 
     /// A user the run leaves alone from the start (held, rotate, exempt): journaled
     /// with `reason`, reported as `outcome`.
-    pub fn leave_alone(&mut self, user_name: &str, reason: String, outcome: Outcome) -> Result<()> {
+    pub(crate) fn leave_alone(
+        &mut self,
+        user_name: &str,
+        reason: String,
+        outcome: Outcome,
+    ) -> Result<()> {
         if let Some(journal) = &self.ctx.journal {
             journal.record(
                 &Entry::new(Event::Skipped, &self.ctx.account_id, user_name).reason(reason),
@@ -287,7 +292,7 @@ impl<'r> ChangeRun<'r> {
 
     /// Confirm `works` (each with what the prompt shows), carry out the approved ones,
     /// report the run in `order` (by user name) and return its exit code.
-    pub async fn carry_out(
+    pub(crate) async fn carry_out(
         mut self,
         works: Vec<(Work, String)>,
         order: impl Fn(&str) -> Option<usize>,
@@ -389,7 +394,7 @@ fn interrupted() -> Outcome {
 }
 
 /// The exit code for a run's reports.
-pub fn exit_code(reports: &[UserReport], interrupted: bool) -> u8 {
+pub(crate) fn exit_code(reports: &[UserReport], interrupted: bool) -> u8 {
     if interrupted
         || reports.iter().any(|r| {
             matches!(

@@ -24,7 +24,7 @@ use super::{
 /// two, live state decides. Keys whose call `failed` (IAM answered with an error, so
 /// the apply changed nothing; someone else may have deactivated the key since), and
 /// keys the apply found already Inactive, were not changed by it and are left alone.
-pub fn keys_to_reactivate(entries: &[Entry]) -> Vec<(String, Vec<String>)> {
+pub(crate) fn keys_to_reactivate(entries: &[Entry]) -> Vec<(String, Vec<String>)> {
     let mut users: Vec<(String, Vec<String>)> = Vec::new();
     for (index, intent) in entries.iter().enumerate() {
         let (Event::Intent, Some(user), Some(key), Some(KeyStatus::Inactive)) = (
@@ -67,7 +67,7 @@ fn rollback_journal_path(apply_journal: &Path) -> PathBuf {
 
 /// `keytrim rollback JOURNAL`. With `org_role`, a journal of another account than the
 /// caller's is rolled back through that role in the journal's account.
-pub async fn rollback(
+pub(crate) async fn rollback(
     connect: &ConnectOptions,
     journal_path: &Path,
     org_role: Option<&str>,

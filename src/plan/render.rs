@@ -99,11 +99,6 @@ fn role(user: &PlanUser, key: &PlanKey) -> &'static str {
     }
 }
 
-/// Plain text for a terminal, uncoloured.
-pub fn to_text(plan: &Plan) -> String {
-    to_text_styled(plan, &Palette::plain())
-}
-
 /// Text for a terminal, coloured by `palette`, columns aligned to the longest name.
 pub fn to_text_styled(plan: &Plan, palette: &Palette) -> String {
     let summary = effective_summary(plan);
@@ -188,77 +183,7 @@ pub fn to_sarif(plan: &Plan, plan_text: &str, plan_uri: &str) -> String {
     let results: Vec<serde_json::Value> = plan
         .users
         .iter()
-        .map(|user| {
-            let level = match user.decision {
-                Decision::Hold | Decision::Exempt => "warning",
-                _ => "error",
-            };
-            let mut result = serde_json::json!({
-                "ruleId": SARIF_RULE_ID,
-                "ruleIndex": 0,
-                "level": level,
-                "kind": "fail",
-                "message": {
-                    "text": format!(
-                        "IAM user {} has {} active access keys (decision: {}): {}",
-                        user.user_name,
-                        user.keys.iter().filter(|k| k.status == crate::facts::KeyStatus::Active).count(),
-                        user.decision.as_str(),
-                        term::escape(&user.reason)
-                    )
-                },
-                "locations": [{
-                    "physicalLocation": {
-                        "artifactLocation": { "uri": plan_uri },
-                        "region": { "startLine": line_of(&user.user_name) }
-                    },
-                    "logicalLocations": [{
-                        "name": user.user_name,
-                        "fullyQualifiedName": user.user_arn,
-                        "kind": "object"
-                    }]
-                }],
-                "partialFingerprints": { "keytrimUserArn/v1": user.user_arn },
-                "properties": { "decision": user.decision.as_str(), "accountId": plan.account_id }
-            });
-            let descriptions: serde_json::Map<String, serde_json::Value> = user
-                .keys
-                .iter()
-                .filter_map(|key| {
-                    let description = key.description.as_deref()?;
-                    Some((key.access_key_id.clone(), term::escape(description).into()))
-                })
-                .collect();
-            if !descriptions.is_empty() {
-                let listed: Vec<String> = descriptions
-                    .iter()
-                    .map(|(key, description)| {
-                        format!("{key} \"{}\"", description.as_str().unwrap_or_default())
-                    })
-                    .collect();
-                let message = &mut result["message"]["text"];
-                *message = format!(
-                    "{}. Key descriptions: {}",
-                    message.as_str().unwrap_or_default(),
-                    listed.join(", ")
-                )
-                .into();
-                result["properties"]["keyDescriptions"] = descriptions.into();
-            }
-            if user.decision == Decision::Exempt {
-                result["suppressions"] = serde_json::json!([{
-                    "kind": "external",
-                    "status": "accepted",
-                    "justification": term::escape(&user.reason)
-                }]);
-            }
-            result
-        })
-        .collect();
-    // Benchmark version -> the recommendation's number in it.
-    let cis_numbers: serde_json::Map<String, serde_json::Value> = super::model::CIS_NUMBERS
-        .iter()
-        .map(|(version, number)| (format!("v{version}"), (*number).into()))
+        .map(|user| sarif_result(plan, user, plan_uri, line_of(&user.user_name)))
         .collect();
     let document = serde_json::json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
@@ -270,25 +195,7 @@ pub fn to_sarif(plan: &Plan, plan_text: &str, plan_uri: &str) -> String {
                     "version": env!("CARGO_PKG_VERSION"),
                     "semanticVersion": env!("CARGO_PKG_VERSION"),
                     "informationUri": "https://www.cisecurity.org/benchmark/amazon_web_services",
-                    "rules": [{
-                        "id": SARIF_RULE_ID,
-                        "name": "OneActiveAccessKeyPerIamUser",
-                        "shortDescription": {
-                            "text": "Ensure there is only one active access key for any single IAM user"
-                        },
-                        "fullDescription": {
-                            "text": "CIS AWS Foundations Benchmark control 1.13 (1.12 in v5, 2.12 in v6): an IAM user with two active access keys doubles what can leak; the second key is usually an unfinished rotation."
-                        },
-                        "helpUri": "https://www.cisecurity.org/benchmark/amazon_web_services",
-                        "help": {
-                            "text": "Review the plan with `keytrim show`, then run `keytrim apply` to deactivate the extra keys."
-                        },
-                        "defaultConfiguration": { "level": "error" },
-                        "properties": {
-                            "tags": ["security", "CIS AWS Foundations Benchmark"],
-                            "cisAwsFoundationsBenchmark": cis_numbers
-                        }
-                    }]
+                    "rules": [sarif_rule()]
                 }
             },
             "automationDetails": { "id": format!("keytrim/{}/", plan.account_id) },
@@ -298,6 +205,102 @@ pub fn to_sarif(plan: &Plan, plan_text: &str, plan_uri: &str) -> String {
     let mut text = serde_json::to_string_pretty(&document).expect("SARIF serialises");
     text.push('\n');
     text
+}
+
+/// The one SARIF rule, with the recommendation's number in each CIS version.
+fn sarif_rule() -> serde_json::Value {
+    // Benchmark version -> the recommendation's number in it.
+    let cis_numbers: serde_json::Map<String, serde_json::Value> = super::model::CIS_NUMBERS
+        .iter()
+        .map(|(version, number)| (format!("v{version}"), (*number).into()))
+        .collect();
+    serde_json::json!({
+        "id": SARIF_RULE_ID,
+        "name": "OneActiveAccessKeyPerIamUser",
+        "shortDescription": {
+            "text": "Ensure there is only one active access key for any single IAM user"
+        },
+        "fullDescription": {
+            "text": "CIS AWS Foundations Benchmark control 1.13 (1.12 in v5, 2.12 in v6): an IAM user with two active access keys doubles what can leak; the second key is usually an unfinished rotation."
+        },
+        "helpUri": "https://www.cisecurity.org/benchmark/amazon_web_services",
+        "help": {
+            "text": "Review the plan with `keytrim show`, then run `keytrim apply` to deactivate the extra keys."
+        },
+        "defaultConfiguration": { "level": "error" },
+        "properties": {
+            "tags": ["security", "CIS AWS Foundations Benchmark"],
+            "cisAwsFoundationsBenchmark": cis_numbers
+        }
+    })
+}
+
+/// One user's SARIF result, located at `line` of the plan file.
+fn sarif_result(plan: &Plan, user: &PlanUser, plan_uri: &str, line: usize) -> serde_json::Value {
+    let level = match user.decision {
+        Decision::Hold | Decision::Exempt => "warning",
+        _ => "error",
+    };
+    let mut result = serde_json::json!({
+        "ruleId": SARIF_RULE_ID,
+        "ruleIndex": 0,
+        "level": level,
+        "kind": "fail",
+        "message": {
+            "text": format!(
+                "IAM user {} has {} active access keys (decision: {}): {}",
+                user.user_name,
+                user.keys.iter().filter(|k| k.status == crate::facts::KeyStatus::Active).count(),
+                user.decision.as_str(),
+                term::escape(&user.reason)
+            )
+        },
+        "locations": [{
+            "physicalLocation": {
+                "artifactLocation": { "uri": plan_uri },
+                "region": { "startLine": line }
+            },
+            "logicalLocations": [{
+                "name": user.user_name,
+                "fullyQualifiedName": user.user_arn,
+                "kind": "object"
+            }]
+        }],
+        "partialFingerprints": { "keytrimUserArn/v1": user.user_arn },
+        "properties": { "decision": user.decision.as_str(), "accountId": plan.account_id }
+    });
+    let descriptions: serde_json::Map<String, serde_json::Value> = user
+        .keys
+        .iter()
+        .filter_map(|key| {
+            let description = key.description.as_deref()?;
+            Some((key.access_key_id.clone(), term::escape(description).into()))
+        })
+        .collect();
+    if !descriptions.is_empty() {
+        let listed: Vec<String> = descriptions
+            .iter()
+            .map(|(key, description)| {
+                format!("{key} \"{}\"", description.as_str().unwrap_or_default())
+            })
+            .collect();
+        let message = &mut result["message"]["text"];
+        *message = format!(
+            "{}. Key descriptions: {}",
+            message.as_str().unwrap_or_default(),
+            listed.join(", ")
+        )
+        .into();
+        result["properties"]["keyDescriptions"] = descriptions.into();
+    }
+    if user.decision == Decision::Exempt {
+        result["suppressions"] = serde_json::json!([{
+            "kind": "external",
+            "status": "accepted",
+            "justification": term::escape(&user.reason)
+        }]);
+    }
+    result
 }
 
 /// How long before `now` something happened, in words ("3 days ago").
@@ -373,7 +376,6 @@ fn markdown_user(out: &mut String, user: &PlanUser, generated_at: DateTime<Utc>)
 /// Markdown for a pull-request comment: a summary table, then one section per
 /// decision; sections of more than ten users are folded.
 pub fn to_markdown(plan: &Plan) -> String {
-    let summary = effective_summary(plan);
     let mut out = String::new();
     let _ = writeln!(out, "## keytrim plan for account `{}`", plan.account_id);
     let _ = writeln!(out);
@@ -395,6 +397,18 @@ pub fn to_markdown(plan: &Plan) -> String {
             "off"
         }
     );
+    markdown_counts(&mut out, &effective_summary(plan));
+    markdown_decisions(&mut out, plan);
+    markdown_expiring(&mut out, plan);
+    if plan.users.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Nothing to do: every user has at most one active key.");
+    }
+    out
+}
+
+/// The table of counts.
+fn markdown_counts(out: &mut String, summary: &Summary) {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
@@ -411,6 +425,10 @@ pub fn to_markdown(plan: &Plan) -> String {
         summary.rotate,
         summary.exempt
     );
+}
+
+/// One section per decision, folded when long.
+fn markdown_decisions(out: &mut String, plan: &Plan) {
     for (decision, meaning) in [
         (
             Decision::Deactivate,
@@ -449,13 +467,17 @@ pub fn to_markdown(plan: &Plan) -> String {
             );
         }
         for user in users {
-            markdown_user(&mut out, user, plan.generated_at);
+            markdown_user(out, user, plan.generated_at);
         }
         if fold {
             let _ = writeln!(out);
             let _ = writeln!(out, "</details>");
         }
     }
+}
+
+/// Exemptions that end soon, if any.
+fn markdown_expiring(out: &mut String, plan: &Plan) {
     let expiring = super::model::exemptions_expiring(plan, super::model::EXPIRING_WITHIN_DAYS);
     if !expiring.is_empty() {
         let _ = writeln!(out);
@@ -475,11 +497,6 @@ pub fn to_markdown(plan: &Plan) -> String {
             let _ = writeln!(out, "- `{name}`: last day {until}");
         }
     }
-    if plan.users.is_empty() {
-        let _ = writeln!(out);
-        let _ = writeln!(out, "Nothing to do: every user has at most one active key.");
-    }
-    out
 }
 
 #[cfg(test)]

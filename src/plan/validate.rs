@@ -173,6 +173,13 @@ pub fn validate(plan: &Plan) -> Result<(), Problem> {
 }
 
 fn validate_user(user: &PlanUser, plan: &Plan) -> Result<(), Problem> {
+    validate_identity(user, plan)?;
+    validate_keys(user)?;
+    validate_decision(user)
+}
+
+/// The user's name and ARN, and that only an exempt user has an exemption end date.
+fn validate_identity(user: &PlanUser, plan: &Plan) -> Result<(), Problem> {
     if !is_user_name(&user.user_name) {
         return Err(of_user(
             user,
@@ -205,6 +212,11 @@ fn validate_user(user: &PlanUser, plan: &Plan) -> Result<(), Problem> {
             ),
         ));
     }
+    Ok(())
+}
+
+/// Each key: a real access key id, listed once, with fields IAM could have reported.
+fn validate_keys(user: &PlanUser) -> Result<(), Problem> {
     let mut seen_keys = HashSet::new();
     for key in &user.keys {
         if !is_access_key_id(&key.access_key_id) {
@@ -253,13 +265,12 @@ fn validate_user(user: &PlanUser, plan: &Plan) -> Result<(), Problem> {
             }
         }
     }
-    let status_of = |id: &str| {
-        user.keys
-            .iter()
-            .find(|key| key.access_key_id == id)
-            .map(|key| key.status)
-    };
+    Ok(())
+}
 
+/// What the decision allows: a null keep and nothing to deactivate for rotate and exempt,
+/// and for deactivate and hold what `validate_deactivation` checks; never compliant.
+fn validate_decision(user: &PlanUser) -> Result<(), Problem> {
     match user.decision {
         Decision::Compliant => Err(of_user(
             user,
@@ -283,76 +294,87 @@ fn validate_user(user: &PlanUser, plan: &Plan) -> Result<(), Problem> {
             }
             Ok(())
         }
-        Decision::Deactivate | Decision::Hold => {
-            let Some(keep) = user.keep.as_deref() else {
-                return Err(of_user(
-                    user,
-                    "keep",
-                    format!(
-                        "decision `{}` must keep one key; a user is never left without an active key",
-                        user.decision.as_str()
-                    ),
-                ));
-            };
-            match status_of(keep) {
-                None => {
-                    return Err(of_user(
-                        user,
-                        "keep",
-                        format!("{keep} is not one of the user's keys"),
-                    ));
-                }
-                Some(KeyStatus::Inactive) => {
-                    return Err(of_user(
-                        user,
-                        "keep",
-                        format!(
-                            "{keep} was Inactive at audit time; deactivating the others would leave no active key"
-                        ),
-                    ));
-                }
-                Some(KeyStatus::Active) => {}
-            }
-            if user.deactivate.is_empty() {
+        Decision::Deactivate | Decision::Hold => validate_deactivation(user),
+    }
+}
+
+/// A deactivation (or a held one): the kept key is one of the user's Active keys, and
+/// every key to deactivate is another of them, listed once.
+fn validate_deactivation(user: &PlanUser) -> Result<(), Problem> {
+    let status_of = |id: &str| {
+        user.keys
+            .iter()
+            .find(|key| key.access_key_id == id)
+            .map(|key| key.status)
+    };
+
+    let Some(keep) = user.keep.as_deref() else {
+        return Err(of_user(
+            user,
+            "keep",
+            format!(
+                "decision `{}` must keep one key; a user is never left without an active key",
+                user.decision.as_str()
+            ),
+        ));
+    };
+    match status_of(keep) {
+        None => {
+            return Err(of_user(
+                user,
+                "keep",
+                format!("{keep} is not one of the user's keys"),
+            ));
+        }
+        Some(KeyStatus::Inactive) => {
+            return Err(of_user(
+                user,
+                "keep",
+                format!(
+                    "{keep} was Inactive at audit time; deactivating the others would leave no active key"
+                ),
+            ));
+        }
+        Some(KeyStatus::Active) => {}
+    }
+    if user.deactivate.is_empty() {
+        return Err(of_user(
+            user,
+            "deactivate",
+            "lists no key; a user with nothing to deactivate does not belong in the plan",
+        ));
+    }
+    let mut seen = HashSet::new();
+    for id in &user.deactivate {
+        if id == keep {
+            return Err(of_user(
+                user,
+                "deactivate",
+                format!("{id} is the kept key; the kept key is never deactivated"),
+            ));
+        }
+        if !seen.insert(id.as_str()) {
+            return Err(of_user(user, "deactivate", format!("{id} is listed twice")));
+        }
+        match status_of(id) {
+            None => {
                 return Err(of_user(
                     user,
                     "deactivate",
-                    "lists no key; a user with nothing to deactivate does not belong in the plan",
+                    format!("{id} is not one of the user's keys"),
                 ));
             }
-            let mut seen = HashSet::new();
-            for id in &user.deactivate {
-                if id == keep {
-                    return Err(of_user(
-                        user,
-                        "deactivate",
-                        format!("{id} is the kept key; the kept key is never deactivated"),
-                    ));
-                }
-                if !seen.insert(id.as_str()) {
-                    return Err(of_user(user, "deactivate", format!("{id} is listed twice")));
-                }
-                match status_of(id) {
-                    None => {
-                        return Err(of_user(
-                            user,
-                            "deactivate",
-                            format!("{id} is not one of the user's keys"),
-                        ));
-                    }
-                    Some(KeyStatus::Inactive) => {
-                        return Err(of_user(
-                            user,
-                            "deactivate",
-                            format!("{id} was already Inactive at audit time"),
-                        ));
-                    }
-                    Some(KeyStatus::Active) => {}
-                }
+            Some(KeyStatus::Inactive) => {
+                return Err(of_user(
+                    user,
+                    "deactivate",
+                    format!("{id} was already Inactive at audit time"),
+                ));
             }
-            Ok(())
+            Some(KeyStatus::Active) => {}
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]

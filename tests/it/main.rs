@@ -4,6 +4,9 @@
 //!
 //! Run one area with `cargo test --test it show::`, one test by its name.
 
+// Tests fail loudly on purpose: unwrap is how they say so, and a test reads best whole.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod support;
 
 mod apply;

@@ -3,7 +3,7 @@
 //! received, and a `keytrim` command wired to it and to nothing else.
 #![allow(dead_code)]
 
-pub mod proxy;
+pub(crate) mod proxy;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
 use base64::Engine as _;
 
 /// The account moto serves unless told otherwise.
-pub const ACCOUNT_ID: &str = "123456789012";
+pub(crate) const ACCOUNT_ID: &str = "123456789012";
 
 const INSTALL_MOTO: &str = "moto_server not found: install it with `pip install 'moto[server]==5.2.1'` \
      (or run scripts/test.sh, which installs it into .venv), or point KEYTRIM_MOTO_SERVER at it";
@@ -66,13 +66,13 @@ fn free_port() -> u16 {
 
 /// A key created on the local IAM, with its secret so it can sign requests.
 #[derive(Debug, Clone)]
-pub struct SeededKey {
+pub(crate) struct SeededKey {
     pub id: String,
     pub secret: String,
 }
 
 /// A moto server of our own. Dropped, it is killed.
-pub struct LocalIam {
+pub(crate) struct LocalIam {
     child: Child,
     pub endpoint: String,
     dir: tempfile::TempDir,
@@ -82,24 +82,24 @@ pub struct LocalIam {
 
 impl LocalIam {
     /// Start a server for the default account.
-    pub fn start() -> LocalIam {
+    pub(crate) fn start() -> LocalIam {
         LocalIam::start_with_env(&[])
     }
 
     /// Start a server with extra environment, e.g. MOTO_ACCOUNT_ID.
-    pub fn start_with_env(extra_env: &[(&str, &str)]) -> LocalIam {
+    pub(crate) fn start_with_env(extra_env: &[(&str, &str)]) -> LocalIam {
         LocalIam::launch(extra_env, true)
     }
 
     /// Start a server whose clock cannot be moved (no libfaketime): faster, for the
     /// benchmark, where key ages do not matter.
-    pub fn start_without_fake_clock() -> LocalIam {
+    pub(crate) fn start_without_fake_clock() -> LocalIam {
         LocalIam::launch(&[], false)
     }
 
     /// Start moto's application through a launcher script run by `python`, which is
     /// given the port to listen on (the benchmark's faster way to serve moto).
-    pub fn start_with_launcher(python: &Path, launcher: &Path) -> LocalIam {
+    pub(crate) fn start_with_launcher(python: &Path, launcher: &Path) -> LocalIam {
         LocalIam::launch_command(
             |port| {
                 let mut command = Command::new(python);
@@ -194,12 +194,12 @@ impl LocalIam {
     }
 
     /// What the server printed.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("moto.log")).unwrap_or_default()
     }
 
     /// Move the server's clock `days` into the past (0: back to now).
-    pub fn set_clock_days_ago(&self, days: i64) {
+    pub(crate) fn set_clock_days_ago(&self, days: i64) {
         let offset = if days == 0 {
             "+0".to_string()
         } else {
@@ -211,7 +211,7 @@ impl LocalIam {
     /// Seed and inspect another account from now on: an IAM client with the
     /// credentials of a role assumed there (moto serves the account the credentials
     /// belong to). `ACCOUNT_ID` goes back to the default account's admin.
-    pub fn use_account(&mut self, account_id: &str) {
+    pub(crate) fn use_account(&mut self, account_id: &str) {
         if account_id == ACCOUNT_ID {
             self.iam = client(&self.endpoint, "testing", "testing");
             return;
@@ -251,7 +251,7 @@ impl LocalIam {
     /// Make the default account an Organization's management account and add a member
     /// account; returns the member's id.
     /// An Organizations client of the management account.
-    pub fn organizations(&self) -> aws_sdk_organizations::Client {
+    pub(crate) fn organizations(&self) -> aws_sdk_organizations::Client {
         aws_sdk_organizations::Client::from_conf(
             aws_sdk_organizations::Config::builder()
                 .behavior_version(aws_sdk_organizations::config::BehaviorVersion::latest())
@@ -263,7 +263,7 @@ impl LocalIam {
     }
 
     /// The Organization's root id (after `create_member_account` made it).
-    pub fn organization_root(&self) -> String {
+    pub(crate) fn organization_root(&self) -> String {
         let roots = self
             .block_on(self.organizations().list_roots().send())
             .expect("ListRoots");
@@ -271,7 +271,7 @@ impl LocalIam {
     }
 
     /// Create an organizational unit under `parent` (a root or an OU); its id.
-    pub fn create_unit(&self, parent: &str, name: &str) -> String {
+    pub(crate) fn create_unit(&self, parent: &str, name: &str) -> String {
         let created = self
             .block_on(
                 self.organizations()
@@ -289,7 +289,7 @@ impl LocalIam {
     }
 
     /// Move an account from the root into `unit`.
-    pub fn move_to_unit(&self, account: &str, unit: &str) {
+    pub(crate) fn move_to_unit(&self, account: &str, unit: &str) {
         let root = self.organization_root();
         self.block_on(
             self.organizations()
@@ -302,7 +302,7 @@ impl LocalIam {
         .expect("MoveAccount");
     }
 
-    pub fn create_member_account(&self, name: &str) -> String {
+    pub(crate) fn create_member_account(&self, name: &str) -> String {
         let organizations = self.organizations();
         // The first call makes the organization; later ones find it there already.
         let _ = self.block_on(
@@ -328,18 +328,18 @@ impl LocalIam {
     }
 
     /// The admin client used for seeding.
-    pub fn iam(&self) -> &aws_sdk_iam::Client {
+    pub(crate) fn iam(&self) -> &aws_sdk_iam::Client {
         &self.iam
     }
 
     /// Run a future on this server's runtime.
-    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+    pub(crate) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
     }
 
     /// Users `<prefix>-deactivate` (keys 200 and 10 days old) and `<prefix>-ok` (one
     /// key), in the account in use; returns the old and new key of the first.
-    pub fn seed_small_account(&self, prefix: &str) -> (SeededKey, SeededKey) {
+    pub(crate) fn seed_small_account(&self, prefix: &str) -> (SeededKey, SeededKey) {
         let user = format!("{prefix}-deactivate");
         self.create_user(&user);
         let old = self.create_key(&user, 200);
@@ -350,11 +350,11 @@ impl LocalIam {
         (old, new)
     }
 
-    pub fn create_user(&self, name: &str) {
+    pub(crate) fn create_user(&self, name: &str) {
         self.create_user_with_tags(name, &[]);
     }
 
-    pub fn create_user_with_tags(&self, name: &str, tags: &[(&str, &str)]) {
+    pub(crate) fn create_user_with_tags(&self, name: &str, tags: &[(&str, &str)]) {
         let mut request = self.iam.create_user().user_name(name);
         for (key, value) in tags {
             request = request.tags(
@@ -370,7 +370,7 @@ impl LocalIam {
 
     /// Tag a user, as the IAM console does when it stores a key's description (the
     /// tag's key is the access key id).
-    pub fn tag_user(&self, name: &str, key: &str, value: &str) {
+    pub(crate) fn tag_user(&self, name: &str, key: &str, value: &str) {
         let tag = aws_sdk_iam::types::Tag::builder()
             .key(key)
             .value(value)
@@ -381,7 +381,7 @@ impl LocalIam {
     }
 
     /// Create a key as if it had been created `days_ago` days ago.
-    pub fn create_key(&self, user: &str, days_ago: i64) -> SeededKey {
+    pub(crate) fn create_key(&self, user: &str, days_ago: i64) -> SeededKey {
         self.set_clock_days_ago(days_ago);
         let created = self.block_on(self.iam.create_access_key().user_name(user).send());
         self.set_clock_days_ago(0);
@@ -393,7 +393,7 @@ impl LocalIam {
     }
 
     /// Sign a request with the key, as if `days_ago` days ago: IAM records its last use.
-    pub fn use_key(&self, key: &SeededKey, days_ago: i64) {
+    pub(crate) fn use_key(&self, key: &SeededKey, days_ago: i64) {
         self.set_clock_days_ago(days_ago);
         let as_key = client(&self.endpoint, &key.id, &key.secret);
         let used = self.block_on(as_key.list_users().send());
@@ -401,7 +401,7 @@ impl LocalIam {
         used.expect("a call signed with the seeded key");
     }
 
-    pub fn set_status(&self, user: &str, key_id: &str, active: bool) {
+    pub(crate) fn set_status(&self, user: &str, key_id: &str, active: bool) {
         let status = if active {
             aws_sdk_iam::types::StatusType::Active
         } else {
@@ -419,7 +419,7 @@ impl LocalIam {
     }
 
     /// Each key of the user with its status, as IAM reports it now.
-    pub fn key_statuses(&self, user: &str) -> Vec<(String, String)> {
+    pub(crate) fn key_statuses(&self, user: &str) -> Vec<(String, String)> {
         let listed = self
             .block_on(self.iam.list_access_keys().user_name(user).send())
             .expect("ListAccessKeys");
@@ -440,7 +440,7 @@ impl LocalIam {
     }
 
     /// Start recording the calls the server receives (clears earlier records).
-    pub fn start_recording(&self) {
+    pub(crate) fn start_recording(&self) {
         ureq::post(&format!(
             "{}/moto-api/recorder/reset-recording",
             self.endpoint
@@ -457,7 +457,7 @@ impl LocalIam {
 
     /// Every call recorded since `start_recording`, in order, as its form parameters
     /// (`Action`, `UserName`, `AccessKeyId`, ...; values as sent, not URL-decoded).
-    pub fn recorded_calls(&self) -> Vec<Vec<(String, String)>> {
+    pub(crate) fn recorded_calls(&self) -> Vec<Vec<(String, String)>> {
         let text = ureq::get(&format!(
             "{}/moto-api/recorder/download-recording",
             self.endpoint
@@ -485,7 +485,7 @@ impl LocalIam {
     }
 
     /// The `Action` of every call recorded since `start_recording`, in order.
-    pub fn recorded_actions(&self) -> Vec<String> {
+    pub(crate) fn recorded_actions(&self) -> Vec<String> {
         self.recorded_calls()
             .iter()
             .filter_map(|params| param(params, "Action").map(str::to_string))
@@ -493,7 +493,7 @@ impl LocalIam {
     }
 
     /// The recorded calls that change IAM state, as "Action AccessKeyId=Status" lines.
-    pub fn recorded_writes(&self) -> Vec<String> {
+    pub(crate) fn recorded_writes(&self) -> Vec<String> {
         self.recorded_calls()
             .iter()
             .filter(|params| param(params, "Action").is_some_and(is_write))
@@ -510,7 +510,7 @@ impl LocalIam {
 
     /// A `keytrim` command that can reach this server and nothing else: no inherited
     /// AWS settings, no config files, no instance metadata.
-    pub fn keytrim(&self) -> assert_cmd::Command {
+    pub(crate) fn keytrim(&self) -> assert_cmd::Command {
         let mut command = keytrim_isolated(self.dir.path());
         command
             .env("AWS_ENDPOINT_URL", &self.endpoint)
@@ -520,7 +520,7 @@ impl LocalIam {
     }
 
     /// The same, as a plain process command (for a pseudo-terminal).
-    pub fn keytrim_std(&self) -> Command {
+    pub(crate) fn keytrim_std(&self) -> Command {
         let mut command = Command::new(keytrim_path());
         command
             .env_clear()
@@ -533,7 +533,7 @@ impl LocalIam {
     }
 
     /// The server's working directory (plans are written below it by default).
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         self.dir.path()
     }
 }
@@ -547,7 +547,7 @@ impl Drop for LocalIam {
 
 /// The environment of a `keytrim` run in `dir`: nothing inherited but PATH, AWS config
 /// files that are empty, instance metadata off.
-pub fn isolated_env(dir: &Path) -> Vec<(String, std::ffi::OsString)> {
+pub(crate) fn isolated_env(dir: &Path) -> Vec<(String, std::ffi::OsString)> {
     // The config files are written into `dir`: never let that be the repository.
     assert!(
         !dir.starts_with(project_root()),
@@ -573,7 +573,7 @@ pub fn isolated_env(dir: &Path) -> Vec<(String, std::ffi::OsString)> {
 
 /// Where the keytrim binary is: integration tests know where cargo built it; the demo
 /// says so in KEYTRIM_BIN.
-pub fn keytrim_path() -> PathBuf {
+pub(crate) fn keytrim_path() -> PathBuf {
     match std::env::var_os("KEYTRIM_BIN") {
         Some(path) => PathBuf::from(path),
         None => assert_cmd::cargo::cargo_bin("keytrim"),
@@ -582,14 +582,14 @@ pub fn keytrim_path() -> PathBuf {
 
 /// A `keytrim` command with an empty environment but PATH, working in `dir`, where
 /// AWS config files point at nothing and instance metadata is off.
-pub fn keytrim_isolated(dir: &Path) -> assert_cmd::Command {
+pub(crate) fn keytrim_isolated(dir: &Path) -> assert_cmd::Command {
     let mut command = assert_cmd::Command::new(keytrim_path());
     command.env_clear().envs(isolated_env(dir)).current_dir(dir);
     command
 }
 
 /// An IAM client for the local server with the given credentials.
-pub fn client(endpoint: &str, key_id: &str, secret: &str) -> aws_sdk_iam::Client {
+pub(crate) fn client(endpoint: &str, key_id: &str, secret: &str) -> aws_sdk_iam::Client {
     let config = aws_sdk_iam::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
@@ -606,7 +606,7 @@ pub fn client(endpoint: &str, key_id: &str, secret: &str) -> aws_sdk_iam::Client
 }
 
 /// The journals under `<dir>/plans`, sorted by name (so by start time).
-pub fn journals(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn journals(dir: &Path) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir.join("plans"))
         .map(|entries| {
             entries
@@ -620,7 +620,7 @@ pub fn journals(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// One form parameter of a recorded call.
-pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(key, _)| key == name)
@@ -628,7 +628,7 @@ pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> 
 }
 
 /// Actions that change IAM state.
-pub fn is_write(action: &str) -> bool {
+pub(crate) fn is_write(action: &str) -> bool {
     [
         "Create",
         "Delete",
@@ -652,7 +652,7 @@ pub fn is_write(action: &str) -> bool {
 }
 
 /// The keys of the account that shows every decision.
-pub struct EveryDecision {
+pub(crate) struct EveryDecision {
     /// alice: deactivate `alice_old`, keep `alice_new`.
     pub alice_old: SeededKey,
     pub alice_new: SeededKey,
@@ -669,7 +669,7 @@ pub struct EveryDecision {
 
 /// Seed seven users: carol (one key), dave (one active, one inactive), nokey (none) are
 /// compliant; alice, hank, rita and erin show deactivate, hold, rotate and exempt.
-pub fn seed_every_decision(iam: &LocalIam) -> EveryDecision {
+pub(crate) fn seed_every_decision(iam: &LocalIam) -> EveryDecision {
     for user in ["alice", "carol", "dave", "hank", "nokey", "rita"] {
         iam.create_user(user);
     }

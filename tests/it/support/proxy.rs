@@ -23,7 +23,7 @@ use rand::{RngExt, SeedableRng};
 
 /// How often each fault happens, as probabilities per request.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Faults {
+pub(crate) struct Faults {
     pub seed: u64,
     pub throttle: f64,
     pub unavailable: f64,
@@ -39,7 +39,7 @@ pub struct Faults {
 
 /// What the proxy saw and did.
 #[derive(Debug, Clone, Default)]
-pub struct Tally {
+pub(crate) struct Tally {
     /// Requests received, per Action.
     pub received: BTreeMap<String, usize>,
     /// Requests forwarded to the local IAM, per Action.
@@ -49,7 +49,7 @@ pub struct Tally {
 }
 
 impl Tally {
-    pub fn faults_injected(&self) -> usize {
+    pub(crate) fn faults_injected(&self) -> usize {
         self.faults.values().sum()
     }
 }
@@ -64,7 +64,7 @@ struct State {
 }
 
 /// A running proxy; dropping it stops it.
-pub struct FaultProxy {
+pub(crate) struct FaultProxy {
     pub endpoint: String,
     state: Arc<State>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -213,7 +213,7 @@ fn upstream_connector() -> hyper_util::client::legacy::connect::HttpConnector {
 
 impl FaultProxy {
     /// Start a proxy on a free loopback port in front of `upstream`.
-    pub fn start(upstream: &str, faults: Faults) -> FaultProxy {
+    pub(crate) fn start(upstream: &str, faults: Faults) -> FaultProxy {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -262,7 +262,7 @@ impl FaultProxy {
     }
 
     /// A copy of the counts so far.
-    pub fn tally(&self) -> Tally {
+    pub(crate) fn tally(&self) -> Tally {
         self.state.tally.lock().unwrap().clone()
     }
 }
