@@ -388,6 +388,10 @@ fn row(name: &str, run: &Run, users: usize) -> String {
 
 const TABLE_HEAD: &str = "| run | wall time (s) | peak RSS (MiB) | API calls | calls per user | exit |\n|---|---:|---:|---|---:|---:|\n";
 
+/// Where the report's kept sections start: everything from here on is not the
+/// benchmark's to rewrite.
+const KEPT_SECTIONS_MARKER: &str = "<!-- sections below are measured separately; scripts/bench.sh keeps them -->";
+
 fn main() -> ExitCode {
     let mut options = options();
     options.tools = std::fs::canonicalize(&options.tools).unwrap_or_else(|err| {
@@ -633,6 +637,14 @@ fn main() -> ExitCode {
         ),
         plain_custodian.wall / plain_live.wall.max(0.001),
     ));
+    // Sections measured by other means (the release profile) follow this marker in
+    // the report and are kept when the benchmark rewrites it.
+    if let Ok(previous) = std::fs::read_to_string(&options.out)
+        && let Some(at) = previous.find(KEPT_SECTIONS_MARKER)
+    {
+        text.push('\n');
+        text.push_str(&previous[at..]);
+    }
     std::fs::write(&options.out, &text).expect("write the report");
     println!("{text}");
     eprintln!(
