@@ -390,7 +390,8 @@ const TABLE_HEAD: &str = "| run | wall time (s) | peak RSS (MiB) | API calls | c
 
 /// Where the report's kept sections start: everything from here on is not the
 /// benchmark's to rewrite.
-const KEPT_SECTIONS_MARKER: &str = "<!-- sections below are measured separately; scripts/bench.sh keeps them -->";
+const KEPT_SECTIONS_MARKER: &str =
+    "<!-- sections below are measured separately; scripts/bench.sh keeps them -->";
 
 fn main() -> ExitCode {
     let mut options = options();
