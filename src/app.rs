@@ -237,7 +237,14 @@ async fn audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
         &many,
     )
     .await;
-    audit::warn_unmatched_exemptions(&inputs);
+    // Only users actually scanned can leave an entry unmatched: after a failed audit
+    // every entry would look like a typo.
+    if results
+        .iter()
+        .any(|(_, outcome)| matches!(outcome, audit::AccountOutcome::Audited(_)))
+    {
+        audit::warn_unmatched_exemptions(&inputs);
+    }
     if single {
         let Some((_, outcome)) = results.into_iter().next() else {
             unreachable!("one target gives one result");

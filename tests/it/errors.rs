@@ -231,3 +231,31 @@ fn a_closed_stdout_ends_quietly_with_exit_0() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// An audit that fails before scanning anyone does not also call every exemptions
+/// entry a typo: only the error is printed.
+#[test]
+fn a_failed_audit_does_not_report_exemption_entries_as_unmatched() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("exempt.yaml"),
+        "- user: alice\n  reason: shared CI account\n",
+    )
+    .unwrap();
+    let output = keytrim_isolated(dir.path())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .args([
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--max-attempts",
+            "1",
+        ])
+        .args(["audit", "--exemptions", "exempt.yaml"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot reach the AWS endpoint"), "{stderr}");
+    assert!(!stderr.contains("matches none"), "{stderr}");
+}
