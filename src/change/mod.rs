@@ -278,11 +278,7 @@ impl<'r> ChangeRun<'r> {
         reason: String,
         outcome: Outcome,
     ) -> Result<()> {
-        if let Some(journal) = &self.ctx.journal {
-            journal.record(
-                &Entry::new(Event::Skipped, &self.ctx.account_id, user_name).reason(reason),
-            )?;
-        }
+        self.record(Event::Skipped, user_name, &reason)?;
         self.reports.push(UserReport {
             user_name: user_name.to_string(),
             outcome,
