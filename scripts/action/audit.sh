@@ -16,7 +16,8 @@ marker=$(mktemp)
 touch -d '-1 second' "$marker" 2>/dev/null || touch "$marker"
 
 set +e
-keytrim audit "${args[@]}"
+# ${args[@]+...}: macOS runners' bash 3.2 calls an empty array unbound under set -u.
+keytrim audit ${args[@]+"${args[@]}"}
 code=$?
 set -e
 
