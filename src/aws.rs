@@ -12,6 +12,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_types::retry::RetrySpec;
 use aws_types::os_shim_internal::{Env, Fs};
 
 use crate::error::{Error, Result};
@@ -97,6 +98,18 @@ async fn check_profile_exists(profile: &str) -> Result<()> {
     Ok(())
 }
 
+/// Retries: the SDK's adaptive mode (a client-side rate limit that slows down when
+/// throttled) under AWS's 2026 retry behaviour (version 2.1), which the SDKs made their
+/// default on 2026-11-10. The aws-config this build pins (1.13.0) offers it only as an
+/// opt-in, `RetrySpec::v2_1`. Without it a throttled retry also waits for 10 of the
+/// rate limiter's tokens, which at its floor of 0.5 a second made 8-20 s per retry here; with
+/// it a throttled retry backs off from 1 s and each attempt takes one token.
+fn retry_config(max_attempts: Option<u32>) -> RetryConfig {
+    RetryConfig::adaptive()
+        .with_max_attempts(max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS))
+        .with_retry_spec(RetrySpec::v2_1())
+}
+
 /// Load the SDK configuration: credential chain, profile, region, endpoint, retries and
 /// timeouts.
 pub(crate) async fn load_config(options: &ConnectOptions) -> Result<SdkConfig> {
@@ -113,10 +126,7 @@ pub(crate) async fn load_config(options: &ConnectOptions) -> Result<SdkConfig> {
         .unwrap_or_else(|| DEFAULT_REGION.to_string());
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region))
-        .retry_config(
-            RetryConfig::adaptive()
-                .with_max_attempts(options.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS)),
-        )
+        .retry_config(retry_config(options.max_attempts))
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
@@ -297,5 +307,31 @@ where
                 message: root_cause(&err),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_config::retry::RetryMode;
+
+    #[test]
+    fn retries_are_adaptive_under_the_2026_retry_behaviour() {
+        let default = retry_config(None);
+        assert_eq!(default.mode(), RetryMode::Adaptive);
+        assert_eq!(default.max_attempts(), DEFAULT_MAX_ATTEMPTS);
+        assert_eq!(default.retry_spec(), Some(&RetrySpec::v2_1()));
+        assert_eq!(retry_config(Some(3)).max_attempts(), 3);
+    }
+
+    #[tokio::test]
+    async fn the_loaded_configuration_carries_the_retry_settings() {
+        let options = ConnectOptions {
+            endpoint_url: Some("http://127.0.0.1:9".into()),
+            max_attempts: Some(5),
+            ..ConnectOptions::default()
+        };
+        let config = load_config(&options).await.unwrap();
+        assert_eq!(config.retry_config(), Some(&retry_config(Some(5))));
     }
 }
