@@ -1,17 +1,18 @@
 //! A fault-injecting HTTP proxy between keytrim and moto, for the reliability tests.
-//! By seeded random choice it answers IAM `Throttling` (HTTP 400 with the Query
-//! protocol's error body), `503 ServiceUnavailable`, drops the connection, adds
+//! Like IAM, it answers `Throttling` (HTTP 400 with the Query protocol's error body)
+//! when requests come faster than an account's rate limit. By seeded random choice it
+//! also throttles, answers `503 ServiceUnavailable`, drops the connection, adds
 //! latency, or forwards UpdateAccessKey and then drops the connection before the answer
 //! (a lost response). It counts requests per Action. The random choice for a request
 //! comes from the seed, the request's body and how often that body was sent before, so
-//! a run's faults do not depend on the order in which concurrent requests arrive.
+//! the random faults do not depend on the order in which concurrent requests arrive.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -25,6 +26,9 @@ use rand::{RngExt, SeedableRng};
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Faults {
     pub seed: u64,
+    /// Requests per second above which requests are throttled, as IAM does when an
+    /// account exceeds its rate (a token bucket holding one second's worth).
+    pub rate_limit: Option<f64>,
     pub throttle: f64,
     pub unavailable: f64,
     pub drop: f64,
@@ -59,6 +63,8 @@ struct State {
     faults: Faults,
     /// How often each distinct request body has been seen (retries repeat the body).
     seen: Mutex<HashMap<u64, u64>>,
+    /// The rate limit's bucket: tokens left, and when it was last filled.
+    bucket: Mutex<(f64, Instant)>,
     tally: Mutex<Tally>,
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
 }
@@ -78,6 +84,24 @@ fn action_of(body: &[u8]) -> String {
         .find_map(|pair| pair.strip_prefix("Action="))
         .unwrap_or("(none)")
         .to_string()
+}
+
+/// Take a token from the rate limit's bucket; false when it is empty.
+fn within_rate_limit(state: &State) -> bool {
+    let Some(per_second) = state.faults.rate_limit else {
+        return true;
+    };
+    let mut bucket = state.bucket.lock().unwrap();
+    let (tokens, filled) = &mut *bucket;
+    let now = Instant::now();
+    *tokens = (*tokens + now.duration_since(*filled).as_secs_f64() * per_second).min(per_second);
+    *filled = now;
+    if *tokens >= 1.0 {
+        *tokens -= 1.0;
+        true
+    } else {
+        false
+    }
 }
 
 fn io_error(err: impl std::fmt::Display) -> std::io::Error {
@@ -151,6 +175,15 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
             );
         }
     }
+    if !within_rate_limit(&state) {
+        count("rate_exceeded");
+        return error_reply(
+            StatusCode::BAD_REQUEST,
+            "Sender",
+            "Throttling",
+            "Rate exceeded",
+        );
+    }
     if roll < faults.throttle {
         count("throttling");
         return error_reply(
@@ -223,6 +256,7 @@ impl FaultProxy {
             upstream: upstream.trim_end_matches('/').to_string(),
             faults,
             seen: Mutex::new(HashMap::new()),
+            bucket: Mutex::new((faults.rate_limit.unwrap_or_default(), Instant::now())),
             tally: Mutex::new(Tally::default()),
             client: Client::builder(TokioExecutor::new()).build(upstream_connector()),
         });
