@@ -12,7 +12,7 @@ use crate::support::{LocalIam, SeededKey};
 use keytrim::journal::Event;
 
 const PLAN: &str = "plans/123456789012.yaml";
-const USERS: usize = 60;
+const USERS: usize = 30;
 
 fn journal_path(iam: &LocalIam) -> Option<std::path::PathBuf> {
     support::journals(iam.dir()).into_iter().next()
