@@ -1,6 +1,12 @@
 //! Test support: a real local IAM (moto's server under libfaketime, on a free loopback
 //! port), helpers to seed it with users and keys of any age, a recorder of the calls it
 //! received, and a `keytrim` command wired to it and to nothing else.
+//!
+//! Starting moto's server takes about a second of CPU, more than most tests spend
+//! using it, so servers of the default kind are kept when a test ends and handed to the
+//! next test after moto's own reset (`/moto-api/reset`: every account's state), with the
+//! clock set back to now and the recording cleared. Each test still gets a server in
+//! the state of a fresh one, and its own working directory.
 #![allow(dead_code)]
 
 pub(crate) mod proxy;
@@ -8,6 +14,7 @@ pub(crate) mod proxy;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
@@ -71,9 +78,53 @@ pub(crate) struct SeededKey {
     pub secret: String,
 }
 
-/// A moto server of our own. Dropped, it is killed.
+/// A moto_server process, started through a shell that stops it when its standard
+/// input closes: when `stop` closes it, and when the test binary exits however it
+/// exits, so no server outlives the tests.
+struct Server {
+    watcher: Child,
+    port: u16,
+    /// The server's clock file, log and recording.
+    files: tempfile::TempDir,
+}
+
+/// Servers of the default kind (fake clock, recording, default account), reset and
+/// waiting for the next test.
+static IDLE_SERVERS: Mutex<Vec<Server>> = Mutex::new(Vec::new());
+
+/// Stops `"$@"` (the server, in the background) when standard input closes.
+const STOP_ON_EOF: &str =
+    r#""$@" </dev/null & server=$!; read -r _; kill "$server"; wait "$server""#;
+
+impl Server {
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Back to the state of a fresh server; false if it cannot be.
+    fn reset(&mut self) -> bool {
+        let endpoint = self.endpoint();
+        matches!(self.watcher.try_wait(), Ok(None))
+            && std::fs::write(self.files.path().join("clock"), "+0\n").is_ok()
+            && ureq::post(&format!("{endpoint}/moto-api/reset"))
+                .send_empty()
+                .is_ok()
+            && ureq::post(&format!("{endpoint}/moto-api/recorder/reset-recording"))
+                .send_empty()
+                .is_ok()
+    }
+
+    fn stop(mut self) {
+        drop(self.watcher.stdin.take());
+        let _ = self.watcher.wait();
+    }
+}
+
+/// A moto server for one test. Dropped, it is reset for the next test (the default
+/// kind, after a test that passed) or stopped.
 pub(crate) struct LocalIam {
-    child: Child,
+    server: Option<Server>,
+    reusable: bool,
     pub endpoint: String,
     dir: tempfile::TempDir,
     runtime: tokio::runtime::Runtime,
@@ -112,7 +163,14 @@ impl LocalIam {
     }
 
     fn launch(extra_env: &[(&str, &str)], fake_clock: bool) -> LocalIam {
-        LocalIam::launch_command(
+        let reusable = extra_env.is_empty() && fake_clock;
+        if reusable {
+            let idle = IDLE_SERVERS.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            if let Some(server) = idle {
+                return LocalIam::around(server, true);
+            }
+        }
+        let mut iam = LocalIam::launch_command(
             |port| {
                 let mut command = Command::new(moto_server_path());
                 command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
@@ -120,7 +178,27 @@ impl LocalIam {
             },
             extra_env,
             fake_clock,
-        )
+        );
+        iam.reusable = reusable;
+        iam
+    }
+
+    /// A test's view of a running server: its own working directory and clients.
+    fn around(server: Server, reusable: bool) -> LocalIam {
+        let endpoint = server.endpoint();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let iam = client(&endpoint, "testing", "testing");
+        LocalIam {
+            server: Some(server),
+            reusable,
+            endpoint,
+            dir: tempfile::tempdir().expect("a temporary directory"),
+            runtime,
+            iam,
+        }
     }
 
     fn launch_command(
@@ -128,12 +206,17 @@ impl LocalIam {
         extra_env: &[(&str, &str)],
         fake_clock: bool,
     ) -> LocalIam {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let clock = dir.path().join("clock");
+        let files = tempfile::tempdir().expect("a temporary directory");
+        let clock = files.path().join("clock");
         std::fs::write(&clock, "+0\n").expect("clock file");
         let port = free_port();
-        let log = std::fs::File::create(dir.path().join("moto.log")).expect("log file");
-        let mut command = server(port);
+        let log = std::fs::File::create(files.path().join("moto.log")).expect("log file");
+        let server = server(port);
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", STOP_ON_EOF, "moto-server"])
+            .arg(server.get_program())
+            .args(server.get_args());
         if fake_clock {
             command
                 .env("LD_PRELOAD", libfaketime_path())
@@ -142,39 +225,40 @@ impl LocalIam {
         }
         command
             .env("MOTO_ENABLE_RECORDING", "True")
-            .env("MOTO_RECORDER_FILEPATH", dir.path().join("recording.jsonl"))
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
+            .env(
+                "MOTO_RECORDER_FILEPATH",
+                files.path().join("recording.jsonl"),
+            )
+            .current_dir(files.path())
+            .stdin(Stdio::piped())
             .stdout(log.try_clone().expect("log file"))
             .stderr(log);
         for (key, value) in extra_env {
             command.env(key, value);
         }
-        let child = command
+        let watcher = command
             .spawn()
             .unwrap_or_else(|err| panic!("cannot start moto_server: {err}; {INSTALL_MOTO}"));
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let iam = client(&endpoint, "testing", "testing");
-        let mut server = LocalIam {
-            child,
-            endpoint,
-            dir,
-            runtime,
-            iam,
+        let server = Server {
+            watcher,
+            port,
+            files,
         };
-        server.wait_until_ready(port);
-        server
+        let mut iam = LocalIam::around(server, false);
+        iam.wait_until_ready(port);
+        iam
+    }
+
+    fn server(&self) -> &Server {
+        self.server.as_ref().expect("a server until dropped")
     }
 
     /// Poll until the server answers, or fail with its log.
     fn wait_until_ready(&mut self, port: u16) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            let watcher = &mut self.server.as_mut().expect("a server").watcher;
+            if let Ok(Some(status)) = watcher.try_wait() {
                 panic!("moto_server exited with {status}:\n{}", self.log());
             }
             if TcpStream::connect(("127.0.0.1", port)).is_ok()
@@ -195,7 +279,7 @@ impl LocalIam {
 
     /// What the server printed.
     pub(crate) fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("moto.log")).unwrap_or_default()
+        std::fs::read_to_string(self.server().files.path().join("moto.log")).unwrap_or_default()
     }
 
     /// Move the server's clock `days` into the past (0: back to now).
@@ -205,7 +289,11 @@ impl LocalIam {
         } else {
             format!("-{days}d")
         };
-        std::fs::write(self.dir.path().join("clock"), format!("{offset}\n")).expect("clock file");
+        std::fs::write(
+            self.server().files.path().join("clock"),
+            format!("{offset}\n"),
+        )
+        .expect("clock file");
     }
 
     /// Seed and inspect another account from now on: an IAM client with the
@@ -532,16 +620,71 @@ impl LocalIam {
         command
     }
 
-    /// The server's working directory (plans are written below it by default).
+    /// The test's working directory (plans are written below it by default).
     pub(crate) fn dir(&self) -> &Path {
         self.dir.path()
     }
 }
 
+impl LocalIam {
+    /// What the next test gets from this one's server: the same process, reset.
+    fn handed_on(mut self) -> LocalIam {
+        let mut server = self.server.take().expect("a server");
+        assert!(server.reset(), "the server could not be reset");
+        LocalIam::around(server, true)
+    }
+}
+
+#[test]
+fn a_server_handed_to_the_next_test_is_as_fresh_as_a_new_one() {
+    let iam = LocalIam::start();
+    iam.create_user("leftover");
+    iam.create_key("leftover", 200);
+    iam.create_member_account("member");
+    iam.set_clock_days_ago(300);
+    let endpoint = iam.endpoint.clone();
+
+    let next = iam.handed_on();
+    assert_eq!(next.endpoint, endpoint, "the same server");
+    assert!(next.recorded_calls().is_empty(), "the recording is cleared");
+    let users = next
+        .block_on(next.iam().list_users().send())
+        .expect("ListUsers");
+    assert!(users.users().is_empty(), "{:?}", users.users());
+    let organization = next.block_on(next.organizations().describe_organization().send());
+    assert!(organization.is_err(), "the Organization is gone");
+    next.create_user("fresh");
+    next.block_on(next.iam().create_access_key().user_name("fresh").send())
+        .expect("CreateAccessKey");
+    let keys = next
+        .block_on(next.iam().list_access_keys().user_name("fresh").send())
+        .expect("ListAccessKeys");
+    let created = keys.access_key_metadata()[0].create_date().expect("a date");
+    let age = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .abs_diff(created.secs().unsigned_abs());
+    assert!(
+        age < 3600,
+        "the clock is back to now: the key is {age} s old"
+    );
+}
+
 impl Drop for LocalIam {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let Some(mut server) = self.server.take() else {
+            return;
+        };
+        // After a failure a keytrim the test started may still be calling the server.
+        if self.reusable && !std::thread::panicking() && server.reset() {
+            IDLE_SERVERS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(server);
+        } else {
+            server.stop();
+        }
     }
 }
 
