@@ -92,9 +92,13 @@ struct Server {
 /// waiting for the next test.
 static IDLE_SERVERS: Mutex<Vec<Server>> = Mutex::new(Vec::new());
 
-/// Stops `"$@"` (the server, in the background) when standard input closes.
-const STOP_ON_EOF: &str =
-    r#""$@" </dev/null & server=$!; read -r _; kill "$server"; wait "$server""#;
+/// Runs `"$@"` (the server) and stops it when standard input closes; the shell ends
+/// with the server, with its exit status (127: the command was not found).
+/// (A background job's standard input is /dev/null unless redirected, hence fd 3.)
+const STOP_ON_EOF: &str = r#"exec 3<&0
+"$@" </dev/null 3<&- & server=$!
+( read -r _; kill "$server" 2>/dev/null ) <&3 &
+wait "$server""#;
 
 impl Server {
     fn endpoint(&self) -> String {
@@ -259,7 +263,12 @@ impl LocalIam {
         loop {
             let watcher = &mut self.server.as_mut().expect("a server").watcher;
             if let Ok(Some(status)) = watcher.try_wait() {
-                panic!("moto_server exited with {status}:\n{}", self.log());
+                let hint = if matches!(status.code(), Some(126 | 127)) {
+                    INSTALL_MOTO
+                } else {
+                    ""
+                };
+                panic!("moto_server exited with {status}: {hint}\n{}", self.log());
             }
             if TcpStream::connect(("127.0.0.1", port)).is_ok()
                 && ureq::get(&format!("{}/moto-api/data.json", self.endpoint))
