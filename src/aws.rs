@@ -101,9 +101,12 @@ async fn check_profile_exists(profile: &str) -> Result<()> {
 /// Retries: the SDK's adaptive mode (a client-side rate limit that slows down when
 /// throttled) under AWS's 2026 retry behaviour (version 2.1), which the SDKs made their
 /// default on 2026-11-10. The aws-config this build pins (1.13.0) offers it only as an
-/// opt-in, `RetrySpec::v2_1`. Without it a throttled retry also waits for 10 of the
+/// opt-in, `RetrySpec::v2_1` (hidden from aws-smithy-types' docs: an upgrade that
+/// moves it fails to compile, never silently). Without it a throttled retry also waits for 10 of the
 /// rate limiter's tokens, which at its floor of 0.5 a second made 8-20 s per retry here; with
-/// it a throttled retry backs off from 1 s and each attempt takes one token.
+/// it a throttled retry backs off from 1 s and each attempt takes one token. From
+/// aws-config 1.13.2, `BehaviorVersion::v2026_11_10()` gives the same and this opt-in
+/// can go.
 fn retry_config(max_attempts: Option<u32>) -> RetryConfig {
     RetryConfig::adaptive()
         .with_max_attempts(max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS))
