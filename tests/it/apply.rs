@@ -18,14 +18,6 @@ fn audited(iam: &LocalIam, audit_args: &[&str]) -> EveryDecision {
     keys
 }
 
-fn status(iam: &LocalIam, user: &str, key_id: &str) -> String {
-    iam.key_statuses(user)
-        .into_iter()
-        .find(|(id, _)| id == key_id)
-        .map(|(_, status)| status)
-        .unwrap_or_else(|| panic!("{key_id} not found for {user}"))
-}
-
 fn journal_files(iam: &LocalIam) -> Vec<PathBuf> {
     support::journals(iam.dir())
 }
@@ -62,10 +54,10 @@ fn apply_yes_deactivates_verifies_and_journals_exactly_the_plan() {
         "{stderr}"
     );
 
-    assert_eq!(status(&iam, "alice", &keys.alice_old.id), "Inactive");
-    assert_eq!(status(&iam, "alice", &keys.alice_new.id), "Active");
-    assert_eq!(status(&iam, "hank", &keys.hank_old.id), "Inactive");
-    assert_eq!(status(&iam, "hank", &keys.hank_new.id), "Active");
+    assert_eq!(iam.key_status("alice", &keys.alice_old.id), "Inactive");
+    assert_eq!(iam.key_status("alice", &keys.alice_new.id), "Active");
+    assert_eq!(iam.key_status("hank", &keys.hank_old.id), "Inactive");
+    assert_eq!(iam.key_status("hank", &keys.hank_new.id), "Active");
     for user in ["rita", "erin", "carol"] {
         assert!(
             iam.key_statuses(user).iter().all(|(_, s)| s == "Active"),
@@ -133,8 +125,8 @@ fn a_held_user_is_left_alone_and_apply_exits_four() {
         .assert()
         .code(4)
         .stderr(predicates::str::contains("hank").and(predicates::str::contains("skipped: held")));
-    assert_eq!(status(&iam, "hank", &keys.hank_old.id), "Active");
-    assert_eq!(status(&iam, "alice", &keys.alice_old.id), "Inactive");
+    assert_eq!(iam.key_status("hank", &keys.hank_old.id), "Active");
+    assert_eq!(iam.key_status("alice", &keys.alice_old.id), "Inactive");
 }
 
 #[test]
@@ -155,7 +147,7 @@ fn dry_run_writes_nothing_not_even_a_journal() {
     assert!(stderr.contains("nothing was changed"), "{stderr}");
     assert_eq!(iam.recorded_writes(), Vec::<String>::new());
     assert!(journal_files(&iam).is_empty());
-    assert_eq!(status(&iam, "alice", &keys.alice_old.id), "Active");
+    assert_eq!(iam.key_status("alice", &keys.alice_old.id), "Active");
 }
 
 #[test]
@@ -196,7 +188,7 @@ fn a_kept_key_deactivated_after_the_audit_skips_the_user() {
         )),
         "{stderr}"
     );
-    assert_eq!(status(&iam, "alice", &keys.alice_old.id), "Active");
+    assert_eq!(iam.key_status("alice", &keys.alice_old.id), "Active");
     assert_eq!(
         iam.recorded_writes(),
         [format!("UpdateAccessKey {}=Inactive", keys.hank_old.id)],
@@ -257,7 +249,7 @@ fn created_deleted_and_freshly_used_keys_are_drift() {
     );
     assert!(stderr.contains("drifted 3"), "{stderr}");
     assert_eq!(iam.recorded_writes(), Vec::<String>::new());
-    assert_eq!(status(&iam, "hank", &keys.hank_old.id), "Active");
+    assert_eq!(iam.key_status("hank", &keys.hank_old.id), "Active");
 }
 
 #[test]
@@ -299,7 +291,7 @@ fn without_a_terminal_and_without_yes_apply_refuses() {
             "standard input is not a terminal, so keytrim cannot ask for confirmation: pass --yes",
         ));
     assert_eq!(iam.recorded_calls().len(), 0, "not even a read");
-    assert_eq!(status(&iam, "alice", &keys.alice_old.id), "Active");
+    assert_eq!(iam.key_status("alice", &keys.alice_old.id), "Active");
 }
 
 #[test]
@@ -321,7 +313,7 @@ fn rollback_restores_exactly_what_apply_changed() {
         .assert()
         .code(0)
         .stderr(predicates::str::contains("would reactivate"));
-    assert_eq!(status(&iam, "alice", &keys.alice_old.id), "Inactive");
+    assert_eq!(iam.key_status("alice", &keys.alice_old.id), "Inactive");
 
     iam.start_recording();
     let assert = iam
@@ -333,10 +325,10 @@ fn rollback_restores_exactly_what_apply_changed() {
         .code(0);
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
     assert!(stderr.contains("reactivated+verified 2"), "{stderr}");
-    assert_eq!(status(&iam, "alice", &keys.alice_old.id), "Active");
-    assert_eq!(status(&iam, "hank", &keys.hank_old.id), "Active");
+    assert_eq!(iam.key_status("alice", &keys.alice_old.id), "Active");
+    assert_eq!(iam.key_status("hank", &keys.hank_old.id), "Active");
     assert_eq!(
-        status(&iam, "rita", &keys.rita_older.id),
+        iam.key_status("rita", &keys.rita_older.id),
         "Inactive",
         "not ours to undo"
     );
@@ -435,9 +427,9 @@ fn rollback_checks_live_state_for_intents_without_an_outcome() {
         stderr.contains(&format!("already done ({}), verified", keys.rita_older.id)),
         "{stderr}"
     );
-    assert_eq!(status(&iam, "alice", &keys.alice_old.id), "Active");
-    assert_eq!(status(&iam, "hank", &keys.hank_old.id), "Active");
-    assert_eq!(status(&iam, "rita", &keys.rita_older.id), "Active");
+    assert_eq!(iam.key_status("alice", &keys.alice_old.id), "Active");
+    assert_eq!(iam.key_status("hank", &keys.hank_old.id), "Active");
+    assert_eq!(iam.key_status("rita", &keys.rita_older.id), "Active");
     let mut writes = iam.recorded_writes();
     writes.sort();
     let mut expected = vec![
@@ -502,9 +494,9 @@ fn a_user_exempted_after_the_audit_is_left_alone_as_drifted() {
         stderr.contains("drifted, left alone: exempted since the audit by tag keytrim:exempt: payments batch, ask team-pay"),
         "{stderr}"
     );
-    assert_eq!(status(&iam, "alice", &keys.alice_old.id), "Active");
+    assert_eq!(iam.key_status("alice", &keys.alice_old.id), "Active");
     // hank was not exempted: his deactivation went ahead.
-    assert_eq!(status(&iam, "hank", &keys.hank_old.id), "Inactive");
+    assert_eq!(iam.key_status("hank", &keys.hank_old.id), "Inactive");
     assert_eq!(
         iam.recorded_writes(),
         [format!("UpdateAccessKey {}=Inactive", keys.hank_old.id)]
@@ -531,7 +523,7 @@ fn max_changes_stops_at_the_limit_and_a_rerun_continues() {
     let inactive = |iam: &LocalIam| {
         old_keys
             .iter()
-            .filter(|(user, key)| status(iam, user, key) == "Inactive")
+            .filter(|(user, key)| iam.key_status(user, key) == "Inactive")
             .count()
     };
 

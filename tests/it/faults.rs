@@ -78,14 +78,6 @@ fn seed_pairs(iam: &LocalIam, users: usize) -> Vec<(String, SeededKey, SeededKey
         .collect()
 }
 
-fn status_of(iam: &LocalIam, user: &str, key: &SeededKey) -> String {
-    iam.key_statuses(user)
-        .into_iter()
-        .find(|(id, _)| *id == key.id)
-        .map(|(_, status)| status)
-        .expect("key exists")
-}
-
 #[test]
 fn an_apply_under_faults_and_lost_responses_converges() {
     let iam = LocalIam::start();
@@ -110,8 +102,8 @@ fn an_apply_under_faults_and_lost_responses_converges() {
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("deactivated+verified 12"), "{stderr}");
     for (user, old, new) in &pairs {
-        assert_eq!(status_of(&iam, user, old), "Inactive", "{user}");
-        assert_eq!(status_of(&iam, user, new), "Active", "{user}");
+        assert_eq!(iam.key_status(user, &old.id), "Inactive", "{user}");
+        assert_eq!(iam.key_status(user, &new.id), "Active", "{user}");
     }
     // Every write that reached IAM was a planned one (retries repeat it, nothing else).
     let planned: BTreeSet<&str> = pairs.iter().map(|(_, old, _)| old.id.as_str()).collect();
@@ -154,7 +146,7 @@ fn assert_journals_are_true(iam: &LocalIam, pairs: &[(String, SeededKey, SeededK
         }
     }
     for (user, old, new) in pairs {
-        let old_status = status_of(iam, user, old);
+        let old_status = iam.key_status(user, &old.id);
         if done.contains(&old.id) {
             assert_eq!(old_status, "Inactive", "journal claims {} done", old.id);
         }
@@ -165,7 +157,7 @@ fn assert_journals_are_true(iam: &LocalIam, pairs: &[(String, SeededKey, SeededK
                 old.id
             );
         }
-        assert_eq!(status_of(iam, user, new), "Active", "{user} kept key");
+        assert_eq!(iam.key_status(user, &new.id), "Active", "{user} kept key");
     }
 }
 
@@ -224,7 +216,7 @@ fn applies_killed_at_several_points_leave_true_journals_and_can_be_finished_and_
         .code(0);
     assert_journals_are_true(&iam, &pairs);
     for (user, old, _) in &pairs {
-        assert_eq!(status_of(&iam, user, old), "Inactive");
+        assert_eq!(iam.key_status(user, &old.id), "Inactive");
     }
 
     // Rolling back every apply's journal restores every old key.
@@ -241,8 +233,8 @@ fn applies_killed_at_several_points_leave_true_journals_and_can_be_finished_and_
             .code(0);
     }
     for (user, old, new) in &pairs {
-        assert_eq!(status_of(&iam, user, old), "Active", "{user}");
-        assert_eq!(status_of(&iam, user, new), "Active", "{user}");
+        assert_eq!(iam.key_status(user, &old.id), "Active", "{user}");
+        assert_eq!(iam.key_status(user, &new.id), "Active", "{user}");
     }
     eprintln!("kills recovered: {kills}; proxy: {:?}", proxy.tally());
 }
@@ -283,7 +275,7 @@ fn persistent_throttling_gives_up_with_a_clear_error_and_claims_nothing() {
         .stderr(predicates::str::contains("Throttling"));
     assert!(journals(iam.dir()).is_empty());
     for (user, old, _) in &pairs {
-        assert_eq!(status_of(&iam, user, old), "Active");
+        assert_eq!(iam.key_status(user, &old.id), "Active");
     }
 }
 
@@ -317,8 +309,8 @@ fn a_lost_answer_is_read_back_as_done_and_rollback_restores_the_key() {
     assert!(stderr.contains("deactivated+verified 3"), "{stderr}");
     assert!(proxy.tally().faults_injected() >= 3, "{:?}", proxy.tally());
     for (user, old, new) in &pairs {
-        assert_eq!(status_of(&iam, user, old), "Inactive", "{user}");
-        assert_eq!(status_of(&iam, user, new), "Active", "{user}");
+        assert_eq!(iam.key_status(user, &old.id), "Inactive", "{user}");
+        assert_eq!(iam.key_status(user, &new.id), "Active", "{user}");
     }
     let journal = journals(iam.dir()).pop().expect("a journal");
     let entries = keytrim::journal::read(&journal).unwrap();
@@ -340,7 +332,7 @@ fn a_lost_answer_is_read_back_as_done_and_rollback_restores_the_key() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     for (user, old, _) in &pairs {
-        assert_eq!(status_of(&iam, user, old), "Active", "{user}");
+        assert_eq!(iam.key_status(user, &old.id), "Active", "{user}");
     }
 }
 
@@ -390,8 +382,8 @@ fn a_journal_that_cannot_grow_stays_whole_and_rollback_restores_everything() {
         .collect();
     let mut changed = 0;
     for (user, old, new) in &pairs {
-        assert_eq!(status_of(&iam, user, new), "Active", "{user}");
-        if status_of(&iam, user, old) == "Inactive" {
+        assert_eq!(iam.key_status(user, &new.id), "Active", "{user}");
+        if iam.key_status(user, &old.id) == "Inactive" {
             changed += 1;
             assert!(
                 intents.contains(old.id.as_str()),
@@ -422,6 +414,6 @@ fn a_journal_that_cannot_grow_stays_whole_and_rollback_restores_everything() {
         String::from_utf8_lossy(&output.stderr)
     );
     for (user, old, _) in &pairs {
-        assert_eq!(status_of(&iam, user, old), "Active", "{user}");
+        assert_eq!(iam.key_status(user, &old.id), "Active", "{user}");
     }
 }

@@ -31,14 +31,6 @@ fn interactive_apply_after(
     (iam, keys, session)
 }
 
-fn status(iam: &LocalIam, user: &str, key_id: &str) -> String {
-    iam.key_statuses(user)
-        .into_iter()
-        .find(|(id, _)| id == key_id)
-        .map(|(_, status)| status)
-        .expect("key exists")
-}
-
 fn exit_code(session: &mut PtySession) -> i32 {
     match session.process().wait().expect("keytrim exits") {
         rexpect::process::WaitStatus::Exited(_, code) => code,
@@ -66,8 +58,8 @@ fn y_then_n_changes_only_the_first_user() {
         4,
         "a declined user makes the run partial"
     );
-    assert_eq!(status(&iam, "alice", &keys.alice_old.id), "Inactive");
-    assert_eq!(status(&iam, "hank", &keys.hank_old.id), "Active");
+    assert_eq!(iam.key_status("alice", &keys.alice_old.id), "Inactive");
+    assert_eq!(iam.key_status("hank", &keys.hank_old.id), "Active");
 }
 
 #[test]
@@ -79,8 +71,8 @@ fn a_accepts_this_user_and_all_the_rest() {
     p.exp_string("deactivated+verified 2").unwrap();
     p.exp_eof().unwrap();
     assert_eq!(exit_code(&mut p), 0);
-    assert_eq!(status(&iam, "alice", &keys.alice_old.id), "Inactive");
-    assert_eq!(status(&iam, "hank", &keys.hank_old.id), "Inactive");
+    assert_eq!(iam.key_status("alice", &keys.alice_old.id), "Inactive");
+    assert_eq!(iam.key_status("hank", &keys.hank_old.id), "Inactive");
 }
 
 #[test]
@@ -92,8 +84,8 @@ fn q_skips_this_user_and_all_the_rest() {
     p.exp_string("deactivated+verified 0").unwrap();
     p.exp_eof().unwrap();
     assert_eq!(exit_code(&mut p), 4);
-    assert_eq!(status(&iam, "alice", &keys.alice_old.id), "Active");
-    assert_eq!(status(&iam, "hank", &keys.hank_old.id), "Active");
+    assert_eq!(iam.key_status("alice", &keys.alice_old.id), "Active");
+    assert_eq!(iam.key_status("hank", &keys.hank_old.id), "Active");
 }
 
 #[test]
@@ -112,8 +104,8 @@ fn question_mark_explains_and_enter_alone_means_no() {
     p.send_line("y").unwrap();
     p.exp_eof().unwrap();
     assert_eq!(exit_code(&mut p), 4);
-    assert_eq!(status(&iam, "alice", &keys.alice_old.id), "Active");
-    assert_eq!(status(&iam, "hank", &keys.hank_old.id), "Inactive");
+    assert_eq!(iam.key_status("alice", &keys.alice_old.id), "Active");
+    assert_eq!(iam.key_status("hank", &keys.hank_old.id), "Inactive");
 }
 
 /// Progress for audit and apply goes to a terminal's stderr, and nowhere with -q.
@@ -167,5 +159,5 @@ fn the_prompt_shows_each_keys_description() {
         .unwrap();
     p.send_line("q").unwrap();
     p.exp_eof().unwrap();
-    assert_eq!(status(&iam, "alice", &keys.alice_old.id), "Active");
+    assert_eq!(iam.key_status("alice", &keys.alice_old.id), "Active");
 }

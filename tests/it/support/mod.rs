@@ -515,6 +515,15 @@ impl LocalIam {
         .expect("UpdateAccessKey");
     }
 
+    /// The status of one of the user's keys, as IAM reports it now.
+    pub(crate) fn key_status(&self, user: &str, key_id: &str) -> String {
+        self.key_statuses(user)
+            .into_iter()
+            .find(|(id, _)| id == key_id)
+            .map(|(_, status)| status)
+            .unwrap_or_else(|| panic!("{key_id} not found for {user}"))
+    }
+
     /// Each key of the user with its status, as IAM reports it now.
     pub(crate) fn key_statuses(&self, user: &str) -> Vec<(String, String)> {
         let listed = self
