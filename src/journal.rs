@@ -167,7 +167,9 @@ impl Journal {
     }
 
     /// Create a journal at `path`, or, when a journal of that name exists already (two
-    /// runs in the same second), at `<stem>-2.journal.jsonl`, `-3`, ... up to 99.
+    /// runs in the same millisecond), at `<stem>_02.journal.jsonl`, `_03`, ... up to
+    /// `_99`. `_` sorts after `.` byte by byte, so a numbered journal sorts after the
+    /// one whose name it could not take, and both before any later run's.
     pub fn create_numbered(path: &Path, account_id: &str, run: RunInfo) -> Result<Journal> {
         let mut candidate = path.to_path_buf();
         for number in 2..=100 {
@@ -177,7 +179,7 @@ impl Journal {
                 {
                     let name = path.file_name().unwrap_or_default().to_string_lossy();
                     let stem = name.strip_suffix(".journal.jsonl").unwrap_or(&name);
-                    candidate = path.with_file_name(format!("{stem}-{number}.journal.jsonl"));
+                    candidate = path.with_file_name(format!("{stem}_{number:02}.journal.jsonl"));
                 }
                 other => return other,
             }
@@ -239,6 +241,12 @@ impl Journal {
     }
 }
 
+/// The UTC time a journal's name carries, to the millisecond and of fixed width, so
+/// that journal names sort in the order their runs started.
+pub(crate) fn name_timestamp(now: DateTime<Utc>) -> String {
+    now.format("%Y%m%dT%H%M%S%.3fZ").to_string()
+}
+
 /// The default journal path for a plan: beside it, `<stem>.<UTC timestamp>.journal.jsonl`.
 pub fn default_path(beside: &Path, now: DateTime<Utc>) -> PathBuf {
     let stem = beside
@@ -246,7 +254,7 @@ pub fn default_path(beside: &Path, now: DateTime<Utc>) -> PathBuf {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "keytrim".to_string());
     let stem = stem.strip_suffix(".journal").unwrap_or(&stem).to_string();
-    let name = format!("{stem}.{}.journal.jsonl", now.format("%Y%m%dT%H%M%SZ"));
+    let name = format!("{stem}.{}.journal.jsonl", name_timestamp(now));
     beside.with_file_name(name)
 }
 
@@ -427,24 +435,43 @@ mod tests {
     #[test]
     fn default_names_are_numbered_when_taken() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("p.20261129T120000Z.journal.jsonl");
+        let path = dir.path().join("p.20261129T120000.000Z.journal.jsonl");
         let first = Journal::create_numbered(&path, "123456789012", run_info()).unwrap();
         let second = Journal::create_numbered(&path, "123456789012", run_info()).unwrap();
+        let third = Journal::create_numbered(&path, "123456789012", run_info()).unwrap();
         assert_eq!(first.path(), path);
         assert_eq!(
             second.path(),
-            dir.path().join("p.20261129T120000Z-2.journal.jsonl")
+            dir.path().join("p.20261129T120000.000Z_02.journal.jsonl")
+        );
+        // Names sort in the order the runs started, a later millisecond last.
+        let later = dir.path().join("p.20261129T120000.001Z.journal.jsonl");
+        let mut names = vec![
+            later.clone(),
+            third.path().to_path_buf(),
+            second.path().to_path_buf(),
+            path.clone(),
+        ];
+        names.sort();
+        assert_eq!(
+            names,
+            vec![
+                path.clone(),
+                second.path().to_path_buf(),
+                third.path().to_path_buf(),
+                later
+            ]
         );
     }
 
     #[test]
     fn default_path_sits_beside_the_plan() {
-        let at = DateTime::parse_from_rfc3339("2026-11-29T12:34:56Z")
+        let at = DateTime::parse_from_rfc3339("2026-11-29T12:34:56.07Z")
             .unwrap()
             .to_utc();
         assert_eq!(
             default_path(Path::new("plans/123456789012.yaml"), at),
-            PathBuf::from("plans/123456789012.20261129T123456Z.journal.jsonl")
+            PathBuf::from("plans/123456789012.20261129T123456.070Z.journal.jsonl")
         );
     }
 }

@@ -61,7 +61,7 @@ fn rollback_journal_path(apply_journal: &Path) -> PathBuf {
     let stem = name.strip_suffix(".journal.jsonl").unwrap_or(&name);
     apply_journal.with_file_name(format!(
         "{stem}.rollback-{}.journal.jsonl",
-        Utc::now().format("%Y%m%dT%H%M%SZ")
+        crate::journal::name_timestamp(Utc::now())
     ))
 }
 

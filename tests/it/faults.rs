@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::proxy::{FaultProxy, Faults};
-use crate::support::{LocalIam, SeededKey, journals, param, seed_every_decision};
+use crate::support::{LocalIam, SeededKey, journals, new_journal, param, seed_every_decision};
 use keytrim::journal::Event;
 
 const PLAN: &str = "plans/123456789012.yaml";
@@ -176,7 +176,7 @@ fn applies_killed_at_several_points_leave_true_journals_and_can_be_finished_and_
     );
     let mut kills = 0;
     for done_before_kill in [1, 15, 35] {
-        let existing = journals(iam.dir()).len();
+        let existing = journals(iam.dir());
         let mut child = iam.keytrim_std();
         let mut child = child
             .env("AWS_ENDPOINT_URL", &proxy.endpoint)
@@ -188,10 +188,8 @@ fn applies_killed_at_several_points_leave_true_journals_and_can_be_finished_and_
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let current = journals(iam.dir());
-            let done = current
-                .get(existing)
-                .map_or(0, |path| count_in(path, r#""event":"done""#));
+            let done = new_journal(iam.dir(), &existing)
+                .map_or(0, |path| count_in(&path, r#""event":"done""#));
             if done >= done_before_kill {
                 break;
             }

@@ -780,6 +780,17 @@ pub(crate) fn journals(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// The one journal in `dir`'s plans/ that is not in `before`, once a run has made it.
+/// A run's journal is found by what appeared, never by its place in a listing.
+pub(crate) fn new_journal(dir: &Path, before: &[PathBuf]) -> Option<PathBuf> {
+    let mut new: Vec<PathBuf> = journals(dir)
+        .into_iter()
+        .filter(|path| !before.contains(path))
+        .collect();
+    assert!(new.len() <= 1, "more than one new journal: {new:?}");
+    new.pop()
+}
+
 /// One form parameter of a recorded call.
 pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
