@@ -235,10 +235,12 @@ fn one_line_body(response: &HttpResponse) -> String {
     line
 }
 
-/// True when a failed call certainly changed nothing: it was never sent, or IAM
-/// answered it with an error that is not retried (AccessDenied, NoSuchEntity, ...).
+/// True when the call's last attempt was answered by IAM with an error that is not
+/// retried (AccessDenied, NoSuchEntity, ExpiredToken, ...), or was never sent. That
+/// answer does not prove that nothing changed: the SDK retries, and an earlier attempt
+/// whose answer was lost may have been applied, so a write is read back all the same.
 /// Anything else (no answer, a timeout, a dropped connection, retries exhausted on
-/// throttling or a server error) may hide an earlier attempt that IAM applied.
+/// throttling or a server error) is no clear answer at all.
 pub(crate) fn answered_without_effect<E>(err: &SdkError<E, HttpResponse>) -> bool
 where
     E: ProvideErrorMetadata,
@@ -254,6 +256,12 @@ where
         }
         _ => false,
     }
+}
+
+/// True when a failed call was certainly never sent: the request could not even be
+/// built. Any other failure may follow an attempt that reached AWS.
+pub(crate) fn never_sent<E>(err: &SdkError<E, HttpResponse>) -> bool {
+    matches!(err, SdkError::ConstructionFailure(_))
 }
 
 /// Turn an SDK error into keytrim's error for `action` (e.g. `iam:ListUsers`).

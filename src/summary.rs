@@ -13,6 +13,9 @@ use crate::term;
 #[derive(Debug, Default)]
 struct Totals {
     verified: usize,
+    /// Verified with nothing to change: an earlier run had done it.
+    already_done: usize,
+    lockout_averted: usize,
     skipped: usize,
     drifted: usize,
     failed: usize,
@@ -25,7 +28,9 @@ impl Totals {
     /// Count one user's outcome in its total.
     fn count(&mut self, outcome: &Outcome) {
         let total = match outcome {
+            Outcome::Verified { changed, .. } if changed.is_empty() => &mut self.already_done,
             Outcome::Verified { .. } => &mut self.verified,
+            Outcome::LockoutAverted { .. } => &mut self.lockout_averted,
             Outcome::WouldChange { .. } => &mut self.dry_run,
             Outcome::Unverified { .. } => &mut self.unverified,
             Outcome::Drifted { .. } => &mut self.drifted,
@@ -63,6 +68,7 @@ pub(crate) fn summarize(run: &RunSummary<'_>, palette: &Palette) -> String {
             Outcome::Failed { .. }
             | Outcome::Unknown { .. }
             | Outcome::JournalFailed { .. }
+            | Outcome::LockoutAverted { .. }
             | Outcome::Unverified { .. } => palette.bad(&line),
             Outcome::WouldChange { .. } => line.into_owned(),
             _ => palette.warn(&line),
@@ -75,6 +81,16 @@ pub(crate) fn summarize(run: &RunSummary<'_>, palette: &Palette) -> String {
         "{verb}+verified {}, skipped {}, drifted {}, failed {}, unverified {}",
         totals.verified, totals.skipped, totals.drifted, totals.failed, totals.unverified
     );
+    if totals.already_done > 0 {
+        let _ = write!(text, ", already done {}", totals.already_done);
+    }
+    if totals.lockout_averted > 0 {
+        let _ = write!(
+            text,
+            ", LOCKOUT AVERTED {} (re-activated: see above)",
+            totals.lockout_averted
+        );
+    }
     if totals.unknown > 0 {
         let _ = write!(text, ", outcome unknown {}", totals.unknown);
     }
@@ -117,6 +133,7 @@ fn outcome_line(outcome: &Outcome, action: Action) -> String {
             format!("{verb} {}, UNVERIFIED: {reason}", changed.join(", "))
         }
         Outcome::Drifted { reason } => format!("drifted, left alone: {reason}"),
+        Outcome::LockoutAverted { reason, .. } => format!("LOCKOUT AVERTED: {reason}"),
         Outcome::Failed { changed, error } => format!("FAILED{}: {error}", after(changed)),
         Outcome::Unknown {
             changed,

@@ -3,6 +3,7 @@
 //! then verification by re-listing with back-off. Users run in parallel up to the
 //! concurrency bound; an interrupt stops new calls and lets the one in flight finish.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -110,6 +111,13 @@ pub(crate) enum Outcome {
     },
     /// The journal could not be written while this user was being changed.
     JournalFailed { changed: Vec<String>, error: String },
+    /// After keytrim deactivated `deactivated`, the user had no Active key (someone
+    /// else switched off the key to keep): keytrim re-activated `restored`.
+    LockoutAverted {
+        deactivated: Vec<String>,
+        restored: Vec<String>,
+        reason: String,
+    },
     /// The person said no.
     Declined,
     /// A `hold` in the plan: left for review.
@@ -162,6 +170,9 @@ enum StepError {
     /// The journal could not be written.
     #[error(transparent)]
     Journal(crate::error::Error),
+    /// After keytrim's deactivation, IAM shows the user with no Active key.
+    #[error("the user has no active key")]
+    NoActiveKey,
 }
 
 /// A user and how it ended.
@@ -248,9 +259,11 @@ fn status_type(status: KeyStatus) -> StatusType {
 enum KeyChange {
     /// IAM applied it (answered so, or showed it when read back).
     Done,
-    /// IAM answered with an error: nothing changed.
+    /// IAM applied it, but its `done` line could not be written (the error).
+    DoneUnrecorded(String),
+    /// IAM answered with an error and shows the key unchanged.
     Failed(String),
-    /// No clear answer, and IAM could not confirm the change.
+    /// IAM could not confirm the change either way.
     Unknown(String),
 }
 
@@ -259,10 +272,14 @@ enum KeyChange {
 /// is safe; it ends the common case (every retry throttled) without an unknown outcome.
 const UNCLEAR_ROUNDS: usize = 3;
 
-/// Change one key's status: intent line, the call, outcome line. A call without a
-/// clear answer is settled by reading the user's keys back: the journal records what
-/// IAM shows, never `failed` for a change that may have happened. While IAM still shows
-/// the old status, the call is sent again, up to `UNCLEAR_ROUNDS` rounds in all.
+/// Change one key's status: intent line, the call, outcome line. A failed call that may
+/// have been sent is settled by reading the user's keys back, whatever its final error:
+/// the SDK retries, and an earlier attempt whose answer was lost may have been applied
+/// before a later one was refused (an expired session, AccessDenied). The journal
+/// records what IAM shows: `done` when the key has the new status, `failed` only when
+/// IAM answered with an error and shows the key unchanged, `unknown` otherwise. While
+/// a call without a clear answer leaves the key unchanged, it is sent again, up to
+/// `UNCLEAR_ROUNDS` rounds in all.
 async fn set_status(
     ctx: &Context,
     user_name: &str,
@@ -270,8 +287,23 @@ async fn set_status(
     from: KeyStatus,
     to: KeyStatus,
 ) -> Result<KeyChange, StepError> {
+    ctx.record(ctx.entry(Event::Intent, user_name).key(key_id, from, to))?;
+    send_and_settle(ctx, user_name, key_id, from, to).await
+}
+
+/// `set_status` after its intent line: the call, and its outcome line.
+async fn send_and_settle(
+    ctx: &Context,
+    user_name: &str,
+    key_id: &str,
+    from: KeyStatus,
+    to: KeyStatus,
+) -> Result<KeyChange, StepError> {
     let line = |event| ctx.entry(event, user_name).key(key_id, from, to);
-    ctx.record(line(Event::Intent))?;
+    let done = |entry: Entry| match ctx.record(entry) {
+        Ok(()) => KeyChange::Done,
+        Err(error) => KeyChange::DoneUnrecorded(error.to_string()),
+    };
     let mut round = 1;
     loop {
         let result = ctx
@@ -284,23 +316,26 @@ async fn set_status(
             .send()
             .await;
         let err = match result {
-            Ok(_) => {
-                ctx.record(line(Event::Done))?;
-                return Ok(KeyChange::Done);
-            }
+            Ok(_) => return Ok(done(line(Event::Done))),
             Err(err) => err,
         };
+        let never_sent = aws::never_sent(&err);
         let answered = aws::answered_without_effect(&err);
         let error = classify("iam:UpdateAccessKey", &ctx.clients.endpoint, err).to_string();
-        if answered {
+        if never_sent {
             ctx.record(line(Event::Failed).error(error.clone()))?;
             return Ok(KeyChange::Failed(error));
         }
         tracing::warn!(
             user = user_name,
             key = key_id,
-            "no clear answer from IAM ({error}); reading the key back"
+            "UpdateAccessKey failed ({error}); reading the key back"
         );
+        let how = if answered {
+            "IAM answered with an error"
+        } else {
+            "no clear answer from IAM"
+        };
         let seen = inventory::list_keys(&ctx.clients, user_name)
             .await
             .map(|keys| {
@@ -310,11 +345,17 @@ async fn set_status(
             });
         let unknown = match seen {
             Ok(Some(status)) if status == to => {
-                ctx.record(line(Event::Done).reason(format!(
-                    "no clear answer from IAM ({error}); reading the key back shows it {}",
+                return Ok(done(line(Event::Done).reason(format!(
+                    "{how} ({error}); reading the key back shows it {}",
                     to.as_str()
+                ))));
+            }
+            Ok(Some(_)) if answered => {
+                ctx.record(line(Event::Failed).error(format!(
+                    "{error}; reading the key back shows it unchanged ({})",
+                    from.as_str()
                 )))?;
-                return Ok(KeyChange::Done);
+                return Ok(KeyChange::Failed(error));
             }
             Ok(Some(_)) if round < UNCLEAR_ROUNDS && ctx.stop_cause().is_none() => {
                 round += 1;
@@ -332,11 +373,14 @@ async fn set_status(
     }
 }
 
-/// Re-list the user's keys until every `(key, status)` holds, or time runs out.
+/// Re-list the user's keys until every `(key, status)` holds, or time runs out. After
+/// a deactivation, a listing with no Active key at all ends the wait at once: someone
+/// else switched off the key that was to stay, and the user must not be left so.
 async fn verify(
     ctx: &Context,
     user_name: &str,
     expected: &[(String, KeyStatus)],
+    to: KeyStatus,
 ) -> Result<(), StepError> {
     let deadline = tokio::time::Instant::now() + ctx.verify_timeout;
     let mut wait = VERIFY_FIRST_WAIT;
@@ -345,6 +389,9 @@ async fn verify(
             Ok(live) => live,
             Err(err) => return Err(StepError::Verify(err)),
         };
+        if to == KeyStatus::Inactive && !live.iter().any(KeyFacts::is_active) {
+            return Err(StepError::NoActiveKey);
+        }
         let mismatch = expected.iter().find(|(id, status)| {
             !live
                 .iter()
@@ -389,6 +436,10 @@ async fn change_and_verify(
         }
         match set_status(ctx, user_name, key, from, to).await {
             Ok(KeyChange::Done) => changed.push(key.clone()),
+            Ok(KeyChange::DoneUnrecorded(error)) => {
+                changed.push(key.clone());
+                return Ok(Outcome::JournalFailed { changed, error });
+            }
             Ok(KeyChange::Failed(error)) => return Ok(Outcome::Failed { changed, error }),
             Ok(KeyChange::Unknown(error)) => {
                 return Ok(Outcome::Unknown {
@@ -406,12 +457,24 @@ async fn change_and_verify(
             Err(other) => return Err(other),
         }
     }
+    verify_and_record(ctx, user_name, changed, unchanged, &expected, to).await
+}
+
+/// After a user's changes: verify them, and journal how the user ended.
+async fn verify_and_record(
+    ctx: &Context,
+    user_name: &str,
+    changed: Vec<String>,
+    unchanged: Vec<String>,
+    expected: &[(String, KeyStatus)],
+    to: KeyStatus,
+) -> Result<Outcome, StepError> {
     // With nothing changed, the drift check's listing already showed the intended
     // state; listing again would only repeat it.
     let seen = if changed.is_empty() {
         Ok(())
     } else {
-        verify(ctx, user_name, &expected).await
+        verify(ctx, user_name, expected, to).await
     };
     let (entry, outcome) = match seen {
         Err(StepError::Journal(error)) => {
@@ -420,6 +483,7 @@ async fn change_and_verify(
                 error: error.to_string(),
             });
         }
+        Err(StepError::NoActiveKey) => return restore_after_lockout(ctx, user_name, changed).await,
         Ok(()) => {
             let reason = if changed.is_empty() {
                 "already in the intended state".to_string()
@@ -454,6 +518,68 @@ async fn change_and_verify(
             error: error.to_string(),
         }),
     }
+}
+
+/// The user was left with no Active key after keytrim deactivated `changed`: someone
+/// else switched off the key that was to stay while keytrim worked. keytrim never
+/// causes a lockout, so it re-activates what it just deactivated (journaled like any
+/// change), and the user ends `LockoutAverted` (exit 1), named loudly in the summary.
+async fn restore_after_lockout(
+    ctx: &Context,
+    user_name: &str,
+    changed: Vec<String>,
+) -> Result<Outcome, StepError> {
+    tracing::error!(
+        user = user_name,
+        "no active key left after deactivating {}: re-activating it",
+        changed.join(", ")
+    );
+    let mut restored = Vec::new();
+    let mut problems = Vec::new();
+    for key in &changed {
+        // Neither a stop cause nor a journal that cannot be written stops this: a
+        // user with no active key is worse than a change journaled late.
+        let intent = ctx
+            .entry(Event::Intent, user_name)
+            .key(key, KeyStatus::Inactive, KeyStatus::Active)
+            .reason("re-activating: the user has no active key");
+        if let Err(StepError::Journal(error)) = ctx.record(intent) {
+            problems.push(format!("journal: {error}"));
+        }
+        let sent = send_and_settle(ctx, user_name, key, KeyStatus::Inactive, KeyStatus::Active);
+        match sent.await {
+            Ok(KeyChange::Done) => restored.push(key.clone()),
+            Ok(KeyChange::DoneUnrecorded(error)) => {
+                restored.push(key.clone());
+                problems.push(format!("journal: {error}"));
+            }
+            Ok(KeyChange::Failed(error) | KeyChange::Unknown(error)) => {
+                problems.push(format!("{key}: {error}"));
+            }
+            Err(StepError::Journal(error)) => problems.push(format!("journal: {error}")),
+            Err(other) => problems.push(format!("{key}: {other}")),
+        }
+    }
+    let mut reason = format!(
+        "no active key after deactivating {}: the key to keep was switched off by someone else during the run",
+        changed.join(", ")
+    );
+    if restored.is_empty() {
+        reason.push_str("; re-activating failed, the user HAS NO ACTIVE KEY");
+    } else {
+        let _ = write!(reason, "; re-activated {}", restored.join(", "));
+    }
+    if !problems.is_empty() {
+        let _ = write!(reason, " ({})", problems.join("; "));
+    }
+    // Best effort: the intent and done lines of the re-activation are the record that
+    // matters, and they were written above (or their failure is in `problems`).
+    let _ = ctx.record(ctx.entry(Event::Drifted, user_name).reason(reason.clone()));
+    Ok(Outcome::LockoutAverted {
+        deactivated: changed,
+        restored,
+        reason,
+    })
 }
 
 /// The live keys of a user, with last use looked up for `needs_last_use`.
@@ -903,20 +1029,26 @@ mod tests {
         assert_eq!(list.num_calls(), UNCLEAR_ROUNDS);
     }
 
-    /// IAM answered with an error: nothing changed, the journal says `failed`, and no
-    /// read-back is needed (there is no ListAccessKeys rule: a call would fail).
-    #[tokio::test]
-    async fn a_failed_update_is_journaled_as_failed_after_its_intent() {
+    fn refused_update(code: &'static str) -> aws_smithy_mocks::Rule {
         use aws_sdk_iam::operation::update_access_key::UpdateAccessKeyError;
-        let update = mock!(aws_sdk_iam::Client::update_access_key).then_error(|| {
+        mock!(aws_sdk_iam::Client::update_access_key).then_error(move || {
             UpdateAccessKeyError::generic(
                 aws_sdk_iam::error::ErrorMetadata::builder()
-                    .code("AccessDenied")
+                    .code(code)
                     .message("not allowed")
                     .build(),
             )
-        });
-        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update]);
+        })
+    }
+
+    /// IAM answered with an error and the key reads back unchanged: the journal says
+    /// `failed`, after its intent.
+    #[tokio::test]
+    async fn a_failed_update_is_journaled_as_failed_after_its_intent() {
+        let update = refused_update("AccessDenied");
+        let list = mock!(aws_sdk_iam::Client::list_access_keys)
+            .then_output(|| listing(StatusType::Active));
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
         let dir = tempfile::tempdir().unwrap();
         let ctx = context(iam, journal(&dir));
         let outcome = change_and_verify(
@@ -942,7 +1074,103 @@ mod tests {
         assert_eq!(entries[2].event, Event::Failed);
         assert_eq!(
             entries[2].error.as_deref(),
-            Some("iam:UpdateAccessKey failed: AccessDenied: not allowed")
+            Some(
+                "iam:UpdateAccessKey failed: AccessDenied: not allowed; reading the key back shows it unchanged (Active)"
+            )
+        );
+        assert_eq!(list.num_calls(), 1, "one read-back");
+    }
+
+    /// An earlier attempt was applied and its answer lost; the SDK's retry is refused
+    /// (the session expired). The final error is an answer, but IAM shows the key
+    /// Inactive: the journal says `done`, never `failed`.
+    #[tokio::test]
+    async fn a_refusal_after_a_lost_answer_is_read_back_as_done() {
+        for code in ["ExpiredToken", "AccessDenied", "NoSuchEntity"] {
+            let update = refused_update(code);
+            let list = mock!(aws_sdk_iam::Client::list_access_keys)
+                .then_output(|| listing(StatusType::Inactive));
+            let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+            let dir = tempfile::tempdir().unwrap();
+            let ctx = context(iam, journal(&dir));
+            let outcome = deactivate_old(&ctx).await;
+            assert_eq!(
+                outcome,
+                Outcome::Verified {
+                    changed: vec![OLD.into()],
+                    unchanged: vec![]
+                },
+                "{code}"
+            );
+            let entries = crate::journal::read(ctx.journal.as_ref().unwrap().path()).unwrap();
+            assert_eq!(entries[2].event, Event::Done, "{code}");
+            let reason = entries[2].reason.as_deref().unwrap();
+            assert!(
+                reason.contains("IAM answered with an error") && reason.contains(code),
+                "{reason}"
+            );
+        }
+    }
+
+    /// Someone switched off the kept key while keytrim deactivated the other: the
+    /// first listing shows no active key, and keytrim re-activates the key it changed
+    /// at once (no wait for the verification's timeout).
+    #[tokio::test(start_paused = true)]
+    async fn a_user_left_with_no_active_key_gets_its_key_back() {
+        let update = mock!(aws_sdk_iam::Client::update_access_key)
+            .then_output(|| UpdateAccessKeyOutput::builder().build());
+        let both_inactive = || {
+            let mut listing = listing(StatusType::Inactive);
+            listing.access_key_metadata[1].status = Some(StatusType::Inactive);
+            listing
+        };
+        let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(both_inactive);
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(iam, journal(&dir));
+        let started = tokio::time::Instant::now();
+        let outcome = change_and_verify(
+            &ctx,
+            "alice",
+            &[OLD.to_string()],
+            KeyStatus::Active,
+            KeyStatus::Inactive,
+            Vec::new(),
+            vec![
+                (OLD.into(), KeyStatus::Inactive),
+                (NEW.into(), KeyStatus::Active),
+            ],
+        )
+        .await
+        .unwrap();
+        let Outcome::LockoutAverted {
+            deactivated,
+            restored,
+            reason,
+        } = outcome
+        else {
+            panic!("expected the lockout to be averted, got {outcome:?}");
+        };
+        assert_eq!(
+            (deactivated, restored),
+            (vec![OLD.into()], vec![OLD.into()])
+        );
+        assert!(reason.contains("re-activated AKIAOLD"), "{reason}");
+        assert_eq!(update.num_calls(), 2, "the deactivation and its undoing");
+        assert!(started.elapsed() < Duration::from_secs(1));
+        let entries = crate::journal::read(ctx.journal.as_ref().unwrap().path()).unwrap();
+        let lines: Vec<(Event, Option<KeyStatus>)> =
+            entries.iter().map(|e| (e.event, e.to)).collect();
+        assert_eq!(
+            lines,
+            [
+                (Event::Run, None),
+                (Event::Intent, Some(KeyStatus::Inactive)),
+                (Event::Done, Some(KeyStatus::Inactive)),
+                (Event::Intent, Some(KeyStatus::Active)),
+                (Event::Done, Some(KeyStatus::Active)),
+                (Event::Drifted, None),
+            ]
         );
     }
 }

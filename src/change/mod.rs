@@ -410,6 +410,7 @@ pub(crate) fn exit_code(reports: &[UserReport], interrupted: bool) -> u8 {
             Outcome::Failed { .. }
                 | Outcome::Unknown { .. }
                 | Outcome::JournalFailed { .. }
+                | Outcome::LockoutAverted { .. }
                 | Outcome::Stopped { .. }
         )
     }) {

@@ -12,6 +12,7 @@ mod support;
 mod apply;
 mod audit;
 mod bad_plans;
+mod beside;
 mod cli;
 mod errors;
 mod faults;

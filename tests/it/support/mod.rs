@@ -291,18 +291,22 @@ impl LocalIam {
         std::fs::read_to_string(self.server().files.path().join("moto.log")).unwrap_or_default()
     }
 
-    /// Move the server's clock `days` into the past (0: back to now).
-    pub(crate) fn set_clock_days_ago(&self, days: i64) {
-        let offset = if days == 0 {
-            "+0".to_string()
-        } else {
-            format!("-{days}d")
-        };
+    /// Set the server's clock by libfaketime's offset syntax (`+2h`, `-3d`, `+0`).
+    pub(crate) fn set_clock_offset(&self, offset: &str) {
         std::fs::write(
             self.server().files.path().join("clock"),
             format!("{offset}\n"),
         )
         .expect("clock file");
+    }
+
+    /// Move the server's clock `days` into the past (0: back to now).
+    pub(crate) fn set_clock_days_ago(&self, days: i64) {
+        if days == 0 {
+            self.set_clock_offset("+0");
+        } else {
+            self.set_clock_offset(&format!("-{days}d"));
+        }
     }
 
     /// Seed and inspect another account from now on: an IAM client with the
@@ -492,6 +496,16 @@ impl LocalIam {
     /// Sign a request with the key, as if `days_ago` days ago: IAM records its last use.
     pub(crate) fn use_key(&self, key: &SeededKey, days_ago: i64) {
         self.set_clock_days_ago(days_ago);
+        let as_key = client(&self.endpoint, &key.id, &key.secret);
+        let used = self.block_on(as_key.list_users().send());
+        self.set_clock_days_ago(0);
+        used.expect("a call signed with the seeded key");
+    }
+
+    /// Sign a request with the key as if `hours` hours from now: a use that comes
+    /// after anything keytrim does in this test.
+    pub(crate) fn use_key_hours_from_now(&self, key: &SeededKey, hours: u32) {
+        self.set_clock_offset(&format!("+{hours}h"));
         let as_key = client(&self.endpoint, &key.id, &key.secret);
         let used = self.block_on(as_key.list_users().send());
         self.set_clock_days_ago(0);

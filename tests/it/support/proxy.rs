@@ -3,7 +3,9 @@
 //! when requests come faster than an account's rate limit. By seeded random choice it
 //! also throttles, answers `503 ServiceUnavailable`, drops the connection, adds
 //! latency, or forwards UpdateAccessKey and then drops the connection before the answer
-//! (a lost response). It counts requests per Action. The random choice for a request
+//! (a lost response). It can also act as someone else beside keytrim: make a change
+//! of its own just before keytrim's UpdateAccessKey passes, or refuse a repeated
+//! attempt as IAM does once a session has expired. It counts requests per Action. The random choice for a request
 //! comes from the seed, the request's body and how often that body was sent before, so
 //! the random faults do not depend on the order in which concurrent requests arrive.
 
@@ -22,8 +24,17 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
+/// A change someone else makes in IAM (a console click), just before keytrim's
+/// UpdateAccessKey for another key is forwarded.
+#[derive(Debug, Clone)]
+pub(crate) struct SideChange {
+    pub user_name: String,
+    pub access_key_id: String,
+    pub status: &'static str,
+}
+
 /// How often each fault happens, as probabilities per request.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Faults {
     pub seed: u64,
     /// Requests per second above which requests are throttled, as IAM does when an
@@ -39,6 +50,12 @@ pub(crate) struct Faults {
     /// Answer AccessDenied to requests whose form body contains this text (e.g. one
     /// account's role ARN in sts:AssumeRole), as AWS does for a role that trusts no one.
     pub deny_containing: Option<&'static str>,
+    /// Made once, before the first UpdateAccessKey for another key of its user.
+    pub side_change: Option<SideChange>,
+    /// UpdateAccessKey only: an attempt that repeats an earlier one (the SDK's retry)
+    /// is answered with this error code (HTTP 403), as IAM does when the session
+    /// expired between two attempts (`ExpiredToken`) or a policy changed.
+    pub refuse_repeated_update: Option<&'static str>,
 }
 
 /// What the proxy saw and did.
@@ -65,6 +82,8 @@ struct State {
     seen: Mutex<HashMap<u64, u64>>,
     /// The rate limit's bucket: tokens left, and when it was last filled.
     bucket: Mutex<(f64, Instant)>,
+    /// True once the side change was made.
+    side_change_made: Mutex<bool>,
     tally: Mutex<Tally>,
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
 }
@@ -147,7 +166,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
     }
     // The choice depends on the seed, the request and how many times it was sent
     // before, not on the order concurrent requests arrive in: a run is reproducible.
-    let (roll, lost_roll) = {
+    let (roll, lost_roll, attempt) = {
         let mut hasher = DefaultHasher::new();
         body.hash(&mut hasher);
         let digest = hasher.finish();
@@ -155,7 +174,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
         let attempt = seen.entry(digest).or_default();
         *attempt += 1;
         let mut rng = StdRng::seed_from_u64(state.faults.seed ^ digest ^ attempt.rotate_left(32));
-        (rng.random::<f64>(), rng.random::<f64>())
+        (rng.random::<f64>(), rng.random::<f64>(), *attempt)
     };
     let faults = &state.faults;
     let count = |kind: &'static str| {
@@ -207,6 +226,19 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
         return dropped("connection dropped");
     }
 
+    if action == "UpdateAccessKey" {
+        if let Some(code) = faults.refuse_repeated_update.filter(|_| attempt > 1) {
+            count("refused_retry");
+            return error_reply(
+                StatusCode::FORBIDDEN,
+                "Sender",
+                code,
+                "The security token included in the request is expired",
+            );
+        }
+        make_side_change(&state, &parts, &body).await?;
+    }
+
     let mut forward = Request::builder().method(parts.method.clone()).uri(format!(
         "{}{}",
         state.upstream,
@@ -237,6 +269,62 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
     Ok(Response::from_parts(answer_parts, Full::new(answer_body)))
 }
 
+/// Make the side change, once, before an UpdateAccessKey for another key of the same
+/// user: the same
+/// request (moto reads the service from its signature) with the side change's form.
+async fn make_side_change(
+    state: &State,
+    parts: &hyper::http::request::Parts,
+    body: &Bytes,
+) -> Result<(), std::io::Error> {
+    let Some(side) = &state.faults.side_change else {
+        return Ok(());
+    };
+    let form = String::from_utf8_lossy(body);
+    let for_side_user = form
+        .split('&')
+        .any(|pair| pair.strip_prefix("UserName=") == Some(side.user_name.as_str()));
+    if !for_side_user || form.contains(&side.access_key_id) {
+        return Ok(());
+    }
+    {
+        let mut made = state.side_change_made.lock().unwrap();
+        if *made {
+            return Ok(());
+        }
+        *made = true;
+    }
+    let form = format!(
+        "Action=UpdateAccessKey&Version=2010-05-08&UserName={}&AccessKeyId={}&Status={}",
+        side.user_name, side.access_key_id, side.status
+    );
+    let mut request = Request::builder()
+        .method(hyper::Method::POST)
+        .uri(format!("{}/", state.upstream));
+    for (name, value) in &parts.headers {
+        if name != hyper::header::CONTENT_LENGTH {
+            request = request.header(name, value);
+        }
+    }
+    let request = request
+        .body(Full::new(Bytes::from(form)))
+        .map_err(io_error)?;
+    let answer = state.client.request(request).await.map_err(io_error)?;
+    assert!(
+        answer.status().is_success(),
+        "the side change was refused: {}",
+        answer.status()
+    );
+    *state
+        .tally
+        .lock()
+        .unwrap()
+        .faults
+        .entry("side_change")
+        .or_default() += 1;
+    Ok(())
+}
+
 /// Connections to the upstream, sending each write at once (no Nagle delay).
 fn upstream_connector() -> hyper_util::client::legacy::connect::HttpConnector {
     let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -254,9 +342,10 @@ impl FaultProxy {
             .expect("proxy runtime");
         let state = Arc::new(State {
             upstream: upstream.trim_end_matches('/').to_string(),
-            faults,
             seen: Mutex::new(HashMap::new()),
             bucket: Mutex::new((faults.rate_limit.unwrap_or_default(), Instant::now())),
+            side_change_made: Mutex::new(false),
+            faults,
             tally: Mutex::new(Tally::default()),
             client: Client::builder(TokioExecutor::new()).build(upstream_connector()),
         });

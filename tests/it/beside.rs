@@ -1,0 +1,145 @@
+//! Others act beside keytrim: a person in the console, an expiring session, an owner
+//! who re-enables a key. Every promise (no user without an active key, a true journal,
+//! a rollback that undoes only keytrim's own changes) must hold while they do. IAM's
+//! side is played by the fault proxy (a change of its own just before keytrim's call,
+//! a refused retry) and by moto's clock (a use after the apply).
+
+use crate::support::proxy::{FaultProxy, Faults, SideChange};
+use crate::support::{LocalIam, SeededKey, journals, new_journal};
+use keytrim::facts::KeyStatus;
+use keytrim::journal::{Entry, Event};
+
+const PLAN: &str = "plans/123456789012.yaml";
+
+/// erin: an old key (200 days) to deactivate and a new one (10 days) to keep.
+fn erin(iam: &LocalIam) -> (SeededKey, SeededKey) {
+    iam.create_user("erin");
+    let old = iam.create_key("erin", 200);
+    let new = iam.create_key("erin", 10);
+    iam.keytrim().arg("audit").assert().code(3);
+    (old, new)
+}
+
+fn read(path: &std::path::Path) -> Vec<Entry> {
+    keytrim::journal::read(path).expect("a readable journal")
+}
+
+/// Someone switches off erin's kept key in the console between keytrim's drift check
+/// and its UpdateAccessKey. keytrim's change would leave erin with no active key, so
+/// it re-activates the key it just switched off, journals that, names erin in one loud
+/// line and exits 1, at once rather than after the verification's timeout.
+#[test]
+fn a_kept_key_switched_off_mid_run_never_leaves_the_user_without_an_active_key() {
+    let iam = LocalIam::start();
+    let (old, new) = erin(&iam);
+    let proxy = FaultProxy::start(
+        &iam.endpoint,
+        Faults {
+            side_change: Some(SideChange {
+                user_name: "erin".into(),
+                access_key_id: new.id.clone(),
+                status: "Inactive",
+            }),
+            ..Faults::default()
+        },
+    );
+    let output = iam
+        .keytrim()
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .args(["apply", "--yes", PLAN])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(proxy.tally().faults.get("side_change"), Some(&1));
+    let loud: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("LOCKOUT AVERTED:"))
+        .collect();
+    assert_eq!(loud.len(), 1, "{stderr}");
+    assert!(
+        loud[0].contains("erin") && loud[0].contains(&format!("re-activated {}", old.id)),
+        "{stderr}"
+    );
+    // erin keeps a working key: the one keytrim switched off is back on.
+    assert_eq!(iam.key_status("erin", &old.id), "Active");
+    assert_eq!(iam.key_status("erin", &new.id), "Inactive");
+
+    let journal = journals(iam.dir()).pop().expect("a journal");
+    let lines: Vec<(Event, Option<KeyStatus>)> =
+        read(&journal).iter().map(|e| (e.event, e.to)).collect();
+    assert_eq!(
+        lines,
+        [
+            (Event::Run, None),
+            (Event::Intent, Some(KeyStatus::Inactive)),
+            (Event::Done, Some(KeyStatus::Inactive)),
+            (Event::Intent, Some(KeyStatus::Active)),
+            (Event::Done, Some(KeyStatus::Active)),
+            (Event::Drifted, None),
+        ]
+    );
+
+    // Rolling that apply back changes nothing: keytrim already undid its change, and
+    // the key someone else switched off is theirs to decide.
+    iam.keytrim()
+        .args(["rollback", "--yes"])
+        .arg(&journal)
+        .assert()
+        .code(0);
+    assert_eq!(iam.key_status("erin", &old.id), "Active");
+    assert_eq!(iam.key_status("erin", &new.id), "Inactive");
+}
+
+/// IAM applies the UpdateAccessKey, the answer is lost, and the SDK's retry is refused
+/// because the session expired meanwhile. The final error is an answer from IAM, but
+/// not proof that nothing changed: keytrim reads the key back, journals `done`, and
+/// rollback restores the key.
+#[test]
+fn a_refused_retry_after_a_lost_answer_is_journaled_as_what_iam_shows() {
+    let iam = LocalIam::start();
+    let (old, new) = erin(&iam);
+    let proxy = FaultProxy::start(
+        &iam.endpoint,
+        Faults {
+            lost_update_response: 1.0,
+            refuse_repeated_update: Some("ExpiredToken"),
+            ..Faults::default()
+        },
+    );
+    let before = journals(iam.dir());
+    let output = iam
+        .keytrim()
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .args(["apply", "--yes", PLAN])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let tally = proxy.tally();
+    assert_eq!(tally.faults.get("lost_response"), Some(&1), "{tally:?}");
+    assert_eq!(tally.faults.get("refused_retry"), Some(&1), "{tally:?}");
+    assert_eq!(iam.key_status("erin", &old.id), "Inactive");
+    assert_eq!(iam.key_status("erin", &new.id), "Active");
+
+    let journal = new_journal(iam.dir(), &before).expect("a journal");
+    let entries = read(&journal);
+    let outcomes: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| matches!(e.event, Event::Done | Event::Failed | Event::Unknown))
+        .collect();
+    assert_eq!(outcomes.len(), 1, "{entries:?}");
+    assert_eq!(outcomes[0].event, Event::Done);
+    let reason = outcomes[0].reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("ExpiredToken") && reason.contains("shows it Inactive"),
+        "{reason}"
+    );
+
+    iam.keytrim()
+        .args(["rollback", "--yes"])
+        .arg(&journal)
+        .assert()
+        .code(0);
+    assert_eq!(iam.key_status("erin", &old.id), "Active");
+}
