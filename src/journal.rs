@@ -232,6 +232,20 @@ impl Journal {
         }
     }
 
+    /// From now on every write fails, as on a full disk (for tests of what a run does
+    /// when its journal fails at a given moment).
+    #[cfg(test)]
+    pub(crate) fn fill_disk(&self) {
+        let full = File::options()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        self.file
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .file = full;
+    }
+
     /// The first write that failed, if one did: no new change may start after it.
     pub fn failure(&self) -> Option<String> {
         self.failure
@@ -424,9 +438,7 @@ mod tests {
         let path = dir.path().join("j.journal.jsonl");
         let journal = Journal::create(&path, "123456789012", run_info()).unwrap();
         assert_eq!(journal.failure(), None);
-        // Swap the file for /dev/full behind the journal's back.
-        let full = File::options().write(true).open("/dev/full").unwrap();
-        journal.file.lock().unwrap().file = full;
+        journal.fill_disk();
         let intent = Entry::new(Event::Intent, "123456789012", "alice");
         assert!(journal.record(&intent).is_err());
         assert!(journal.failure().is_some_and(|f| f.contains("No space")));

@@ -33,7 +33,7 @@ impl Totals {
             Outcome::LockoutAverted { .. } => &mut self.lockout_averted,
             Outcome::WouldChange { .. } => &mut self.dry_run,
             Outcome::Unverified { .. } => &mut self.unverified,
-            Outcome::Drifted { .. } => &mut self.drifted,
+            Outcome::Drifted { .. } | Outcome::PartlyDrifted { .. } => &mut self.drifted,
             Outcome::Failed { .. } | Outcome::JournalFailed { .. } => &mut self.failed,
             Outcome::Unknown { .. } => &mut self.unknown,
             Outcome::Declined
@@ -133,6 +133,10 @@ fn outcome_line(outcome: &Outcome, action: Action) -> String {
             format!("{verb} {}, UNVERIFIED: {reason}", changed.join(", "))
         }
         Outcome::Drifted { reason } => format!("drifted, left alone: {reason}"),
+        Outcome::PartlyDrifted { changed, reason } => format!(
+            "{verb} {}, verified; drifted, left alone: {reason}",
+            changed.join(", ")
+        ),
         Outcome::LockoutAverted { reason, .. } => format!("LOCKOUT AVERTED: {reason}"),
         Outcome::Failed { changed, error } => format!("FAILED{}: {error}", after(changed)),
         Outcome::Unknown {

@@ -86,9 +86,7 @@ pub(crate) fn check_deactivation(
         // IAM reports last use coarsely (to the minute or coarser), so a use just after
         // the audit may carry a time a little before it: any use in the audit's own
         // minute or later counts as after the audit.
-        let audit_minute = generated_at
-            .duration_trunc(TimeDelta::minutes(1))
-            .unwrap_or(generated_at);
+        let audit_minute = minute_of(generated_at);
         if let Some(used) = key.last_used_at().filter(|used| *used >= audit_minute) {
             return Deactivation::Drifted(format!(
                 "{id} was used at {} (in or after the minute of the audit at {}): an application may depend on it",
@@ -109,6 +107,13 @@ pub(crate) fn now_exempt(reason: &str) -> String {
     format!("exempted since the audit by tag {EXEMPT_TAG}: {reason}")
 }
 
+/// A key an apply deactivated, and when (its `done` line, or its intent's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ChangedKey {
+    pub id: String,
+    pub changed_at: DateTime<Utc>,
+}
+
 /// What to do for one user on rollback.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Reactivation {
@@ -118,16 +123,53 @@ pub(crate) struct Reactivation {
     pub already_active: Vec<String>,
     /// Gone: cannot be re-activated.
     pub missing: Vec<String>,
+    /// Inactive, but used after the apply changed it: someone else switched it on and
+    /// off again since, so its state is their decision. Each with the reason.
+    pub used_since: Vec<(String, String)>,
 }
 
-/// Compare the keys an apply deactivated with live keys.
-pub(crate) fn check_reactivation(keys: &[String], live: &[KeyFacts]) -> Reactivation {
+/// The keys of `keys` that are Inactive live: only those need their last use looked
+/// up before `check_reactivation`.
+pub(crate) fn still_inactive(keys: &[ChangedKey], live: &[KeyFacts]) -> Vec<String> {
+    keys.iter()
+        .filter(|changed| {
+            live.iter()
+                .any(|key| key.access_key_id == changed.id && !key.is_active())
+        })
+        .map(|changed| changed.id.clone())
+        .collect()
+}
+
+/// The minute `at` falls in: IAM reports last use to the minute at best.
+fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.duration_trunc(TimeDelta::minutes(1)).unwrap_or(at)
+}
+
+/// Compare the keys an apply deactivated with live keys (last use filled in for the
+/// Inactive ones). A use in a later minute than the apply's change proves the key was
+/// switched on again after it; a use in the same minute does not (the application's
+/// last call before the change), and a key switched off and on without use is not seen.
+pub(crate) fn check_reactivation(keys: &[ChangedKey], live: &[KeyFacts]) -> Reactivation {
     let mut result = Reactivation::default();
-    for id in keys {
+    for changed in keys {
+        let id = &changed.id;
         match live.iter().find(|key| &key.access_key_id == id) {
             None => result.missing.push(id.clone()),
             Some(key) if key.is_active() => result.already_active.push(id.clone()),
-            Some(_) => result.reactivate.push(id.clone()),
+            Some(key) => match key
+                .last_used_at()
+                .filter(|used| minute_of(*used) > minute_of(changed.changed_at))
+            {
+                Some(used) => result.used_since.push((
+                    id.clone(),
+                    format!(
+                        "{id} was used at {} after the apply deactivated it at {}: someone switched it on again since, so it stays Inactive",
+                        used.format("%Y-%m-%d %H:%M UTC"),
+                        changed.changed_at.format("%Y-%m-%d %H:%M:%S UTC")
+                    ),
+                )),
+                None => result.reactivate.push(id.clone()),
+            },
         }
     }
     result
@@ -290,13 +332,20 @@ mod tests {
         ));
     }
 
+    fn changed(id: &str, at: DateTime<Utc>) -> ChangedKey {
+        ChangedKey {
+            id: id.into(),
+            changed_at: at,
+        }
+    }
+
     #[test]
     fn reactivation_sorts_keys_by_live_state() {
         let keys = [live(OLD, Inactive, None), live(NEW, Active, None)];
         let wanted = [
-            OLD.to_string(),
-            NEW.to_string(),
-            "AKIAGONEGONEGONE0009".to_string(),
+            changed(OLD, audit_time()),
+            changed(NEW, audit_time()),
+            changed("AKIAGONEGONEGONE0009", audit_time()),
         ];
         assert_eq!(
             check_reactivation(&wanted, &keys),
@@ -304,7 +353,32 @@ mod tests {
                 reactivate: vec![OLD.into()],
                 already_active: vec![NEW.into()],
                 missing: vec!["AKIAGONEGONEGONE0009".into()],
+                used_since: vec![],
             }
         );
+        assert_eq!(still_inactive(&wanted, &keys), [OLD]);
+    }
+
+    /// A use in a later minute than the apply's change means someone switched the key
+    /// on again: it is left alone. A use in the same minute is the application's last
+    /// call before the change, and an older use says nothing.
+    #[test]
+    fn a_key_used_after_the_apply_changed_it_is_left_alone() {
+        let change = audit_time() + Duration::seconds(30);
+        for (used, left_alone) in [
+            (None, false),
+            (Some(audit_time() - Duration::days(3)), false),
+            (Some(audit_time() + Duration::seconds(59)), false),
+            (Some(audit_time() + Duration::seconds(60)), true),
+            (Some(audit_time() + Duration::days(2)), true),
+        ] {
+            let keys = [live(OLD, Inactive, used)];
+            let check = check_reactivation(&[changed(OLD, change)], &keys);
+            assert_eq!(!check.used_since.is_empty(), left_alone, "{used:?}");
+            assert_eq!(check.reactivate.is_empty(), left_alone, "{used:?}");
+            if left_alone {
+                assert!(check.used_since[0].1.contains("stays Inactive"));
+            }
+        }
     }
 }

@@ -19,7 +19,7 @@ use crate::journal::{Entry, Event, Journal};
 use crate::plan::PlanUser;
 use crate::report::SharedProgress;
 
-use super::drift::{self, Deactivation};
+use super::drift::{self, ChangedKey, Deactivation};
 
 /// First wait between verification listings; it doubles up to `VERIFY_LONGEST_WAIT`.
 const VERIFY_FIRST_WAIT: Duration = Duration::from_millis(250);
@@ -67,7 +67,7 @@ pub(crate) enum Work {
     /// rollback: re-activate keys an apply deactivated.
     Reactivate {
         user_name: String,
-        keys: Vec<String>,
+        keys: Vec<ChangedKey>,
     },
 }
 
@@ -100,6 +100,12 @@ pub(crate) enum Outcome {
     },
     /// Live state no longer matched: left alone.
     Drifted { reason: String },
+    /// Rollback: `changed` were re-activated and verified, but other keys were left
+    /// alone (`reason`: used after the apply changed them).
+    PartlyDrifted {
+        changed: Vec<String>,
+        reason: String,
+    },
     /// IAM answered a call with an error (nothing changed by it), or a read failed.
     Failed { changed: Vec<String>, error: String },
     /// A call got no clear answer and IAM could not confirm its effect: `key` may or
@@ -676,8 +682,12 @@ async fn deactivate(
     .await
 }
 
-async fn reactivate(ctx: &Context, user_name: &str, keys: &[String]) -> Result<Outcome, StepError> {
-    let live = live_keys(ctx, user_name, |_| Vec::new()).await?;
+async fn reactivate(
+    ctx: &Context,
+    user_name: &str,
+    keys: &[ChangedKey],
+) -> Result<Outcome, StepError> {
+    let live = live_keys(ctx, user_name, |live| drift::still_inactive(keys, live)).await?;
     let check = drift::check_reactivation(keys, &live);
     if !check.missing.is_empty() {
         let reason = format!(
@@ -687,11 +697,31 @@ async fn reactivate(ctx: &Context, user_name: &str, keys: &[String]) -> Result<O
         ctx.record(ctx.entry(Event::Drifted, user_name).reason(reason.clone()))?;
         return Ok(Outcome::Drifted { reason });
     }
+    let used_since: Vec<&str> = check
+        .used_since
+        .iter()
+        .map(|(_, reason)| reason.as_str())
+        .collect();
+    let used_since = used_since.join("; ");
     if ctx.mode.is_dry_run() {
-        return Ok(Outcome::WouldChange {
-            keys: check.reactivate,
-            unchanged: check.already_active,
+        return Ok(if check.reactivate.is_empty() && !used_since.is_empty() {
+            Outcome::Drifted { reason: used_since }
+        } else {
+            Outcome::WouldChange {
+                keys: check.reactivate,
+                unchanged: check.already_active,
+            }
         });
+    }
+    for (id, reason) in &check.used_since {
+        ctx.record(
+            ctx.entry(Event::Drifted, user_name)
+                .key(id, KeyStatus::Inactive, KeyStatus::Active)
+                .reason(reason.clone()),
+        )?;
+    }
+    if check.reactivate.is_empty() && check.already_active.is_empty() {
+        return Ok(Outcome::Drifted { reason: used_since });
     }
     for id in &check.already_active {
         ctx.record(
@@ -700,11 +730,13 @@ async fn reactivate(ctx: &Context, user_name: &str, keys: &[String]) -> Result<O
                 .reason("already Active"),
         )?;
     }
-    let expected = keys
+    let expected = check
+        .reactivate
         .iter()
+        .chain(&check.already_active)
         .map(|id| (id.clone(), KeyStatus::Active))
         .collect::<Vec<_>>();
-    change_and_verify(
+    let outcome = change_and_verify(
         ctx,
         user_name,
         &check.reactivate,
@@ -713,7 +745,15 @@ async fn reactivate(ctx: &Context, user_name: &str, keys: &[String]) -> Result<O
         check.already_active,
         expected,
     )
-    .await
+    .await?;
+    // The rest was restored; the keys used since are still this user's news.
+    Ok(match outcome {
+        Outcome::Verified { changed, .. } if !used_since.is_empty() => Outcome::PartlyDrifted {
+            changed,
+            reason: used_since,
+        },
+        other => other,
+    })
 }
 
 /// Do one user's work. A journal that cannot be written stops the user, and the run
@@ -1079,6 +1119,28 @@ mod tests {
             )
         );
         assert_eq!(list.num_calls(), 1, "one read-back");
+    }
+
+    /// The call succeeds and the disk fills before its `done` line: the key was
+    /// changed, so the user's report names it, and the run stops.
+    #[tokio::test]
+    async fn a_change_whose_done_line_cannot_be_written_is_still_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = journal(&dir);
+        let filled = Arc::clone(&journal);
+        let update = mock!(aws_sdk_iam::Client::update_access_key).then_output(move || {
+            filled.fill_disk();
+            UpdateAccessKeyOutput::builder().build()
+        });
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update]);
+        let ctx = context(iam, journal);
+        let outcome = deactivate_old(&ctx).await;
+        let Outcome::JournalFailed { changed, error } = outcome else {
+            panic!("expected the journal to fail, got {outcome:?}");
+        };
+        assert_eq!(changed, [OLD], "the change that happened is reported");
+        assert!(error.contains("No space"), "{error}");
+        assert_eq!(ctx.stop_cause(), Some(StopCause::JournalFailed));
     }
 
     /// An earlier attempt was applied and its answer lost; the SDK's retry is refused

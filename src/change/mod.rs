@@ -422,6 +422,7 @@ pub(crate) fn exit_code(reports: &[UserReport], interrupted: bool) -> u8 {
             Outcome::Declined
                 | Outcome::Held { .. }
                 | Outcome::Drifted { .. }
+                | Outcome::PartlyDrifted { .. }
                 | Outcome::Unverified { .. }
                 | Outcome::Limited { .. }
         )

@@ -12,6 +12,7 @@ use crate::inventory;
 use crate::journal::{self, Entry, Event, Mode};
 use crate::report::Reporter;
 
+use super::drift::ChangedKey;
 use super::execute::{Interrupt, Work};
 use super::{
     Action, ChangeRun, JournalTarget, RunMode, RunOptions, RunSetup, guard_account,
@@ -21,11 +22,14 @@ use super::{
 /// The keys to re-activate, per user in journal order: every key with an intent to go
 /// Inactive that ended `done`, that ended `unknown` (no clear answer and no read-back),
 /// or that has no outcome at all (the apply was stopped during the call); for the last
-/// two, live state decides. Keys whose call `failed` (IAM answered with an error, so
-/// the apply changed nothing; someone else may have deactivated the key since), and
-/// keys the apply found already Inactive, were not changed by it and are left alone.
-pub(crate) fn keys_to_reactivate(entries: &[Entry]) -> Vec<(String, Vec<String>)> {
-    let mut users: Vec<(String, Vec<String>)> = Vec::new();
+/// two, live state decides. Keys whose call `failed` (IAM answered with an error and
+/// showed the key unchanged, so the apply changed nothing; someone else may have
+/// deactivated the key since), keys the apply itself re-activated (a lockout it
+/// averted), and keys the apply found already Inactive were not left changed by it and
+/// are left alone. Each key carries when the apply changed it: the `done` line's time,
+/// or the intent's when there is no `done`.
+pub(crate) fn keys_to_reactivate(entries: &[Entry]) -> Vec<(String, Vec<ChangedKey>)> {
+    let mut users: Vec<(String, Vec<ChangedKey>)> = Vec::new();
     for (index, intent) in entries.iter().enumerate() {
         let (Event::Intent, Some(user), Some(key), Some(KeyStatus::Inactive)) = (
             intent.event,
@@ -35,18 +39,34 @@ pub(crate) fn keys_to_reactivate(entries: &[Entry]) -> Vec<(String, Vec<String>)
         ) else {
             continue;
         };
-        let outcome = entries[index + 1..].iter().find(|later| {
-            matches!(later.event, Event::Done | Event::Failed | Event::Unknown)
-                && later.user_name.as_ref() == Some(user)
-                && later.access_key_id.as_ref() == Some(key)
-        });
+        let later = &entries[index + 1..];
+        let about_key = |entry: &&Entry| {
+            entry.user_name.as_ref() == Some(user) && entry.access_key_id.as_ref() == Some(key)
+        };
+        let outcome = later
+            .iter()
+            .filter(about_key)
+            .find(|later| matches!(later.event, Event::Done | Event::Failed | Event::Unknown));
         if outcome.is_some_and(|entry| entry.event == Event::Failed) {
             continue;
         }
+        let undone_by_apply = later
+            .iter()
+            .filter(about_key)
+            .any(|entry| entry.event == Event::Done && entry.to == Some(KeyStatus::Active));
+        if undone_by_apply {
+            continue;
+        }
+        let changed = ChangedKey {
+            id: key.clone(),
+            changed_at: outcome
+                .filter(|entry| entry.event == Event::Done)
+                .map_or(intent.ts, |done| done.ts),
+        };
         match users.iter_mut().find(|(name, _)| name == user) {
-            Some((_, keys)) if !keys.contains(key) => keys.push(key.clone()),
+            Some((_, keys)) if !keys.iter().any(|known| &known.id == key) => keys.push(changed),
             Some(_) => {}
-            None => users.push((user.clone(), vec![key.clone()])),
+            None => users.push((user.clone(), vec![changed])),
         }
     }
     users
@@ -120,7 +140,8 @@ pub(crate) async fn rollback(
         .into_iter()
         .map(|(user_name, keys)| {
             // Names from the journal were checked as IAM identities when it was read.
-            let description = format!("\nUser {user_name}\n  reactivate {}\n", keys.join(", "));
+            let ids: Vec<&str> = keys.iter().map(|key| key.id.as_str()).collect();
+            let description = format!("\nUser {user_name}\n  reactivate {}\n", ids.join(", "));
             (Work::Reactivate { user_name, keys }, description)
         })
         .collect();
@@ -160,8 +181,12 @@ mod tests {
             intent("erin", "AKIAERIN000000000001"),
             outcome(Event::Unknown, "erin", "AKIAERIN000000000001"),
         ];
+        let ids: Vec<(String, Vec<String>)> = keys_to_reactivate(&entries)
+            .into_iter()
+            .map(|(user, keys)| (user, keys.into_iter().map(|key| key.id).collect()))
+            .collect();
         assert_eq!(
-            keys_to_reactivate(&entries),
+            ids,
             vec![
                 (
                     "alice".to_string(),
@@ -169,6 +194,61 @@ mod tests {
                 ),
                 ("dave".to_string(), vec!["AKIADAVE000000000001".to_string()]),
                 ("erin".to_string(), vec!["AKIAERIN000000000001".to_string()]),
+            ]
+        );
+    }
+
+    /// A key carries the time of its `done` line (the intent's without one), and a key
+    /// the apply itself switched back on (a lockout it averted) is not rolled back.
+    #[test]
+    fn keys_carry_when_the_apply_changed_them() {
+        let at = |second: u32| {
+            chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 29, 12, 0, second).unwrap()
+        };
+        let stamped = |mut entry: Entry, second: u32| {
+            entry.ts = at(second);
+            entry
+        };
+        let entries = vec![
+            stamped(intent("alice", "AKIAALICE00000000001"), 1),
+            stamped(outcome(Event::Done, "alice", "AKIAALICE00000000001"), 2),
+            stamped(intent("dave", "AKIADAVE000000000001"), 3),
+            stamped(intent("erin", "AKIAERIN000000000001"), 4),
+            stamped(outcome(Event::Done, "erin", "AKIAERIN000000000001"), 5),
+            stamped(
+                Entry::new(Event::Intent, ACCOUNT, "erin").key(
+                    "AKIAERIN000000000001",
+                    KeyStatus::Inactive,
+                    KeyStatus::Active,
+                ),
+                6,
+            ),
+            stamped(
+                Entry::new(Event::Done, ACCOUNT, "erin").key(
+                    "AKIAERIN000000000001",
+                    KeyStatus::Inactive,
+                    KeyStatus::Active,
+                ),
+                7,
+            ),
+        ];
+        assert_eq!(
+            keys_to_reactivate(&entries),
+            vec![
+                (
+                    "alice".to_string(),
+                    vec![ChangedKey {
+                        id: "AKIAALICE00000000001".into(),
+                        changed_at: at(2)
+                    }]
+                ),
+                (
+                    "dave".to_string(),
+                    vec![ChangedKey {
+                        id: "AKIADAVE000000000001".into(),
+                        changed_at: at(3)
+                    }]
+                ),
             ]
         );
     }

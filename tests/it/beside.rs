@@ -143,3 +143,66 @@ fn a_refused_retry_after_a_lost_answer_is_journaled_as_what_iam_shows() {
         .code(0);
     assert_eq!(iam.key_status("erin", &old.id), "Active");
 }
+
+/// After an apply, erin's owner switches her old key on again, uses it, and security
+/// switches it off once more. That use, in a later minute than the apply's change, is
+/// proof that someone else acted: rollback leaves the key Inactive, journals it as
+/// drifted with the reason, names it, and exits 4, while frank's key is restored.
+#[test]
+fn rollback_leaves_alone_a_key_used_after_the_apply_changed_it() {
+    let iam = LocalIam::start();
+    iam.create_user("frank");
+    let frank_old = iam.create_key("frank", 150);
+    iam.create_key("frank", 5);
+    let (erin_old, _) = erin(&iam);
+    let before = journals(iam.dir());
+    iam.keytrim()
+        .args(["apply", "--yes", PLAN])
+        .assert()
+        .code(0);
+    let journal = new_journal(iam.dir(), &before).expect("the apply's journal");
+
+    iam.set_status("erin", &erin_old.id, true);
+    iam.use_key_hours_from_now(&erin_old, 2);
+    iam.set_status("erin", &erin_old.id, false);
+
+    let before = journals(iam.dir());
+    let output = iam
+        .keytrim()
+        .args(["rollback", "--yes"])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    let erin_line = stderr
+        .lines()
+        .find(|line| line.trim_start().starts_with("erin"))
+        .unwrap_or_else(|| panic!("no line for erin: {stderr}"));
+    assert!(
+        erin_line.contains("drifted")
+            && erin_line.contains(&erin_old.id)
+            && erin_line.contains("stays Inactive"),
+        "{erin_line}"
+    );
+    assert_eq!(iam.key_status("erin", &erin_old.id), "Inactive");
+    assert_eq!(iam.key_status("frank", &frank_old.id), "Active");
+
+    let rollback_journal = new_journal(iam.dir(), &before).expect("the rollback's journal");
+    let drifted: Vec<Entry> = read(&rollback_journal)
+        .into_iter()
+        .filter(|e| e.event == Event::Drifted)
+        .collect();
+    assert_eq!(drifted.len(), 1, "{drifted:?}");
+    assert_eq!(
+        drifted[0].access_key_id.as_deref(),
+        Some(erin_old.id.as_str())
+    );
+    assert!(
+        drifted[0]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("after the apply deactivated it")),
+        "{drifted:?}"
+    );
+}
