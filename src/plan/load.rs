@@ -5,6 +5,7 @@
 use std::io::Read;
 use std::path::Path;
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -89,18 +90,69 @@ pub fn max_flow_depth(text: &str) -> usize {
     deepest
 }
 
+/// The first YAML anchor, alias or tag in `text`, as a problem naming its line; or a
+/// text that is not YAML at all. A plan has no use for any of them, and an alias is how
+/// a small file expands to gigabytes (yaml_serde expands aliases without a bound), so
+/// they are refused before serde builds anything. The scan is one pass over the events
+/// and keeps no document: linear in time, and in memory bounded by the file's size.
+pub fn yaml_extras(text: &str) -> Option<String> {
+    for event in saphyr_parser::Parser::new_from_str(text) {
+        let (event, span) = match event {
+            Ok(event) => event,
+            Err(err) => return Some(format!("not YAML: {err}")),
+        };
+        let line = span.start.line();
+        let (anchor, tagged) = match event {
+            saphyr_parser::Event::Alias(_) => {
+                return Some(format!(
+                    "YAML aliases (`*name`) are not accepted in a plan (line {line})"
+                ));
+            }
+            saphyr_parser::Event::Scalar(_, _, anchor, tag)
+            | saphyr_parser::Event::SequenceStart(anchor, tag)
+            | saphyr_parser::Event::MappingStart(anchor, tag) => (anchor, tag.is_some()),
+            _ => continue,
+        };
+        if anchor != 0 {
+            return Some(format!(
+                "YAML anchors (`&name`) are not accepted in a plan (line {line})"
+            ));
+        }
+        if tagged {
+            return Some(format!(
+                "YAML tags (`!tag`) are not accepted in a plan (line {line})"
+            ));
+        }
+    }
+    None
+}
+
+/// How far ahead of this machine's clock a plan's `generated_at` may be: the clocks of
+/// the machine that audited and the one that applies differ a little.
+pub const CLOCK_SKEW_SECONDS: i64 = 60;
+
 /// Just enough of a plan to tell its schema version before parsing the rest.
 #[derive(Deserialize)]
 struct VersionOnly {
     version: Option<serde_yaml::Value>,
 }
 
-/// Parse and validate plan text. The error is the detail, without the file name.
+/// Parse and validate plan text, as of this machine's clock. The error is the detail,
+/// without the file name.
 pub fn parse(text: &str) -> std::result::Result<Plan, String> {
+    parse_at(text, chrono::Utc::now())
+}
+
+/// Parse and validate plan text as of `now`: a plan whose `generated_at` is later than
+/// `now` (beyond `CLOCK_SKEW_SECONDS`) is refused, since no audit has happened then.
+pub fn parse_at(text: &str, now: DateTime<Utc>) -> std::result::Result<Plan, String> {
     if max_flow_depth(text) > MAX_FLOW_DEPTH {
         return Err(format!(
             "not a plan: collections nested deeper than {MAX_FLOW_DEPTH} levels"
         ));
+    }
+    if let Some(problem) = yaml_extras(text) {
+        return Err(format!("not a plan: {problem}"));
     }
     let head: VersionOnly = serde_yaml::from_str(text).map_err(|err| {
         let detail = err
@@ -121,6 +173,13 @@ pub fn parse(text: &str) -> std::result::Result<Plan, String> {
     }
     let plan: Plan =
         serde_yaml::from_str(text).map_err(|err| name_the_user(text, &err.to_string()))?;
+    if plan.generated_at > now + chrono::Duration::seconds(CLOCK_SKEW_SECONDS) {
+        return Err(format!(
+            "field `generated_at`: {} is in the future (this machine's clock says {}); a plan records an audit that has already happened",
+            plan.generated_at.format("%Y-%m-%dT%H:%M:%SZ"),
+            now.format("%Y-%m-%dT%H:%M:%SZ")
+        ));
+    }
     validate::validate(&plan).map_err(|problem| problem.to_string())?;
     Ok(plan)
 }
@@ -184,6 +243,7 @@ fn describe_io(err: &std::io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fmt::Write as _;
 
     #[test]
     fn flow_depth_counts_real_nesting_only() {
@@ -249,6 +309,57 @@ mod tests {
             }
             let _ = parse(&String::from_utf8_lossy(&bytes));
         }
+    }
+
+    #[test]
+    fn anchors_aliases_and_tags_are_refused() {
+        for (text, what) in [
+            ("version: 1\na: &x [1]\nb: *x\n", "anchors"),
+            ("version: 1\nb: *x\n", "not YAML"),
+            ("version: 1\nreason: !!str hello\n", "tags"),
+            ("version: 1\nreason: !custom hello\n", "tags"),
+            ("version: 1\nusers: &u []\n", "anchors"),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(err.contains(what), "{text}: {err}");
+        }
+        // Anchors, aliases and tags inside quotes and comments are text.
+        assert_eq!(yaml_extras("reason: '&a *b !c' # &d *e !f\n"), None);
+        assert_eq!(yaml_extras(GOOD), None);
+    }
+
+    /// The alias bomb: ten anchors, each nine aliases of the one before, expand to
+    /// 9^10 scalars. It is refused at its first anchor, reading only its first lines.
+    #[test]
+    fn an_alias_bomb_is_refused_without_expanding_it() {
+        let mut text =
+            String::from("version: 1\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for level in 1..10 {
+            let previous = format!("*a{}", level - 1);
+            let _ = writeln!(
+                text,
+                "a{level}: &a{level} [{}]",
+                vec![previous; 9].join(", ")
+            );
+        }
+        let err = parse(&text).unwrap_err();
+        assert_eq!(
+            err,
+            "not a plan: YAML anchors (`&name`) are not accepted in a plan (line 2)"
+        );
+    }
+
+    #[test]
+    fn a_plan_from_the_future_is_refused() {
+        let plan = parse(GOOD).unwrap();
+        let audit = plan.generated_at;
+        assert!(parse_at(GOOD, audit).is_ok());
+        assert!(parse_at(GOOD, audit - chrono::Duration::seconds(CLOCK_SKEW_SECONDS)).is_ok());
+        let err = parse_at(GOOD, audit - chrono::Duration::days(30)).unwrap_err();
+        assert!(
+            err.starts_with("field `generated_at`: 2026-11-29T12:00:00Z is in the future"),
+            "{err}"
+        );
     }
 
     #[test]

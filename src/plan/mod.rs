@@ -6,6 +6,7 @@ pub mod load;
 pub mod model;
 pub mod render;
 pub mod schema;
+pub mod standing;
 pub mod validate;
 
 pub use load::load;

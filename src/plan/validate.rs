@@ -175,7 +175,11 @@ pub fn validate(plan: &Plan) -> Result<(), Problem> {
 fn validate_user(user: &PlanUser, plan: &Plan) -> Result<(), Problem> {
     validate_identity(user, plan)?;
     validate_keys(user)?;
-    validate_decision(user)
+    validate_decision(user)?;
+    // The plan agrees with itself: ages as of the audit, and a decision that is the
+    // rule's on the plan's own facts or an override that does less.
+    super::standing::check_ages(plan, user)?;
+    super::standing::standing(plan, user).map(|_| ())
 }
 
 /// The user's name and ARN, and that only an exempt user has an exemption end date.
@@ -383,12 +387,17 @@ mod tests {
     use crate::plan::model::{PlanKey, PlanPolicy, Source, Summary};
     use chrono::{TimeZone, Utc};
 
-    fn key(id: &str, status: KeyStatus) -> PlanKey {
+    fn audit_time() -> chrono::DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap()
+    }
+
+    /// A key `age_days` old at the audit.
+    fn key(id: &str, status: KeyStatus, age_days: u32) -> PlanKey {
         PlanKey {
             access_key_id: id.into(),
             status,
-            created: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
-            age_days: 10,
+            created: audit_time() - chrono::Duration::days(i64::from(age_days)),
+            age_days,
             last_used: None,
             last_used_service: None,
             last_used_region: None,
@@ -407,7 +416,10 @@ mod tests {
             reason: "r".into(),
             keep: keep.map(String::from),
             deactivate: deactivate.iter().map(|s| s.to_string()).collect(),
-            keys: vec![key(OLD, KeyStatus::Active), key(NEW, KeyStatus::Active)],
+            keys: vec![
+                key(OLD, KeyStatus::Active, 200),
+                key(NEW, KeyStatus::Active, 10),
+            ],
             exempt_until: None,
         }
     }
@@ -418,7 +430,7 @@ mod tests {
             kind: PLAN_KIND.into(),
             account_id: "123456789012".into(),
             partition: "aws".into(),
-            generated_at: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+            generated_at: audit_time(),
             generated_by: "keytrim test".into(),
             caller_arn: "arn:aws:iam::123456789012:user/admin".into(),
             source: Source::Live,
@@ -505,6 +517,73 @@ mod tests {
         )]);
         assert!(
             message.contains("is not one of the user's keys"),
+            "{message}"
+        );
+    }
+
+    /// The swap: the plan keeps the old key and deactivates the new one. However its
+    /// decision is spelled, the rule keeps the newest key, and the plan is refused.
+    #[test]
+    fn an_edit_cannot_change_which_key_is_kept() {
+        for decision in [Decision::Deactivate, Decision::Hold] {
+            let message = problem(vec![user(decision, Some(OLD), &[NEW])]);
+            assert_eq!(
+                message,
+                format!(
+                    "user `alice`: field `keep`: the rule keeps {NEW} and deactivates {OLD} as of 2026-11-01T00:00:00Z; an edit cannot change which key is kept"
+                )
+            );
+        }
+    }
+
+    /// Overrides that do less, or what the rule named for a held key, pass; a
+    /// deactivation where the rule finds no key young enough to keep does not.
+    #[test]
+    fn only_overrides_that_do_less_are_accepted() {
+        use crate::plan::standing::{Standing, standing};
+        let sound = plan(vec![]);
+        let held = user(Decision::Hold, Some(NEW), &[OLD]);
+        assert_eq!(
+            standing(&sound, &held),
+            Ok(Standing::Override {
+                rule: Decision::Deactivate
+            })
+        );
+        let rotated = user(Decision::Rotate, None, &[]);
+        assert_eq!(
+            standing(&sound, &rotated),
+            Ok(Standing::Override {
+                rule: Decision::Deactivate
+            })
+        );
+        // Used two days before the audit: the rule holds; deactivating is the
+        // reviewer's override of a hold, of the same key.
+        let mut used = user(Decision::Deactivate, Some(NEW), &[OLD]);
+        used.keys[0].last_used = Some(audit_time() - chrono::Duration::days(2));
+        assert_eq!(
+            standing(&sound, &used),
+            Ok(Standing::Override {
+                rule: Decision::Hold
+            })
+        );
+        // Both keys too old to keep: the rule says rotate, and nothing may be
+        // deactivated.
+        let mut old = user(Decision::Deactivate, Some(NEW), &[OLD]);
+        old.keys[1] = key(NEW, KeyStatus::Active, 95);
+        let message = problem(vec![old]);
+        assert!(
+            message.contains("field `decision`: the rule decides `rotate`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn ages_are_as_of_the_audit() {
+        let mut alice = user(Decision::Deactivate, Some(NEW), &[OLD]);
+        alice.keys[0].age_days = 20;
+        let message = problem(vec![alice]);
+        assert!(
+            message.contains("field `keys.age_days`: key AKIAOLDOLDOLDOLD0001 created 2026-04-15T00:00:00Z is 200 day(s) old as of generated_at, not 20"),
             "{message}"
         );
     }

@@ -83,7 +83,32 @@ const CORPUS: &[(&str, &str)] = &[
     ),
     (
         "alias-bomb.yaml",
-        "unknown field `a0`, expected one of `version`, `kind`, `account_id`, `partition`, `generated_at`, `generated_by`, `caller_arn`, `source`, `policy`, `summary`, `users` at line 3 column 1",
+        "not a plan: YAML anchors (`&name`) are not accepted in a plan (line 3)",
+    ),
+    (
+        "yaml-alias.yaml",
+        "not a plan: YAML anchors (`&name`) are not accepted in a plan (line 46)",
+    ),
+    (
+        "yaml-tag.yaml",
+        "not a plan: YAML tags (`!tag`) are not accepted in a plan (line 58)",
+    ),
+    (
+        "generated-in-the-future.yaml",
+        "field `generated_at`: 2099-01-01T00:00:00Z is in the future",
+    ),
+    (
+        // A hostile or careless edit: keep the old key, deactivate the new one.
+        "swaps-the-kept-key.yaml",
+        "user `alice`: field `keep`: the rule keeps AKIAEXAMPLEALICE0002 and deactivates AKIAEXAMPLEALICE0001 as of 2026-11-29T12:00:00Z; an edit cannot change which key is kept",
+    ),
+    (
+        "deactivates-where-the-rule-rotates.yaml",
+        "user `rita`: field `decision`: the rule decides `rotate` for these keys as of 2026-11-29T12:00:00Z, and `deactivate` is not an override keytrim accepts (see the README's reviewer overrides)",
+    ),
+    (
+        "age-does-not-match-created.yaml",
+        "user `hank`: field `keys.age_days`: key AKIAEXAMPLEHANK00001 created 2026-07-02T12:00:00Z is 150 day(s) old as of generated_at, not 15",
     ),
     ("not-utf8.yaml", "not UTF-8 text (invalid byte at offset 0)"),
     (
@@ -128,10 +153,10 @@ fn assert_refused(iam: &LocalIam, path: &std::path::Path, shown_as: &str, expect
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{shown_as}: {stderr}");
-    assert_eq!(
-        stderr,
-        format!("keytrim: error: {shown_as}: {expected}\n"),
-        "{shown_as}"
+    let line = format!("keytrim: error: {shown_as}: {expected}");
+    assert!(
+        stderr.starts_with(&line) && stderr.ends_with('\n') && stderr.lines().count() == 1,
+        "{shown_as}: expected `{line}`, got `{stderr}`"
     );
 }
 
@@ -199,4 +224,72 @@ fn a_valid_plan_for_another_account_is_refused_after_reading_only_who_is_calling
         )
     );
     assert_eq!(iam.recorded_actions(), ["GetCallerIdentity"]);
+}
+
+/// Every command that loads a plan refuses one from the future: `show` and `diff` as
+/// well as `apply` (in the corpus above).
+#[test]
+fn show_and_diff_refuse_a_plan_from_the_future() {
+    let iam = LocalIam::start();
+    let future = fixture("generated-in-the-future.yaml");
+    let good = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/plans/every-decision.yaml");
+    for args in [
+        vec!["show".into(), future.clone()],
+        vec!["diff".into(), good.clone(), future.clone()],
+        vec!["diff".into(), future.clone(), good],
+    ] {
+        let output = iam.keytrim().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "keytrim: error: {}: field `generated_at`: 2099-01-01T00:00:00Z is in the future",
+                future.display()
+            )),
+            "{args:?}: {stderr}"
+        );
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+}
+
+/// A 2 MB plan whose 150,000 aliases of a 1 MiB string would expand to 150 GiB in a
+/// field serde reads (keytrim aborted on it, out of memory) is refused at its anchor by
+/// a keytrim limited to 1 GiB of address space: loading is bounded by the file, not by
+/// what the file could expand to.
+#[test]
+fn an_alias_bomb_is_refused_within_a_memory_limit() {
+    let iam = LocalIam::start();
+    let good = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/plans/every-decision.yaml"),
+    )
+    .unwrap();
+    let planned = "  deactivate:\n  - AKIAEXAMPLEALICE0001\n";
+    let line = good[..good.find(planned).unwrap()].lines().count() + 1;
+    let bomb = good.replacen(
+        planned,
+        &format!(
+            "  deactivate: [&big {}, {}]\n",
+            "x".repeat(1 << 20),
+            vec!["*big"; 150_000].join(", ")
+        ),
+        1,
+    );
+    std::fs::write(iam.dir().join("bomb.yaml"), &bomb).unwrap();
+    let output = std::process::Command::new("bash")
+        .args(["-c", r#"ulimit -v 1048576; exec "$0" show bomb.yaml"#])
+        .arg(support::keytrim_path())
+        .env_clear()
+        .envs(support::isolated_env(iam.dir()))
+        .current_dir(iam.dir())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "keytrim: error: bomb.yaml: not a plan: YAML anchors (`&name`) are not accepted in a plan (line {line})\n"
+        )
+    );
+    assert_eq!(output.status.code(), Some(1));
 }

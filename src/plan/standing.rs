@@ -1,0 +1,152 @@
+//! A plan is evidence, not orders: what the rule decides for each user on the plan's own
+//! facts, as of its `generated_at` and under its policy, and whether the plan's decision
+//! is that, a reviewer override keytrim accepts, or an edit it refuses. Pure.
+//!
+//! The accepted overrides all make apply do less, or exactly what the rule named for a
+//! key it held (the README's "Reviewer overrides" table):
+//!
+//! | the rule decides | the plan says | apply does |
+//! |---|---|---|
+//! | `hold` | `deactivate`, the same `keep` and `deactivate` | the deactivation the rule named |
+//! | `deactivate` | `hold`, the same `keep` and `deactivate` | nothing |
+//! | `deactivate` or `hold` | `rotate` | nothing |
+//! | anything | `exempt` | nothing |
+//! | anything | the user removed | nothing |
+//!
+//! Anything else, and above all a different kept key, is refused. Facts in the plan
+//! are checked against live IAM at apply (`change::drift`), so facts edited to agree
+//! with an edited decision are caught there.
+
+use crate::facts::{KeyFacts, LastUse};
+use crate::rule::{self, Decision, Policy, Verdict};
+
+use super::model::{Plan, PlanUser};
+use super::validate::Problem;
+
+/// How a plan's decision for a user stands against the rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    /// The plan's decision is the rule's.
+    AsRuled,
+    /// A reviewer changed the rule's decision (`rule`) to the plan's, in a way keytrim
+    /// accepts.
+    Override { rule: Decision },
+    /// Exempt: exemptions come from tags and the exemptions file, which the plan does
+    /// not hold, so the rule cannot be re-run on them; an exempt user is never acted on.
+    Exempt,
+}
+
+/// The policy a plan records, as the rule takes it.
+pub fn policy_of(plan: &Plan) -> Policy {
+    Policy {
+        max_key_age_days: plan.policy.max_key_age_days,
+        in_use_window_days: plan.policy.in_use_window_days,
+        in_use_guard: plan.policy.in_use_guard,
+    }
+}
+
+/// The user's keys as the plan states them, as the rule takes them.
+pub fn key_facts(user: &PlanUser) -> Vec<KeyFacts> {
+    user.keys
+        .iter()
+        .map(|key| KeyFacts {
+            access_key_id: key.access_key_id.clone(),
+            status: key.status,
+            created: key.created,
+            last_use: Some(LastUse {
+                at: key.last_used,
+                service: key.last_used_service.clone(),
+                region: key.last_used_region.clone(),
+            }),
+            description: key.description.clone(),
+        })
+        .collect()
+}
+
+/// What the rule decides for the user on the plan's facts, without exemptions.
+pub fn rule_verdict(plan: &Plan, user: &PlanUser) -> Verdict {
+    rule::decide(&key_facts(user), None, &policy_of(plan), plan.generated_at)
+}
+
+fn refused(user: &PlanUser, field: &str, message: String) -> Problem {
+    Problem {
+        user: Some(user.user_name.clone()),
+        field: field.to_string(),
+        message,
+    }
+}
+
+/// True when the plan names the same kept key and the same keys to deactivate as the
+/// rule (in any order).
+fn same_keys(user: &PlanUser, verdict: &Verdict) -> bool {
+    let mut planned: Vec<&String> = user.deactivate.iter().collect();
+    let mut ruled: Vec<&String> = verdict.deactivate.iter().collect();
+    planned.sort();
+    ruled.sort();
+    user.keep == verdict.keep && planned == ruled
+}
+
+/// How the plan's decision for `user` stands against the rule, or why it is refused.
+pub fn standing(plan: &Plan, user: &PlanUser) -> Result<Standing, Problem> {
+    if user.decision == Decision::Exempt {
+        return Ok(Standing::Exempt);
+    }
+    let verdict = rule_verdict(plan, user);
+    let as_of = plan.generated_at.format("%Y-%m-%dT%H:%M:%SZ");
+    match (verdict.decision, user.decision) {
+        (ruled, planned) if ruled == planned => {}
+        (Decision::Hold, Decision::Deactivate)
+        | (Decision::Deactivate, Decision::Hold)
+        | (Decision::Deactivate | Decision::Hold, Decision::Rotate) => {}
+        (ruled, planned) => {
+            return Err(refused(
+                user,
+                "decision",
+                format!(
+                    "the rule decides `{}` for these keys as of {as_of}, and `{}` is not an override keytrim accepts (see the README's reviewer overrides)",
+                    ruled.as_str(),
+                    planned.as_str()
+                ),
+            ));
+        }
+    }
+    if matches!(user.decision, Decision::Deactivate | Decision::Hold) && !same_keys(user, &verdict)
+    {
+        let keep = verdict.keep.as_deref().unwrap_or("no key");
+        return Err(refused(
+            user,
+            "keep",
+            format!(
+                "the rule keeps {keep} and deactivates {} as of {as_of}; an edit cannot change which key is kept",
+                verdict.deactivate.join(", ")
+            ),
+        ));
+    }
+    Ok(if verdict.decision == user.decision {
+        Standing::AsRuled
+    } else {
+        Standing::Override {
+            rule: verdict.decision,
+        }
+    })
+}
+
+/// Every key's `age_days` is its age as of `generated_at`, in whole days.
+pub fn check_ages(plan: &Plan, user: &PlanUser) -> Result<(), Problem> {
+    for key in &user.keys {
+        let age = rule::age_in_days(key.created, plan.generated_at);
+        if key.age_days != age {
+            return Err(refused(
+                user,
+                "keys.age_days",
+                format!(
+                    "key {} created {} is {age} day(s) old as of generated_at, not {}",
+                    key.access_key_id,
+                    key.created.format("%Y-%m-%dT%H:%M:%SZ"),
+                    key.age_days
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
