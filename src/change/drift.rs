@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 use crate::facts::{EXEMPT_TAG, KeyFacts, KeyStatus};
-use crate::plan::PlanUser;
+use crate::plan::{PlanKey, PlanUser};
 
 /// What to do for one user after comparing the plan with live state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,22 +20,93 @@ pub(crate) enum Deactivation {
     Drifted(String),
 }
 
-/// The keys of `plan_user.deactivate` that are still Active live: only those need
-/// their last use looked up before `check_deactivation`.
-pub(crate) fn still_active<'a>(plan_user: &'a PlanUser, live: &[KeyFacts]) -> Vec<&'a str> {
-    plan_user
-        .deactivate
-        .iter()
-        .filter(|id| {
-            live.iter()
-                .any(|key| &key.access_key_id == *id && key.is_active())
-        })
-        .map(String::as_str)
+/// The live keys whose last use apply must look up to compare with the plan: all but
+/// the keys to deactivate that are Inactive already (done, or done by someone else;
+/// nothing is done to them).
+pub(crate) fn needs_last_use(plan_user: &PlanUser, live: &[KeyFacts]) -> Vec<String> {
+    live.iter()
+        .filter(|key| key.is_active() || !plan_user.deactivate.contains(&key.access_key_id))
+        .map(|key| key.access_key_id.clone())
         .collect()
 }
 
-/// Compare a planned deactivation with live keys (with last use filled in for keys to
-/// deactivate that are still Active).
+fn seconds(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+fn used_at(at: Option<DateTime<Utc>>) -> String {
+    at.map_or_else(|| "never".to_string(), seconds)
+}
+
+/// The first fact the plan states about `planned` that live IAM contradicts. A later
+/// use of the kept key is no contradiction (the application uses it); a later use of
+/// any other key is drift, and one in or after the audit's minute says so.
+fn contradicted_fact(
+    plan_user: &PlanUser,
+    planned: &PlanKey,
+    live: &KeyFacts,
+    generated_at: DateTime<Utc>,
+) -> Option<String> {
+    let id = &planned.access_key_id;
+    if live.created != planned.created {
+        return Some(format!(
+            "{id} was created at {} according to IAM, not at {} as the plan says",
+            seconds(live.created),
+            seconds(planned.created)
+        ));
+    }
+    let to_deactivate = plan_user.deactivate.contains(id);
+    match (planned.status, live.status) {
+        (KeyStatus::Active, KeyStatus::Inactive) if to_deactivate => return None,
+        (planned_status, live_status) if planned_status != live_status => {
+            return Some(format!(
+                "{id} is {} in IAM, but {} in the plan",
+                live_status.as_str(),
+                planned_status.as_str()
+            ));
+        }
+        _ => {}
+    }
+    let use_ = live.last_use.clone().unwrap_or_default();
+    let kept = plan_user.keep.as_ref() == Some(id);
+    if use_.at == planned.last_used {
+        if use_.at.is_some()
+            && (use_.service != planned.last_used_service
+                || use_.region != planned.last_used_region)
+        {
+            return Some(format!(
+                "{id} was last used with {} in {} according to IAM, not as the plan says",
+                use_.service.as_deref().unwrap_or("no service"),
+                use_.region.as_deref().unwrap_or("no region")
+            ));
+        }
+        return None;
+    }
+    if kept && use_.at > planned.last_used {
+        return None;
+    }
+    // IAM reports last use coarsely (to the minute or coarser), so a use just after the
+    // audit may carry a time a little before it: any use in the audit's own minute or
+    // later counts as after the audit.
+    let audit_minute = minute_of(generated_at);
+    Some(match use_.at {
+        Some(used) if used >= audit_minute => format!(
+            "{id} was used at {} (in or after the minute of the audit at {}): an application may depend on it",
+            seconds(used),
+            seconds(generated_at)
+        ),
+        live_use => format!(
+            "{id} was last used {} according to IAM, but {} according to the plan: the plan does not match IAM",
+            used_at(live_use),
+            used_at(planned.last_used)
+        ),
+    })
+}
+
+/// Compare a planned deactivation with live keys (with last use filled in for the keys
+/// `needs_last_use` names). Every fact the plan states about a key must match: the set
+/// of keys, each key's creation, status and last use (time, service, region). A
+/// difference is drift, and the user is left alone.
 pub(crate) fn check_deactivation(
     plan_user: &PlanUser,
     generated_at: DateTime<Utc>,
@@ -73,29 +144,19 @@ pub(crate) fn check_deactivation(
             ));
         }
     }
-    let mut deactivate = Vec::new();
-    let mut already_inactive = Vec::new();
-    for id in &plan_user.deactivate {
-        let Some(key) = live_key(id) else {
+    for planned_key in &plan_user.keys {
+        let Some(key) = live_key(&planned_key.access_key_id) else {
             continue; // unreachable: deletions were caught above
         };
-        if key.status == KeyStatus::Inactive {
-            already_inactive.push(id.clone());
-            continue;
+        if let Some(reason) = contradicted_fact(plan_user, planned_key, key, generated_at) {
+            return Deactivation::Drifted(reason);
         }
-        // IAM reports last use coarsely (to the minute or coarser), so a use just after
-        // the audit may carry a time a little before it: any use in the audit's own
-        // minute or later counts as after the audit.
-        let audit_minute = minute_of(generated_at);
-        if let Some(used) = key.last_used_at().filter(|used| *used >= audit_minute) {
-            return Deactivation::Drifted(format!(
-                "{id} was used at {} (in or after the minute of the audit at {}): an application may depend on it",
-                used.format("%Y-%m-%d %H:%M:%S UTC"),
-                generated_at.format("%Y-%m-%d %H:%M:%S UTC")
-            ));
-        }
-        deactivate.push(id.clone());
     }
+    let (already_inactive, deactivate): (Vec<String>, Vec<String>) = plan_user
+        .deactivate
+        .iter()
+        .cloned()
+        .partition(|id| live_key(id).is_some_and(|key| !key.is_active()));
     Deactivation::Proceed {
         deactivate,
         already_inactive,
@@ -238,7 +299,7 @@ mod tests {
                 already_inactive: vec![]
             }
         );
-        assert_eq!(still_active(&plan_user(), &keys), [OLD]);
+        assert_eq!(needs_last_use(&plan_user(), &keys), [OLD, NEW]);
     }
 
     #[test]
@@ -251,7 +312,7 @@ mod tests {
                 already_inactive: vec![OLD.into()]
             }
         );
-        assert!(still_active(&plan_user(), &keys).is_empty());
+        assert_eq!(needs_last_use(&plan_user(), &keys), [NEW]);
     }
 
     #[test]
@@ -299,10 +360,66 @@ mod tests {
             check_deactivation(&plan_user(), audit_time(), &keys),
             Deactivation::Drifted(_)
         ));
+        // A use before the audit that the plan does not state is drift too: the plan
+        // does not match IAM.
         let before = audit_time() - Duration::seconds(1);
         let keys = [live(OLD, Active, Some(before)), live(NEW, Active, None)];
         assert!(matches!(
             check_deactivation(&plan_user(), audit_time(), &keys),
+            Deactivation::Drifted(reason) if reason.contains("the plan does not match IAM")
+        ));
+        let mut stated = plan_user();
+        stated.keys[0].last_used = Some(before);
+        assert!(matches!(
+            check_deactivation(&stated, audit_time(), &keys),
+            Deactivation::Proceed { .. }
+        ));
+    }
+
+    /// Facts edited to agree with an edited decision do not match IAM: a creation time
+    /// swapped, a use hidden, a status or a service changed. The kept key may have been
+    /// used since (the application runs on it).
+    #[test]
+    fn every_fact_the_plan_states_must_match_iam() {
+        let keys = [live(OLD, Active, None), live(NEW, Active, None)];
+        let drift = |edit: &dyn Fn(&mut PlanUser)| {
+            let mut user = plan_user();
+            edit(&mut user);
+            match check_deactivation(&user, audit_time(), &keys) {
+                Deactivation::Drifted(reason) => reason,
+                proceed => panic!("expected drift, got {proceed:?}"),
+            }
+        };
+        assert!(
+            drift(&|user| user.keys[0].created -= Duration::days(100))
+                .contains("according to IAM, not at")
+        );
+        assert!(
+            drift(&|user| user.keys[1].status = Inactive)
+                .contains("is Active in IAM, but Inactive")
+        );
+        let used = audit_time() - Duration::days(1);
+        let with_use = [live(OLD, Active, Some(used)), live(NEW, Active, None)];
+        let mut hidden = plan_user();
+        hidden.keys[0].last_used = None;
+        assert!(matches!(
+            check_deactivation(&hidden, audit_time(), &with_use),
+            Deactivation::Drifted(reason) if reason.contains("last used 2026-10-31 12:00:00 UTC according to IAM, but never according to the plan")
+        ));
+        let mut service = plan_user();
+        service.keys[0].last_used = Some(used);
+        service.keys[0].last_used_service = Some("s3".into());
+        assert!(matches!(
+            check_deactivation(&service, audit_time(), &with_use),
+            Deactivation::Drifted(reason) if reason.contains("last used with no service")
+        ));
+        // The kept key used since the audit: no drift.
+        let kept_used = [
+            live(OLD, Active, None),
+            live(NEW, Active, Some(audit_time() + Duration::hours(2))),
+        ];
+        assert!(matches!(
+            check_deactivation(&plan_user(), audit_time(), &kept_used),
             Deactivation::Proceed { .. }
         ));
     }
@@ -321,13 +438,16 @@ mod tests {
             reason.contains("in or after the minute of the audit"),
             "{reason}"
         );
+        // A use in the minute before, as the plan states it, is no drift.
         let previous_minute = audit_time() - Duration::seconds(1);
         let keys = [
             live(OLD, Active, Some(previous_minute)),
             live(NEW, Active, None),
         ];
+        let mut stated = plan_user();
+        stated.keys[0].last_used = Some(previous_minute);
         assert!(matches!(
-            check_deactivation(&plan_user(), audit, &keys),
+            check_deactivation(&stated, audit, &keys),
             Deactivation::Proceed { .. }
         ));
     }

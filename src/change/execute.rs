@@ -618,13 +618,7 @@ async fn deactivate(
         ctx.record(ctx.entry(Event::Drifted, name).reason(reason.clone()))?;
         return Ok(Outcome::Drifted { reason });
     }
-    let live = live_keys(ctx, name, |keys| {
-        drift::still_active(user, keys)
-            .into_iter()
-            .map(String::from)
-            .collect()
-    })
-    .await?;
+    let live = live_keys(ctx, name, |keys| drift::needs_last_use(user, keys)).await?;
     let (to_change, already) = match drift::check_deactivation(user, generated_at, &live) {
         Deactivation::Drifted(reason) => {
             ctx.record(ctx.entry(Event::Drifted, name).reason(reason.clone()))?;

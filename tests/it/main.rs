@@ -15,6 +15,7 @@ mod bad_plans;
 mod beside;
 mod cli;
 mod errors;
+mod evidence;
 mod faults;
 mod interrupt;
 mod org;

@@ -1,0 +1,109 @@
+//! A plan is evidence, not orders: edits a hostile or careless reviewer could make,
+//! each consistent with itself, and what `show`, `diff` and `apply` make of them
+//! against a local IAM. Every key is read back from IAM independently.
+
+use crate::support::{LocalIam, seed_every_decision};
+use keytrim::plan::Plan;
+
+const PLAN: &str = "plans/123456789012.yaml";
+const EDITED: &str = "plans/edited.yaml";
+
+fn read_plan(iam: &LocalIam) -> Plan {
+    let text = std::fs::read_to_string(iam.dir().join(PLAN)).unwrap();
+    serde_yaml::from_str(&text).unwrap()
+}
+
+fn write_edited(iam: &LocalIam, plan: &Plan) {
+    std::fs::write(iam.dir().join(EDITED), serde_yaml::to_string(plan).unwrap()).unwrap();
+}
+
+fn user<'p>(plan: &'p mut Plan, name: &str) -> &'p mut keytrim::plan::PlanUser {
+    plan.users
+        .iter_mut()
+        .find(|user| user.user_name == name)
+        .unwrap()
+}
+
+/// Apply the edited plan with `--yes`; its stderr, after checking the exit code.
+fn apply_edited(iam: &LocalIam, code: i32) -> String {
+    let output = iam
+        .keytrim()
+        .args(["apply", "--yes", EDITED])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(code), "{stderr}");
+    stderr
+}
+
+/// The summary line of one user.
+fn line_of<'s>(stderr: &'s str, user: &str) -> &'s str {
+    stderr
+        .lines()
+        .find(|line| line.trim_start().starts_with(&format!("{user} ")))
+        .unwrap_or_else(|| panic!("no line for {user}: {stderr}"))
+}
+
+/// alice keeps her new key and deactivates the old one. The edit swaps `keep` and
+/// `deactivate` and every fact of the two keys, so the plan agrees with itself and
+/// `show` accepts it; but IAM says which key is which, and apply leaves alice alone.
+#[test]
+fn swapped_keys_with_forged_facts_are_drift_and_the_used_key_stays_active() {
+    let iam = LocalIam::start();
+    let keys = seed_every_decision(&iam);
+    iam.keytrim().arg("audit").assert().code(3);
+    let mut plan = read_plan(&iam);
+    let alice = user(&mut plan, "alice");
+    let (keep, deactivate) = (alice.keep.clone().unwrap(), alice.deactivate[0].clone());
+    alice.keep = Some(deactivate.clone());
+    alice.deactivate = vec![keep.clone()];
+    let (first, second) = alice.keys.split_at_mut(1);
+    let (a, b) = (&mut first[0], &mut second[0]);
+    std::mem::swap(&mut a.created, &mut b.created);
+    std::mem::swap(&mut a.age_days, &mut b.age_days);
+    std::mem::swap(&mut a.last_used, &mut b.last_used);
+    std::mem::swap(&mut a.last_used_service, &mut b.last_used_service);
+    std::mem::swap(&mut a.last_used_region, &mut b.last_used_region);
+    write_edited(&iam, &plan);
+    iam.keytrim().args(["show", EDITED]).assert().code(0);
+
+    let stderr = apply_edited(&iam, 4);
+    let line = line_of(&stderr, "alice");
+    assert!(
+        line.contains("drifted") && line.contains("according to IAM"),
+        "{line}"
+    );
+    assert_eq!(iam.key_status("alice", &keys.alice_new.id), "Active");
+    assert_eq!(iam.key_status("alice", &keys.alice_old.id), "Active");
+}
+
+/// hank is held: his old key was used two days before the audit. The edit makes the
+/// decision `deactivate` and nulls that key's last use, so the rule agrees with the
+/// plan and the Markdown says "never used"; IAM still knows the use.
+#[test]
+fn a_hidden_use_is_drift_and_the_used_key_stays_active() {
+    let iam = LocalIam::start();
+    let keys = seed_every_decision(&iam);
+    iam.keytrim().arg("audit").assert().code(3);
+    let mut plan = read_plan(&iam);
+    let hank = user(&mut plan, "hank");
+    hank.decision = keytrim::rule::Decision::Deactivate;
+    let old = hank
+        .keys
+        .iter_mut()
+        .find(|key| key.access_key_id == keys.hank_old.id)
+        .unwrap();
+    old.last_used = None;
+    old.last_used_service = None;
+    old.last_used_region = None;
+    write_edited(&iam, &plan);
+    iam.keytrim().args(["show", EDITED]).assert().code(0);
+
+    let stderr = apply_edited(&iam, 4);
+    let line = line_of(&stderr, "hank");
+    assert!(
+        line.contains("drifted") && line.contains("but never according to the plan"),
+        "{line}"
+    );
+    assert_eq!(iam.key_status("hank", &keys.hank_old.id), "Active");
+}
