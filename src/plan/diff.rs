@@ -1,6 +1,7 @@
 //! What changed between two plans of one account (`keytrim diff OLD NEW`): which users
-//! became non-compliant, which were fixed, which changed decision. Pure: takes two
-//! validated plans; the shell renders the result.
+//! became non-compliant, which were fixed, which changed decision; which reviewer
+//! overrides the newer plan makes; which keys and key facts changed; and whether the
+//! policy changed. Pure: takes two validated plans; the shell renders the result.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -21,7 +22,25 @@ pub struct Change<'a> {
     pub entry: Option<&'a PlanUser>,
 }
 
-/// The users whose decision changed, in three groups, each sorted by name.
+/// A reviewer override in the newer plan: the rule decides `rule` on the plan's
+/// facts, the plan says `now` (see `plan::standing`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Override<'a> {
+    pub user_name: &'a str,
+    pub rule: Decision,
+    pub now: Decision,
+}
+
+/// One change of a user's keys between the plans: what is planned for them, or a fact
+/// the plans state about them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyChange<'a> {
+    pub user_name: &'a str,
+    /// What changed, in words (key ids and times; shown escaped all the same).
+    pub what: String,
+}
+
+/// What changed between two plans, each group sorted by user name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PlanDiff<'a> {
     /// Compliant or exempt before, deactivate, hold or rotate now.
@@ -30,12 +49,162 @@ pub struct PlanDiff<'a> {
     pub fixed: Vec<Change<'a>>,
     /// Any other change of decision (deactivate to hold, rotate to exempt, ...).
     pub changed: Vec<Change<'a>>,
+    /// Overrides in the newer plan that the older one did not make.
+    pub overrides: Vec<Override<'a>>,
+    /// Changed `keep` or `deactivate`, keys added or removed, and changed key facts.
+    pub keys: Vec<KeyChange<'a>>,
+    /// Each policy field that changed: (field, old, new).
+    pub policy: Vec<(&'static str, String, String)>,
 }
 
 impl PlanDiff<'_> {
     pub fn is_empty(&self) -> bool {
-        self.newly_non_compliant.is_empty() && self.fixed.is_empty() && self.changed.is_empty()
+        self.newly_non_compliant.is_empty()
+            && self.fixed.is_empty()
+            && self.changed.is_empty()
+            && self.overrides.is_empty()
+            && self.keys.is_empty()
+            && self.policy.is_empty()
     }
+}
+
+/// The override a plan makes for a user, if any (and if the plan is sound; `diff`
+/// only sees validated plans).
+fn override_of(plan: &Plan, user: &PlanUser) -> Option<Decision> {
+    match super::standing::standing(plan, user) {
+        Ok(super::standing::Standing::Override { rule }) => Some(rule),
+        _ => None,
+    }
+}
+
+fn at(time: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    time.map_or_else(
+        || "never".to_string(),
+        |time| time.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    )
+}
+
+fn ids(list: &[String]) -> String {
+    if list.is_empty() {
+        "none".to_string()
+    } else {
+        list.join(", ")
+    }
+}
+
+/// How the keys of one user changed from `before` to `after`. A later audit sees keys
+/// used again, so a last use that moves forward between plans of different times is
+/// not listed; one that moves back or disappears, or any difference between plans of
+/// the same time (an edit), is.
+fn key_changes<'a>(
+    old: &Plan,
+    new: &Plan,
+    before: &PlanUser,
+    after: &'a PlanUser,
+) -> Vec<KeyChange<'a>> {
+    let mut found = Vec::new();
+    let mut say = |what: String| {
+        found.push(KeyChange {
+            user_name: &after.user_name,
+            what,
+        });
+    };
+    if before.keep != after.keep {
+        say(format!(
+            "keep {} -> {}",
+            before.keep.as_deref().unwrap_or("none"),
+            after.keep.as_deref().unwrap_or("none")
+        ));
+    }
+    let sorted = |list: &[String]| {
+        let mut list = list.to_vec();
+        list.sort();
+        list
+    };
+    if sorted(&before.deactivate) != sorted(&after.deactivate) {
+        say(format!(
+            "deactivate {} -> {}",
+            ids(&before.deactivate),
+            ids(&after.deactivate)
+        ));
+    }
+    let same_time = old.generated_at == new.generated_at;
+    for key in &before.keys {
+        let id = &key.access_key_id;
+        let Some(now) = after.keys.iter().find(|k| &k.access_key_id == id) else {
+            say(format!("key {id} no longer listed"));
+            continue;
+        };
+        if key.created != now.created {
+            say(format!(
+                "key {id} created {} -> {}",
+                at(Some(key.created)),
+                at(Some(now.created))
+            ));
+        }
+        if key.status != now.status {
+            say(format!(
+                "key {id} status {} -> {}",
+                key.status.as_str(),
+                now.status.as_str()
+            ));
+        }
+        let use_moved = key.last_used != now.last_used;
+        if use_moved && (same_time || now.last_used < key.last_used) {
+            say(format!(
+                "key {id} last used {} -> {}",
+                at(key.last_used),
+                at(now.last_used)
+            ));
+        } else if !use_moved
+            && (key.last_used_service != now.last_used_service
+                || key.last_used_region != now.last_used_region)
+        {
+            say(format!(
+                "key {id} last used with {} in {} -> {} in {}",
+                key.last_used_service.as_deref().unwrap_or("none"),
+                key.last_used_region.as_deref().unwrap_or("none"),
+                now.last_used_service.as_deref().unwrap_or("none"),
+                now.last_used_region.as_deref().unwrap_or("none")
+            ));
+        }
+    }
+    for key in &after.keys {
+        if !before
+            .keys
+            .iter()
+            .any(|k| k.access_key_id == key.access_key_id)
+        {
+            say(format!("key {} newly listed", key.access_key_id));
+        }
+    }
+    found
+}
+
+/// Each policy field that differs: (field, old, new).
+fn policy_changes(old: &Plan, new: &Plan) -> Vec<(&'static str, String, String)> {
+    let (a, b) = (&old.policy, &new.policy);
+    [
+        ("control", a.control.clone(), b.control.clone()),
+        (
+            "max_key_age_days",
+            a.max_key_age_days.to_string(),
+            b.max_key_age_days.to_string(),
+        ),
+        (
+            "in_use_window_days",
+            a.in_use_window_days.to_string(),
+            b.in_use_window_days.to_string(),
+        ),
+        (
+            "in_use_guard",
+            a.in_use_guard.to_string(),
+            b.in_use_guard.to_string(),
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, was, now)| was != now)
+    .collect()
 }
 
 fn non_compliant(decision: Decision) -> bool {
@@ -62,8 +231,28 @@ pub fn diff<'a>(old: &'a Plan, new: &'a Plan) -> PlanDiff<'a> {
             .1 = Some(user);
     }
     let decision = |user: Option<&PlanUser>| user.map_or(Decision::Compliant, |u| u.decision);
-    let mut result = PlanDiff::default();
+    let mut result = PlanDiff {
+        policy: policy_changes(old, new),
+        ..PlanDiff::default()
+    };
     for (before, after) in users.into_values() {
+        if let Some(after) = after {
+            let made_before = before.is_some_and(|before| {
+                override_of(old, before).is_some()
+                    && before.decision == after.decision
+                    && before.keep == after.keep
+            });
+            if let Some(rule) = override_of(new, after).filter(|_| !made_before) {
+                result.overrides.push(Override {
+                    user_name: &after.user_name,
+                    rule,
+                    now: after.decision,
+                });
+            }
+            if let Some(before) = before {
+                result.keys.extend(key_changes(old, new, before, after));
+            }
+        }
         let (was, now) = (decision(before), decision(after));
         if was == now {
             continue;
@@ -103,16 +292,62 @@ fn heading(old: &Plan, new: &Plan) -> String {
     )
 }
 
+/// What `diff` says when nothing changed.
+const NOTHING_CHANGED: &str = "Nothing changed: no decision, reviewer override, key or policy.";
+
+/// The lines after the decision groups: overrides, keys, policy. Each is (user or
+/// field, text); `escape` makes text from the plan safe for the output's medium.
+fn detail_sections<'d>(diff: &'d PlanDiff<'_>) -> [(&'static str, Vec<(&'d str, String)>); 3] {
+    [
+        (
+            "reviewer overrides",
+            diff.overrides
+                .iter()
+                .map(|o| {
+                    (
+                        o.user_name,
+                        format!(
+                            "the rule decides {}, the plan says {}",
+                            o.rule.as_str(),
+                            o.now.as_str()
+                        ),
+                    )
+                })
+                .collect(),
+        ),
+        (
+            "changed keys",
+            diff.keys
+                .iter()
+                .map(|k| (k.user_name, k.what.clone()))
+                .collect(),
+        ),
+        (
+            "changed policy",
+            diff.policy
+                .iter()
+                .map(|(field, was, now)| (*field, format!("{was} -> {now}")))
+                .collect(),
+        ),
+    ]
+}
+
 /// Text for a terminal. Reasons come from the plan and are escaped.
 pub fn to_text(old: &Plan, new: &Plan, diff: &PlanDiff<'_>) -> String {
     let mut out = format!("{}\n", heading(old, new));
     if diff.is_empty() {
-        out.push_str("No user changed decision.\n");
+        let _ = writeln!(out, "{NOTHING_CHANGED}");
         return out;
     }
+    let details = detail_sections(diff);
     let width = groups(diff)
         .iter()
         .flat_map(|(_, changes)| changes.iter().map(|c| c.user_name.len()))
+        .chain(
+            details
+                .iter()
+                .flat_map(|(_, lines)| lines.iter().map(|(name, _)| name.len())),
+        )
         .max()
         .unwrap_or(0)
         .max(8);
@@ -135,6 +370,15 @@ pub fn to_text(old: &Plan, new: &Plan, diff: &PlanDiff<'_>) -> String {
             );
         }
     }
+    for (title, lines) in details {
+        if lines.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{title} ({}):", lines.len());
+        for (name, what) in lines {
+            let _ = writeln!(out, "  {name:<width$} {}", term::escape(&what));
+        }
+    }
     out
 }
 
@@ -147,7 +391,7 @@ pub fn to_markdown(old: &Plan, new: &Plan, diff: &PlanDiff<'_>) -> String {
         old.generated_at.format("%Y-%m-%d %H:%M UTC")
     );
     if diff.is_empty() {
-        out.push_str("\nNo user changed decision.\n");
+        let _ = writeln!(out, "\n{NOTHING_CHANGED}");
         return out;
     }
     for (title, changes) in groups(diff) {
@@ -169,6 +413,17 @@ pub fn to_markdown(old: &Plan, new: &Plan, diff: &PlanDiff<'_>) -> String {
                 change.was.as_str(),
                 change.now.as_str()
             );
+        }
+    }
+    for (title, lines) in detail_sections(diff) {
+        if lines.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n### {title} ({})\n", lines.len());
+        let _ = writeln!(out, "| user or field | what |");
+        let _ = writeln!(out, "|---|---|");
+        for (name, what) in lines {
+            let _ = writeln!(out, "| `{name}` | {} |", term::markdown(&what));
         }
     }
     out
@@ -236,6 +491,90 @@ mod tests {
             markdown.contains("| `hank` | hold | deactivate |"),
             "{markdown}"
         );
+    }
+
+    /// The swap with forged facts and the hidden use: no decision changes, yet each
+    /// edit is listed (and so `diff` exits 3).
+    #[test]
+    fn changed_keys_facts_and_overrides_are_listed() {
+        let old = every_decision_plan();
+        let mut new = old.clone();
+        let alice = user_mut(&mut new, "alice");
+        let keep = alice.keep.clone().unwrap();
+        alice.keep = Some(alice.deactivate[0].clone());
+        alice.deactivate = vec![keep];
+        let created = alice.keys[1].created;
+        alice.keys[1].created = alice.keys[2].created;
+        alice.keys[2].created = created;
+        let hank = user_mut(&mut new, "hank");
+        hank.decision = Decision::Deactivate;
+        hank.keys[0].last_used = None;
+        new.policy.in_use_window_days = 1;
+
+        let result = diff(&old, &new);
+        assert!(!result.is_empty());
+        let keys: Vec<(&str, &str)> = result
+            .keys
+            .iter()
+            .map(|k| (k.user_name, k.what.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("alice", "keep AKIAEXAMPLEALICE0002 -> AKIAEXAMPLEALICE0001"),
+                (
+                    "alice",
+                    "deactivate AKIAEXAMPLEALICE0001 -> AKIAEXAMPLEALICE0002"
+                ),
+                (
+                    "alice",
+                    "key AKIAEXAMPLEALICE0001 created 2026-05-13T12:00:00Z -> 2026-11-19T12:00:00Z"
+                ),
+                (
+                    "alice",
+                    "key AKIAEXAMPLEALICE0002 created 2026-11-19T12:00:00Z -> 2026-05-13T12:00:00Z"
+                ),
+                (
+                    "hank",
+                    "key AKIAEXAMPLEHANK00001 last used 2026-11-27T12:00:00Z -> never"
+                ),
+            ]
+        );
+        assert_eq!(
+            result.policy,
+            [("in_use_window_days", "7".to_string(), "1".to_string())]
+        );
+        let text = to_text(&old, &new, &result);
+        assert!(text.contains("changed keys (5):"), "{text}");
+        assert!(
+            text.contains("changed policy (1):\n  in_use_window_days 7 -> 1"),
+            "{text}"
+        );
+        let markdown = to_markdown(&old, &new, &result);
+        assert!(markdown.contains("### changed keys (5)"), "{markdown}");
+    }
+
+    #[test]
+    fn an_override_in_the_newer_plan_is_listed() {
+        let old = every_decision_plan();
+        let mut new = old.clone();
+        user_mut(&mut new, "hank").decision = Decision::Deactivate;
+        let result = diff(&old, &new);
+        assert_eq!(
+            result.overrides,
+            [Override {
+                user_name: "hank",
+                rule: Decision::Hold,
+                now: Decision::Deactivate
+            }]
+        );
+        let text = to_text(&old, &new, &result);
+        assert!(
+            text.contains("reviewer overrides (1):\n  hank     the rule decides hold, the plan says deactivate"),
+            "{text}"
+        );
+        // The same override in both plans is no news.
+        assert!(diff(&new, &new).is_empty());
     }
 
     #[test]

@@ -322,7 +322,16 @@ pub fn ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
 /// A section longer than this many users is folded into `<details>`.
 const FOLD_AFTER_USERS: usize = 10;
 
-fn markdown_user(out: &mut String, user: &PlanUser, generated_at: DateTime<Utc>) {
+/// The rule's decision when the plan overrides it for `user` (a reviewer's edit).
+fn overridden(plan: &Plan, user: &PlanUser) -> Option<Decision> {
+    match super::standing::standing(plan, user) {
+        Ok(super::standing::Standing::Override { rule }) => Some(rule),
+        _ => None,
+    }
+}
+
+fn markdown_user(out: &mut String, user: &PlanUser, plan: &Plan) {
+    let generated_at = plan.generated_at;
     let _ = writeln!(out);
     let _ = writeln!(
         out,
@@ -330,6 +339,15 @@ fn markdown_user(out: &mut String, user: &PlanUser, generated_at: DateTime<Utc>)
         user.user_name,
         term::markdown(&user.reason)
     );
+    if let Some(rule) = overridden(plan, user) {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "> **Reviewer override:** the rule decides `{}` for these keys; this plan says `{}`.",
+            rule.as_str(),
+            user.decision.as_str()
+        );
+    }
     let _ = writeln!(out);
     // The description column appears only for users whose keys have one, so tables
     // of accounts that never use descriptions stay as narrow as before.
@@ -398,6 +416,7 @@ pub fn to_markdown(plan: &Plan) -> String {
         }
     );
     markdown_counts(&mut out, &effective_summary(plan));
+    markdown_overrides(&mut out, plan);
     markdown_decisions(&mut out, plan);
     markdown_expiring(&mut out, plan);
     if plan.users.is_empty() {
@@ -405,6 +424,34 @@ pub fn to_markdown(plan: &Plan) -> String {
         let _ = writeln!(out, "Nothing to do: every user has at most one active key.");
     }
     out
+}
+
+/// Every reviewer override, up front, so the approving reviewer sees each one.
+fn markdown_overrides(out: &mut String, plan: &Plan) {
+    let overrides: Vec<String> = plan
+        .users
+        .iter()
+        .filter_map(|user| {
+            overridden(plan, user).map(|rule| {
+                format!(
+                    "`{}` ({} → {})",
+                    user.user_name,
+                    rule.as_str(),
+                    user.decision.as_str()
+                )
+            })
+        })
+        .collect();
+    if overrides.is_empty() {
+        return;
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "**Reviewer overrides ({}):** {}. The rule decided otherwise on the plan's own facts; apply accepts these because each does less, or what the rule named for a held key.",
+        overrides.len(),
+        overrides.join(", ")
+    );
 }
 
 /// The table of counts.
@@ -467,7 +514,7 @@ fn markdown_decisions(out: &mut String, plan: &Plan) {
             );
         }
         for user in users {
-            markdown_user(out, user, plan.generated_at);
+            markdown_user(out, user, plan);
         }
         if fold {
             let _ = writeln!(out);

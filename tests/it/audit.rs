@@ -397,7 +397,9 @@ fn diff_shows_what_changed_between_two_audits() {
         .args(["diff", "new.yaml", "new.yaml"])
         .assert()
         .code(0)
-        .stdout(predicates::str::contains("No user changed decision."));
+        .stdout(predicates::str::contains(
+            "Nothing changed: no decision, reviewer override, key or policy.",
+        ));
 
     // The same plan, moved to another account: refused, naming both.
     let other = std::fs::read_to_string(iam.dir().join("new.yaml"))

@@ -36,6 +36,15 @@ fn apply_edited(iam: &LocalIam, code: i32) -> String {
     stderr
 }
 
+/// `keytrim diff` of the audit's plan and the edited one: it must exit 3 (something
+/// changed) even where no decision did. Its stdout.
+fn diff_of_the_edit(iam: &LocalIam) -> String {
+    let output = iam.keytrim().args(["diff", PLAN, EDITED]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(3), "{stdout}");
+    stdout
+}
+
 /// The summary line of one user.
 fn line_of<'s>(stderr: &'s str, user: &str) -> &'s str {
     stderr
@@ -66,6 +75,13 @@ fn swapped_keys_with_forged_facts_are_drift_and_the_used_key_stays_active() {
     std::mem::swap(&mut a.last_used_region, &mut b.last_used_region);
     write_edited(&iam, &plan);
     iam.keytrim().args(["show", EDITED]).assert().code(0);
+    let listed = diff_of_the_edit(&iam);
+    for what in [
+        format!("alice    keep {} -> {}", keep, deactivate),
+        format!("alice    key {keep} created"),
+    ] {
+        assert!(listed.contains(&what), "{what}: {listed}");
+    }
 
     let stderr = apply_edited(&iam, 4);
     let line = line_of(&stderr, "alice");
@@ -98,6 +114,14 @@ fn a_hidden_use_is_drift_and_the_used_key_stays_active() {
     old.last_used_region = None;
     write_edited(&iam, &plan);
     iam.keytrim().args(["show", EDITED]).assert().code(0);
+    // On its own facts the plan is the rule's; diff shows both edits.
+    let listed = diff_of_the_edit(&iam);
+    assert!(
+        listed.contains("hank     hold -> deactivate")
+            && listed.contains(&format!("hank     key {} last used", keys.hank_old.id))
+            && listed.contains("-> never"),
+        "{listed}"
+    );
 
     let stderr = apply_edited(&iam, 4);
     let line = line_of(&stderr, "hank");
@@ -106,4 +130,40 @@ fn a_hidden_use_is_drift_and_the_used_key_stays_active() {
         "{line}"
     );
     assert_eq!(iam.key_status("hank", &keys.hank_old.id), "Active");
+}
+
+/// The documented override: hank's `hold` made `deactivate`, facts untouched. The
+/// Markdown marks it against the rule's decision, `diff` lists it, and apply carries it
+/// out (the reviewer confirmed the key is unused).
+#[test]
+fn a_reviewer_override_is_marked_listed_and_applied() {
+    let iam = LocalIam::start();
+    let keys = seed_every_decision(&iam);
+    iam.keytrim().arg("audit").assert().code(3);
+    let mut plan = read_plan(&iam);
+    user(&mut plan, "hank").decision = keytrim::rule::Decision::Deactivate;
+    write_edited(&iam, &plan);
+    let markdown = iam
+        .keytrim()
+        .args(["show", "--format", "markdown", EDITED])
+        .output()
+        .unwrap();
+    let markdown = String::from_utf8_lossy(&markdown.stdout);
+    assert!(
+        markdown.contains("**Reviewer overrides (1):** `hank` (hold → deactivate)")
+            && markdown.contains(
+                "> **Reviewer override:** the rule decides `hold` for these keys; this plan says `deactivate`."
+            ),
+        "{markdown}"
+    );
+    let listed = diff_of_the_edit(&iam);
+    assert!(
+        listed.contains(
+            "reviewer overrides (1):\n  hank     the rule decides hold, the plan says deactivate"
+        ),
+        "{listed}"
+    );
+    apply_edited(&iam, 0);
+    assert_eq!(iam.key_status("hank", &keys.hank_old.id), "Inactive");
+    assert_eq!(iam.key_status("hank", &keys.hank_new.id), "Active");
 }
