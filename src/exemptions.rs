@@ -28,7 +28,7 @@ struct Entry {
     expires: Option<String>,
 }
 
-/// A compiled exemptions list; the first matching entry wins.
+/// A compiled exemptions list; the first matching entry still in force wins.
 #[derive(Debug, Default)]
 pub struct Exemptions {
     entries: Vec<Compiled>,
@@ -47,6 +47,10 @@ struct Compiled {
 impl Exemptions {
     /// Parse the YAML text of an exemptions file: a list of `{user, reason}`.
     pub fn parse(text: &str) -> std::result::Result<Exemptions, String> {
+        // Bounded like a plan: nothing in the file may expand.
+        if let Some(problem) = crate::plan::load::yaml_extras(text) {
+            return Err(problem.replace("in a plan", "in an exemptions file"));
+        }
         let entries: Vec<Entry> = serde_yaml::from_str(text).map_err(|err| err.to_string())?;
         let mut compiled = Vec::with_capacity(entries.len());
         for (index, entry) in entries.into_iter().enumerate() {
@@ -97,11 +101,12 @@ impl Exemptions {
         Exemptions::parse(&text).map_err(fail)
     }
 
-    /// The exemption for a user name, if an entry matches it, with its last day.
-    pub fn lookup(&self, user_name: &str) -> Option<(Exemption, Option<NaiveDate>)> {
+    /// Every entry that matches a user name, in file order, each with its last day.
+    /// Which one applies is the caller's choice: the first still in force.
+    pub fn lookup(&self, user_name: &str) -> Vec<(Exemption, Option<NaiveDate>)> {
         self.entries
             .iter()
-            .find(|entry| entry.matcher.is_match(user_name))
+            .filter(|entry| entry.matcher.is_match(user_name))
             .map(|entry| {
                 let exemption = Exemption::File {
                     pattern: entry.pattern.clone(),
@@ -109,6 +114,7 @@ impl Exemptions {
                 };
                 (exemption, entry.expires)
             })
+            .collect()
     }
 
     /// Note the users an audit scanned, to tell later which entries matched none.
@@ -154,16 +160,35 @@ mod tests {
         .unwrap();
         assert_eq!(
             exemptions.lookup("svc-billing"),
-            Some((
+            [(
                 Exemption::File {
                     pattern: "svc-*".into(),
                     reason: "service accounts".into()
                 },
                 None
-            ))
+            )]
         );
-        assert!(exemptions.lookup("ci-deployer").is_some());
-        assert_eq!(exemptions.lookup("alice"), None);
+        assert_eq!(exemptions.lookup("ci-deployer").len(), 1);
+        assert_eq!(exemptions.lookup("alice"), []);
+        // Every matching entry, in file order.
+        let both = Exemptions::parse(
+            "- {user: 'svc-b*', reason: old, expires: 2020-01-01}\n- {user: 'svc-*', reason: services}\n",
+        )
+        .unwrap();
+        let patterns: Vec<String> = both
+            .lookup("svc-billing")
+            .into_iter()
+            .map(|(exemption, _)| match exemption {
+                Exemption::File { pattern, .. } => pattern,
+                Exemption::Tag(_) => unreachable!("a file holds no tags"),
+            })
+            .collect();
+        assert_eq!(patterns, ["svc-b*", "svc-*"]);
+        assert!(
+            Exemptions::parse("- &a {user: x, reason: y}\n- *a\n")
+                .unwrap_err()
+                .contains("anchors")
+        );
     }
 
     #[test]
@@ -172,8 +197,8 @@ mod tests {
             "- {user: CI-Deployer, reason: pipeline}\n- {user: 'svc-*', reason: services}\n",
         )
         .unwrap();
-        assert!(exemptions.lookup("ci-deployer").is_some());
-        assert!(exemptions.lookup("SVC-Billing").is_some());
+        assert_eq!(exemptions.lookup("ci-deployer").len(), 1);
+        assert_eq!(exemptions.lookup("SVC-Billing").len(), 1);
     }
 
     #[test]
@@ -193,7 +218,10 @@ mod tests {
         let exemptions =
             Exemptions::parse("- {user: bob, reason: migration, expires: 2027-01-31}\n").unwrap();
         assert_eq!(
-            exemptions.lookup("bob").map(|(_, expires)| expires),
+            exemptions
+                .lookup("bob")
+                .first()
+                .map(|(_, expires)| *expires),
             Some(NaiveDate::from_ymd_opt(2027, 1, 31))
         );
         let err = Exemptions::parse(

@@ -142,12 +142,13 @@ pub struct PlanInputs<'a> {
     pub exemptions: &'a Exemptions,
 }
 
-/// The exemption a user has, with its last day: its tags first, then the exemptions
-/// file. A `keytrim:exempt-until` tag alone exempts too (until that day).
-fn exemption_for(
+/// Every exemption a user has, each with its last day: its tags first, then the
+/// exemptions file's matching entries in file order. A `keytrim:exempt-until` tag
+/// alone exempts too (until that day).
+fn exemptions_for(
     user: &UserFacts,
     inputs: &PlanInputs<'_>,
-) -> Option<(Exemption, Option<NaiveDate>)> {
+) -> Vec<(Exemption, Option<NaiveDate>)> {
     let tag = match (&user.exempt_tag, user.exempt_until) {
         (Some(reason), until) => Some((Exemption::Tag(reason.clone()), until)),
         (None, Some(until)) => Some((
@@ -156,7 +157,9 @@ fn exemption_for(
         )),
         (None, None) => None,
     };
-    tag.or_else(|| inputs.exemptions.lookup(&user.user_name))
+    tag.into_iter()
+        .chain(inputs.exemptions.lookup(&user.user_name))
+        .collect()
 }
 
 /// Where an exemption came from, for the reason of an expired one.
@@ -167,37 +170,45 @@ fn exemption_source(exemption: &Exemption) -> String {
     }
 }
 
-/// The rule's verdict for a user, with exemptions that expire: an exemption whose last
-/// day is before `now`'s date no longer applies, and the reason says so.
+/// The rule's verdict for a user, with exemptions that expire. Any exemption still in
+/// force applies (the first, tags before the file); one whose last day is before
+/// `now`'s date (both UTC days) no longer applies, and only when none is in force does
+/// the reason say that one expired (the latest to expire).
 fn verdict_for(user: &UserFacts, inputs: &PlanInputs<'_>) -> (rule::Verdict, Option<NaiveDate>) {
     let today = inputs.now.date_naive();
     let decide = |exemption: Option<&Exemption>| {
         rule::decide(&user.keys, exemption, &inputs.policy, inputs.now)
     };
-    match exemption_for(user, inputs) {
-        Some((exemption, Some(until))) if until < today => {
-            let mut verdict = decide(None);
-            if verdict.decision != Decision::Compliant {
-                verdict.reason = format!(
-                    "exemption expired on {until} ({}); {}",
-                    exemption_source(&exemption),
-                    verdict.reason
-                );
+    let exemptions = exemptions_for(user, inputs);
+    let in_force = exemptions
+        .iter()
+        .find(|(_, until)| until.is_none_or(|until| until >= today));
+    if let Some((exemption, until)) = in_force {
+        let mut verdict = decide(Some(exemption));
+        return match until {
+            Some(until) if verdict.decision == Decision::Exempt => {
+                verdict.reason = format!("{} (until {until})", verdict.reason);
+                (verdict, Some(*until))
             }
-            (verdict, None)
-        }
-        Some((exemption, until)) => {
-            let mut verdict = decide(Some(&exemption));
-            match until {
-                Some(until) if verdict.decision == Decision::Exempt => {
-                    verdict.reason = format!("{} (until {until})", verdict.reason);
-                    (verdict, Some(until))
-                }
-                _ => (verdict, None),
-            }
-        }
-        None => (decide(None), None),
+            _ => (verdict, None),
+        };
     }
+    let mut verdict = decide(None);
+    let latest_expired = exemptions
+        .iter()
+        .filter_map(|(exemption, until)| until.map(|until| (until, exemption)))
+        .rev()
+        .max_by_key(|(until, _)| *until);
+    if let Some((until, exemption)) = latest_expired
+        && verdict.decision != Decision::Compliant
+    {
+        verdict.reason = format!(
+            "exemption expired on {until} ({}); {}",
+            exemption_source(exemption),
+            verdict.reason
+        );
+    }
+    (verdict, None)
 }
 
 /// Exempt users whose exemption ends within `days` days of the plan's audit, soonest

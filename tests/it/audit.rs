@@ -415,6 +415,67 @@ fn diff_shows_what_changed_between_two_audits() {
         ));
 }
 
+/// Any exemption still in force applies, whatever expired before it: an expired
+/// `keytrim:exempt-until` tag does not hide a file entry in force, nor does an expired
+/// file entry hide a later glob. "Expired" is said only when none is in force.
+#[test]
+fn an_exemption_in_force_applies_whatever_expired_before_it() {
+    let iam = LocalIam::start();
+    let today = chrono::Utc::now().date_naive();
+    let (yesterday, later) = (
+        today - chrono::Duration::days(1),
+        today + chrono::Duration::days(30),
+    );
+    iam.create_user_with_tags(
+        "ivan",
+        &[
+            ("keytrim:exempt", "vendor"),
+            ("keytrim:exempt-until", &yesterday.to_string()),
+        ],
+    );
+    iam.create_user("svc-judy");
+    iam.create_user("svc-kim");
+    for user in ["ivan", "svc-judy", "svc-kim"] {
+        iam.create_key(user, 200);
+        iam.create_key(user, 10);
+    }
+    std::fs::write(
+        iam.dir().join("exempt.yaml"),
+        format!(
+            "- {{user: ivan, reason: migration, expires: '{later}'}}\n\
+             - {{user: svc-judy, reason: old ticket, expires: '{yesterday}'}}\n\
+             - {{user: svc-kim, reason: older ticket, expires: '2020-01-01'}}\n\
+             - {{user: 'svc-j*', reason: service accounts}}\n"
+        ),
+    )
+    .unwrap();
+    let plan = audit_to_stdout(&iam, &["--exemptions", "exempt.yaml"], 3);
+    let ivan = user(&plan, "ivan");
+    assert_eq!(ivan.decision, Decision::Exempt, "{}", ivan.reason);
+    assert_eq!(ivan.exempt_until, Some(later));
+    assert!(
+        ivan.reason.contains("pattern `ivan`): migration"),
+        "{}",
+        ivan.reason
+    );
+    let judy = user(&plan, "svc-judy");
+    assert_eq!(judy.decision, Decision::Exempt, "{}", judy.reason);
+    assert!(
+        judy.reason.contains("pattern `svc-j*`): service accounts"),
+        "{}",
+        judy.reason
+    );
+    // Nothing in force for kim: the latest entry to expire is named.
+    let kim = user(&plan, "svc-kim");
+    assert_eq!(kim.decision, Decision::Deactivate);
+    assert!(
+        kim.reason
+            .starts_with("exemption expired on 2020-01-01 (exemptions file, pattern `svc-kim`)"),
+        "{}",
+        kim.reason
+    );
+}
+
 /// Exemptions may end: by the file's `expires` or the `keytrim:exempt-until` tag. After
 /// its last day an exemption no longer applies and the rule decides, saying so; one
 /// ending within 14 days is listed in the summary and the Markdown; a date that cannot
