@@ -255,6 +255,18 @@ async fn audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
             audit::AccountOutcome::Skipped(reason) => Err(Error::Usage(reason)),
         };
     }
+    // Profiles are known by account only once they answer: a filter that leaves none
+    // of them is found here, and is an error as it is for an Organization.
+    let filters = !args.accounts.is_empty() || !args.exclude_accounts.is_empty();
+    if filters
+        && results
+            .iter()
+            .all(|(_, outcome)| matches!(outcome, audit::AccountOutcome::Skipped(_)))
+    {
+        return Err(Error::NoAccountSelected {
+            by: "--accounts and --exclude-accounts",
+        });
+    }
     let results = audit::write_plans(results, &args.out_dir);
     let code = audit::exit_code(&results);
     if !global.quiet || code == exit::ERROR {
@@ -304,7 +316,11 @@ fn write_one_plan(global: &GlobalArgs, args: &AuditArgs, plan: &Plan) -> Result<
     let yaml = render::to_yaml(plan);
     let destination = match &args.out {
         Some(path) if path.as_os_str() == "-" => {
-            write_stdout(&yaml)?;
+            // A plan that did not reach its reader is no success, whatever it says.
+            write_stdout(&yaml).map_err(|err| match err {
+                Error::StdoutClosed => Error::PlanNotDelivered,
+                other => other,
+            })?;
             "standard output".to_string()
         }
         other => {

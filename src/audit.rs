@@ -214,7 +214,9 @@ impl Selection {
             .collect();
         // An audit of no account would pass a scheduled check while checking nothing.
         if targets.is_empty() {
-            return Err(Error::NoAccountSelected);
+            return Err(Error::NoAccountSelected {
+                by: "--ou, --accounts and --exclude-accounts",
+            });
         }
         let title = format!(
             "keytrim audit of {} organization accounts (role {role_name})",

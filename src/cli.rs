@@ -215,11 +215,11 @@ pub struct AuditArgs {
     pub out_dir: PathBuf,
 
     /// Only these accounts (comma-separated ids), with --org-role or several --profile.
-    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    #[arg(long, value_name = "ID,...", value_delimiter = ',', value_parser = parse_account_id)]
     pub accounts: Vec<String>,
 
     /// Not these accounts (comma-separated ids).
-    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    #[arg(long, value_name = "ID,...", value_delimiter = ',', value_parser = parse_account_id)]
     pub exclude_accounts: Vec<String>,
 
     /// With --org-role: only accounts in this organizational unit or the OUs nested in
@@ -308,6 +308,16 @@ fn parse_partition(value: &str) -> Result<String, String> {
         Ok(value.to_string())
     } else {
         Err("not an AWS partition (aws, aws-cn, aws-us-gov, ...)".to_string())
+    }
+}
+
+/// `--accounts` and `--exclude-accounts` values: twelve-digit account ids. A typo would
+/// otherwise select nothing (or exclude nothing) without a word.
+fn parse_account_id(value: &str) -> Result<String, String> {
+    if crate::plan::validate::is_account_id(value) {
+        Ok(value.to_string())
+    } else {
+        Err("not a 12-digit AWS account id".to_string())
     }
 }
 

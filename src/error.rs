@@ -140,9 +140,14 @@ pub enum Error {
     #[error("standard output was closed")]
     StdoutClosed,
 
-    /// An Organization audit whose filters leave no account.
-    #[error("no account of the Organization is left by --ou, --accounts and --exclude-accounts")]
-    NoAccountSelected,
+    /// An audit of several accounts whose filters leave none.
+    #[error("no account is left by {by}: nothing was audited")]
+    NoAccountSelected { by: &'static str },
+
+    /// `audit -o -`: the reader of standard output went away before the whole plan
+    /// was written, so nobody has the plan.
+    #[error("standard output was closed before the whole plan was written: no plan was delivered")]
+    PlanNotDelivered,
 }
 
 impl Error {

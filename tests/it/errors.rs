@@ -232,6 +232,27 @@ fn a_closed_stdout_ends_quietly_with_exit_0() {
     );
 }
 
+/// `keytrim audit -o - | reader` where the reader has gone: the plan reached nobody,
+/// so the audit is not a success (exit 1, one line), whatever the account's state.
+#[test]
+fn an_audit_whose_plan_reaches_no_reader_fails() {
+    let iam = LocalIam::start();
+    support::seed_every_decision(&iam);
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader); // the reader is gone before keytrim writes
+    let output = iam
+        .keytrim_std()
+        .args(["audit", "-o", "-"])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "keytrim: error: standard output was closed before the whole plan was written: no plan was delivered\n"
+    );
+    assert_eq!(output.status.code(), Some(1));
+}
+
 /// An audit that fails before scanning anyone does not also call every exemptions
 /// entry a typo: only the error is printed.
 #[test]

@@ -154,6 +154,38 @@ fn profile_twice_writes_one_plan_per_profile_account() {
     let member = keytrim::plan::load::parse(&plan_text(&iam, &first)).unwrap();
     assert_eq!(management.users[0].user_name, "mgmt-deactivate");
     assert_eq!(member.users[0].user_name, "a-deactivate");
+
+    // A filter that leaves none of the profiles' accounts is an error, not a silent
+    // success, and writes nothing; an id that is not 12 digits is a usage error.
+    let profiles = ["--profile", "management", "--profile", "member", "audit"];
+    let output = iam
+        .keytrim()
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .args(profiles)
+        .args(["--accounts", "999999999999", "--out-dir", "none"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "keytrim: error: no account is left by --accounts and --exclude-accounts: nothing was audited\n"
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!iam.dir().join("none").exists());
+    let output = iam
+        .keytrim()
+        .args(profiles)
+        .args(["--accounts", "12345"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "invalid value '12345' for '--accounts <ID,...>': not a 12-digit AWS account id"
+        ),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -328,7 +360,9 @@ fn ou_narrows_the_organization_to_units_and_their_nested_units() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_ne!(output.status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains("no account of the Organization is left by --ou"),
+        stderr.contains(
+            "no account is left by --ou, --accounts and --exclude-accounts: nothing was audited"
+        ),
         "an audit of nothing is refused: {stderr}"
     );
     assert_eq!(planned_accounts(&iam), Vec::<String>::new());
