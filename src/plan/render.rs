@@ -415,6 +415,7 @@ pub fn to_markdown(plan: &Plan) -> String {
             "off"
         }
     );
+    markdown_policy(&mut out, plan);
     markdown_counts(&mut out, &effective_summary(plan));
     markdown_overrides(&mut out, plan);
     markdown_decisions(&mut out, plan);
@@ -424,6 +425,26 @@ pub fn to_markdown(plan: &Plan) -> String {
         let _ = writeln!(out, "Nothing to do: every user has at most one active key.");
     }
     out
+}
+
+/// A policy other than keytrim's defaults, said plainly: it changes what the rule
+/// decides (no guard turns holds into deactivations), so a reviewer must see it.
+fn markdown_policy(out: &mut String, plan: &Plan) {
+    let defaults = crate::rule::Policy::default();
+    let policy = super::standing::policy_of(plan);
+    if policy == defaults {
+        return;
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "**This plan's policy differs from keytrim's defaults** (max key age {} days, in-use window {} days, guard on): max key age {} days, in-use window {} days, guard {}.",
+        defaults.max_key_age_days,
+        defaults.in_use_window_days,
+        policy.max_key_age_days,
+        policy.in_use_window_days,
+        if policy.in_use_guard { "on" } else { "off" }
+    );
 }
 
 /// Every reviewer override, up front, so the approving reviewer sees each one.
@@ -667,6 +688,18 @@ pub(crate) mod tests {
         assert!(markdown.trim_end().ends_with("</details>"));
         plan.users.truncate(10);
         assert!(!to_markdown(&plan).contains("<details>"));
+    }
+
+    #[test]
+    fn a_policy_other_than_the_defaults_is_said_plainly() {
+        let mut plan = every_decision_plan();
+        assert!(!to_markdown(&plan).contains("differs from keytrim's defaults"));
+        plan.policy.in_use_guard = false;
+        let markdown = to_markdown(&plan);
+        assert!(
+            markdown.contains("**This plan's policy differs from keytrim's defaults** (max key age 90 days, in-use window 7 days, guard on): max key age 90 days, in-use window 7 days, guard off."),
+            "{markdown}"
+        );
     }
 
     #[test]

@@ -202,7 +202,7 @@ fn a_kept_key_deactivated_after_the_audit_skips_the_user() {
         [format!("UpdateAccessKey {}=Inactive", keys.hank_old.id)],
         "only hank changed"
     );
-    let entries = read_journal(&journal_files(&iam)[0]);
+    let entries = read_journal(&support::only_journal(iam.dir()));
     let drifted = events_for(&entries, "alice");
     assert_eq!(drifted.len(), 1);
     assert_eq!(drifted[0].event, Event::Drifted);
@@ -310,7 +310,7 @@ fn rollback_restores_exactly_what_apply_changed() {
         .args(["apply", "--yes", PLAN])
         .assert()
         .code(0);
-    let journal = journal_files(&iam).remove(0);
+    let journal = support::only_journal(iam.dir());
     // After the apply, someone deactivates one of rita's keys by hand.
     iam.set_status("rita", &keys.rita_older.id, false);
 
@@ -401,7 +401,7 @@ fn rollback_checks_live_state_for_intents_without_an_outcome() {
         .args(["apply", "--yes", PLAN])
         .assert()
         .code(0);
-    let journal = journal_files(&iam).remove(0);
+    let journal = support::only_journal(iam.dir());
     // As if the apply had been killed while alice's call was in flight (no `done`), and
     // had also journaled an intent for rita's key just before dying (call never sent).
     let text = std::fs::read_to_string(&journal).unwrap();
@@ -509,7 +509,7 @@ fn a_user_exempted_after_the_audit_is_left_alone_as_drifted() {
         iam.recorded_writes(),
         [format!("UpdateAccessKey {}=Inactive", keys.hank_old.id)]
     );
-    let entries = read_journal(&journal_files(&iam)[0]);
+    let entries = read_journal(&support::only_journal(iam.dir()));
     let alice = events_for(&entries, "alice");
     assert_eq!(alice.len(), 1, "{alice:?}");
     assert_eq!(alice[0].event, Event::Drifted);
@@ -549,7 +549,7 @@ fn max_changes_stops_at_the_limit_and_a_rerun_continues() {
         3,
         "{stderr}"
     );
-    let entries = read_journal(&journal_files(&iam)[0]);
+    let entries = read_journal(&support::only_journal(iam.dir()));
     let limited = entries
         .iter()
         .filter(|e| {

@@ -5,7 +5,7 @@
 //! a refused retry) and by moto's clock (a use after the apply).
 
 use crate::support::proxy::{FaultProxy, Faults, SideChange};
-use crate::support::{LocalIam, SeededKey, journals, new_journal};
+use crate::support::{LocalIam, SeededKey, journals, new_journal, only_journal};
 use keytrim::facts::KeyStatus;
 use keytrim::journal::{Entry, Event};
 
@@ -65,7 +65,7 @@ fn a_kept_key_switched_off_mid_run_never_leaves_the_user_without_an_active_key()
     assert_eq!(iam.key_status("erin", &old.id), "Active");
     assert_eq!(iam.key_status("erin", &new.id), "Inactive");
 
-    let journal = journals(iam.dir()).pop().expect("a journal");
+    let journal = only_journal(iam.dir());
     let lines: Vec<(Event, Option<KeyStatus>)> =
         read(&journal).iter().map(|e| (e.event, e.to)).collect();
     assert_eq!(

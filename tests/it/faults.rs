@@ -10,7 +10,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::proxy::{FaultProxy, Faults};
-use crate::support::{LocalIam, SeededKey, journals, new_journal, param, seed_every_decision};
+use crate::support::{
+    LocalIam, SeededKey, journals, new_journal, only_journal, param, seed_every_decision,
+};
 use keytrim::journal::Event;
 
 const PLAN: &str = "plans/123456789012.yaml";
@@ -310,7 +312,7 @@ fn a_lost_answer_is_read_back_as_done_and_rollback_restores_the_key() {
         assert_eq!(iam.key_status(user, &old.id), "Inactive", "{user}");
         assert_eq!(iam.key_status(user, &new.id), "Active", "{user}");
     }
-    let journal = journals(iam.dir()).pop().expect("a journal");
+    let journal = only_journal(iam.dir());
     let entries = keytrim::journal::read(&journal).unwrap();
     assert!(
         !entries.iter().any(|e| e.event == Event::Failed),
@@ -365,7 +367,7 @@ fn a_journal_that_cannot_grow_stays_whole_and_rollback_restores_everything() {
         "{stderr}"
     );
 
-    let journal = journals(iam.dir()).pop().expect("a journal");
+    let journal = only_journal(iam.dir());
     let text = std::fs::read_to_string(&journal).unwrap();
     assert!(text.len() <= 4096, "{}", text.len());
     assert!(text.ends_with('\n'), "a fragment is left: {text:?}");

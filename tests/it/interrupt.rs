@@ -15,7 +15,7 @@ const PLAN: &str = "plans/123456789012.yaml";
 const USERS: usize = 30;
 
 fn journal_path(iam: &LocalIam) -> Option<std::path::PathBuf> {
-    support::journals(iam.dir()).into_iter().next()
+    support::new_journal(iam.dir(), &[])
 }
 
 #[test]

@@ -794,6 +794,11 @@ pub(crate) fn journals(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// The one journal in `dir`'s plans/, for tests that made exactly one.
+pub(crate) fn only_journal(dir: &Path) -> PathBuf {
+    new_journal(dir, &[]).expect("a journal")
+}
+
 /// The one journal in `dir`'s plans/ that is not in `before`, once a run has made it.
 /// A run's journal is found by what appeared, never by its place in a listing.
 pub(crate) fn new_journal(dir: &Path, before: &[PathBuf]) -> Option<PathBuf> {
