@@ -166,7 +166,7 @@ pub fn decide(
         return Verdict {
             decision: Decision::Rotate,
             reason: format!(
-                "{active_count} active keys and none is younger than {} days: create a new key, move the application to it, then audit again",
+                "{active_count} active keys and none is younger than {} days; IAM allows two keys per user, so no new key can be created beside them: move the application to one of them, deactivate the other and delete it once nothing fails, then create a new key, move the application to it, and audit again",
                 policy.max_key_age_days
             ),
             keep: None,
@@ -272,6 +272,14 @@ mod tests {
         assert_eq!(verdict.keep, None);
         assert!(verdict.deactivate.is_empty());
         assert!(verdict.reason.contains("90 days"), "{}", verdict.reason);
+        // IAM allows two keys per user: the advice makes room before creating one.
+        assert!(
+            verdict
+                .reason
+                .contains("IAM allows two keys per user, so no new key can be created beside them"),
+            "{}",
+            verdict.reason
+        );
     }
 
     #[test]

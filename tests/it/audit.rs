@@ -415,6 +415,48 @@ fn diff_shows_what_changed_between_two_audits() {
         ));
 }
 
+/// A `rotate` user has two old active keys, and IAM allows two keys per user. The
+/// reason's steps are the ones IAM accepts: creating a key beside the two is refused
+/// (LimitExceeded), deleting one first makes room.
+#[test]
+fn the_rotate_advice_works_within_iams_two_key_limit() {
+    let iam = LocalIam::start();
+    iam.create_user("rita");
+    let older = iam.create_key("rita", 120);
+    iam.create_key("rita", 100);
+    let plan = audit_to_stdout(&iam, &[], 3);
+    let rita = user(&plan, "rita");
+    assert_eq!(rita.decision, Decision::Rotate);
+    assert!(
+        rita.reason.contains(
+            "IAM allows two keys per user, so no new key can be created beside them: move the application to one of them, deactivate the other and delete it once nothing fails, then create a new key"
+        ),
+        "{}",
+        rita.reason
+    );
+    // The error code IAM answers a new key with, or None when it is created.
+    let create = || {
+        iam.block_on(iam.iam().create_access_key().user_name("rita").send())
+            .err()
+            .map(|err| {
+                aws_sdk_iam::error::ProvideErrorMetadata::code(&err)
+                    .unwrap_or("no code")
+                    .to_string()
+            })
+    };
+    assert_eq!(create().as_deref(), Some("LimitExceeded"));
+    iam.set_status("rita", &older.id, false);
+    iam.block_on(
+        iam.iam()
+            .delete_access_key()
+            .user_name("rita")
+            .access_key_id(&older.id)
+            .send(),
+    )
+    .expect("DeleteAccessKey");
+    assert_eq!(create(), None, "with one key deleted, a new key is created");
+}
+
 /// Any exemption still in force applies, whatever expired before it: an expired
 /// `keytrim:exempt-until` tag does not hide a file entry in force, nor does an expired
 /// file entry hide a later glob. "Expired" is said only when none is in force.
