@@ -141,6 +141,7 @@ async fn apply_plan(mut run: ChangeRun<'_>, plan: &Plan) -> Result<u8> {
                     Work::Deactivate {
                         user: user.clone(),
                         generated_at: plan.generated_at,
+                        policy: crate::plan::standing::policy_of(plan),
                     },
                     describe_deactivation(user),
                 ));

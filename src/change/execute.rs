@@ -18,6 +18,7 @@ use crate::inventory;
 use crate::journal::{Entry, Event, Journal};
 use crate::plan::PlanUser;
 use crate::report::SharedProgress;
+use crate::rule::Policy;
 
 use super::drift::{self, ChangedKey, Deactivation};
 
@@ -63,6 +64,8 @@ pub(crate) enum Work {
     Deactivate {
         user: PlanUser,
         generated_at: DateTime<Utc>,
+        /// The plan's policy: the rule is asked again as of now.
+        policy: Policy,
     },
     /// rollback: re-activate keys an apply deactivated.
     Reactivate {
@@ -430,6 +433,9 @@ async fn change_and_verify(
     expected: Vec<(String, KeyStatus)>,
 ) -> Result<Outcome, StepError> {
     let mut changed = Vec::new();
+    // A key whose change may have happened without an answer saying so.
+    let mut maybe_changed = None;
+    let mut ended_early = None;
     for key in keys {
         if let Some(cause) = ctx.stop_cause() {
             // Recording may fail when the journal is what stopped the run.
@@ -438,30 +444,60 @@ async fn change_and_verify(
                     .key(key, from, to)
                     .reason(format!("{} before this key", cause.describe())),
             );
-            return Ok(Outcome::Stopped { changed, cause });
+            ended_early = Some(Outcome::Stopped {
+                changed: changed.clone(),
+                cause,
+            });
+            break;
         }
-        match set_status(ctx, user_name, key, from, to).await {
-            Ok(KeyChange::Done) => changed.push(key.clone()),
+        let outcome = match set_status(ctx, user_name, key, from, to).await {
+            Ok(KeyChange::Done) => {
+                changed.push(key.clone());
+                continue;
+            }
             Ok(KeyChange::DoneUnrecorded(error)) => {
                 changed.push(key.clone());
-                return Ok(Outcome::JournalFailed { changed, error });
+                Outcome::JournalFailed {
+                    changed: changed.clone(),
+                    error,
+                }
             }
-            Ok(KeyChange::Failed(error)) => return Ok(Outcome::Failed { changed, error }),
+            Ok(KeyChange::Failed(error)) => Outcome::Failed {
+                changed: changed.clone(),
+                error,
+            },
             Ok(KeyChange::Unknown(error)) => {
-                return Ok(Outcome::Unknown {
-                    changed,
+                maybe_changed = Some(key.clone());
+                Outcome::Unknown {
+                    changed: changed.clone(),
                     key: key.clone(),
                     error,
-                });
+                }
             }
             Err(StepError::Journal(error)) => {
-                return Ok(Outcome::JournalFailed {
-                    changed,
+                // The call may have been sent before a line after it failed.
+                maybe_changed = Some(key.clone());
+                Outcome::JournalFailed {
+                    changed: changed.clone(),
                     error: error.to_string(),
-                });
+                }
             }
             Err(other) => return Err(other),
+        };
+        ended_early = Some(outcome);
+        break;
+    }
+    if let Some(outcome) = ended_early {
+        // However the user's work ended, a change that happened (or may have) must
+        // not leave the user without an active key.
+        let touched: Vec<String> = changed.iter().cloned().chain(maybe_changed).collect();
+        if to == KeyStatus::Inactive
+            && !touched.is_empty()
+            && has_no_active_key(ctx, user_name).await
+        {
+            return restore_after_lockout(ctx, user_name, touched).await;
         }
+        return Ok(outcome);
     }
     verify_and_record(ctx, user_name, changed, unchanged, &expected, to).await
 }
@@ -524,6 +560,14 @@ async fn verify_and_record(
             error: error.to_string(),
         }),
     }
+}
+
+/// True when one listing shows the user with no Active key; false when it shows one, or
+/// cannot be read (then nothing is known, and nothing is undone).
+async fn has_no_active_key(ctx: &Context, user_name: &str) -> bool {
+    inventory::list_keys(&ctx.clients, user_name)
+        .await
+        .is_ok_and(|live| !live.iter().any(KeyFacts::is_active))
 }
 
 /// The user was left with no Active key after keytrim deactivated `changed`: someone
@@ -609,8 +653,17 @@ async fn deactivate(
     ctx: &Context,
     user: &PlanUser,
     generated_at: DateTime<Utc>,
+    policy: &Policy,
 ) -> Result<Outcome, StepError> {
     let name = user.user_name.as_str();
+    // The plan's decision was the rule's (or an accepted override) as of the audit; it
+    // must be so as of now too. Time has passed (a kept key may now be too old), and a
+    // `generated_at` moved back would make keys look younger than they are.
+    if let Err(problem) = crate::plan::standing::standing_as_of(policy, Utc::now(), user) {
+        let reason = format!("as of now, {}", problem.message);
+        ctx.record(ctx.entry(Event::Drifted, name).reason(reason.clone()))?;
+        return Ok(Outcome::Drifted { reason });
+    }
     // An owner may have exempted the user since the audit.
     let tags = inventory::user_tags(&ctx.clients, name).await?;
     if let Some(reason) = tags.in_force(Utc::now().date_naive()) {
@@ -762,7 +815,11 @@ async fn run_one(ctx: &Context, work: &Work) -> Outcome {
         };
     }
     let result = match work {
-        Work::Deactivate { user, generated_at } => deactivate(ctx, user, *generated_at).await,
+        Work::Deactivate {
+            user,
+            generated_at,
+            policy,
+        } => deactivate(ctx, user, *generated_at, policy).await,
         Work::Reactivate { user_name, keys } => reactivate(ctx, user_name, keys).await,
     };
     match result {
@@ -1060,7 +1117,8 @@ mod tests {
             "{}",
             update.num_calls()
         );
-        assert_eq!(list.num_calls(), UNCLEAR_ROUNDS);
+        // Each round's read-back, and one listing to see the user still has a key.
+        assert_eq!(list.num_calls(), UNCLEAR_ROUNDS + 1);
     }
 
     fn refused_update(code: &'static str) -> aws_smithy_mocks::Rule {
@@ -1126,7 +1184,9 @@ mod tests {
             filled.fill_disk();
             UpdateAccessKeyOutput::builder().build()
         });
-        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update]);
+        let list = mock!(aws_sdk_iam::Client::list_access_keys)
+            .then_output(|| listing(StatusType::Inactive));
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
         let ctx = context(iam, journal);
         let outcome = deactivate_old(&ctx).await;
         let Outcome::JournalFailed { changed, error } = outcome else {
@@ -1135,6 +1195,34 @@ mod tests {
         assert_eq!(changed, [OLD], "the change that happened is reported");
         assert!(error.contains("No space"), "{error}");
         assert_eq!(ctx.stop_cause(), Some(StopCause::JournalFailed));
+    }
+
+    /// The kept key was switched off by someone else, and the disk filled before the
+    /// `done` line: the user still gets the key back, although the journal cannot
+    /// say so (the run's journal failure is reported apart).
+    #[tokio::test]
+    async fn a_lockout_is_undone_even_when_the_journal_has_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = journal(&dir);
+        let filled = Arc::clone(&journal);
+        let update = mock!(aws_sdk_iam::Client::update_access_key).then_output(move || {
+            filled.fill_disk();
+            UpdateAccessKeyOutput::builder().build()
+        });
+        let both_inactive = || {
+            let mut listing = listing(StatusType::Inactive);
+            listing.access_key_metadata[1].status = Some(StatusType::Inactive);
+            listing
+        };
+        let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(both_inactive);
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+        let ctx = context(iam, journal);
+        let outcome = deactivate_old(&ctx).await;
+        let Outcome::LockoutAverted { restored, .. } = outcome else {
+            panic!("expected the lockout to be undone, got {outcome:?}");
+        };
+        assert_eq!(restored, [OLD]);
+        assert_eq!(update.num_calls(), 2, "the deactivation and its undoing");
     }
 
     /// An earlier attempt was applied and its answer lost; the SDK's retry is refused

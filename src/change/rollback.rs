@@ -26,8 +26,9 @@ use super::{
 /// showed the key unchanged, so the apply changed nothing; someone else may have
 /// deactivated the key since), keys the apply itself re-activated (a lockout it
 /// averted), and keys the apply found already Inactive were not left changed by it and
-/// are left alone. Each key carries when the apply changed it: the `done` line's time,
-/// or the intent's when there is no `done`.
+/// are left alone. Each key carries the latest time the apply can have changed it: its
+/// `done` or `unknown` line's, or the journal's last line's for a call without an
+/// outcome.
 pub(crate) fn keys_to_reactivate(entries: &[Entry]) -> Vec<(String, Vec<ChangedKey>)> {
     let mut users: Vec<(String, Vec<ChangedKey>)> = Vec::new();
     for (index, intent) in entries.iter().enumerate() {
@@ -57,11 +58,13 @@ pub(crate) fn keys_to_reactivate(entries: &[Entry]) -> Vec<(String, Vec<ChangedK
         if undone_by_apply {
             continue;
         }
+        // The latest the change can have landed: when its outcome was journaled, or
+        // for a call cut off by the end of the apply, the journal's last line. Later
+        // than that, a use can only follow someone switching the key on again.
+        let last_line = entries.last().map_or(intent.ts, |entry| entry.ts);
         let changed = ChangedKey {
             id: key.clone(),
-            changed_at: outcome
-                .filter(|entry| entry.event == Event::Done)
-                .map_or(intent.ts, |done| done.ts),
+            changed_at: outcome.map_or(last_line, |entry| entry.ts),
         };
         match users.iter_mut().find(|(name, _)| name == user) {
             Some((_, keys)) if !keys.iter().any(|known| &known.id == key) => keys.push(changed),
@@ -198,7 +201,7 @@ mod tests {
         );
     }
 
-    /// A key carries the time of its `done` line (the intent's without one), and a key
+    /// A key carries the time of its outcome line (the journal's end without one), and a key
     /// the apply itself switched back on (a lockout it averted) is not rolled back.
     #[test]
     fn keys_carry_when_the_apply_changed_them() {
@@ -243,10 +246,11 @@ mod tests {
                     }]
                 ),
                 (
+                    // No outcome: the call may have landed until the apply's end.
                     "dave".to_string(),
                     vec![ChangedKey {
                         id: "AKIADAVE000000000001".into(),
-                        changed_at: at(3)
+                        changed_at: at(7)
                     }]
                 ),
             ]

@@ -96,7 +96,12 @@ pub fn max_flow_depth(text: &str) -> usize {
 /// they are refused before serde builds anything. The scan is one pass over the events
 /// and keeps no document: linear in time, and in memory bounded by the file's size.
 pub fn yaml_extras(text: &str) -> Option<String> {
-    for event in saphyr_parser::Parser::new_from_str(text) {
+    // yaml_serde's parser (libyaml, YAML 1.1) also breaks lines at NEL, LS and PS;
+    // saphyr (YAML 1.2) does not. Scanning the text with those as line feeds shows
+    // saphyr the lines libyaml reads, so nothing hides on what looks like one line
+    // (a comment, say) and line numbers agree.
+    let text = text.replace(['\u{85}', '\u{2028}', '\u{2029}'], "\n");
+    for event in saphyr_parser::Parser::new_from_str(&text) {
         let (event, span) = match event {
             Ok(event) => event,
             Err(err) => return Some(format!("not YAML: {err}")),
@@ -322,6 +327,28 @@ mod tests {
         ] {
             let err = parse(text).unwrap_err();
             assert!(err.contains(what), "{text}: {err}");
+        }
+        // What libyaml reads as a new line cannot hide one in a comment.
+        for (line_break, hidden, what) in [
+            (
+                '\u{2028}',
+                "a: &x 1",
+                "anchors (`&name`) are not accepted in a plan (line 3)",
+            ),
+            (
+                '\u{2029}',
+                "a: !!str 1",
+                "tags (`!tag`) are not accepted in a plan (line 3)",
+            ),
+            (
+                '\u{85}',
+                "a: &x 1\nb: *x",
+                "anchors (`&name`) are not accepted in a plan (line 3)",
+            ),
+        ] {
+            let text = format!("version: 1\n# note{line_break}{hidden}\n");
+            let err = yaml_extras(&text).unwrap_or_default();
+            assert!(err.contains(what), "{line_break:?}: {err}");
         }
         // Anchors, aliases and tags inside quotes and comments are text.
         assert_eq!(yaml_extras("reason: '&a *b !c' # &d *e !f\n"), None);

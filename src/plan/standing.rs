@@ -17,6 +17,8 @@
 //! are checked against live IAM at apply (`change::drift`), so facts edited to agree
 //! with an edited decision are caught there.
 
+use chrono::{DateTime, Utc};
+
 use crate::facts::{KeyFacts, LastUse};
 use crate::rule::{self, Decision, Policy, Verdict};
 
@@ -63,9 +65,10 @@ pub fn key_facts(user: &PlanUser) -> Vec<KeyFacts> {
         .collect()
 }
 
-/// What the rule decides for the user on the plan's facts, without exemptions.
-pub fn rule_verdict(plan: &Plan, user: &PlanUser) -> Verdict {
-    rule::decide(&key_facts(user), None, &policy_of(plan), plan.generated_at)
+/// What the rule decides for the user on the plan's facts as of `as_of`, without
+/// exemptions.
+pub fn rule_verdict(policy: &Policy, as_of: DateTime<Utc>, user: &PlanUser) -> Verdict {
+    rule::decide(&key_facts(user), None, policy, as_of)
 }
 
 fn refused(user: &PlanUser, field: &str, message: String) -> Problem {
@@ -86,13 +89,25 @@ fn same_keys(user: &PlanUser, verdict: &Verdict) -> bool {
     user.keep == verdict.keep && planned == ruled
 }
 
-/// How the plan's decision for `user` stands against the rule, or why it is refused.
+/// How the plan's decision for `user` stands against the rule as of the audit, or why
+/// it is refused.
 pub fn standing(plan: &Plan, user: &PlanUser) -> Result<Standing, Problem> {
+    standing_as_of(&policy_of(plan), plan.generated_at, user)
+}
+
+/// How the plan's decision for `user` stands against the rule on the plan's facts as
+/// of `as_of`, or why it is refused. apply asks as of now too: a `generated_at` moved
+/// back in time (which makes a kept key look younger) cannot move now.
+pub fn standing_as_of(
+    policy: &Policy,
+    as_of: DateTime<Utc>,
+    user: &PlanUser,
+) -> Result<Standing, Problem> {
     if user.decision == Decision::Exempt {
         return Ok(Standing::Exempt);
     }
-    let verdict = rule_verdict(plan, user);
-    let as_of = plan.generated_at.format("%Y-%m-%dT%H:%M:%SZ");
+    let verdict = rule_verdict(policy, as_of, user);
+    let as_of = as_of.format("%Y-%m-%dT%H:%M:%SZ");
     match (verdict.decision, user.decision) {
         (ruled, planned) if ruled == planned => {}
         (Decision::Hold, Decision::Deactivate)

@@ -90,6 +90,11 @@ const CORPUS: &[(&str, &str)] = &[
         "not a plan: YAML anchors (`&name`) are not accepted in a plan (line 46)",
     ),
     (
+        // libyaml breaks the comment's line at U+2028: the anchor is not in a comment.
+        "anchor-behind-a-line-separator.yaml",
+        "not a plan: YAML anchors (`&name`) are not accepted in a plan (line 29)",
+    ),
+    (
         "yaml-tag.yaml",
         "not a plan: YAML tags (`!tag`) are not accepted in a plan (line 58)",
     ),

@@ -167,3 +167,38 @@ fn a_reviewer_override_is_marked_listed_and_applied() {
     assert_eq!(iam.key_status("hank", &keys.hank_old.id), "Inactive");
     assert_eq!(iam.key_status("hank", &keys.hank_new.id), "Active");
 }
+
+/// carol's two keys are 200 and 100 days old: `rotate`. The edit moves `generated_at`
+/// 95 days back and recomputes the ages, so the plan agrees with itself (the newer
+/// key was 5 days old then) and the rule, as of that time, deactivates the older key.
+/// As of now it does not: apply asks the rule again as of now and leaves carol alone.
+#[test]
+fn a_generated_at_moved_back_cannot_turn_a_rotation_into_a_deactivation() {
+    let iam = LocalIam::start();
+    iam.create_user("carol");
+    let older = iam.create_key("carol", 200);
+    let newer = iam.create_key("carol", 100);
+    iam.keytrim().arg("audit").assert().code(3);
+    let mut plan = read_plan(&iam);
+    plan.generated_at -= chrono::Duration::days(95);
+    let generated_at = plan.generated_at;
+    let carol = user(&mut plan, "carol");
+    assert_eq!(carol.decision, keytrim::rule::Decision::Rotate);
+    for key in &mut carol.keys {
+        key.age_days = keytrim::rule::age_in_days(key.created, generated_at);
+    }
+    carol.decision = keytrim::rule::Decision::Deactivate;
+    carol.keep = Some(newer.id.clone());
+    carol.deactivate = vec![older.id.clone()];
+    write_edited(&iam, &plan);
+    iam.keytrim().args(["show", EDITED]).assert().code(0);
+
+    let stderr = apply_edited(&iam, 4);
+    let line = line_of(&stderr, "carol");
+    assert!(
+        line.contains("drifted") && line.contains("as of now, the rule decides `rotate`"),
+        "{line}"
+    );
+    assert_eq!(iam.key_status("carol", &older.id), "Active");
+    assert_eq!(iam.key_status("carol", &newer.id), "Active");
+}
