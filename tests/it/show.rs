@@ -68,6 +68,13 @@ fn hostile_strings_reach_the_terminal_written_out() {
         "{text:?}"
     );
     assert!(text.contains("\\u{1b}[8mhidden on a terminal"), "{text}");
+    // Every invisible character is written out: the Arabic letter mark, a zero-width
+    // space, a byte order mark.
+    assert!(
+        text.contains("\\u{61c}mark\\u{200b}zero\\u{feff}bom")
+            && text.contains("ci\\u{200b}deploy"),
+        "{text}"
+    );
     insta::assert_snapshot!(text);
 }
 
@@ -91,6 +98,21 @@ fn hostile_strings_cannot_hide_or_break_the_markdown() {
     );
     assert!(reason_line.contains("\\| x \\|"), "{reason_line}");
     assert!(reason_line.contains("\\`code\\`"), "{reason_line}");
+    // No notification, no reference, no link: each is in a code span, where GitHub
+    // makes none of them.
+    for live in [
+        "`@security-team`",
+        "`#123`",
+        "`https://evil.example/x`",
+        "`[link](https://example.invalid)`",
+    ] {
+        assert!(reason_line.contains(live), "{live}: {reason_line}");
+    }
+    assert!(
+        markdown.contains("ci\\\\u{200b}deploy `@octocat`"),
+        "{markdown}"
+    );
+    assert!(!markdown.contains('\u{200b}') && !markdown.contains('\u{feff}'));
     insta::assert_snapshot!(markdown);
 }
 
@@ -101,6 +123,10 @@ fn hostile_strings_are_written_out_in_sarif_messages() {
         .as_str()
         .unwrap();
     assert!(message.contains("\\u{1b}[8mhidden"), "{message}");
+    assert!(
+        message.contains("\\u{61c}mark\\u{200b}zero\\u{feff}bom"),
+        "{message}"
+    );
     assert!(
         !message.chars().any(keytrim::term::is_hidden_control),
         "{message}"
