@@ -19,8 +19,9 @@ use crate::files;
 use crate::inventory::Scope;
 use crate::plan::{self, Plan, Source, render};
 use crate::report::{NoProgress, Reporter, RunSummary, SharedProgress};
-use crate::rule::Policy;
+use crate::rule::{Decision, Policy};
 use crate::style::{self, Palette};
+use crate::term;
 
 /// Run one command; the result is the exit code.
 pub async fn run(cli: Cli) -> Result<u8> {
@@ -294,12 +295,13 @@ fn account_line(result: &audit::AccountResult) -> String {
                 )
             } else {
                 format!(
-                    "account {}: not compliant (deactivate {}, hold {}, rotate {}, exempt {}) -> {}",
+                    "account {}: not compliant (deactivate {}, hold {}, rotate {}, exempt {}{}) -> {}",
                     plan.account_id,
                     s.deactivate,
                     s.hold,
                     s.rotate,
                     s.exempt,
+                    render::unreadable_count(s),
                     path.display()
                 )
             };
@@ -331,11 +333,30 @@ fn write_one_plan(global: &GlobalArgs, args: &AuditArgs, plan: &Plan) -> Result<
             path.display().to_string()
         }
     };
+    // Errors are said even with -q: the plan covers every user but these.
+    for user in plan
+        .users
+        .iter()
+        .filter(|u| u.decision == Decision::Unreadable)
+    {
+        eprintln!(
+            "keytrim: error: IAM user `{}` could not be read: {}; the plan covers every other user, and apply never acts on this one",
+            user.user_name,
+            term::escape(user.error.as_deref().unwrap_or_default())
+        );
+    }
     if !global.quiet {
         let s = &plan.summary;
         eprintln!(
-            "keytrim audit of account {}: {} users scanned; compliant {}, deactivate {}, hold {}, rotate {}, exempt {}",
-            plan.account_id, s.users_scanned, s.compliant, s.deactivate, s.hold, s.rotate, s.exempt
+            "keytrim audit of account {}: {} users scanned; compliant {}, deactivate {}, hold {}, rotate {}, exempt {}{}",
+            plan.account_id,
+            s.users_scanned,
+            s.compliant,
+            s.deactivate,
+            s.hold,
+            s.rotate,
+            s.exempt,
+            render::unreadable_count(s)
         );
         if let Some(expiring) = audit::expiring_note(plan).strip_prefix("; ") {
             eprintln!("{expiring}");
@@ -347,11 +368,7 @@ fn write_one_plan(global: &GlobalArgs, args: &AuditArgs, plan: &Plan) -> Result<
             );
         }
     }
-    Ok(if plan.summary.is_compliant() {
-        exit::OK
-    } else {
-        exit::NOT_COMPLIANT
-    })
+    Ok(audit::plan_exit_code(plan))
 }
 
 fn show(args: ShowArgs, color: ColorChoice) -> Result<u8> {

@@ -323,15 +323,37 @@ pub(crate) fn exit_code(results: &[(Target, AccountResult)]) -> u8 {
             AccountResult::Failed(_) | AccountResult::Duplicate { .. }
         )
     });
-    let not_compliant = results.iter().any(|(_, result)| {
-        matches!(result, AccountResult::Written { plan, .. } if !plan.summary.is_compliant())
-    });
-    if failed {
+    let worst_plan = results
+        .iter()
+        .filter_map(|(_, result)| match result {
+            AccountResult::Written { plan, .. } => Some(plan_exit_code(plan)),
+            _ => None,
+        })
+        .max_by_key(|code| match *code {
+            exit::ERROR => 2,
+            exit::NOT_COMPLIANT => 1,
+            _ => 0,
+        });
+    let not_compliant = worst_plan == Some(exit::NOT_COMPLIANT);
+    if failed || worst_plan == Some(exit::ERROR) {
         exit::ERROR
     } else if not_compliant {
         exit::NOT_COMPLIANT
     } else {
         exit::OK
+    }
+}
+
+/// The exit code of an audit that wrote `plan`: 1 when IAM refused to show some user
+/// (the plan covers everyone else, but the account is not fully audited), 3 when the
+/// account is not compliant, 0 when it is.
+pub(crate) fn plan_exit_code(plan: &Plan) -> u8 {
+    if plan.summary.unreadable > 0 {
+        exit::ERROR
+    } else if plan.summary.is_compliant() {
+        exit::OK
+    } else {
+        exit::NOT_COMPLIANT
     }
 }
 

@@ -151,6 +151,21 @@ pub enum Error {
 }
 
 impl Error {
+    /// True when IAM answered that the caller may not see something, or that it is not
+    /// there: an explicit deny, an SCP or permissions boundary, a user deleted meanwhile.
+    /// About one user, that makes the user unreadable, not the audit failed; throttling,
+    /// an unreachable endpoint or bad credentials are never one user's.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            Error::Aws { code, .. } if matches!(
+                code.as_str(),
+                "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation"
+                    | "NoSuchEntity" | "HTTP 403" | "HTTP 404"
+            )
+        )
+    }
+
     /// The process exit code for this error: 2 for a usage mistake, 0 for a reader that
     /// went away, 1 for everything else.
     pub fn exit_code(&self) -> u8 {

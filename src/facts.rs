@@ -67,6 +67,9 @@ pub struct UserFacts {
     pub exempt_tag: Option<String>,
     /// Date of the `keytrim:exempt-until` tag: the last day the exemption applies.
     pub exempt_until: Option<NaiveDate>,
+    /// What IAM refused to show about the user (its keys, a key's last use, its tags),
+    /// as the error it answered: the user cannot be judged.
+    pub unreadable: Option<String>,
 }
 
 /// Who made the calls, in which account.

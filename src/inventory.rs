@@ -232,26 +232,61 @@ pub(crate) async fn user_tags(clients: &Clients, user_name: &str) -> Result<User
     Ok(found)
 }
 
+/// What examining one user found.
+enum Examined {
+    /// At most one active key: nothing to decide.
+    Compliant,
+    /// Two or more active keys, every fact read.
+    Candidate(UserFacts),
+    /// IAM refused a read about the user: the facts read before it, and the refusal.
+    Refused(UserFacts, Error),
+}
+
 /// A user's keys, and for users with two or more active keys also each key's last use
-/// and the exemption tag. None for users that need no decision.
-async fn user_facts(clients: &Clients, name: String, arn: String) -> Result<Option<UserFacts>> {
-    let mut keys = list_keys(clients, &name).await?;
+/// and the exemption tag. A refusal from IAM about the user (`Error::is_refusal`) makes
+/// the user unreadable; any other error stops the audit.
+async fn user_facts(clients: &Clients, name: String, arn: String) -> Result<Examined> {
+    let refused = |keys: Vec<KeyFacts>, error: Error| {
+        if !error.is_refusal() {
+            return Err(error);
+        }
+        let facts = UserFacts {
+            user_name: name.clone(),
+            user_arn: arn.clone(),
+            keys,
+            exempt_tag: None,
+            exempt_until: None,
+            unreadable: Some(error.to_string()),
+        };
+        Ok(Examined::Refused(facts, error))
+    };
+    let mut keys = match list_keys(clients, &name).await {
+        Ok(keys) => keys,
+        Err(error) => return refused(Vec::new(), error),
+    };
     if !has_multiple_active_keys(&keys) {
-        return Ok(None);
+        return Ok(Examined::Compliant);
     }
-    for key in &mut keys {
-        key.last_use = Some(last_use(clients, &key.access_key_id).await?);
+    for index in 0..keys.len() {
+        match last_use(clients, &keys[index].access_key_id).await {
+            Ok(used) => keys[index].last_use = Some(used),
+            Err(error) => return refused(keys, error),
+        }
     }
-    let tags = user_tags(clients, &name).await?;
+    let tags = match user_tags(clients, &name).await {
+        Ok(tags) => tags,
+        Err(error) => return refused(keys, error),
+    };
     for key in &mut keys {
         key.description = tags.description_of(&key.access_key_id);
     }
-    Ok(Some(UserFacts {
+    Ok(Examined::Candidate(UserFacts {
         user_name: name,
         user_arn: arn,
         keys,
         exempt_tag: tags.reason,
         exempt_until: tags.until,
+        unreadable: None,
     }))
 }
 
@@ -283,9 +318,24 @@ async fn gather(
     progress.finish();
     let mut names = Vec::new();
     let mut candidates = Vec::new();
-    for (name, facts) in facts? {
+    let mut first_refusal = None;
+    for (name, examined) in facts? {
         names.push(name);
-        candidates.extend(facts);
+        match examined {
+            Examined::Compliant => {}
+            Examined::Candidate(facts) => candidates.push(facts),
+            Examined::Refused(facts, error) => {
+                first_refusal.get_or_insert(error);
+                candidates.push(facts);
+            }
+        }
+    }
+    // When IAM refused every user, the audit's own permissions are wanting (say, no
+    // iam:ListAccessKeys at all): that is an error of the audit, not a finding.
+    let readable =
+        candidates.iter().any(|facts| facts.unreadable.is_none()) || names.len() > candidates.len();
+    if let Some(error) = first_refusal.filter(|_| !readable) {
+        return Err(error);
     }
     candidates.sort_by(|a, b| a.user_name.cmp(&b.user_name));
     Ok(Gathered { names, candidates })

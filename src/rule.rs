@@ -55,6 +55,10 @@ pub enum Decision {
     Rotate,
     /// Exempted by tag or exemptions file: never acted on.
     Exempt,
+    /// IAM refused to show the user's keys, their last use or the user's tags (an
+    /// explicit deny, an SCP, a permissions boundary): not known to be compliant, and
+    /// never acted on. Decided by the audit, not by the rule.
+    Unreadable,
 }
 
 impl Decision {
@@ -66,6 +70,7 @@ impl Decision {
             Decision::Hold => "hold",
             Decision::Rotate => "rotate",
             Decision::Exempt => "exempt",
+            Decision::Unreadable => "unreadable",
         }
     }
 }

@@ -56,7 +56,7 @@ impl Palette {
     pub fn decision(&self, decision: Decision, text: &str) -> String {
         match decision {
             Decision::Compliant => self.good(text),
-            Decision::Deactivate | Decision::Rotate => self.bad(text),
+            Decision::Deactivate | Decision::Rotate | Decision::Unreadable => self.bad(text),
             Decision::Hold => self.warn(text),
             Decision::Exempt => self.paint(Style::new().cyan(), text),
         }

@@ -271,6 +271,7 @@ mod tests {
             deactivate: vec![OLD.into()],
             keys: vec![key(OLD), key(NEW)],
             exempt_until: None,
+            error: None,
         }
     }
 

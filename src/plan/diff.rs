@@ -210,7 +210,7 @@ fn policy_changes(old: &Plan, new: &Plan) -> Vec<(&'static str, String, String)>
 fn non_compliant(decision: Decision) -> bool {
     matches!(
         decision,
-        Decision::Deactivate | Decision::Hold | Decision::Rotate
+        Decision::Deactivate | Decision::Hold | Decision::Rotate | Decision::Unreadable
     )
 }
 

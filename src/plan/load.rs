@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
-use super::model::{PLAN_VERSION, Plan};
+use super::model::{Plan, READABLE_PLAN_VERSIONS};
 use super::validate;
 
 /// Plans larger than this are refused before parsing.
@@ -167,11 +167,13 @@ pub fn parse_at(text: &str, now: DateTime<Utc>) -> std::result::Result<Plan, Str
     })?;
     match head.version {
         None => return Err("field `version`: missing; is this a keytrim plan?".into()),
-        Some(serde_yaml::Value::Number(n)) if n.as_u64() == Some(u64::from(PLAN_VERSION)) => {}
+        Some(serde_yaml::Value::Number(n))
+            if n.as_u64()
+                .is_some_and(|v| READABLE_PLAN_VERSIONS.iter().any(|r| u64::from(*r) == v)) => {}
         Some(other) => {
             let shown = serde_yaml::to_string(&other).unwrap_or_default();
             return Err(format!(
-                "field `version`: unsupported plan version {} (this keytrim reads version {PLAN_VERSION})",
+                "field `version`: unsupported plan version {} (this keytrim reads versions 1 and 2)",
                 shown.trim()
             ));
         }

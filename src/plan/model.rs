@@ -9,8 +9,12 @@ use crate::exemptions::Exemptions;
 use crate::facts::{EXEMPT_TAG, EXEMPT_UNTIL_TAG, Inventory, KeyStatus, UserFacts};
 use crate::rule::{self, Decision, Exemption, Policy};
 
-/// The only schema version this keytrim reads and writes.
-pub const PLAN_VERSION: u32 = 1;
+/// The schema version this keytrim writes. Version 2 added the `unreadable` decision,
+/// the user's `error` and the summary's `unreadable` count.
+pub const PLAN_VERSION: u32 = 2;
+/// The schema versions this keytrim reads: a version 1 plan is a version 2 plan
+/// without unreadable users.
+pub const READABLE_PLAN_VERSIONS: [u32; 2] = [1, 2];
 /// The value of `kind` in every plan.
 pub const PLAN_KIND: &str = "keytrim-plan";
 /// The benchmark control the plan enforces.
@@ -40,10 +44,10 @@ pub enum Source {
 
 /// A keytrim remediation plan (version 1): what an audit saw and what apply should do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(title = "keytrim plan, version 1")]
+#[schemars(title = "keytrim plan, version 2 (version 1 is read too)")]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
-    #[schemars(range(min = 1, max = 1))]
+    #[schemars(range(min = 1, max = 2))]
     pub version: u32,
     #[schemars(extend("const" = "keytrim-plan"))]
     pub kind: String,
@@ -80,13 +84,17 @@ pub struct Summary {
     pub hold: usize,
     pub rotate: usize,
     pub exempt: usize,
+    /// Users IAM refused to show (version 2; absent in version 1 plans).
+    #[serde(default)]
+    pub unreadable: usize,
 }
 
 impl Summary {
     /// True when the plan has nothing to do and nothing to look at: deactivations,
-    /// holds and rotations all make an account non-compliant.
+    /// holds, rotations and unreadable users all make an account non-compliant (an
+    /// unreadable user is not known to be compliant).
     pub fn is_compliant(&self) -> bool {
-        self.deactivate == 0 && self.hold == 0 && self.rotate == 0
+        self.deactivate == 0 && self.hold == 0 && self.rotate == 0 && self.unreadable == 0
     }
 }
 
@@ -112,6 +120,9 @@ pub struct PlanUser {
     /// `expires` or the `keytrim:exempt-until` tag); absent when it does not expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exempt_until: Option<NaiveDate>,
+    /// `unreadable` only: the error IAM answered when keytrim read the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// One key as the audit saw it.
@@ -175,6 +186,19 @@ fn exemption_source(exemption: &Exemption) -> String {
 /// `now`'s date (both UTC days) no longer applies, and only when none is in force does
 /// the reason say that one expired (the latest to expire).
 fn verdict_for(user: &UserFacts, inputs: &PlanInputs<'_>) -> (rule::Verdict, Option<NaiveDate>) {
+    if let Some(error) = &user.unreadable {
+        return (
+            rule::Verdict {
+                decision: Decision::Unreadable,
+                reason: format!(
+                    "IAM refused to show this user ({error}): keytrim cannot judge it and never acts on it; give the audit role access to the user, then audit again"
+                ),
+                keep: None,
+                deactivate: Vec::new(),
+            },
+            None,
+        );
+    }
     let today = inputs.now.date_naive();
     let decide = |exemption: Option<&Exemption>| {
         rule::decide(&user.keys, exemption, &inputs.policy, inputs.now)
@@ -260,6 +284,7 @@ pub fn build(inventory: &Inventory, inputs: &PlanInputs<'_>) -> Plan {
             Decision::Hold => summary.hold += 1,
             Decision::Rotate => summary.rotate += 1,
             Decision::Exempt => summary.exempt += 1,
+            Decision::Unreadable => summary.unreadable += 1,
         }
         let mut keys: Vec<PlanKey> = user.keys.iter().map(|k| plan_key(k, inputs.now)).collect();
         keys.sort_by(|a, b| {
@@ -279,6 +304,7 @@ pub fn build(inventory: &Inventory, inputs: &PlanInputs<'_>) -> Plan {
             deactivate,
             keys,
             exempt_until,
+            error: user.unreadable.clone(),
         });
     }
     summary.compliant += inventory.users_scanned - inventory.candidates.len();

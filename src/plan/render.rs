@@ -47,6 +47,17 @@ pub fn effective_summary(plan: &Plan) -> Summary {
         hold: count(Decision::Hold),
         rotate: count(Decision::Rotate),
         exempt: count(Decision::Exempt),
+        unreadable: count(Decision::Unreadable),
+    }
+}
+
+/// ", unreadable N" when IAM refused to show some users, else nothing (plans without
+/// such users read as before).
+pub fn unreadable_count(summary: &Summary) -> String {
+    if summary.unreadable == 0 {
+        String::new()
+    } else {
+        format!(", unreadable {}", summary.unreadable)
     }
 }
 
@@ -124,13 +135,14 @@ pub fn to_text_styled(plan: &Plan, palette: &Palette) -> String {
     );
     let _ = writeln!(
         out,
-        "Users scanned {}: compliant {}, deactivate {}, hold {}, rotate {}, exempt {}",
+        "Users scanned {}: compliant {}, deactivate {}, hold {}, rotate {}, exempt {}{}",
         summary.users_scanned,
         summary.compliant,
         summary.deactivate,
         summary.hold,
         summary.rotate,
-        summary.exempt
+        summary.exempt,
+        unreadable_count(&summary)
     );
     for user in &plan.users {
         let _ = writeln!(out);
@@ -241,20 +253,30 @@ fn sarif_result(plan: &Plan, user: &PlanUser, plan_uri: &str, line: usize) -> se
         Decision::Hold | Decision::Exempt => "warning",
         _ => "error",
     };
+    let finding = if user.decision == Decision::Unreadable {
+        format!(
+            "IAM user {} could not be read (decision: unreadable): {}",
+            user.user_name,
+            term::escape(&user.reason)
+        )
+    } else {
+        format!(
+            "IAM user {} has {} active access keys (decision: {}): {}",
+            user.user_name,
+            user.keys
+                .iter()
+                .filter(|k| k.status == crate::facts::KeyStatus::Active)
+                .count(),
+            user.decision.as_str(),
+            term::escape(&user.reason)
+        )
+    };
     let mut result = serde_json::json!({
         "ruleId": SARIF_RULE_ID,
         "ruleIndex": 0,
         "level": level,
         "kind": "fail",
-        "message": {
-            "text": format!(
-                "IAM user {} has {} active access keys (decision: {}): {}",
-                user.user_name,
-                user.keys.iter().filter(|k| k.status == crate::facts::KeyStatus::Active).count(),
-                user.decision.as_str(),
-                term::escape(&user.reason)
-            )
-        },
+        "message": { "text": finding },
         "locations": [{
             "physicalLocation": {
                 "artifactLocation": { "uri": plan_uri },
@@ -477,15 +499,26 @@ fn markdown_overrides(out: &mut String, plan: &Plan) {
 
 /// The table of counts.
 fn markdown_counts(out: &mut String, summary: &Summary) {
+    // The unreadable column appears only when some user was, so plans without such
+    // users read as before.
+    let (head, rule, unreadable) = if summary.unreadable > 0 {
+        (
+            " unreadable |",
+            "---:|",
+            format!(" {} |", summary.unreadable),
+        )
+    } else {
+        ("", "", String::new())
+    };
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "| users scanned | compliant | deactivate | hold | rotate | exempt |"
+        "| users scanned | compliant | deactivate | hold | rotate | exempt |{head}"
     );
-    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|{rule}");
     let _ = writeln!(
         out,
-        "| {} | {} | {} | {} | {} | {} |",
+        "| {} | {} | {} | {} | {} | {} |{unreadable}",
         summary.users_scanned,
         summary.compliant,
         summary.deactivate,
@@ -511,6 +544,10 @@ fn markdown_decisions(out: &mut String, plan: &Plan) {
             "no key is fresh enough to keep; rotate first, then audit again",
         ),
         (Decision::Exempt, "never acted on"),
+        (
+            Decision::Unreadable,
+            "IAM refused to show the user (its keys, their last use or its tags): not known to be compliant, and never acted on; give the audit role access, then audit again",
+        ),
     ] {
         let users: Vec<&PlanUser> = plan
             .users
@@ -605,6 +642,7 @@ pub(crate) mod tests {
             keys,
             exempt_tag: tag.map(String::from),
             exempt_until: None,
+            unreadable: None,
         }
     }
 

@@ -10,7 +10,7 @@
 //! | `hold` | `deactivate`, the same `keep` and `deactivate` | the deactivation the rule named |
 //! | `deactivate` | `hold`, the same `keep` and `deactivate` | nothing |
 //! | `deactivate` or `hold` | `rotate` | nothing |
-//! | anything | `exempt` | nothing |
+//! | anything | `exempt` or `unreadable` | nothing |
 //! | anything | the user removed | nothing |
 //!
 //! Anything else, and above all a different kept key, is refused. Facts in the plan
@@ -36,6 +36,9 @@ pub enum Standing {
     /// Exempt: exemptions come from tags and the exemptions file, which the plan does
     /// not hold, so the rule cannot be re-run on them; an exempt user is never acted on.
     Exempt,
+    /// Unreadable: IAM refused to show the user, so there are no facts to judge; such
+    /// a user is never acted on.
+    Unreadable,
 }
 
 /// The policy a plan records, as the rule takes it.
@@ -103,8 +106,10 @@ pub fn standing_as_of(
     as_of: DateTime<Utc>,
     user: &PlanUser,
 ) -> Result<Standing, Problem> {
-    if user.decision == Decision::Exempt {
-        return Ok(Standing::Exempt);
+    match user.decision {
+        Decision::Exempt => return Ok(Standing::Exempt),
+        Decision::Unreadable => return Ok(Standing::Unreadable),
+        _ => {}
     }
     let verdict = rule_verdict(policy, as_of, user);
     let as_of = as_of.format("%Y-%m-%dT%H:%M:%SZ");

@@ -7,7 +7,7 @@ use std::fmt;
 use crate::facts::KeyStatus;
 use crate::rule::Decision;
 
-use super::model::{PLAN_KIND, PLAN_VERSION, Plan, PlanUser};
+use super::model::{PLAN_KIND, Plan, PlanUser, READABLE_PLAN_VERSIONS};
 
 /// One broken rule, naming the user (where there is one) and the field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,11 +115,11 @@ fn is_iam_label(text: &str) -> bool {
 
 /// Check every invariant of a parsed plan.
 pub fn validate(plan: &Plan) -> Result<(), Problem> {
-    if plan.version != PLAN_VERSION {
+    if !READABLE_PLAN_VERSIONS.contains(&plan.version) {
         return Err(top(
             "version",
             format!(
-                "unsupported plan version {} (this keytrim reads version {PLAN_VERSION})",
+                "unsupported plan version {} (this keytrim reads versions 1 and 2)",
                 plan.version
             ),
         ));
@@ -206,6 +206,27 @@ fn validate_identity(user: &PlanUser, plan: &Plan) -> Result<(), Problem> {
             ),
         ));
     }
+    // The error IAM answered belongs to an unreadable user, and such a user has one.
+    match (user.decision, user.error.as_deref()) {
+        (Decision::Unreadable, None | Some("")) => {
+            return Err(of_user(
+                user,
+                "error",
+                "an `unreadable` user carries the error IAM answered",
+            ));
+        }
+        (Decision::Unreadable, Some(_)) | (_, None) => {}
+        (other, Some(_)) => {
+            return Err(of_user(
+                user,
+                "error",
+                format!(
+                    "only an `unreadable` user carries an error, not `{}`",
+                    other.as_str()
+                ),
+            ));
+        }
+    }
     if user.exempt_until.is_some() && user.decision != Decision::Exempt {
         return Err(of_user(
             user,
@@ -281,7 +302,7 @@ fn validate_decision(user: &PlanUser) -> Result<(), Problem> {
             "decision",
             "`compliant` users are not listed in a plan; use deactivate, hold, rotate or exempt",
         )),
-        Decision::Rotate | Decision::Exempt => {
+        Decision::Rotate | Decision::Exempt | Decision::Unreadable => {
             if user.keep.is_some() {
                 return Err(of_user(
                     user,
@@ -421,6 +442,7 @@ mod tests {
                 key(NEW, KeyStatus::Active, 10),
             ],
             exempt_until: None,
+            error: None,
         }
     }
 

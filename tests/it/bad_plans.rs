@@ -10,11 +10,11 @@ use crate::support::LocalIam;
 const CORPUS: &[(&str, &str)] = &[
     (
         "unknown-field.yaml",
-        "user `hank`: users[2]: unknown field `approved_by`, expected one of `user_name`, `user_arn`, `decision`, `reason`, `keep`, `deactivate`, `keys`, `exempt_until` at line 81 column 3",
+        "user `hank`: users[2]: unknown field `approved_by`, expected one of `user_name`, `user_arn`, `decision`, `reason`, `keep`, `deactivate`, `keys`, `exempt_until`, `error` at line 81 column 3",
     ),
     (
         "wrong-version.yaml",
-        "field `version`: unsupported plan version 2 (this keytrim reads version 1)",
+        "field `version`: unsupported plan version 3 (this keytrim reads versions 1 and 2)",
     ),
     (
         "wrong-kind.yaml",

@@ -206,3 +206,102 @@ fn rollback_leaves_alone_a_key_used_after_the_apply_changed_it() {
         "{drifted:?}"
     );
 }
+
+/// Policies beside keytrim: an explicit deny protects `breakglass` (its keys cannot be
+/// listed), one of bob's keys (its last use cannot be read) and carl's tags. Each is a
+/// finding, not a crash: the plan is written for every user, those three are
+/// `unreadable` with the error (in text, Markdown and SARIF), the audit exits 1, and
+/// apply acts on alice alone.
+#[test]
+fn users_iam_refuses_to_show_are_findings_and_the_rest_is_planned() {
+    let iam = LocalIam::start();
+    let mut keys = std::collections::BTreeMap::new();
+    for user in ["alice", "breakglass", "bob", "carl"] {
+        iam.create_user(user);
+        keys.insert(user, (iam.create_key(user, 200), iam.create_key(user, 10)));
+    }
+    iam.create_user("dan");
+    iam.create_key("dan", 5);
+    let proxy = FaultProxy::start(
+        &iam.endpoint,
+        Faults {
+            deny_containing: vec![
+                "UserName=breakglass".to_string(),
+                format!("AccessKeyId={}", keys["bob"].0.id),
+                "Action=ListUserTags&UserName=carl".to_string(),
+            ],
+            ..Faults::default()
+        },
+    );
+    let output = iam
+        .keytrim()
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .arg("audit")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(proxy.tally().faults.get("access_denied"), Some(&3));
+    for (user, action) in [
+        ("breakglass", "iam:ListAccessKeys"),
+        ("bob", "iam:GetAccessKeyLastUsed"),
+        ("carl", "iam:ListUserTags"),
+    ] {
+        assert!(
+            stderr.contains(&format!(
+                "keytrim: error: IAM user `{user}` could not be read: {action} failed: AccessDenied"
+            )),
+            "{user}: {stderr}"
+        );
+    }
+    assert!(stderr.contains("5 users scanned"), "{stderr}");
+    assert!(stderr.contains("unreadable 3"), "{stderr}");
+
+    let plan = keytrim::plan::load(&iam.dir().join(PLAN)).unwrap();
+    assert_eq!(plan.version, 2);
+    assert_eq!(plan.summary.unreadable, 3);
+    let decision = |name: &str| {
+        plan.users
+            .iter()
+            .find(|user| user.user_name == name)
+            .map(|user| (user.decision, user.error.clone()))
+            .unwrap()
+    };
+    assert_eq!(
+        decision("alice"),
+        (keytrim::rule::Decision::Deactivate, None)
+    );
+    for user in ["breakglass", "bob", "carl"] {
+        let (decision, error) = decision(user);
+        assert_eq!(decision, keytrim::rule::Decision::Unreadable, "{user}");
+        assert!(error.is_some_and(|e| e.contains("AccessDenied")), "{user}");
+    }
+
+    for (format, expected) in [
+        ("text", "unreadable breakglass"),
+        ("markdown", "### unreadable (3)"),
+        (
+            "sarif",
+            "IAM user breakglass could not be read (decision: unreadable)",
+        ),
+    ] {
+        let shown = iam
+            .keytrim()
+            .args(["show", "--format", format, PLAN])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&shown.stdout);
+        assert!(stdout.contains(expected), "{format}: {stdout}");
+    }
+
+    iam.keytrim()
+        .args(["apply", "--yes", PLAN])
+        .assert()
+        .code(0);
+    assert_eq!(iam.key_status("alice", &keys["alice"].0.id), "Inactive");
+    for user in ["breakglass", "bob", "carl"] {
+        let (old, new) = &keys[user];
+        assert_eq!(iam.key_status(user, &old.id), "Active", "{user}");
+        assert_eq!(iam.key_status(user, &new.id), "Active", "{user}");
+    }
+}

@@ -98,12 +98,10 @@ fn account_filters_narrow_the_organization() {
 fn a_failing_account_is_reported_and_the_others_still_run() {
     let (iam, [first, second], _) = organization();
     // AWS answers AccessDenied when the member's role does not trust the caller.
-    let deny: &'static str =
-        Box::leak(format!("arn:aws:iam::{second}:role/{ROLE}").into_boxed_str());
     let proxy = FaultProxy::start(
         &iam.endpoint,
         Faults {
-            deny_containing: Some(deny),
+            deny_containing: vec![format!("arn:aws:iam::{second}:role/{ROLE}")],
             ..Faults::default()
         },
     );

@@ -47,9 +47,12 @@ pub(crate) struct Faults {
     pub lost_update_response: f64,
     /// Added to every request before anything else.
     pub latency: Duration,
-    /// Answer AccessDenied to requests whose form body contains this text (e.g. one
-    /// account's role ARN in sts:AssumeRole), as AWS does for a role that trusts no one.
-    pub deny_containing: Option<&'static str>,
+    /// Answer AccessDenied to requests whose form body contains any of these texts
+    /// (one account's role ARN in sts:AssumeRole, as AWS does for a role that trusts no
+    /// one; `UserName=x` for a user an explicit deny or an SCP protects). A text with
+    /// `&` matches when the body contains each of its parts, in any order
+    /// (`Action=ListUserTags&UserName=x`).
+    pub deny_containing: Vec<String>,
     /// Made once, before the first UpdateAccessKey for another key of its user.
     pub side_change: Option<SideChange>,
     /// UpdateAccessKey only: an attempt that repeats an earlier one (the SDK's retry)
@@ -180,19 +183,18 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
     let count = |kind: &'static str| {
         *state.tally.lock().unwrap().faults.entry(kind).or_default() += 1;
     };
-    if let Some(needle) = faults.deny_containing {
-        let form = String::from_utf8_lossy(&body)
-            .replace("%3A", ":")
-            .replace("%2F", "/");
-        if form.contains(needle) {
-            count("access_denied");
-            return error_reply(
-                StatusCode::FORBIDDEN,
-                "Sender",
-                "AccessDenied",
-                "User is not authorized to perform: sts:AssumeRole",
-            );
-        }
+    let form = String::from_utf8_lossy(&body)
+        .replace("%3A", ":")
+        .replace("%2F", "/");
+    let denied = |needle: &String| needle.split('&').all(|part| form.contains(part));
+    if faults.deny_containing.iter().any(denied) {
+        count("access_denied");
+        return error_reply(
+            StatusCode::FORBIDDEN,
+            "Sender",
+            "AccessDenied",
+            &format!("User is not authorized to perform: {action} with an explicit deny"),
+        );
     }
     if !within_rate_limit(&state) {
         count("rate_exceeded");
