@@ -935,20 +935,7 @@ mod tests {
         let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
         let dir = tempfile::tempdir().unwrap();
         let ctx = context(iam, journal(&dir));
-        let outcome = change_and_verify(
-            &ctx,
-            "alice",
-            &[OLD.to_string()],
-            KeyStatus::Active,
-            KeyStatus::Inactive,
-            Vec::new(),
-            vec![
-                (OLD.into(), KeyStatus::Inactive),
-                (NEW.into(), KeyStatus::Active),
-            ],
-        )
-        .await
-        .unwrap();
+        let outcome = deactivate_old_keeping_new(&ctx).await;
         assert_eq!(
             outcome,
             Outcome::Verified {
@@ -1007,6 +994,31 @@ mod tests {
             .http_status(500, None)
             .repeatedly()
             .build()
+    }
+
+    /// Both keys Inactive: someone switched off the kept one too.
+    fn both_inactive() -> ListAccessKeysOutput {
+        let mut listing = listing(StatusType::Inactive);
+        listing.access_key_metadata[1].status = Some(StatusType::Inactive);
+        listing
+    }
+
+    /// Deactivate OLD, expecting it Inactive and NEW still Active.
+    async fn deactivate_old_keeping_new(ctx: &Context) -> Outcome {
+        change_and_verify(
+            ctx,
+            "alice",
+            &[OLD.to_string()],
+            KeyStatus::Active,
+            KeyStatus::Inactive,
+            Vec::new(),
+            vec![
+                (OLD.into(), KeyStatus::Inactive),
+                (NEW.into(), KeyStatus::Active),
+            ],
+        )
+        .await
+        .unwrap()
     }
 
     /// Deactivate OLD and expect it Inactive.
@@ -1209,11 +1221,6 @@ mod tests {
             filled.fill_disk();
             UpdateAccessKeyOutput::builder().build()
         });
-        let both_inactive = || {
-            let mut listing = listing(StatusType::Inactive);
-            listing.access_key_metadata[1].status = Some(StatusType::Inactive);
-            listing
-        };
         let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(both_inactive);
         let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
         let ctx = context(iam, journal);
@@ -1263,30 +1270,12 @@ mod tests {
     async fn a_user_left_with_no_active_key_gets_its_key_back() {
         let update = mock!(aws_sdk_iam::Client::update_access_key)
             .then_output(|| UpdateAccessKeyOutput::builder().build());
-        let both_inactive = || {
-            let mut listing = listing(StatusType::Inactive);
-            listing.access_key_metadata[1].status = Some(StatusType::Inactive);
-            listing
-        };
         let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(both_inactive);
         let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
         let dir = tempfile::tempdir().unwrap();
         let ctx = context(iam, journal(&dir));
         let started = tokio::time::Instant::now();
-        let outcome = change_and_verify(
-            &ctx,
-            "alice",
-            &[OLD.to_string()],
-            KeyStatus::Active,
-            KeyStatus::Inactive,
-            Vec::new(),
-            vec![
-                (OLD.into(), KeyStatus::Inactive),
-                (NEW.into(), KeyStatus::Active),
-            ],
-        )
-        .await
-        .unwrap();
+        let outcome = deactivate_old_keeping_new(&ctx).await;
         let Outcome::LockoutAverted {
             deactivated,
             restored,

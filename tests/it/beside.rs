@@ -20,6 +20,15 @@ fn erin(iam: &LocalIam) -> (SeededKey, SeededKey) {
     (old, new)
 }
 
+/// `keytrim apply --yes` of the audit's plan, through the proxy.
+fn apply_through(iam: &LocalIam, proxy: &FaultProxy) -> std::process::Output {
+    iam.keytrim()
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .args(["apply", "--yes", PLAN])
+        .output()
+        .unwrap()
+}
+
 fn read(path: &std::path::Path) -> Vec<Entry> {
     keytrim::journal::read(path).expect("a readable journal")
 }
@@ -43,12 +52,7 @@ fn a_kept_key_switched_off_mid_run_never_leaves_the_user_without_an_active_key()
             ..Faults::default()
         },
     );
-    let output = iam
-        .keytrim()
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
-        .args(["apply", "--yes", PLAN])
-        .output()
-        .unwrap();
+    let output = apply_through(&iam, &proxy);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert_eq!(proxy.tally().faults.get("side_change"), Some(&1));
@@ -108,12 +112,7 @@ fn a_refused_retry_after_a_lost_answer_is_journaled_as_what_iam_shows() {
         },
     );
     let before = journals(iam.dir());
-    let output = iam
-        .keytrim()
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
-        .args(["apply", "--yes", PLAN])
-        .output()
-        .unwrap();
+    let output = apply_through(&iam, &proxy);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     let tally = proxy.tally();
