@@ -270,13 +270,49 @@ async fn audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
     }
     let results = audit::write_plans(results, &args.out_dir);
     let code = audit::exit_code(&results);
+    report_accounts(global, &title, &results, code);
+    Ok(code)
+}
+
+/// A several-account audit's summary: a line per account (always when one failed),
+/// and a line per user IAM refused to show (always).
+fn report_accounts(
+    global: &GlobalArgs,
+    title: &str,
+    results: &[(audit::Target, audit::AccountResult)],
+    code: u8,
+) {
     if !global.quiet || code == exit::ERROR {
         eprintln!("{title}");
-        for (target, result) in &results {
-            eprintln!("  {}: {}", target.label(), account_line(result));
+        for (target, result) in results {
+            // An error may quote IAM (a tag's value): nothing hidden reaches the terminal.
+            let line = format!("  {}: {}", target.label(), account_line(result));
+            eprintln!("{}", term::escape(&line));
         }
     }
-    Ok(code)
+    for (_, result) in results {
+        if let audit::AccountResult::Written { plan, .. } = result {
+            warn_unreadable(plan);
+        }
+    }
+}
+
+/// One error line per user IAM refused to show, even with `-q`: the plan covers every
+/// user but these.
+fn warn_unreadable(plan: &Plan) {
+    for user in plan
+        .users
+        .iter()
+        .filter(|u| u.decision == Decision::Unreadable)
+    {
+        let line = format!(
+            "IAM user `{}` of account {} could not be read: {}; the plan covers every other user, and apply never acts on this one",
+            user.user_name,
+            plan.account_id,
+            user.error.as_deref().unwrap_or_default()
+        );
+        eprintln!("keytrim: error: {}", term::escape(&line));
+    }
 }
 
 /// One account's line in a several-account audit's summary.
@@ -333,18 +369,7 @@ fn write_one_plan(global: &GlobalArgs, args: &AuditArgs, plan: &Plan) -> Result<
             path.display().to_string()
         }
     };
-    // Errors are said even with -q: the plan covers every user but these.
-    for user in plan
-        .users
-        .iter()
-        .filter(|u| u.decision == Decision::Unreadable)
-    {
-        eprintln!(
-            "keytrim: error: IAM user `{}` could not be read: {}; the plan covers every other user, and apply never acts on this one",
-            user.user_name,
-            term::escape(user.error.as_deref().unwrap_or_default())
-        );
-    }
+    warn_unreadable(plan);
     if !global.quiet {
         let s = &plan.summary;
         eprintln!(

@@ -151,6 +151,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// The IAM or STS action an AWS error came from (`iam:ListAccessKeys`), if any.
+    pub fn action(&self) -> Option<&'static str> {
+        match self {
+            Error::Aws { action, .. }
+            | Error::Unreachable { action, .. }
+            | Error::Credentials { action, .. }
+            | Error::NoCredentials { action } => Some(action),
+            _ => None,
+        }
+    }
+
     /// True when IAM answered that the caller may not see something, or that it is not
     /// there: an explicit deny, an SCP or permissions boundary, a user deleted meanwhile.
     /// About one user, that makes the user unreadable, not the audit failed; throttling,

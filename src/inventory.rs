@@ -318,24 +318,51 @@ async fn gather(
     progress.finish();
     let mut names = Vec::new();
     let mut candidates = Vec::new();
-    let mut first_refusal = None;
+    let mut refusals = Vec::new();
+    // The reads, in the order a user's are made, and how many users got past each.
+    let steps = [
+        "iam:ListAccessKeys",
+        "iam:GetAccessKeyLastUsed",
+        "iam:ListUserTags",
+    ];
+    let mut passed = [0usize; 3];
     for (name, examined) in facts? {
         names.push(name);
-        match examined {
-            Examined::Compliant => {}
-            Examined::Candidate(facts) => candidates.push(facts),
-            Examined::Refused(facts, error) => {
-                first_refusal.get_or_insert(error);
+        let reached = match examined {
+            Examined::Compliant => 1,
+            Examined::Candidate(facts) => {
                 candidates.push(facts);
+                3
             }
-        }
+            Examined::Refused(facts, error) => {
+                candidates.push(facts);
+                let step = steps
+                    .iter()
+                    .position(|step| error.action() == Some(*step))
+                    .unwrap_or(0);
+                refusals.push((step, error));
+                step
+            }
+        };
+        passed
+            .iter_mut()
+            .take(reached)
+            .for_each(|count| *count += 1);
     }
-    // When IAM refused every user, the audit's own permissions are wanting (say, no
-    // iam:ListAccessKeys at all): that is an error of the audit, not a finding.
-    let readable =
-        candidates.iter().any(|facts| facts.unreadable.is_none()) || names.len() > candidates.len();
-    if let Some(error) = first_refusal.filter(|_| !readable) {
-        return Err(error);
+    // A read IAM refused for two users or more and allowed for none is the audit
+    // role's own lack (no iam:ListAccessKeys at all, say): an error of the audit, not
+    // a finding about each user. One refusal alone is a finding: one protected user.
+    for (step, _) in steps.iter().enumerate() {
+        let refused = refusals.iter().filter(|(at, _)| *at == step).count();
+        if refused >= 2 && passed[step] == 0 {
+            let (_, error) = refusals.swap_remove(
+                refusals
+                    .iter()
+                    .position(|(at, _)| *at == step)
+                    .expect("counted above"),
+            );
+            return Err(error);
+        }
     }
     candidates.sort_by(|a, b| a.user_name.cmp(&b.user_name));
     Ok(Gathered { names, candidates })

@@ -78,7 +78,8 @@ fn push_markdown_char(out: &mut String, c: char) {
         '<' => out.push_str("&lt;"),
         '>' => out.push_str("&gt;"),
         '&' => out.push_str("&amp;"),
-        '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' => {
+        // `$` opens GitHub's math, which can hide or restyle text.
+        '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | '$' => {
             out.push('\\');
             out.push(c);
         }
@@ -110,7 +111,17 @@ pub fn markdown(text: &str) -> String {
             if github_would_link(run) {
                 let _ = write!(out, "`{run}`");
             } else {
-                run.chars().for_each(|c| push_markdown_char(&mut out, c));
+                let mut chars = run.chars().peekable();
+                while let Some(c) = chars.next() {
+                    // `:name:` is an emoji shortcode on GitHub: its opening colon is
+                    // escaped, so the text shows as written.
+                    let shortcode =
+                        |next: &char| next.is_ascii_alphanumeric() || "_+-".contains(*next);
+                    if c == ':' && chars.peek().is_some_and(shortcode) {
+                        out.push('\\');
+                    }
+                    push_markdown_char(&mut out, c);
+                }
             }
             rest = &rest[end..];
         } else {
@@ -176,7 +187,16 @@ mod tests {
         assert_eq!(markdown("a | b"), "a \\| b");
         assert_eq!(markdown("`code` *em*"), "\\`code\\` \\*em\\*");
         assert_eq!(markdown("one\ntwo"), "one\\\\u{a}two");
-        assert_eq!(markdown("[x](javascript:1)"), "\\[x\\](javascript:1)");
+        assert_eq!(markdown("[x](javascript:1)"), "\\[x\\](javascript\\:1)");
+    }
+
+    #[test]
+    fn math_and_emoji_shortcodes_show_as_written() {
+        assert_eq!(
+            markdown("$\\color{white}{hidden}$ :white_check_mark:"),
+            "\\$\\\\color{white}{hidden}\\$ \\:white\\_check\\_mark:"
+        );
+        assert_eq!(markdown("2 keys: keep"), "2 keys: keep");
     }
 
     #[test]
@@ -198,12 +218,13 @@ mod tests {
     }
 
     /// Render Markdown as GitHub's parser does (cmark-gfm's extensions: tables,
-    /// autolinks, strike-through), as HTML.
+    /// autolinks, strike-through; and `$` math, as GitHub renders it), as HTML.
     fn render_gfm(markdown: &str) -> String {
         let mut options = comrak::Options::default();
         options.extension.table = true;
         options.extension.autolink = true;
         options.extension.strikethrough = true;
+        options.extension.math_dollars = true;
         comrak::markdown_to_html(markdown, &options)
     }
 
@@ -257,6 +278,8 @@ mod tests {
             Just("\\".to_string()),
             Just("[x](y)".to_string()),
             Just("*_~".to_string()),
+            Just("$".to_string()),
+            Just(":".to_string()),
             Just(" ".to_string()),
             "[a-z0-9./:-]{1,6}",
             any::<char>().prop_map(String::from),

@@ -44,10 +44,12 @@ pub(crate) fn keys_to_reactivate(entries: &[Entry]) -> Vec<(String, Vec<ChangedK
         let about_key = |entry: &&Entry| {
             entry.user_name.as_ref() == Some(user) && entry.access_key_id.as_ref() == Some(key)
         };
-        let outcome = later
-            .iter()
-            .filter(about_key)
-            .find(|later| matches!(later.event, Event::Done | Event::Failed | Event::Unknown));
+        // The outcome of this change, not of a later one the other way (a lockout the
+        // apply undid).
+        let outcome = later.iter().filter(about_key).find(|later| {
+            matches!(later.event, Event::Done | Event::Failed | Event::Unknown)
+                && later.to == Some(KeyStatus::Inactive)
+        });
         if outcome.is_some_and(|entry| entry.event == Event::Failed) {
             continue;
         }
@@ -199,6 +201,25 @@ mod tests {
                 ("erin".to_string(), vec!["AKIAERIN000000000001".to_string()]),
             ]
         );
+    }
+
+    /// The deactivation's `done` line was lost (the journal failed), then the apply's
+    /// re-activation of the key (a lockout it undid) failed: that failure is not the
+    /// deactivation's outcome, and the key is rolled back.
+    #[test]
+    fn an_outcome_the_other_way_is_not_the_deactivations() {
+        let key = "AKIAALICE00000000001";
+        let back = |event| {
+            Entry::new(event, ACCOUNT, "alice").key(key, KeyStatus::Inactive, KeyStatus::Active)
+        };
+        let entries = vec![
+            intent("alice", key),
+            back(Event::Intent),
+            back(Event::Failed),
+        ];
+        let users = keys_to_reactivate(&entries);
+        assert_eq!(users.len(), 1);
+        assert_eq!(users[0].1[0].id, key);
     }
 
     /// A key carries the time of its outcome line (the journal's end without one), and a key

@@ -84,9 +84,13 @@ pub struct Summary {
     pub hold: usize,
     pub rotate: usize,
     pub exempt: usize,
-    /// Users IAM refused to show (version 2; absent in version 1 plans).
-    #[serde(default)]
+    /// Users IAM refused to show (version 2; written only when there are some).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub unreadable: usize,
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }
 
 impl Summary {
@@ -186,7 +190,32 @@ fn exemption_source(exemption: &Exemption) -> String {
 /// `now`'s date (both UTC days) no longer applies, and only when none is in force does
 /// the reason say that one expired (the latest to expire).
 fn verdict_for(user: &UserFacts, inputs: &PlanInputs<'_>) -> (rule::Verdict, Option<NaiveDate>) {
+    let today = inputs.now.date_naive();
     if let Some(error) = &user.unreadable {
+        // A user protected on purpose (a break-glass user behind a deny) may be listed
+        // in the exemptions file, which needs no read from IAM.
+        let in_force = inputs
+            .exemptions
+            .lookup(&user.user_name)
+            .into_iter()
+            .find(|(_, until)| until.is_none_or(|until| until >= today));
+        if let Some((exemption, until)) = in_force {
+            let mut verdict = rule::Verdict {
+                decision: Decision::Exempt,
+                reason: String::new(),
+                keep: None,
+                deactivate: Vec::new(),
+            };
+            if let Exemption::File { pattern, reason } = &exemption {
+                verdict.reason = format!(
+                    "exempt by exemptions file (pattern `{pattern}`): {reason}; IAM refused to show the user ({error})"
+                );
+            }
+            if let Some(until) = until {
+                verdict.reason = format!("{} (until {until})", verdict.reason);
+            }
+            return (verdict, until);
+        }
         return (
             rule::Verdict {
                 decision: Decision::Unreadable,
@@ -199,7 +228,6 @@ fn verdict_for(user: &UserFacts, inputs: &PlanInputs<'_>) -> (rule::Verdict, Opt
             None,
         );
     }
-    let today = inputs.now.date_naive();
     let decide = |exemption: Option<&Exemption>| {
         rule::decide(&user.keys, exemption, &inputs.policy, inputs.now)
     };
@@ -286,7 +314,14 @@ pub fn build(inventory: &Inventory, inputs: &PlanInputs<'_>) -> Plan {
             Decision::Exempt => summary.exempt += 1,
             Decision::Unreadable => summary.unreadable += 1,
         }
-        let mut keys: Vec<PlanKey> = user.keys.iter().map(|k| plan_key(k, inputs.now)).collect();
+        // An exempt user IAM refused to show: what was read is partial (a last use
+        // that was not read would show as "never"), and nothing is decided from it.
+        let shown_keys = if user.unreadable.is_some() && verdict.decision == Decision::Exempt {
+            &[][..]
+        } else {
+            &user.keys[..]
+        };
+        let mut keys: Vec<PlanKey> = shown_keys.iter().map(|k| plan_key(k, inputs.now)).collect();
         keys.sort_by(|a, b| {
             a.created
                 .cmp(&b.created)
@@ -295,6 +330,7 @@ pub fn build(inventory: &Inventory, inputs: &PlanInputs<'_>) -> Plan {
         let order = |id: &String| keys.iter().position(|k| &k.access_key_id == id);
         let mut deactivate = verdict.deactivate;
         deactivate.sort_by_key(order);
+        let verdict_decision = verdict.decision;
         users.push(PlanUser {
             user_name: user.user_name.clone(),
             user_arn: user.user_arn.clone(),
@@ -304,7 +340,10 @@ pub fn build(inventory: &Inventory, inputs: &PlanInputs<'_>) -> Plan {
             deactivate,
             keys,
             exempt_until,
-            error: user.unreadable.clone(),
+            error: user
+                .unreadable
+                .clone()
+                .filter(|_| verdict_decision == Decision::Unreadable),
         });
     }
     summary.compliant += inventory.users_scanned - inventory.candidates.len();

@@ -162,7 +162,11 @@ pub fn to_text_styled(plan: &Plan, palette: &Palette) -> String {
                 key.access_key_id,
                 key.status.as_str(),
                 key.age_days,
-                last_used(key)
+                if user.decision == Decision::Unreadable && key.last_used.is_none() {
+                    "last use not read".to_string()
+                } else {
+                    last_used(key)
+                }
             );
             if let Some(description) = &key.description {
                 let _ = writeln!(out, "             {}", described(description));
@@ -389,6 +393,8 @@ fn markdown_user(out: &mut String, user: &PlanUser, plan: &Plan) {
     let _ = writeln!(out, "{rule}");
     for key in &user.keys {
         let used = match key.last_used {
+            // IAM may have refused the read: nothing is known.
+            None if user.decision == Decision::Unreadable => "not read".to_string(),
             None => "never".to_string(),
             Some(at) => with_place(ago(at, generated_at), key, term::markdown),
         };
@@ -700,6 +706,72 @@ pub(crate) mod tests {
                 exemptions: &Exemptions::default(),
             },
         )
+    }
+
+    /// IAM refused to show two users. One is listed in the exemptions file (a
+    /// break-glass user protected on purpose): exempt, with the refusal in the reason.
+    /// The other is unreadable: never compliant, its last use shown as not read.
+    #[test]
+    fn unreadable_users_are_findings_unless_the_exemptions_file_names_them() {
+        let refused = |name: &str| {
+            let mut facts = user(
+                name,
+                vec![key("AKIAEXAMPLEBOB000001", true, 200, None)],
+                None,
+            );
+            facts.unreadable = Some("iam:GetAccessKeyLastUsed failed: AccessDenied: no".into());
+            facts
+        };
+        let exemptions =
+            Exemptions::parse("- {user: breakglass, reason: protected by an SCP}\n").unwrap();
+        let inventory = Inventory {
+            caller: Caller {
+                account_id: "123456789012".into(),
+                arn: "arn:aws:iam::123456789012:user/auditor".into(),
+            },
+            users_scanned: 2,
+            scanned_names: Vec::new(),
+            candidates: vec![refused("bob"), refused("breakglass")],
+        };
+        let plan = build(
+            &inventory,
+            &PlanInputs {
+                policy: Policy::default(),
+                source: Source::Live,
+                now: now(),
+                exemptions: &exemptions,
+            },
+        );
+        let bob = &plan.users[0];
+        assert_eq!(bob.decision, Decision::Unreadable);
+        assert!(
+            bob.error
+                .as_deref()
+                .is_some_and(|e| e.contains("AccessDenied"))
+        );
+        let breakglass = &plan.users[1];
+        assert_eq!(breakglass.decision, Decision::Exempt);
+        assert!(
+            breakglass
+                .reason
+                .contains("protected by an SCP; IAM refused to show the user"),
+            "{}",
+            breakglass.reason
+        );
+        assert_eq!((plan.summary.unreadable, plan.summary.exempt), (1, 1));
+        assert!(!plan.summary.is_compliant());
+        let text = to_text_styled(&plan, &Palette::plain());
+        assert!(text.contains("last use not read"), "{text}");
+        assert!(!text.contains("never used"), "{text}");
+        assert!(to_markdown(&plan).contains("| not read |"));
+        // Loaded back, the plan is valid; as version 1 it is refused.
+        let yaml = to_yaml(&plan);
+        assert_eq!(crate::plan::load::parse(&yaml).unwrap(), plan);
+        let err = crate::plan::load::parse(&yaml.replace("version: 2", "version: 1")).unwrap_err();
+        assert!(
+            err.contains("version 1 plan has no `unreadable` users"),
+            "{err}"
+        );
     }
 
     #[test]

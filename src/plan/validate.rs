@@ -154,6 +154,16 @@ pub fn validate(plan: &Plan) -> Result<(), Problem> {
             ),
         ));
     }
+    let unreadable = plan
+        .users
+        .iter()
+        .any(|user| user.decision == Decision::Unreadable);
+    if plan.version == 1 && (unreadable || plan.summary.unreadable > 0) {
+        return Err(top(
+            "version",
+            "a version 1 plan has no `unreadable` users; they came with version 2",
+        ));
+    }
     if plan.policy.max_key_age_days == 0 {
         return Err(top("policy.max_key_age_days", "must be at least 1"));
     }

@@ -388,7 +388,7 @@ fn diff_shows_what_changed_between_two_audits() {
     assert!(markdown.contains("### fixed (1)"), "{markdown}");
     assert!(
         markdown.contains(
-            "| `rita` | rotate | exempt | exempt by tag keytrim:exempt: vendor-managed |"
+            "| `rita` | rotate | exempt | exempt by tag keytrim\\:exempt: vendor-managed |"
         ),
         "{markdown}"
     );

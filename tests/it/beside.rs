@@ -248,7 +248,7 @@ fn users_iam_refuses_to_show_are_findings_and_the_rest_is_planned() {
     ] {
         assert!(
             stderr.contains(&format!(
-                "keytrim: error: IAM user `{user}` could not be read: {action} failed: AccessDenied"
+                "keytrim: error: IAM user `{user}` of account 123456789012 could not be read: {action} failed: AccessDenied"
             )),
             "{user}: {stderr}"
         );
