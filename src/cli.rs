@@ -83,7 +83,7 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff), e.g. `keytrim man > /usr/local/share/man/man1/keytrim.1`.
     Man,
-    /// Print the JSON Schema of the plan file (version 1).
+    /// Print the JSON Schema of the plan file (version 2, which reads version 1 too).
     Schema,
 }
 
