@@ -51,6 +51,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
             change::rollback::rollback(
                 &connect_options(&cli.global),
                 &args.journal,
+                args.rollback_journal.as_deref(),
                 args.org_role.as_deref(),
                 &options,
                 &Terminal::new(&cli.global),

@@ -145,6 +145,11 @@ pub struct RollbackArgs {
     #[arg(value_name = "JOURNAL")]
     pub journal: PathBuf,
 
+    /// This rollback's own journal, never overwritten [default: beside the apply's,
+    /// <apply journal stem>.rollback-<UTC timestamp>.journal.jsonl].
+    #[arg(long = "journal", value_name = "PATH")]
+    pub rollback_journal: Option<PathBuf>,
+
     /// When the journal is of another account than the caller's, assume this role in
     /// the journal's account (AWS Organizations), as `apply --org-role` did.
     #[arg(long, value_name = "NAME")]

@@ -91,10 +91,12 @@ fn rollback_journal_path(apply_journal: &Path) -> PathBuf {
 }
 
 /// `keytrim rollback JOURNAL`. With `org_role`, a journal of another account than the
-/// caller's is rolled back through that role in the journal's account.
+/// caller's is rolled back through that role in the journal's account. The rollback's
+/// own journal is `own_journal` (never overwritten), or a fresh name beside `JOURNAL`.
 pub(crate) async fn rollback(
     connect: &ConnectOptions,
     journal_path: &Path,
+    own_journal: Option<&Path>,
     org_role: Option<&str>,
     options: &RunOptions,
     reporter: &dyn Reporter,
@@ -135,7 +137,10 @@ pub(crate) async fn rollback(
         caller,
         account_id,
         source: journal_path.to_path_buf(),
-        journal: JournalTarget::Numbered(rollback_journal_path(journal_path)),
+        journal: match own_journal {
+            Some(named) => JournalTarget::Named(named.to_path_buf()),
+            None => JournalTarget::Numbered(rollback_journal_path(journal_path)),
+        },
         interrupt: Interrupt::default(),
         budget: None,
         options,

@@ -389,6 +389,26 @@ fn journal_option_names_the_file_and_never_overwrites() {
         .code(1)
         .stderr(predicates::str::contains("records/run.jsonl"));
     assert_eq!(read_journal(&iam.dir().join("records/run.jsonl")), entries);
+
+    // Rollback takes --journal the same way, for its own journal: named, and an
+    // existing file is never overwritten (nothing is changed then).
+    iam.keytrim()
+        .args(["rollback", "--yes", "--journal", "records/undo.jsonl"])
+        .arg("records/run.jsonl")
+        .assert()
+        .code(0);
+    let undo = read_journal(&iam.dir().join("records/undo.jsonl"));
+    assert_eq!(undo[0].run.as_ref().unwrap().mode, Mode::Rollback);
+    assert!(undo.iter().any(|e| e.event == Event::Verified));
+    iam.start_recording();
+    iam.keytrim()
+        .args(["rollback", "--yes", "--journal", "records/undo.jsonl"])
+        .arg("records/run.jsonl")
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("records/undo.jsonl"));
+    assert_eq!(read_journal(&iam.dir().join("records/undo.jsonl")), undo);
+    assert_eq!(iam.recorded_writes(), Vec::<String>::new());
 }
 
 use predicates::prelude::PredicateBooleanExt;
