@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need (moto's server, libfaketime, the
-# SARIF Multitool, and the release files' linters), checks the release files (workflows,
+# SARIF Multitool, cfn-lint, and the release files' linters), checks the release files (workflows,
 # Dockerfile, scripts, the GitHub Action), then checks formatting and lints and runs
 # every test. Usage: scripts/test.sh
 set -euo pipefail
@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 ensure_moto
 ensure_libfaketime
 ensure_sarif_multitool
+ensure_cfn_lint
 echo "local IAM: $KEYTRIM_MOTO_SERVER (libfaketime: $KEYTRIM_LIBFAKETIME); SARIF validator: $KEYTRIM_SARIF_MULTITOOL" >&2
 
 scripts/check-release-files.sh

@@ -11,7 +11,7 @@ use crate::aws::ConnectOptions;
 use crate::change::{self, Answer, RunOptions};
 use crate::cli::{
     AuditArgs, ChangeArgs, Cli, ColorChoice, Command, DiffArgs, DiffFormat, GlobalArgs,
-    IamPolicyArgs, Phase, ShowArgs, ShowFormat, SourceArg,
+    IamPolicyArgs, Phase, PolicyFormat, ShowArgs, ShowFormat, SourceArg,
 };
 use crate::error::{Error, Result, exit};
 use crate::exemptions::Exemptions;
@@ -452,7 +452,7 @@ fn diff(args: DiffArgs) -> Result<u8> {
 }
 
 fn iam_policy(args: IamPolicyArgs) -> Result<u8> {
-    let (mut document, organization_actions, default_role) = match args.phase {
+    let (policy, organization_actions, default_role) = match args.phase {
         Phase::Audit => (
             crate::iam_policy::audit(),
             crate::iam_policy::AUDIT_ORGANIZATION_ACTIONS,
@@ -463,13 +463,36 @@ fn iam_policy(args: IamPolicyArgs) -> Result<u8> {
             crate::iam_policy::APPLY_ORGANIZATION_ACTIONS,
             "KeytrimApply",
         ),
+        Phase::Pipeline => {
+            if args.format != PolicyFormat::Cloudformation || args.org {
+                return Err(Error::Usage(
+                    "iam-policy pipeline prints a CloudFormation template: use --format cloudformation (its Organization parameter stands for --org)".into(),
+                ));
+            }
+            return print_json(&crate::iam_policy::pipeline_template());
+        }
     };
-    if args.org {
-        let role = args.org_role.as_deref().unwrap_or(default_role);
-        document =
-            crate::iam_policy::organization(role, &args.partition, organization_actions, document);
-    }
-    let mut text = serde_json::to_string_pretty(&document).expect("policy documents serialise");
+    let role = args.org_role.as_deref().unwrap_or(default_role);
+    let phase = if args.phase == Phase::Audit {
+        "audit"
+    } else {
+        "apply"
+    };
+    let document = match (args.format, args.org) {
+        (PolicyFormat::Cloudformation, organization) => {
+            crate::iam_policy::role_template(role, phase, policy, organization)
+        }
+        (PolicyFormat::Json, true) => {
+            crate::iam_policy::organization(role, &args.partition, organization_actions, policy)
+        }
+        (PolicyFormat::Json, false) => policy,
+    };
+    print_json(&document)
+}
+
+/// A JSON document on stdout, pretty, with a trailing newline.
+fn print_json(document: &serde_json::Value) -> Result<u8> {
+    let mut text = serde_json::to_string_pretty(document).expect("policy documents serialise");
     text.push('\n');
     write_stdout(&text)?;
     Ok(exit::OK)

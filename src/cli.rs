@@ -284,6 +284,18 @@ pub struct DiffArgs {
 pub enum Phase {
     Audit,
     Apply,
+    /// The pipeline's roles for GitHub Actions (OIDC), audit and apply (with --format
+    /// cloudformation).
+    Pipeline,
+}
+
+/// How `iam-policy` prints what it prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyFormat {
+    /// The IAM policy documents.
+    Json,
+    /// A CloudFormation template (JSON) that creates the role(s).
+    Cloudformation,
 }
 
 #[derive(Debug, Args)]
@@ -305,6 +317,12 @@ pub struct IamPolicyArgs {
     /// The AWS partition of the role ARNs, with --org (aws, aws-cn, aws-us-gov, ...).
     #[arg(long, value_name = "NAME", default_value = "aws", requires = "org", value_parser = parse_partition)]
     pub partition: String,
+
+    /// json: the policy documents; cloudformation: a template that creates the role
+    /// (with --org, the member role for a service-managed StackSet; for pipeline, the
+    /// two roles GitHub's OIDC provider may assume).
+    #[arg(long, value_enum, default_value_t = PolicyFormat::Json)]
+    pub format: PolicyFormat,
 }
 
 /// `--partition`'s value: a partition AWS has.

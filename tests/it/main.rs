@@ -24,3 +24,4 @@ mod quick_start;
 mod sarif;
 mod schema;
 mod show;
+mod templates;

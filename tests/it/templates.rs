@@ -1,0 +1,156 @@
+//! `keytrim iam-policy ... --format cloudformation`: the templates that deploy keytrim's
+//! roles are valid CloudFormation according to AWS's own linter (cfn-lint), no trust
+//! policy names a wildcard principal, and the apply pipeline role trusts only one
+//! branch (or environment) of one repository.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::keytrim_isolated;
+
+const INSTALL: &str = "cfn-lint not found: run scripts/test.sh (it installs cfn-lint==1.58.0 into .tools/cfn-venv), or point KEYTRIM_CFN_LINT at cfn-lint";
+
+fn cfn_lint() -> PathBuf {
+    if let Some(path) = std::env::var_os("KEYTRIM_CFN_LINT") {
+        return PathBuf::from(path);
+    }
+    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/cfn-venv/bin/cfn-lint");
+    assert!(local.exists(), "{INSTALL}");
+    local
+}
+
+/// Every template keytrim prints, by its arguments.
+const TEMPLATES: &[&[&str]] = &[
+    &["audit", "--format", "cloudformation"],
+    &["apply", "--format", "cloudformation"],
+    &["audit", "--org", "--format", "cloudformation"],
+    &[
+        "apply",
+        "--org",
+        "--org-role",
+        "SecurityKeytrim",
+        "--format",
+        "cloudformation",
+    ],
+    &["pipeline", "--format", "cloudformation"],
+];
+
+fn template(args: &[&str]) -> (tempfile::TempDir, PathBuf, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = keytrim_isolated(dir.path())
+        .arg("iam-policy")
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{args:?}: {output:?}");
+    let path = dir.path().join("template.json");
+    std::fs::write(&path, &output.stdout).unwrap();
+    let document = serde_json::from_slice(&output.stdout).unwrap();
+    (dir, path, document)
+}
+
+#[test]
+fn every_template_passes_cfn_lint() {
+    for args in TEMPLATES {
+        let (_dir, path, _) = template(args);
+        let output = Command::new(cfn_lint())
+            .arg(&path)
+            .output()
+            .unwrap_or_else(|err| panic!("{INSTALL}: {err}"));
+        assert!(
+            output.status.success(),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// The trust policies of a template's roles.
+fn trusts(document: &Value) -> Vec<&Value> {
+    document["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|resource| resource["Type"] == "AWS::IAM::Role")
+        .map(|role| &role["Properties"]["AssumeRolePolicyDocument"])
+        .collect()
+}
+
+#[test]
+fn no_trust_policy_names_a_wildcard_principal() {
+    for args in TEMPLATES {
+        let (_dir, _, document) = template(args);
+        let trusts = trusts(&document);
+        assert!(!trusts.is_empty(), "{args:?}");
+        for trust in trusts {
+            for statement in trust["Statement"].as_array().unwrap() {
+                let principal = statement["Principal"].to_string();
+                assert!(
+                    !principal.contains('*') && statement.get("NotPrincipal").is_none(),
+                    "{args:?}: {principal}"
+                );
+                assert_eq!(statement["Effect"], "Allow");
+            }
+        }
+    }
+    // The check itself finds one.
+    let wildcard: Value = serde_json::json!({"Principal": {"AWS": "*"}});
+    assert!(wildcard["Principal"].to_string().contains('*'));
+}
+
+#[test]
+fn the_apply_pipeline_role_trusts_one_branch_or_environment_of_one_repository() {
+    let (_dir, _, document) = template(&["pipeline", "--format", "cloudformation"]);
+    let resources = &document["Resources"];
+    let apply = &resources["ApplyPipelineRole"]["Properties"];
+    assert_eq!(apply["RoleName"], "KeytrimApplyPipeline");
+    let condition = &apply["AssumeRolePolicyDocument"]["Statement"][0]["Condition"];
+    assert_eq!(
+        condition["StringEquals"]["token.actions.githubusercontent.com:aud"],
+        "sts.amazonaws.com"
+    );
+    let subject = condition["StringEquals"]["token.actions.githubusercontent.com:sub"].to_string();
+    assert!(
+        subject.contains("repo:${GitHubRepository}:ref:refs/heads/${ApplyBranch}")
+            && subject.contains("repo:${GitHubRepository}:environment:${ApplyEnvironment}")
+            && !subject.contains('*'),
+        "{subject}"
+    );
+    assert!(condition.get("StringLike").is_none(), "{condition}");
+    let audit = &resources["AuditPipelineRole"]["Properties"];
+    assert_eq!(audit["RoleName"], "KeytrimAuditPipeline");
+    let audit_condition = &audit["AssumeRolePolicyDocument"]["Statement"][0]["Condition"];
+    assert_eq!(
+        audit_condition["StringLike"]["token.actions.githubusercontent.com:sub"]["Fn::Sub"],
+        "repo:${GitHubRepository}:*"
+    );
+    assert_eq!(
+        audit_condition["StringEquals"]["token.actions.githubusercontent.com:aud"],
+        "sts.amazonaws.com"
+    );
+    // Only the apply role may change keys.
+    assert!(!audit.to_string().contains("UpdateAccessKey"));
+    assert!(apply.to_string().contains("iam:UpdateAccessKey"));
+}
+
+/// The member role for a StackSet trusts one principal, for keytrim's own sessions.
+#[test]
+fn the_member_role_trusts_one_principal_for_keytrims_sessions() {
+    let (_dir, _, document) = template(&["audit", "--org", "--format", "cloudformation"]);
+    let role = &document["Resources"]["Role"]["Properties"];
+    assert_eq!(role["RoleName"], "KeytrimAudit");
+    let statement = &role["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(statement["Principal"]["AWS"]["Ref"], "TrustedPrincipalArn");
+    assert_eq!(
+        statement["Condition"]["StringLike"]["sts:RoleSessionName"],
+        "keytrim-*"
+    );
+    let output = keytrim_isolated(tempfile::tempdir().unwrap().path())
+        .args(["iam-policy", "pipeline"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+}
