@@ -208,7 +208,12 @@ fn organization_policy(name: &str, actions: &[&str], member_role: &str) -> Value
                     {
                         "Effect": "Allow",
                         "Action": ["sts:AssumeRole"],
-                        "Resource": { "Fn::Sub": format!("arn:${{AWS::Partition}}:iam::*:role/{member_role}") }
+                        "Resource": { "Fn::Sub": format!("arn:${{AWS::Partition}}:iam::*:role/{member_role}") },
+                        // Only the member role of this Organization's accounts: a role
+                        // of that name elsewhere is not keytrim's.
+                        "Condition": {
+                            "StringEquals": { "aws:ResourceOrgID": "${aws:PrincipalOrgID}" }
+                        }
                     }
                 ]
             }

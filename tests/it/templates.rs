@@ -131,6 +131,12 @@ fn the_apply_pipeline_role_trusts_one_branch_or_environment_of_one_repository() 
         audit_condition["StringEquals"]["token.actions.githubusercontent.com:aud"],
         "sts.amazonaws.com"
     );
+    // In an Organization, the member role may be assumed in its accounts only.
+    let organization = apply["Policies"][1]["Fn::If"][1]["PolicyDocument"]["Statement"][1].clone();
+    assert_eq!(
+        organization["Condition"]["StringEquals"]["aws:ResourceOrgID"],
+        "${aws:PrincipalOrgID}"
+    );
     // Only the apply role may change keys.
     assert!(!audit.to_string().contains("UpdateAccessKey"));
     assert!(apply.to_string().contains("iam:UpdateAccessKey"));
