@@ -23,9 +23,9 @@ pub(crate) const AUDIT_ORGANIZATION_ACTIONS: &[&str] = &[
     "organizations:ListChildren",
 ];
 
-/// Organizations actions `keytrim apply --org-role` is granted from the management
-/// account.
-pub(crate) const APPLY_ORGANIZATION_ACTIONS: &[&str] = &["organizations:ListAccounts"];
+/// Organizations actions `keytrim apply --org-role` calls from the management account:
+/// none, since a plan (or a journal) names its account.
+pub(crate) const APPLY_ORGANIZATION_ACTIONS: &[&str] = &[];
 
 /// Actions `keytrim apply` and `keytrim rollback` call: the drift check reads keys,
 /// their last use and the user's tags (an exemption added since the audit), then the
@@ -77,23 +77,28 @@ pub(crate) fn organization(
     organization_actions: &[&str],
     phase_policy: Value,
 ) -> Value {
+    let mut management = vec![json!({
+        "Sid": "KeytrimAssumeMemberRole",
+        "Effect": "Allow",
+        "Action": ["sts:AssumeRole"],
+        "Resource": format!("arn:{partition}:iam::*:role/{role_name}"),
+        "Condition": { "StringEquals": { "aws:ResourceOrgID": "${aws:PrincipalOrgID}" } }
+    })];
+    if !organization_actions.is_empty() {
+        management.insert(
+            0,
+            json!({
+                "Sid": "KeytrimListAccounts",
+                "Effect": "Allow",
+                "Action": organization_actions,
+                "Resource": "*"
+            }),
+        );
+    }
     json!({
         "management_account_policy": {
             "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "KeytrimListAccounts",
-                    "Effect": "Allow",
-                    "Action": organization_actions,
-                    "Resource": "*"
-                },
-                {
-                    "Sid": "KeytrimAssumeMemberRole",
-                    "Effect": "Allow",
-                    "Action": ["sts:AssumeRole"],
-                    "Resource": format!("arn:{partition}:iam::*:role/{role_name}")
-                }
-            ]
+            "Statement": management
         },
         "member_role_name": role_name,
         "member_role_trust_policy": {
@@ -111,7 +116,8 @@ pub(crate) fn organization(
 }
 
 /// The session names keytrim gives the member roles it assumes (`keytrim-audit`,
-/// `keytrim-apply`, `keytrim-rollback`): a member role's trust allows only those.
+/// `keytrim-apply`, `keytrim-rollback`). The caller chooses its session name, so this
+/// keeps CloudTrail's record plain rather than limiting who assumes the role.
 const KEYTRIM_SESSIONS: &str = "keytrim-*";
 
 /// A CloudFormation template of the role one phase needs in one account: trusted by one
@@ -185,8 +191,14 @@ fn github_trust(subject: Value, operator: &str) -> Value {
         "Statement": [{
             "Effect": "Allow",
             "Principal": {
+                // The provider's own ARN when the template creates it, so that the
+                // roles are created after it.
                 "Federated": {
-                    "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:oidc-provider/token.actions.githubusercontent.com"
+                    "Fn::If": [
+                        "CreateProvider",
+                        { "Ref": "GitHubOidcProvider" },
+                        { "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:oidc-provider/token.actions.githubusercontent.com" }
+                    ]
                 }
             },
             "Action": "sts:AssumeRoleWithWebIdentity",
@@ -197,25 +209,27 @@ fn github_trust(subject: Value, operator: &str) -> Value {
 
 /// With the Organization condition: the management account's reads of the accounts,
 /// and the assumption of the member role in each.
-fn organization_policy(name: &str, actions: &[&str], member_role: &str) -> Value {
+fn organization_policy(name: &str, actions: &[&str], member_role_parameter: &str) -> Value {
+    let mut statements = Vec::new();
+    if !actions.is_empty() {
+        statements.push(json!({ "Effect": "Allow", "Action": actions, "Resource": "*" }));
+    }
+    statements.push(json!({
+        "Effect": "Allow",
+        "Action": ["sts:AssumeRole"],
+        "Resource": { "Fn::Sub": format!("arn:${{AWS::Partition}}:iam::*:role/${{{member_role_parameter}}}") },
+        // Only the member role of this Organization's accounts: a role of that name
+        // elsewhere is not keytrim's.
+        "Condition": {
+            "StringEquals": { "aws:ResourceOrgID": "${aws:PrincipalOrgID}" }
+        }
+    }));
     json!({
         "Fn::If": ["WithOrganization", {
             "PolicyName": name,
             "PolicyDocument": {
                 "Version": "2012-10-17",
-                "Statement": [
-                    { "Effect": "Allow", "Action": actions, "Resource": "*" },
-                    {
-                        "Effect": "Allow",
-                        "Action": ["sts:AssumeRole"],
-                        "Resource": { "Fn::Sub": format!("arn:${{AWS::Partition}}:iam::*:role/{member_role}") },
-                        // Only the member role of this Organization's accounts: a role
-                        // of that name elsewhere is not keytrim's.
-                        "Condition": {
-                            "StringEquals": { "aws:ResourceOrgID": "${aws:PrincipalOrgID}" }
-                        }
-                    }
-                ]
+                "Statement": statements
             }
         }, { "Ref": "AWS::NoValue" }]
     })
@@ -248,6 +262,18 @@ fn pipeline_parameters() -> Value {
             "Default": "true",
             "AllowedValues": ["true", "false"],
             "Description": "false when the account has GitHub's OIDC provider already."
+        },
+        "AuditMemberRoleName": {
+            "Type": "String",
+            "Default": "KeytrimAudit",
+            "Description": "With Organization: the member role `keytrim audit --org-role` assumes in each account.",
+            "AllowedPattern": "^[A-Za-z0-9+=,.@_-]{1,64}$"
+        },
+        "ApplyMemberRoleName": {
+            "Type": "String",
+            "Default": "KeytrimApply",
+            "Description": "With Organization: the member role `keytrim apply --org-role` assumes in each account.",
+            "AllowedPattern": "^[A-Za-z0-9+=,.@_-]{1,64}$"
         },
         "Organization": {
             "Type": "String",
@@ -297,7 +323,7 @@ pub(crate) fn pipeline_template() -> Value {
                     "AssumeRolePolicyDocument": github_trust(json!({ "Fn::Sub": "repo:${GitHubRepository}:*" }), "StringLike"),
                     "Policies": [
                         { "PolicyName": "keytrim-audit", "PolicyDocument": audit() },
-                        organization_policy("keytrim-audit-organization", AUDIT_ORGANIZATION_ACTIONS, "KeytrimAudit")
+                        organization_policy("keytrim-audit-organization", AUDIT_ORGANIZATION_ACTIONS, "AuditMemberRoleName")
                     ]
                 }
             },
@@ -310,7 +336,7 @@ pub(crate) fn pipeline_template() -> Value {
                     "AssumeRolePolicyDocument": github_trust(apply_subject, "StringEquals"),
                     "Policies": [
                         { "PolicyName": "keytrim-apply", "PolicyDocument": apply() },
-                        organization_policy("keytrim-apply-organization", APPLY_ORGANIZATION_ACTIONS, "KeytrimApply")
+                        organization_policy("keytrim-apply-organization", APPLY_ORGANIZATION_ACTIONS, "ApplyMemberRoleName")
                     ]
                 }
             }

@@ -413,9 +413,17 @@ fn iam_policy_names_the_partition_and_each_phases_role() {
     };
     let apply = policy(&["iam-policy", "apply", "--org", "--partition", "aws-us-gov"]);
     assert_eq!(apply["member_role_name"], "KeytrimApply");
+    // Apply lists no accounts (a plan names its own): assuming the member role, in
+    // the Organization's accounts only, is all the management account needs.
+    let statements = &apply["management_account_policy"]["Statement"];
+    assert_eq!(statements.as_array().unwrap().len(), 1, "{statements}");
     assert_eq!(
-        apply["management_account_policy"]["Statement"][1]["Resource"],
+        statements[0]["Resource"],
         "arn:aws-us-gov:iam::*:role/KeytrimApply"
+    );
+    assert_eq!(
+        statements[0]["Condition"]["StringEquals"]["aws:ResourceOrgID"],
+        "${aws:PrincipalOrgID}"
     );
     assert_eq!(
         apply["member_role_trust_policy"]["Statement"][0]["Principal"]["AWS"],

@@ -131,12 +131,33 @@ fn the_apply_pipeline_role_trusts_one_branch_or_environment_of_one_repository() 
         audit_condition["StringEquals"]["token.actions.githubusercontent.com:aud"],
         "sts.amazonaws.com"
     );
-    // In an Organization, the member role may be assumed in its accounts only.
-    let organization = apply["Policies"][1]["Fn::If"][1]["PolicyDocument"]["Statement"][1].clone();
-    assert_eq!(
-        organization["Condition"]["StringEquals"]["aws:ResourceOrgID"],
-        "${aws:PrincipalOrgID}"
-    );
+    // In an Organization, each may assume its member role (named by a parameter, so
+    // `--org-role NAME` works), in the Organization's own accounts only; apply lists
+    // no accounts (a plan names its account).
+    for (role, parameter) in [
+        (audit, "AuditMemberRoleName"),
+        (apply, "ApplyMemberRoleName"),
+    ] {
+        let statements = &role["Policies"][1]["Fn::If"][1]["PolicyDocument"]["Statement"];
+        let assume = statements
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|statement| statement["Action"][0] == "sts:AssumeRole")
+            .unwrap();
+        assert_eq!(
+            assume["Condition"]["StringEquals"]["aws:ResourceOrgID"],
+            "${aws:PrincipalOrgID}"
+        );
+        assert!(
+            assume["Resource"]["Fn::Sub"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!(":role/${{{parameter}}}")),
+            "{assume}"
+        );
+    }
+    assert!(!apply.to_string().contains("organizations:"));
     // Only the apply role may change keys.
     assert!(!audit.to_string().contains("UpdateAccessKey"));
     assert!(apply.to_string().contains("iam:UpdateAccessKey"));
