@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The demo: a local IAM (moto's server on 127.0.0.1, under libfaketime so that keys can
 # be given ages) with an account that shows every decision, then the whole cycle against
-# it: audit, show, apply (with verification), apply again, rollback. Needs no AWS
-# account and never reaches AWS. Works from any directory, with or without
-# CARGO_TARGET_DIR. Usage: scripts/demo.sh
+# it: audit, show, apply (with verification), apply again, rollback, and the evidence
+# report. Needs no AWS account and never reaches AWS. Works from any directory, with
+# or without CARGO_TARGET_DIR. Usage: scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
@@ -102,6 +102,12 @@ step 4 apply --yes "$plan" # a re-run is a no-op
 echo
 echo "Rolling the apply back from its journal:"
 step 0 rollback --yes "$journal"
+
+echo
+echo "The evidence for an auditor: one HTML file from the plan and both journals."
+mapfile -t journals < <(cd "$work/account" && ls plans/*.journal.jsonl)
+step 0 report "$plan" "${journals[@]}" --commit "demo" -o evidence.html
+grep -q 'Outcome: rolled back' "$work/account/evidence.html" || fail "the evidence report does not show the rollback"
 
 echo
 echo "Demo finished in $((SECONDS - started)) s: local IAM stopped, nothing reached AWS."

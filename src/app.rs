@@ -11,7 +11,7 @@ use crate::aws::ConnectOptions;
 use crate::change::{self, Answer, RunOptions};
 use crate::cli::{
     AuditArgs, ChangeArgs, Cli, ColorChoice, Command, DiffArgs, DiffFormat, GlobalArgs,
-    IamPolicyArgs, Phase, PolicyFormat, ShowArgs, ShowFormat, SourceArg,
+    IamPolicyArgs, Phase, PolicyFormat, ReportArgs, ShowArgs, ShowFormat, SourceArg,
 };
 use crate::error::{Error, Result, exit};
 use crate::exemptions::Exemptions;
@@ -58,6 +58,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
             )
             .await
         }
+        Command::Report(args) => report(args, cli.global.quiet),
         Command::IamPolicy(args) => iam_policy(args),
         Command::Completions(args) => {
             let mut text = Vec::new();
@@ -449,6 +450,50 @@ fn diff(args: DiffArgs) -> Result<u8> {
     } else {
         exit::CHANGED
     })
+}
+
+/// `keytrim report`: every file is read and checked before anything is written.
+fn report(args: ReportArgs, quiet: bool) -> Result<u8> {
+    use crate::evidence::{self, JournalFile, Made, SourceFile};
+    let (plan, plan_text) = plan::load::load_with_text(&args.plan)?;
+    let plan_file = SourceFile {
+        path: args.plan.display().to_string(),
+        sha256: evidence::sha256_hex(plan_text.as_bytes()),
+    };
+    let journals = args
+        .journals
+        .iter()
+        .map(|path| {
+            let (entries, bytes) = crate::journal::read_with_bytes(path)?;
+            Ok(JournalFile {
+                file: SourceFile {
+                    path: path.display().to_string(),
+                    sha256: evidence::sha256_hex(&bytes),
+                },
+                entries,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let made = Made {
+        reviewed_in: args.commit.clone(),
+        at: chrono::Utc::now(),
+        by: format!("keytrim {}", env!("CARGO_PKG_VERSION")),
+    };
+    let evidence =
+        evidence::assemble(plan, plan_file, journals, made).map_err(|mismatch| Error::Journal {
+            path: mismatch.path.clone(),
+            detail: mismatch.detail,
+        })?;
+    let document = evidence::html::render(&evidence);
+    if args.out.as_os_str() == "-" {
+        write_stdout(&document)?;
+    } else {
+        files::write_atomically(&args.out, &document)?;
+        if !quiet {
+            eprintln!("evidence report written to {}", args.out.display());
+        }
+    }
+    Ok(exit::OK)
 }
 
 fn iam_policy(args: IamPolicyArgs) -> Result<u8> {

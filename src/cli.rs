@@ -77,6 +77,9 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Re-activate the keys an apply deactivated, from its journal.
     Rollback(RollbackArgs),
+    /// One self-contained HTML evidence document from a plan and the journals of the
+    /// apply and rollback runs made from it, for an auditor.
+    Report(ReportArgs),
     /// Print the least-privilege IAM policy (JSON) a phase needs.
     IamPolicy(IamPolicyArgs),
     /// Print shell completions, e.g. `keytrim completions bash > /etc/bash_completion.d/keytrim`.
@@ -277,6 +280,26 @@ pub struct DiffArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
     pub format: DiffFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The plan file (the reviewed one that was applied).
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+
+    /// Journals of apply and rollback runs made from the plan, in any order.
+    #[arg(value_name = "JOURNAL")]
+    pub journals: Vec<PathBuf>,
+
+    /// Where to write the HTML document: a path, or - for stdout.
+    #[arg(short, long, value_name = "FILE", default_value = "-")]
+    pub out: PathBuf,
+
+    /// The commit or pull request that approved the plan (e.g. $GITHUB_SHA), shown as
+    /// given.
+    #[arg(long, value_name = "REF")]
+    pub commit: Option<String>,
 }
 
 /// Which phase's permissions to print.

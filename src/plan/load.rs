@@ -215,6 +215,12 @@ fn name_the_user(text: &str, message: &str) -> String {
 
 /// Read, parse and validate a plan file.
 pub fn load(path: &Path) -> Result<Plan> {
+    load_with_text(path).map(|(plan, _)| plan)
+}
+
+/// Read, parse and validate a plan file; the plan with the exact text it was read from
+/// (for a digest of what was checked).
+pub fn load_with_text(path: &Path) -> Result<(Plan, String)> {
     let fail = |detail: String| Error::Plan {
         path: path.display().to_string(),
         detail,
@@ -236,7 +242,8 @@ pub fn load(path: &Path) -> Result<Plan> {
             err.utf8_error().valid_up_to()
         ))
     })?;
-    parse(&text).map_err(fail)
+    let plan = parse(&text).map_err(fail)?;
+    Ok((plan, text))
 }
 
 fn describe_io(err: &std::io::Error) -> String {

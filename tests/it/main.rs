@@ -21,6 +21,7 @@ mod interrupt;
 mod org;
 mod prompt;
 mod quick_start;
+mod report;
 mod sarif;
 mod schema;
 mod show;

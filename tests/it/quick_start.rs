@@ -88,6 +88,12 @@ fn assert_every_decision_shown(stdout: &str) {
     }
     // The journal the demo prints shows alice's key deactivated and verified.
     assert!(stdout.contains(r#""event":"verified""#), "{stdout}");
+    // The evidence report of the plan and both journals is written (the demo checks
+    // that it shows the rollback).
+    assert!(
+        stdout.contains("$ keytrim report plans/123456789012.yaml plans/"),
+        "{stdout}"
+    );
     assert!(
         stdout
             .lines()

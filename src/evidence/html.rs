@@ -1,0 +1,471 @@
+//! The evidence as one self-contained HTML document: no script, no fetch (its Content
+//! Security Policy forbids both), styles inline, a chart drawn in inline SVG, laid out
+//! to print to PDF. Every string from a plan, a journal or IAM goes through maud's
+//! escaping, after `term::escape` has written out the characters that would hide or
+//! reorder text.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use super::{Evidence, Outcome, Run, Step, Tally, UserEvidence, Verification};
+use crate::journal::{Entry, Event, Mode};
+use crate::plan::{PlanKey, PlanUser, Source};
+use crate::rule::Decision;
+use crate::term;
+
+/// No script and no fetch of anything: the document is what it shows.
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'";
+
+const STYLE: &str = r"
+:root { --ink: #1b1f24; --muted: #57606a; --line: #d0d7de; --bad: #b3261e; --good: #1a7f37; --hold: #9a6700; }
+body { font: 14px/1.45 system-ui, -apple-system, 'Segoe UI', sans-serif; color: var(--ink); max-width: 70rem; margin: 2rem auto; padding: 0 1rem; }
+h1 { font-size: 1.5rem; margin-bottom: .25rem; }
+h2 { font-size: 1.2rem; border-bottom: 1px solid var(--line); padding-bottom: .2rem; margin-top: 2rem; }
+h3 { font-size: 1.05rem; margin: 0 0 .3rem; }
+table { border-collapse: collapse; width: 100%; margin: .4rem 0; }
+th, td { border: 1px solid var(--line); padding: .25rem .45rem; text-align: left; vertical-align: top; }
+th { background: #f6f8fa; }
+td.num, th.num { text-align: right; }
+code, .id { font-family: ui-monospace, 'SFMono-Regular', Menlo, Consolas, monospace; font-size: .92em; overflow-wrap: anywhere; }
+.id, .digest, .date { white-space: nowrap; overflow-wrap: normal; }
+th[scope=row] { width: 9rem; }
+.muted { color: var(--muted); }
+.user { border: 1px solid var(--line); border-radius: 6px; padding: .6rem .8rem; margin: .8rem 0; }
+.outcome { font-weight: 600; }
+.outcome.bad { color: var(--bad); }
+.outcome.good { color: var(--good); }
+.outcome.hold { color: var(--hold); }
+.override { border-left: 4px solid var(--hold); padding-left: .5rem; }
+.warning { border-left: 4px solid var(--bad); padding-left: .5rem; }
+ol.steps { margin: .3rem 0; padding-left: 1.4rem; }
+figure { margin: .5rem 0; }
+figcaption { color: var(--muted); font-size: .9em; }
+svg text { font: 11px system-ui, sans-serif; fill: var(--ink); }
+@page { size: A4; margin: 14mm; }
+@media print {
+  body { font-size: 10pt; margin: 0; max-width: none; }
+  .user, tr, figure { break-inside: avoid; }
+  h2 { break-after: avoid; }
+}
+";
+
+/// Data shown as text: hidden controls written out (maud escapes HTML).
+fn text(data: &str) -> Cow<'_, str> {
+    term::escape(data)
+}
+
+fn when(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// The whole document.
+pub fn render(evidence: &Evidence) -> String {
+    let plan = &evidence.plan;
+    let title = format!(
+        "keytrim evidence: account {}, plan of {}",
+        plan.account_id,
+        plan.generated_at.format("%Y-%m-%d")
+    );
+    let document = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="Content-Security-Policy" content=(CONTENT_SECURITY_POLICY);
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header {
+                    h1 { "Evidence: " (text(&plan.policy.control)) ", account " span.id { (plan.account_id) } }
+                    p.muted {
+                        "No IAM user may have more than one active access key. This document joins the reviewed plan with the journals of the runs made from it. It was made by "
+                        (text(&evidence.made_by)) " at " (when(evidence.made_at)) "."
+                    }
+                }
+                (sources(evidence))
+                (summary(evidence))
+                (ages_chart(evidence))
+                (users(evidence))
+                (strays(evidence))
+            }
+        }
+    };
+    document.into_string()
+}
+
+fn sources(evidence: &Evidence) -> Markup {
+    let plan = &evidence.plan;
+    html! {
+        section #sources {
+            h2 { "Sources" }
+            table {
+                tr { th scope="row" { "Plan file" } td { code { (text(&evidence.plan_file.path)) } br; span.muted { "SHA-256 " } code.digest { (evidence.plan_file.sha256) } } }
+                tr { th scope="row" { "Reviewed in" } td {
+                    @match &evidence.reviewed_in {
+                        Some(reference) => code { (text(reference)) },
+                        None => span.muted { "not given (keytrim report --commit)" },
+                    }
+                } }
+                tr { th scope="row" { "Audited" } td { (when(plan.generated_at)) " by " code { (text(&plan.caller_arn)) } " with " (text(&plan.generated_by)) ", from "
+                    (match plan.source { Source::Live => "live IAM", Source::CredentialReport => "the credential report, confirmed live" }) } }
+                tr { th scope="row" { "Policy" } td {
+                    "Keys " (plan.policy.max_key_age_days) " days old or older are not kept; a key used within "
+                    (plan.policy.in_use_window_days) " days holds its deactivation (guard "
+                    (if plan.policy.in_use_guard { "on" } else { "off" }) ")."
+                    @if crate::plan::standing::policy_of(plan) != crate::rule::Policy::default() {
+                        " " strong { "This is not keytrim's default policy." }
+                    }
+                } }
+            }
+            @if evidence.runs.is_empty() {
+                p.warning { "No journal was given: nothing below has been applied." }
+            }
+            @for run in &evidence.runs {
+                table {
+                    tr { th scope="row" { "Run" } td { strong { (run.label) } ", started " span.date { (when(run.started)) } " by " code { (text(&run.caller_arn)) } " with " (text(&run.tool)) } }
+                    tr { th scope="row" { "Replayed" } td { code { (text(&run.source)) } } }
+                    tr { th scope="row" { "Journal" } td { code { (text(&run.file.path)) } br; span.muted { "SHA-256 " } code.digest { (run.file.sha256) } } }
+                }
+            }
+        }
+    }
+}
+
+fn summary(evidence: &Evidence) -> Markup {
+    let counts = crate::plan::render::effective_summary(&evidence.plan);
+    let Tally {
+        deactivated,
+        unverified,
+        rolled_back,
+        left_alone,
+        failed_or_unknown,
+        not_applied,
+    } = evidence.tally();
+    let overrides: Vec<&UserEvidence> = evidence
+        .users
+        .iter()
+        .filter(|user| user.overridden.is_some())
+        .collect();
+    html! {
+        section #summary {
+            h2 { "Summary" }
+            table {
+                tr { th.num { "users scanned" } th.num { "compliant" } th.num { "deactivate" } th.num { "hold" } th.num { "rotate" } th.num { "exempt" } th.num { "unreadable" } }
+                tr { td.num { (counts.users_scanned) } td.num { (counts.compliant) } td.num { (counts.deactivate) } td.num { (counts.hold) } td.num { (counts.rotate) } td.num { (counts.exempt) } td.num { (counts.unreadable) } }
+            }
+            table {
+                tr { th.num { "deactivated" } th.num { "of them not verified" } th.num { "re-activated" } th.num { "left alone" } th.num { "failed or unknown" } th.num { "not applied" } }
+                tr { td.num { (deactivated) } td.num { (unverified) } td.num { (rolled_back) } td.num { (left_alone) } td.num { (failed_or_unknown) } td.num { (not_applied) } }
+            }
+            @if !overrides.is_empty() {
+                p.override {
+                    strong { "Reviewer overrides (" (overrides.len()) "): " }
+                    @for (index, user) in overrides.iter().enumerate() {
+                        @if index > 0 { ", " }
+                        code { (text(&user.user.user_name)) }
+                        " (" (user.overridden.map(Decision::as_str).unwrap_or_default()) " → " (user.user.decision.as_str()) ")"
+                    }
+                    ". The rule decided otherwise on the plan's own facts; keytrim accepts an override only when it does less, or what the rule named for a held key."
+                }
+            }
+        }
+    }
+}
+
+/// What a key's dot stands for in the chart, in row order.
+const ROWS: [&str; 6] = ["kept", "deactivate", "held", "rotate", "exempt", "inactive"];
+
+fn row_of(user: &PlanUser, key: &PlanKey) -> usize {
+    let id = key.access_key_id.as_str();
+    match user.decision {
+        _ if key.status != crate::facts::KeyStatus::Active => 5,
+        Decision::Exempt => 4,
+        Decision::Rotate => 3,
+        _ if user.keep.as_deref() == Some(id) => 0,
+        Decision::Hold if user.deactivate.iter().any(|k| k == id) => 2,
+        _ if user.deactivate.iter().any(|k| k == id) => 1,
+        _ => 5,
+    }
+}
+
+const ROW_COLOURS: [&str; 6] = [
+    "#1a7f37", "#b3261e", "#9a6700", "#8250df", "#0969da", "#8c959f",
+];
+
+/// Every key of the plan as a dot at its age on the audit's day, one row per role,
+/// against the policy's maximum age.
+fn ages_chart(evidence: &Evidence) -> Markup {
+    let plan = &evidence.plan;
+    let dots: Vec<(usize, u32, String)> = plan
+        .users
+        .iter()
+        .flat_map(|user| {
+            user.keys.iter().map(move |key| {
+                (
+                    row_of(user, key),
+                    key.age_days,
+                    format!(
+                        "{} {}: {} days",
+                        text(&user.user_name),
+                        key.access_key_id,
+                        key.age_days
+                    ),
+                )
+            })
+        })
+        .collect();
+    if dots.is_empty() {
+        return html! {};
+    }
+    let used: Vec<usize> = (0..ROWS.len())
+        .filter(|row| dots.iter().any(|dot| dot.0 == *row))
+        .collect();
+    let limit = plan.policy.max_key_age_days;
+    let oldest = dots.iter().map(|dot| dot.1).max().unwrap_or(0);
+    // Days shown: at least twice the limit, rounded up to 30 days.
+    let span = (oldest.max(limit * 2) + 1).div_ceil(30) * 30;
+    let (left, width, row_height) = (90.0, 620.0, 26.0);
+    let x = |days: u32| left + width * f64::from(days) / f64::from(span);
+    let height = row_height * used.len() as f64 + 34.0;
+    let over = dots
+        .iter()
+        .filter(|dot| dot.1 >= limit && dot.0 != 5)
+        .count();
+    let label = format!(
+        "{} keys by age in days; {over} active keys are {limit} days old or older",
+        dots.len()
+    );
+    html! {
+        section #ages {
+            h2 { "Key ages" }
+            figure {
+                svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label=(label) width="740" height=(height) viewBox={ "0 0 740 " (height) } {
+                    title { (label) }
+                    @for (position, row) in used.iter().enumerate() {
+                        @let y = row_height * position as f64 + 14.0;
+                        text x="4" y=(y + 4.0) { (ROWS[*row]) }
+                        line x1=(left) x2=(left + width) y1=(y) y2=(y) stroke="#d0d7de" {}
+                        @for dot in dots.iter().filter(|dot| dot.0 == *row) {
+                            circle cx=(x(dot.1)) cy=(y) r="4.5" fill=(ROW_COLOURS[*row]) fill-opacity="0.7" { title { (dot.2) } }
+                        }
+                    }
+                    @let bottom = row_height * used.len() as f64;
+                    line x1=(x(limit)) x2=(x(limit)) y1="0" y2=(bottom) stroke="#b3261e" stroke-dasharray="4 3" {}
+                    text x=(x(limit) + 4.0) y=(bottom + 12.0) fill="#b3261e" { (limit) " days" }
+                    text x=(left) y=(bottom + 26.0) { "0" }
+                    text x=(left + width) y=(bottom + 26.0) text-anchor="end" { (span) " days" }
+                }
+                figcaption { (label) ". Each dot is a key of a user in the plan, at its age on the audit's day; the dashed line is the policy's maximum age." }
+            }
+        }
+    }
+}
+
+fn users(evidence: &Evidence) -> Markup {
+    html! {
+        section #users {
+            h2 { "Users (" (evidence.users.len()) ")" }
+            @if evidence.users.is_empty() {
+                p { "Every user had at most one active key: nothing to do." }
+            }
+            @for user in &evidence.users {
+                (user_section(evidence, user))
+            }
+        }
+    }
+}
+
+fn user_section(evidence: &Evidence, evidence_of: &UserEvidence) -> Markup {
+    let user = &evidence_of.user;
+    let (outcome, class) = outcome_text(&evidence_of.outcome);
+    html! {
+        article.user {
+            h3 { code { (text(&user.user_name)) } ": " (user.decision.as_str()) }
+            p.muted { code { (text(&user.user_arn)) } }
+            p { "Reason: " (text(&user.reason)) }
+            @if let Some(rule) = evidence_of.overridden {
+                p.override { "Reviewer override: the rule decided " strong { (rule.as_str()) } " on the plan's facts; the plan says " strong { (user.decision.as_str()) } "." }
+            }
+            @if let Some(until) = user.exempt_until {
+                p { "Exempt until " (until.format("%Y-%m-%d")) " (its last day)." }
+            }
+            @if let Some(error) = &user.error {
+                p.warning { "IAM refused to show this user: " (text(error)) }
+            }
+            @if !user.keys.is_empty() {
+                (keys_table(user))
+            }
+            @if !evidence_of.steps.is_empty() {
+                p { "What the journals record:" }
+                ol.steps {
+                    @for step in &evidence_of.steps {
+                        li { (step_text(&evidence.runs, step)) }
+                    }
+                }
+            }
+            p class={ "outcome " (class) } { "Outcome: " (outcome) }
+        }
+    }
+}
+
+fn keys_table(user: &PlanUser) -> Markup {
+    html! {
+        table {
+            tr { th { "Access key" } th { "Planned" } th { "Status at audit" } th { "Created" } th.num { "Age (days)" } th { "Last used" } th { "Description" } }
+            @for key in &user.keys {
+                tr {
+                    td.id { (key.access_key_id) }
+                    td { (planned_role(user, key)) }
+                    td { (key.status.as_str()) }
+                    td.date { (key.created.format("%Y-%m-%d")) }
+                    td.num { (key.age_days) }
+                    td { (last_use(key)) }
+                    td { (key.description.as_deref().map(text).unwrap_or_default()) }
+                }
+            }
+        }
+    }
+}
+
+fn planned_role(user: &PlanUser, key: &PlanKey) -> &'static str {
+    let id = key.access_key_id.as_str();
+    if user.keep.as_deref() == Some(id) {
+        "keep"
+    } else if user.deactivate.iter().any(|k| k == id) {
+        match user.decision {
+            Decision::Deactivate => "deactivate",
+            Decision::Hold => "held",
+            _ => "-",
+        }
+    } else {
+        "-"
+    }
+}
+
+fn last_use(key: &PlanKey) -> String {
+    let Some(at) = key.last_used else {
+        return "never".to_string();
+    };
+    let place: Vec<Cow<'_, str>> = [&key.last_used_service, &key.last_used_region]
+        .into_iter()
+        .flatten()
+        .map(|part| text(part))
+        .collect();
+    if place.is_empty() {
+        when(at)
+    } else {
+        format!("{} ({})", when(at), place.join(", "))
+    }
+}
+
+/// One journal line for people.
+fn step_text(runs: &[Run], step: &Step) -> Markup {
+    let entry = &step.entry;
+    let run = &runs[step.run];
+    html! {
+        span.date { (when(entry.ts)) } " · " (run.label) ": " (event_text(run.mode, entry))
+        @if let Some(key) = &entry.access_key_id { " " span.id { (key) } }
+        @if let (Some(from), Some(to)) = (entry.from, entry.to) { " (" (from.as_str()) " → " (to.as_str()) ")" }
+        @if let Some(reason) = &entry.reason { " — " (text(reason)) }
+        @if let Some(error) = &entry.error { " — error: " (text(error)) }
+    }
+}
+
+fn event_text(mode: Mode, entry: &Entry) -> &'static str {
+    let reactivating = entry.to == Some(crate::facts::KeyStatus::Active);
+    match entry.event {
+        Event::Run => "run started",
+        Event::Intent if reactivating => "about to re-activate",
+        Event::Intent => "about to deactivate",
+        Event::Done if reactivating && mode == Mode::Apply => "re-activated (lockout guard)",
+        Event::Done if reactivating => "re-activated",
+        Event::Done => "deactivated",
+        Event::Failed => "IAM refused the call; nothing changed",
+        Event::Unknown => "no clear answer; live state decides",
+        Event::Verified => "verified: IAM lists the intended state",
+        Event::Unverified => "not verified in time",
+        Event::Skipped => "skipped",
+        Event::Drifted => "left alone: live state differs from the plan",
+        Event::Declined => "declined at the prompt",
+    }
+}
+
+/// The outcome in words, with its class for colour (the words carry the meaning).
+fn outcome_text(outcome: &Outcome) -> (String, &'static str) {
+    let keys = |keys: &[String]| keys.join(", ");
+    let verification = |verified: &Verification| match verified {
+        Verification::Verified => "verified",
+        Verification::Unverified => "NOT verified in time",
+        Verification::NotRecorded => "no verification recorded",
+    };
+    match outcome {
+        Outcome::NoChangePlanned => ("no change planned".to_string(), "muted"),
+        Outcome::NotApplied => (
+            "not applied (no journal names this user)".to_string(),
+            "hold",
+        ),
+        Outcome::Deactivated { keys: k, verified } => (
+            format!("deactivated {}, {}", keys(k), verification(verified)),
+            if *verified == Verification::Verified {
+                "good"
+            } else {
+                "bad"
+            },
+        ),
+        Outcome::RolledBack { keys: k, verified } => (
+            format!(
+                "rolled back: re-activated {}, {}",
+                keys(k),
+                verification(verified)
+            ),
+            "hold",
+        ),
+        Outcome::Restored { keys: k, verified } => (
+            format!(
+                "re-activated {} by the apply's lockout guard, {}",
+                keys(k),
+                verification(verified)
+            ),
+            "hold",
+        ),
+        Outcome::Failed { error } => (format!("failed, nothing changed: {}", text(error)), "bad"),
+        Outcome::Unknown { error } => (
+            format!("unknown, live state decides: {}", text(error)),
+            "bad",
+        ),
+        Outcome::LeftAlone { event, reason } => {
+            let what = match event {
+                Event::Drifted => "left alone, drifted",
+                Event::Declined => "declined at the prompt",
+                _ => "skipped",
+            };
+            (format!("{what}: {}", text(reason)), "hold")
+        }
+        Outcome::Interrupted => (
+            "interrupted after the intent: live state decides".to_string(),
+            "bad",
+        ),
+    }
+}
+
+fn strays(evidence: &Evidence) -> Markup {
+    if evidence.strays.is_empty() {
+        return html! {};
+    }
+    html! {
+        section #strays {
+            h2 { "Not in this plan" }
+            p.warning { "These journal lines name users or keys that the plan does not list: the journal may be of another plan of this account." }
+            ol.steps {
+                @for step in &evidence.strays {
+                    li { @if let Some(user) = &step.entry.user_name { code { (text(user)) } ": " } (step_text(&evidence.runs, step)) }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! `keytrim report`: the evidence of an apply as one HTML file, checked as an auditor
+//! would see it, in a real headless Chromium (Debian's package): the page is printed
+//! to PDF and its text read back with pdftotext, a screenshot is taken, and the DOM is
+//! read after the page has loaded. A hostile string stays inert text.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{LocalIam, new_journal, only_journal, seed_every_decision};
+
+const PLAN: &str = "plans/123456789012.yaml";
+const INSTALL: &str = "run scripts/test.sh (it installs Debian's chromium and poppler-utils), or point KEYTRIM_CHROMIUM and KEYTRIM_PDFTOTEXT at them";
+
+fn tool(variable: &str, default: &str) -> PathBuf {
+    let path = std::env::var_os(variable).map_or_else(|| PathBuf::from(default), PathBuf::from);
+    assert!(path.exists(), "{} not found: {INSTALL}", path.display());
+    path
+}
+
+/// Run a headless Chromium on the report with `args`: it reaches nothing but the file,
+/// with its own profile and home in `scratch`.
+fn chromium(report: &Path, scratch: &Path, args: &[String]) -> std::process::Output {
+    Command::new(tool("KEYTRIM_CHROMIUM", "/usr/bin/chromium"))
+        .env("HOME", scratch)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            scratch.join("profile").display()
+        ))
+        .args(args)
+        .arg(format!("file://{}", report.display()))
+        .output()
+        .unwrap_or_else(|err| panic!("chromium: {err}: {INSTALL}"))
+}
+
+/// The page as Chromium prints it to PDF, as text with every run of white space one
+/// space (lines wrap where the page does).
+fn printed_text(report: &Path, scratch: &Path) -> String {
+    let pdf = scratch.join("report.pdf");
+    let output = chromium(
+        report,
+        scratch,
+        &[
+            format!("--print-to-pdf={}", pdf.display()),
+            "--no-pdf-header-footer".into(),
+        ],
+    );
+    assert!(pdf.exists(), "no PDF: {output:?}");
+    let text = Command::new(tool("KEYTRIM_PDFTOTEXT", "/usr/bin/pdftotext"))
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .unwrap_or_else(|err| panic!("pdftotext: {err}: {INSTALL}"));
+    assert!(text.status.success(), "{text:?}");
+    String::from_utf8_lossy(&text.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The DOM once the page has loaded (scripts, if any could run, have run).
+fn loaded_dom(report: &Path, scratch: &Path) -> String {
+    let output = chromium(report, scratch, &["--dump-dom".into()]);
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A screenshot of the page: a PNG of the size asked for, with something drawn on it.
+fn screenshot(report: &Path, scratch: &Path) {
+    let png = scratch.join("report.png");
+    let output = chromium(
+        report,
+        scratch,
+        &[
+            format!("--screenshot={}", png.display()),
+            "--window-size=1200,1600".into(),
+        ],
+    );
+    let bytes =
+        std::fs::read(&png).unwrap_or_else(|err| panic!("no screenshot ({err}): {output:?}"));
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert_eq!((width, height), (1200, 1600));
+    // A blank page of that size is about 9 KB as PNG; this report's first screen is
+    // about 250 KB. Far above blank means something was drawn.
+    assert!(
+        bytes.len() > 60_000,
+        "the screenshot looks blank: {} bytes",
+        bytes.len()
+    );
+}
+
+fn sha256_of(path: &Path) -> String {
+    keytrim::evidence::sha256_hex(&std::fs::read(path).unwrap())
+}
+
+/// The document holds nothing that runs, fetches or links: no such element, and no
+/// `src`, `href` or `on...` attribute. Text is escaped in the DOM, so every `<` starts
+/// a real tag.
+fn assert_inert(dom: &str) {
+    let lower = dom.to_ascii_lowercase();
+    for tag in lower
+        .split('<')
+        .skip(1)
+        .map(|rest| rest.split('>').next().unwrap_or(""))
+    {
+        let name = tag.split_whitespace().next().unwrap_or("");
+        assert!(
+            ![
+                "script", "img", "iframe", "a", "link", "object", "embed", "form", "base"
+            ]
+            .contains(&name),
+            "the document holds a <{name}> element: {dom}"
+        );
+        for attribute in tag
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|token| token.split_once('='))
+        {
+            let attribute = attribute.0;
+            assert!(
+                attribute != "src" && attribute != "href" && !attribute.starts_with("on"),
+                "the document holds a `{attribute}` attribute: {dom}"
+            );
+        }
+    }
+}
+
+/// The whole cycle against a local IAM: audit, apply, rollback, then one report from
+/// the plan and both journals. The printed page names every user of the plan with its
+/// decision and outcome, the commit that approved it, and each file's SHA-256.
+#[test]
+fn an_apply_and_its_rollback_make_one_evidence_report() {
+    let iam = LocalIam::start();
+    let keys = seed_every_decision(&iam);
+    iam.keytrim().arg("audit").assert().code(3);
+    iam.keytrim()
+        .args(["apply", "--yes", PLAN])
+        .assert()
+        .code(4);
+    let applied = only_journal(iam.dir());
+    iam.keytrim()
+        .args(["rollback", "--yes"])
+        .arg(&applied)
+        .assert()
+        .code(0);
+    let rolled_back =
+        new_journal(iam.dir(), std::slice::from_ref(&applied)).expect("rollback journal");
+
+    let output = iam
+        .keytrim()
+        .args(["report", PLAN])
+        .arg(&rolled_back)
+        .arg(&applied)
+        .args([
+            "--commit",
+            "9fceb02d0ae598e95dc970b74767f19372d61af8",
+            "-o",
+            "evidence/report.html",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let report = iam.dir().join("evidence/report.html");
+
+    let scratch = tempfile::tempdir().unwrap();
+    let text = printed_text(&report, scratch.path());
+    for expected in [
+        "account 123456789012",
+        "9fceb02d0ae598e95dc970b74767f19372d61af8",
+        &sha256_of(&iam.dir().join(PLAN)),
+        &sha256_of(&applied),
+        &sha256_of(&rolled_back),
+        "alice: deactivate",
+        "hank: hold",
+        "rita: rotate",
+        "erin: exempt",
+        "break-glass account",
+        // alice's old key was deactivated by the apply and re-activated by the rollback.
+        &format!("apply 1: deactivated {}", keys.alice_old.id),
+        &format!("rollback 1: re-activated {}", keys.alice_old.id),
+        &format!(
+            "Outcome: rolled back: re-activated {}, verified",
+            keys.alice_old.id
+        ),
+        "Outcome: no change planned",
+        "Key ages",
+    ] {
+        assert!(
+            text.contains(expected),
+            "the printed page lacks `{expected}`: {text}"
+        );
+    }
+    // Users the plan does not list (compliant ones) are not shown as users.
+    assert!(!text.contains("carol:"), "{text}");
+
+    let dom = loaded_dom(&report, scratch.path());
+    assert_inert(&dom);
+    assert!(dom.contains("Content-Security-Policy"), "{dom}");
+    // One dot per key of the plan's users: alice, hank, rita and erin have two each.
+    assert_eq!(dom.matches("<circle").count(), 8, "{dom}");
+    screenshot(&report, scratch.path());
+}
+
+/// A reviewer (or anyone with write access to the plan) puts markup, a script and a
+/// right-to-left override in a reason, and a journal line carries markup in its error.
+/// The page shows them as the text they are: nothing runs, loads or reorders.
+#[test]
+fn a_hostile_reason_stays_inert_text() {
+    let iam = LocalIam::start();
+    seed_every_decision(&iam);
+    iam.keytrim().arg("audit").assert().code(3);
+    let hostile = "</p><script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\"><a href=\"https://evil.example/\">click</a> \u{202e}gnp.exe";
+    let text = std::fs::read_to_string(iam.dir().join(PLAN)).unwrap();
+    let mut plan: keytrim::plan::Plan = serde_yaml::from_str(&text).unwrap();
+    for user in &mut plan.users {
+        user.reason = hostile.to_string();
+    }
+    std::fs::write(
+        iam.dir().join("plans/edited.yaml"),
+        serde_yaml::to_string(&plan).unwrap(),
+    )
+    .unwrap();
+    iam.keytrim()
+        .args(["apply", "--yes", PLAN])
+        .assert()
+        .code(4);
+    let journal = only_journal(iam.dir());
+    let mut lines = std::fs::read_to_string(&journal).unwrap();
+    lines.push_str(&format!(
+        "{{\"ts\":\"{}\",\"event\":\"skipped\",\"account_id\":\"123456789012\",\"user_name\":\"alice\",\"reason\":\"<script>document.title='pwned'</script>\"}}\n",
+        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ")
+    ));
+    std::fs::write(&journal, lines).unwrap();
+
+    let output = iam
+        .keytrim()
+        .args(["report", "plans/edited.yaml"])
+        .arg(&journal)
+        .args(["-o", "report.html"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let report = iam.dir().join("report.html");
+
+    let scratch = tempfile::tempdir().unwrap();
+    let dom = loaded_dom(&report, scratch.path());
+    assert_inert(&dom);
+    assert!(
+        dom.contains("<title>keytrim evidence: account 123456789012"),
+        "{dom}"
+    );
+    let printed = printed_text(&report, scratch.path());
+    assert!(
+        printed.contains(
+            "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\">"
+        ),
+        "{printed}"
+    );
+    // The override shows as an escape, not as reordered text.
+    assert!(printed.contains("\\u{202e}gnp.exe"), "{printed}");
+    assert!(!printed.contains('\u{202e}'), "{printed}");
+}
+
+/// A journal of another account cannot be evidence of this plan: a one-line error
+/// naming the journal, exit 1, and no report written.
+#[test]
+fn a_journal_of_another_account_is_refused() {
+    let iam = LocalIam::start();
+    seed_every_decision(&iam);
+    iam.keytrim().arg("audit").assert().code(3);
+    iam.keytrim()
+        .args(["apply", "--yes", PLAN])
+        .assert()
+        .code(4);
+    let journal = only_journal(iam.dir());
+    let other = iam.dir().join("other.journal.jsonl");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&journal)
+            .unwrap()
+            .replace("123456789012", "210987654321"),
+    )
+    .unwrap();
+    let output = iam
+        .keytrim()
+        .args(["report", PLAN, "other.journal.jsonl", "-o", "report.html"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("other.journal.jsonl"), "{stderr}");
+    assert!(
+        stderr.contains("account 210987654321, but the plan is of account 123456789012"),
+        "{stderr}"
+    );
+    assert!(!iam.dir().join("report.html").exists());
+}
