@@ -27,5 +27,5 @@ if command -v dist >/dev/null 2>&1; then
   echo "dist generate --check ($(dist --version))"
   dist generate --check
 else
-  echo "dist generate --check: skipped, dist is not installed (README, \"Releases\", says how)"
+  echo "dist generate --check: skipped, dist is not installed (docs/development.md, \"Releases\", says how)"
 fi

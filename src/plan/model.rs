@@ -21,7 +21,7 @@ pub const PLAN_KIND: &str = "keytrim-plan";
 pub const CONTROL_ID: &str = "CIS AWS Foundations Benchmark 1.13";
 
 /// The recommendation's number in each version of the CIS AWS Foundations Benchmark
-/// that has it, as (benchmark version, recommendation). The README's "The control's
+/// that has it, as (benchmark version, recommendation). docs/formats.md, "The control's
 /// number" says where each pair was read and what is still to be checked.
 pub const CIS_NUMBERS: &[(&str, &str)] = &[
     ("1.3", "1.13"),

@@ -3,7 +3,7 @@
 //! is that, a reviewer override keytrim accepts, or an edit it refuses. Pure.
 //!
 //! The accepted overrides all make apply do less, or exactly what the rule named for a
-//! key it held (the README's "Reviewer overrides" table):
+//! key it held (the "Reviewer overrides" table in docs/formats.md):
 //!
 //! | the rule decides | the plan says | apply does |
 //! |---|---|---|
@@ -123,7 +123,7 @@ pub fn standing_as_of(
                 user,
                 "decision",
                 format!(
-                    "the rule decides `{}` for these keys as of {as_of}, and `{}` is not an override keytrim accepts (see the README's reviewer overrides)",
+                    "the rule decides `{}` for these keys as of {as_of}, and `{}` is not an override keytrim accepts (see \"Reviewer overrides\" in docs/formats.md)",
                     ruled.as_str(),
                     planned.as_str()
                 ),

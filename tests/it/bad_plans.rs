@@ -109,7 +109,7 @@ const CORPUS: &[(&str, &str)] = &[
     ),
     (
         "deactivates-where-the-rule-rotates.yaml",
-        "user `rita`: field `decision`: the rule decides `rotate` for these keys as of 2026-11-29T12:00:00Z, and `deactivate` is not an override keytrim accepts (see the README's reviewer overrides)",
+        "user `rita`: field `decision`: the rule decides `rotate` for these keys as of 2026-11-29T12:00:00Z, and `deactivate` is not an override keytrim accepts (see \"Reviewer overrides\" in docs/formats.md)",
     ),
     (
         "age-does-not-match-created.yaml",

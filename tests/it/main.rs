@@ -14,6 +14,7 @@ mod audit;
 mod bad_plans;
 mod beside;
 mod cli;
+mod docs;
 mod errors;
 mod evidence;
 mod faults;
