@@ -455,6 +455,18 @@ fn diff(args: DiffArgs) -> Result<u8> {
 /// `keytrim report`: every file is read and checked before anything is written.
 fn report(args: ReportArgs, quiet: bool) -> Result<u8> {
     use crate::evidence::{self, JournalFile, Made, SourceFile};
+    // The report must never take the place of the plan or a journal it is made from.
+    let same_file = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
+    if let Some(input) = std::iter::once(&args.plan)
+        .chain(&args.journals)
+        .find(|input| same_file(input, &args.out))
+    {
+        return Err(Error::Usage(format!(
+            "-o {} is one of the report's inputs ({}); write the report elsewhere",
+            args.out.display(),
+            input.display()
+        )));
+    }
     let (plan, plan_text) = plan::load::load_with_text(&args.plan)?;
     let plan_file = SourceFile {
         path: args.plan.display().to_string(),
@@ -484,6 +496,11 @@ fn report(args: ReportArgs, quiet: bool) -> Result<u8> {
             path: mismatch.path.clone(),
             detail: mismatch.detail,
         })?;
+    if !quiet {
+        for note in &evidence.notes {
+            eprintln!("keytrim: warning: {}", term::escape(note));
+        }
+    }
     let document = evidence::html::render(&evidence);
     if args.out.as_os_str() == "-" {
         write_stdout(&document)?;

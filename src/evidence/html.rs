@@ -9,7 +9,10 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::{Evidence, Outcome, Run, Step, Tally, UserEvidence, Verification};
+use super::{
+    Evidence, KeyOutcome, KeyProblem, Outcome, Run, Step, Tally, UserEvidence, Verdict,
+    Verification,
+};
 use crate::journal::{Entry, Event, Mode};
 use crate::plan::{PlanKey, PlanUser, Source};
 use crate::rule::Decision;
@@ -27,6 +30,7 @@ h2 { font-size: 1.2rem; border-bottom: 1px solid var(--line); padding-bottom: .2
 h3 { font-size: 1.05rem; margin: 0 0 .3rem; }
 table { border-collapse: collapse; width: 100%; margin: .4rem 0; }
 th, td { border: 1px solid var(--line); padding: .25rem .45rem; text-align: left; vertical-align: top; }
+td, p, li { overflow-wrap: anywhere; }
 th { background: #f6f8fa; }
 td.num, th.num { text-align: right; }
 code, .id { font-family: ui-monospace, 'SFMono-Regular', Menlo, Consolas, monospace; font-size: .92em; overflow-wrap: anywhere; }
@@ -38,6 +42,7 @@ th[scope=row] { width: 9rem; }
 .outcome.bad { color: var(--bad); }
 .outcome.good { color: var(--good); }
 .outcome.hold { color: var(--hold); }
+ul.keys { margin: .2rem 0 .4rem; padding-left: 1.4rem; }
 .override { border-left: 4px solid var(--hold); padding-left: .5rem; }
 .warning { border-left: 4px solid var(--bad); padding-left: .5rem; }
 ol.steps { margin: .3rem 0; padding-left: 1.4rem; }
@@ -125,6 +130,9 @@ fn sources(evidence: &Evidence) -> Markup {
             @if evidence.runs.is_empty() {
                 p.warning { "No journal was given: nothing below has been applied." }
             }
+            @for note in &evidence.notes {
+                p.warning { "Check: " (text(note)) }
+            }
             @for run in &evidence.runs {
                 table {
                     tr { th scope="row" { "Run" } td { strong { (run.label) } ", started " span.date { (when(run.started)) } " by " code { (text(&run.caller_arn)) } " with " (text(&run.tool)) } }
@@ -138,14 +146,20 @@ fn sources(evidence: &Evidence) -> Markup {
 
 fn summary(evidence: &Evidence) -> Markup {
     let counts = crate::plan::render::effective_summary(&evidence.plan);
-    let Tally {
-        deactivated,
-        unverified,
-        rolled_back,
-        left_alone,
-        failed_or_unknown,
-        not_applied,
-    } = evidence.tally();
+    let tally: Tally = evidence.tally();
+    let outcomes = [
+        ("deactivated", "deactivated", tally.deactivated),
+        ("unverified", "of them not verified", tally.unverified),
+        ("already-done", "already done", tally.already_done),
+        ("reactivated", "re-activated", tally.reactivated),
+        ("left-alone", "left alone", tally.left_alone),
+        (
+            "failed-or-unknown",
+            "failed or unknown",
+            tally.failed_or_unknown,
+        ),
+        ("not-applied", "not applied", tally.not_applied),
+    ];
     let overrides: Vec<&UserEvidence> = evidence
         .users
         .iter()
@@ -158,9 +172,10 @@ fn summary(evidence: &Evidence) -> Markup {
                 tr { th.num { "users scanned" } th.num { "compliant" } th.num { "deactivate" } th.num { "hold" } th.num { "rotate" } th.num { "exempt" } th.num { "unreadable" } }
                 tr { td.num { (counts.users_scanned) } td.num { (counts.compliant) } td.num { (counts.deactivate) } td.num { (counts.hold) } td.num { (counts.rotate) } td.num { (counts.exempt) } td.num { (counts.unreadable) } }
             }
+            p { "What the journals record, in users:" }
             table {
-                tr { th.num { "deactivated" } th.num { "of them not verified" } th.num { "re-activated" } th.num { "left alone" } th.num { "failed or unknown" } th.num { "not applied" } }
-                tr { td.num { (deactivated) } td.num { (unverified) } td.num { (rolled_back) } td.num { (left_alone) } td.num { (failed_or_unknown) } td.num { (not_applied) } }
+                tr { @for (_, label, _) in &outcomes { th.num { (label) } } }
+                tr { @for (id, _, count) in &outcomes { td.num id={ "count-" (id) } { (count) } } }
             }
             @if !overrides.is_empty() {
                 p.override {
@@ -227,10 +242,11 @@ fn ages_chart(evidence: &Evidence) -> Markup {
         .collect();
     let limit = plan.policy.max_key_age_days;
     let oldest = dots.iter().map(|dot| dot.1).max().unwrap_or(0);
-    // Days shown: at least twice the limit, rounded up to 30 days.
-    let span = (oldest.max(limit * 2) + 1).div_ceil(30) * 30;
+    // Days shown: at least twice the limit, rounded up to 30 days (in u64: a plan's
+    // limit and ages are u32).
+    let span = (u64::from(oldest).max(u64::from(limit) * 2) + 1).div_ceil(30) * 30;
     let (left, width, row_height) = (90.0, 620.0, 26.0);
-    let x = |days: u32| left + width * f64::from(days) / f64::from(span);
+    let x = |days: u32| left + width * f64::from(days) / span as f64;
     let height = row_height * used.len() as f64 + 34.0;
     let over = dots
         .iter()
@@ -282,7 +298,7 @@ fn users(evidence: &Evidence) -> Markup {
 
 fn user_section(evidence: &Evidence, evidence_of: &UserEvidence) -> Markup {
     let user = &evidence_of.user;
-    let (outcome, class) = outcome_text(&evidence_of.outcome);
+    let (outcome, class) = verdict_text(&evidence_of.outcome.verdict);
     html! {
         article.user {
             h3 { code { (text(&user.user_name)) } ": " (user.decision.as_str()) }
@@ -309,6 +325,16 @@ fn user_section(evidence: &Evidence, evidence_of: &UserEvidence) -> Markup {
                 }
             }
             p class={ "outcome " (class) } { "Outcome: " (outcome) }
+            @if !evidence_of.outcome.keys.is_empty() {
+                ul.keys {
+                    @for key in &evidence_of.outcome.keys {
+                        li { (key_text(&evidence.runs, key)) }
+                    }
+                }
+            }
+            @if let Some(note) = evidence_of.outcome.note.as_deref().filter(|_| shows_note(&evidence_of.outcome)) {
+                p { "Why: " (text(note)) }
+            }
         }
     }
 }
@@ -395,50 +421,45 @@ fn event_text(mode: Mode, entry: &Entry) -> &'static str {
     }
 }
 
-/// The outcome in words, with its class for colour (the words carry the meaning).
-fn outcome_text(outcome: &Outcome) -> (String, &'static str) {
-    let keys = |keys: &[String]| keys.join(", ");
-    let verification = |verified: &Verification| match verified {
-        Verification::Verified => "verified",
-        Verification::Unverified => "NOT verified in time",
-        Verification::NotRecorded => "no verification recorded",
+/// The verdict in words, with its class for colour (the words carry the meaning).
+fn verdict_text(verdict: &Verdict) -> (String, &'static str) {
+    let seen = |verified: bool| {
+        if verified { "verified" } else { "NOT verified" }
     };
-    match outcome {
-        Outcome::NoChangePlanned => ("no change planned".to_string(), "muted"),
-        Outcome::NotApplied => (
+    match verdict {
+        Verdict::NoChangePlanned => ("no change planned".to_string(), "muted"),
+        Verdict::NotApplied => (
             "not applied (no journal names this user)".to_string(),
             "hold",
         ),
-        Outcome::Deactivated { keys: k, verified } => (
-            format!("deactivated {}, {}", keys(k), verification(verified)),
-            if *verified == Verification::Verified {
+        Verdict::Deactivated { verified, complete } => (
+            format!(
+                "deactivated{}, {}",
+                if *complete {
+                    ""
+                } else {
+                    " in part (see the keys)"
+                },
+                seen(*verified)
+            ),
+            if *verified && *complete {
                 "good"
             } else {
                 "bad"
             },
         ),
-        Outcome::RolledBack { keys: k, verified } => (
-            format!(
-                "rolled back: re-activated {}, {}",
-                keys(k),
-                verification(verified)
-            ),
+        Verdict::AlreadyDone { verified } => (
+            format!("already in the intended state, {}", seen(*verified)),
+            if *verified { "good" } else { "bad" },
+        ),
+        Verdict::Reactivated { by_rollback: true } => {
+            ("rolled back (see the keys)".to_string(), "hold")
+        }
+        Verdict::Reactivated { by_rollback: false } => (
+            "re-activated by the apply's lockout guard (see the keys)".to_string(),
             "hold",
         ),
-        Outcome::Restored { keys: k, verified } => (
-            format!(
-                "re-activated {} by the apply's lockout guard, {}",
-                keys(k),
-                verification(verified)
-            ),
-            "hold",
-        ),
-        Outcome::Failed { error } => (format!("failed, nothing changed: {}", text(error)), "bad"),
-        Outcome::Unknown { error } => (
-            format!("unknown, live state decides: {}", text(error)),
-            "bad",
-        ),
-        Outcome::LeftAlone { event, reason } => {
+        Verdict::LeftAlone { event, reason } => {
             let what = match event {
                 Event::Drifted => "left alone, drifted",
                 Event::Declined => "declined at the prompt",
@@ -446,10 +467,66 @@ fn outcome_text(outcome: &Outcome) -> (String, &'static str) {
             };
             (format!("{what}: {}", text(reason)), "hold")
         }
-        Outcome::Interrupted => (
-            "interrupted after the intent: live state decides".to_string(),
+        Verdict::Failed => (
+            "a change failed: IAM refused it (see the keys)".to_string(),
             "bad",
         ),
+        Verdict::Uncertain => (
+            "unknown: a change got no clear answer, live state decides (see the keys)".to_string(),
+            "bad",
+        ),
+        Verdict::NoActiveKey { .. } => (
+            "THE USER MAY HAVE NO ACTIVE KEY: the lockout guard could not re-activate a key"
+                .to_string(),
+            "bad",
+        ),
+    }
+}
+
+/// The journal line that left the user alone is shown as "why" unless the verdict
+/// already says it.
+fn shows_note(outcome: &Outcome) -> bool {
+    !matches!(
+        outcome.verdict,
+        Verdict::LeftAlone { .. } | Verdict::NoChangePlanned
+    )
+}
+
+/// What the journals say about one key, for people.
+fn key_text(runs: &[Run], key: &KeyOutcome) -> Markup {
+    let verification = |verified: Verification| match verified {
+        Verification::Verified => "verified",
+        Verification::Unverified => "NOT verified in time",
+        Verification::NotRecorded => "no verification recorded",
+    };
+    let label = |run: usize| runs[run].label.as_str();
+    html! {
+        span.id { (key.key) } ": "
+        @if let Some(change) = &key.changed {
+            @match change.to {
+                crate::facts::KeyStatus::Inactive => { "deactivated by " (label(change.run)) }
+                crate::facts::KeyStatus::Active => { "re-activated by " (label(change.run)) }
+            }
+            ", " (verification(change.verified))
+        }
+        @if let Some((status, run, verified)) = key.already {
+            "already " (status.as_str()) " when " (label(run)) " checked, " (verification(verified))
+        }
+        @if let Some(problem) = &key.problem {
+            @if key.changed.is_some() || key.already.is_some() { "; then " }
+            @match problem {
+                KeyProblem::Failed { run, to, error } => {
+                    (label(*run)) ": IAM refused to make it " (to.as_str()) ", unchanged: " (text(error))
+                }
+                KeyProblem::Uncertain { run, to, error } => {
+                    (label(*run)) ": no clear answer whether it became " (to.as_str()) ", live state decides"
+                    @if let Some(error) = error { ": " (text(error)) } @else { " (the run ended during the call)" }
+                }
+                KeyProblem::NotReached { run, reason } => {
+                    (label(*run)) ": not changed: " (text(reason))
+                }
+            }
+        }
     }
 }
 

@@ -45,6 +45,10 @@ fn of_user(user: &PlanUser, field: &str, message: impl Into<String>) -> Problem 
 /// The longest value an IAM tag can hold, and so the longest key description.
 pub const MAX_DESCRIPTION_CHARS: usize = 256;
 
+/// The largest maximum key age and in-use window a plan may state, in days, as audit's
+/// own options allow.
+pub const MAX_POLICY_DAYS: u32 = 36_500;
+
 /// True for a string IAM could have issued as an access key id.
 pub fn is_access_key_id(id: &str) -> bool {
     (16..=128).contains(&id.len())
@@ -166,6 +170,18 @@ pub fn validate(plan: &Plan) -> Result<(), Problem> {
     }
     if plan.policy.max_key_age_days == 0 {
         return Err(top("policy.max_key_age_days", "must be at least 1"));
+    }
+    // The bounds `audit` itself takes (`--max-key-age`, `--in-use-window`): a century.
+    for (field, days) in [
+        ("policy.max_key_age_days", plan.policy.max_key_age_days),
+        ("policy.in_use_window_days", plan.policy.in_use_window_days),
+    ] {
+        if days > MAX_POLICY_DAYS {
+            return Err(top(
+                field,
+                format!("must be at most {MAX_POLICY_DAYS} days"),
+            ));
+        }
     }
     // IAM user names are unique ignoring case: `alice` and `ALICE` are one user.
     let mut seen_users = HashSet::new();

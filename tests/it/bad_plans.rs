@@ -9,6 +9,10 @@ use crate::support::LocalIam;
 /// Each fixture and the end of the message it must give.
 const CORPUS: &[(&str, &str)] = &[
     (
+        "policy-beyond-a-century.yaml",
+        "field `policy.max_key_age_days`: must be at most 36500 days",
+    ),
+    (
         "unknown-field.yaml",
         "user `hank`: users[2]: unknown field `approved_by`, expected one of `user_name`, `user_arn`, `decision`, `reason`, `keep`, `deactivate`, `keys`, `exempt_until`, `error` at line 81 column 3",
     ),

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::proxy::{FaultProxy, Faults};
 use crate::support::{LocalIam, new_journal, only_journal, seed_every_decision};
 
 const PLAN: &str = "plans/123456789012.yaml";
@@ -189,8 +190,9 @@ fn an_apply_and_its_rollback_make_one_evidence_report() {
         // alice's old key was deactivated by the apply and re-activated by the rollback.
         &format!("apply 1: deactivated {}", keys.alice_old.id),
         &format!("rollback 1: re-activated {}", keys.alice_old.id),
+        "Outcome: rolled back (see the keys)",
         &format!(
-            "Outcome: rolled back: re-activated {}, verified",
+            "{}: re-activated by rollback 1, verified",
             keys.alice_old.id
         ),
         "Outcome: no change planned",
@@ -306,4 +308,153 @@ fn a_journal_of_another_account_is_refused() {
         "{stderr}"
     );
     assert!(!iam.dir().join("report.html").exists());
+}
+
+/// The outcome line of one user's section in the loaded page.
+fn outcome_line(dom: &str, user: &str) -> String {
+    let section = dom
+        .split("<article class=\"user\">")
+        .find(|section| section.contains(&format!("<h3><code>{user}</code>:")))
+        .unwrap_or_else(|| panic!("no section for {user}: {dom}"));
+    let start = section.find("Outcome: ").expect("an outcome line");
+    section[start..section[start..].find("</p>").unwrap() + start].to_string()
+}
+
+/// One number of the outcome counts.
+fn count(dom: &str, name: &str) -> u32 {
+    let marker = format!("id=\"count-{name}\">");
+    let start = dom
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no count {name}"))
+        + marker.len();
+    dom[start..start + dom[start..].find('<').unwrap()]
+        .parse()
+        .unwrap()
+}
+
+/// One apply in which each user ends differently, as people and policies beside
+/// keytrim make it: alice's key is deactivated; a policy denies the change of bob's;
+/// someone switched carl's off in the console already; dave's key to deactivate is
+/// used after the audit (drift); hank is held. Each user's section says what
+/// happened to that user, and the counts add up.
+#[test]
+fn every_ending_of_an_apply_shows_in_its_users_outcome() {
+    let iam = LocalIam::start();
+    let mut old = std::collections::BTreeMap::new();
+    for user in ["alice", "bob", "carl", "dave"] {
+        iam.create_user(user);
+        let key = iam.create_key(user, 200);
+        iam.use_key(&key, 30);
+        iam.create_key(user, 10);
+        old.insert(user, key);
+    }
+    iam.create_user("hank");
+    let hank_old = iam.create_key("hank", 150);
+    iam.use_key(&hank_old, 2);
+    iam.create_key("hank", 5);
+    iam.keytrim().arg("audit").assert().code(3);
+
+    iam.set_status("carl", &old["carl"].id, false);
+    iam.use_key(&old["dave"], 0);
+    let proxy = FaultProxy::start(
+        &iam.endpoint,
+        Faults {
+            deny_containing: vec!["Action=UpdateAccessKey&UserName=bob".to_string()],
+            ..Faults::default()
+        },
+    );
+    let output = iam
+        .keytrim()
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .args(["apply", "--yes", PLAN])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let journal = only_journal(iam.dir());
+    iam.keytrim()
+        .args(["report", PLAN])
+        .arg(&journal)
+        .args(["-o", "report.html"])
+        .assert()
+        .code(0);
+
+    let scratch = tempfile::tempdir().unwrap();
+    let dom = loaded_dom(&iam.dir().join("report.html"), scratch.path());
+    assert_eq!(
+        outcome_line(&dom, "alice"),
+        "Outcome: deactivated, verified"
+    );
+    assert!(
+        outcome_line(&dom, "bob").starts_with("Outcome: a change failed: IAM refused it"),
+        "{dom}"
+    );
+    assert_eq!(
+        outcome_line(&dom, "carl"),
+        "Outcome: already in the intended state, verified"
+    );
+    assert!(
+        outcome_line(&dom, "dave").starts_with("Outcome: left alone, drifted: "),
+        "{dom}"
+    );
+    assert_eq!(outcome_line(&dom, "hank"), "Outcome: no change planned");
+    // bob's key line names the key and the refusal.
+    assert!(
+        dom.contains(&format!(
+            "{}</span>: apply 1: IAM refused to make it Inactive, unchanged: ",
+            old["bob"].id
+        )),
+        "{dom}"
+    );
+    for (name, expected) in [
+        ("deactivated", 1),
+        ("unverified", 0),
+        ("already-done", 1),
+        ("reactivated", 0),
+        ("left-alone", 1),
+        ("failed-or-unknown", 1),
+        ("not-applied", 0),
+    ] {
+        assert_eq!(count(&dom, name), expected, "{name}");
+    }
+}
+
+/// A journal that does not read, and a report that would overwrite an input, are each
+/// one line on stderr with their exit code, and nothing is written.
+#[test]
+fn bad_input_is_one_line_and_writes_nothing() {
+    let iam = LocalIam::start();
+    seed_every_decision(&iam);
+    iam.keytrim().arg("audit").assert().code(3);
+    std::fs::write(
+        iam.dir().join("broken.journal.jsonl"),
+        "{\"not\": \"a journal\"}\n",
+    )
+    .unwrap();
+    for (args, code, expected) in [
+        (
+            vec!["report", PLAN, "broken.journal.jsonl", "-o", "report.html"],
+            1,
+            "broken.journal.jsonl",
+        ),
+        (
+            vec!["report", PLAN, "missing.journal.jsonl", "-o", "report.html"],
+            1,
+            "missing.journal.jsonl: no such file",
+        ),
+        (
+            vec!["report", PLAN, "-o", PLAN],
+            2,
+            "is one of the report's inputs",
+        ),
+    ] {
+        let before = std::fs::read(iam.dir().join(PLAN)).unwrap();
+        let output = iam.keytrim().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
+        assert_eq!(errors.len(), 1, "{args:?}: {stderr}");
+        assert!(errors[0].contains(expected), "{args:?}: {stderr}");
+        assert!(!iam.dir().join("report.html").exists());
+        assert_eq!(std::fs::read(iam.dir().join(PLAN)).unwrap(), before);
+    }
 }
