@@ -34,7 +34,7 @@ td, p, li { overflow-wrap: anywhere; }
 th { background: #f6f8fa; }
 td.num, th.num { text-align: right; }
 code, .id { font-family: ui-monospace, 'SFMono-Regular', Menlo, Consolas, monospace; font-size: .92em; overflow-wrap: anywhere; }
-.id, .digest, .date { white-space: nowrap; overflow-wrap: normal; }
+.id, .digest, .date, .word { white-space: nowrap; overflow-wrap: normal; }
 th[scope=row] { width: 9rem; }
 .muted { color: var(--muted); }
 .user { border: 1px solid var(--line); border-radius: 6px; padding: .6rem .8rem; margin: .8rem 0; }
@@ -346,8 +346,8 @@ fn keys_table(user: &PlanUser) -> Markup {
             @for key in &user.keys {
                 tr {
                     td.id { (key.access_key_id) }
-                    td { (planned_role(user, key)) }
-                    td { (key.status.as_str()) }
+                    td.word { (planned_role(user, key)) }
+                    td.word { (key.status.as_str()) }
                     td.date { (key.created.format("%Y-%m-%d")) }
                     td.num { (key.age_days) }
                     td { (last_use(key)) }
