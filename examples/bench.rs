@@ -12,7 +12,12 @@
 //!              [--out FILE] [--tools DIR] [--python FILE] [--launcher FILE]
 
 // A benchmark harness: it fails loudly on purpose, and reads best whole.
-#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::too_many_lines,
+    clippy::print_stderr,
+    clippy::print_stdout
+)]
 
 #[path = "../tests/it/support/mod.rs"]
 mod support;

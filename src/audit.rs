@@ -11,8 +11,9 @@ use chrono::{SubsecRound, Utc};
 use crate::accounts::{self, Account};
 use crate::aws::{self, Clients, ConnectOptions};
 use crate::bounded;
-use crate::error::{Error, Result, exit};
+use crate::error::{Error, Result};
 use crate::exemptions::Exemptions;
+use crate::exit::ExitStatus;
 use crate::files;
 use crate::inventory::{self, Scope};
 use crate::plan::model::{self, PlanInputs};
@@ -128,13 +129,9 @@ async fn audit_target(
             if let Target::Member { account, .. } = target
                 && plan.account_id != account.id
             {
-                return AccountOutcome::Failed(Error::Aws {
-                    action: "sts:GetCallerIdentity",
-                    code: "WrongAccount".to_string(),
-                    message: format!(
-                        "the role answered for account {}, not {}",
-                        plan.account_id, account.id
-                    ),
+                return AccountOutcome::Failed(Error::WrongMemberAccount {
+                    expected: account.id.clone(),
+                    actual: plan.account_id.clone(),
                 });
             }
             AccountOutcome::Audited(Box::new(plan))
@@ -314,46 +311,30 @@ pub(crate) fn write_plans(
         .collect()
 }
 
-/// The exit code of a several-account audit: 1 if any account failed, else 3 if any
-/// is not compliant, else 0.
-pub(crate) fn exit_code(results: &[(Target, AccountResult)]) -> u8 {
-    let failed = results.iter().any(|(_, result)| {
-        matches!(
-            result,
-            AccountResult::Failed(_) | AccountResult::Duplicate { .. }
-        )
-    });
-    let worst_plan = results
+/// The exit status of a several-account audit: an error if any account failed or
+/// has users IAM refused to show, else not compliant if any account is, else ok.
+pub(crate) fn exit_status(results: &[(Target, AccountResult)]) -> ExitStatus {
+    results
         .iter()
-        .filter_map(|(_, result)| match result {
-            AccountResult::Written { plan, .. } => Some(plan_exit_code(plan)),
-            _ => None,
+        .map(|(_, result)| match result {
+            AccountResult::Failed(_) | AccountResult::Duplicate { .. } => ExitStatus::Error,
+            AccountResult::Written { plan, .. } => plan_exit_status(plan),
+            AccountResult::Skipped(_) => ExitStatus::Ok,
         })
-        .max_by_key(|code| match *code {
-            exit::ERROR => 2,
-            exit::NOT_COMPLIANT => 1,
-            _ => 0,
-        });
-    let not_compliant = worst_plan == Some(exit::NOT_COMPLIANT);
-    if failed || worst_plan == Some(exit::ERROR) {
-        exit::ERROR
-    } else if not_compliant {
-        exit::NOT_COMPLIANT
-    } else {
-        exit::OK
-    }
+        .max()
+        .unwrap_or(ExitStatus::Ok)
 }
 
-/// The exit code of an audit that wrote `plan`: 1 when IAM refused to show some user
-/// (the plan covers everyone else, but the account is not fully audited), 3 when the
-/// account is not compliant, 0 when it is.
-pub(crate) fn plan_exit_code(plan: &Plan) -> u8 {
+/// The exit status of an audit that wrote `plan`: an error when IAM refused to show
+/// some user (the plan covers everyone else, but the account is not fully audited),
+/// not compliant when the plan has work, holds or rotations, else ok.
+pub(crate) fn plan_exit_status(plan: &Plan) -> ExitStatus {
     if plan.summary.unreadable > 0 {
-        exit::ERROR
+        ExitStatus::Error
     } else if plan.summary.is_compliant() {
-        exit::OK
+        ExitStatus::Ok
     } else {
-        exit::NOT_COMPLIANT
+        ExitStatus::NotCompliant
     }
 }
 
@@ -372,21 +353,21 @@ pub(crate) fn warn_unmatched_exemptions(inputs: &AuditInputs) {
     }
 }
 
-/// `; exemptions ending within 14 days: NAME (last day DATE), ...`, or nothing.
-pub(crate) fn expiring_note(plan: &Plan) -> String {
+/// `exemptions ending within 14 days: NAME (last day DATE), ...`, or None when none ends.
+pub(crate) fn expiring_note(plan: &Plan) -> Option<String> {
     let expiring = model::exemptions_expiring(plan, model::EXPIRING_WITHIN_DAYS);
     if expiring.is_empty() {
-        return String::new();
+        return None;
     }
     let listed: Vec<String> = expiring
         .iter()
         .map(|(name, until)| format!("{name} (last day {until})"))
         .collect();
-    format!(
-        "; exemptions ending within {} days: {}",
+    Some(format!(
+        "exemptions ending within {} days: {}",
         model::EXPIRING_WITHIN_DAYS,
         listed.join(", ")
-    )
+    ))
 }
 
 /// `<dir>/<account-id>.yaml`

@@ -169,10 +169,8 @@ pub(crate) async fn assume_role(
         .await
         .map_err(|err| classify("sts:AssumeRole", &clients.endpoint, err))?;
     let Some(credentials) = assumed.credentials() else {
-        return Err(Error::Aws {
-            action: "sts:AssumeRole",
-            code: "NoCredentials".to_string(),
-            message: format!("no credentials returned for {role_arn}"),
+        return Err(Error::NoAssumedCredentials {
+            role_arn: role_arn.to_string(),
         });
     };
     let expiry = std::time::SystemTime::try_from(*credentials.expiration()).ok();

@@ -1,28 +1,11 @@
-//! Error kinds of the library and the process exit codes they map to.
+//! Error kinds of the library, and the exit status each ends keytrim with.
 //!
 //! Every failure a user can meet is one variant here, with a one-line message that
 //! names the thing that is wrong (a file, a profile, an endpoint, an IAM action).
 
 use std::path::PathBuf;
 
-/// Exit codes, as documented in README.md.
-pub mod exit {
-    /// Success: the account is compliant, or the command did everything it was asked.
-    pub const OK: u8 = 0;
-    /// Error: bad input, AWS or I/O failure, refused plan.
-    pub const ERROR: u8 = 1;
-    /// Usage error: clap's own, and options keytrim refuses together.
-    pub const USAGE: u8 = 2;
-    /// Audit: the account is not compliant; a plan with work, holds or rotations was written.
-    pub const NOT_COMPLIANT: u8 = 3;
-    /// Apply/rollback: finished, but some users were declined, held, drifted or unverified.
-    pub const PARTIAL: u8 = 4;
-    /// Diff: the two plans differ in some user's decision (the same code as audit's
-    /// "not compliant": something needs a reviewer's eye).
-    pub const CHANGED: u8 = 3;
-    /// Interrupted (Ctrl-C); the journal is complete up to that point.
-    pub const INTERRUPTED: u8 = 130;
-}
+use crate::exit::ExitStatus;
 
 /// Anything that stops a keytrim command.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +86,17 @@ pub enum Error {
         caller_arn: String,
     },
 
+    /// A member account's role answered for another account than the one it was
+    /// assumed in (a role's trust or an Organization that changed under the audit).
+    #[error(
+        "the role assumed in account {expected} answered for account {actual}: that account was not audited"
+    )]
+    WrongMemberAccount { expected: String, actual: String },
+
+    /// AssumeRole succeeded without returning credentials.
+    #[error("sts:AssumeRole returned no credentials for {role_arn}")]
+    NoAssumedCredentials { role_arn: String },
+
     /// Changes need confirmation, and there is no terminal to ask on.
     #[error(
         "standard input is not a terminal, so keytrim cannot ask for confirmation: pass --yes to {action} without prompts, or --dry-run to preview; nothing was changed"
@@ -177,13 +171,13 @@ impl Error {
         )
     }
 
-    /// The process exit code for this error: 2 for a usage mistake, 0 for a reader that
-    /// went away, 1 for everything else.
-    pub fn exit_code(&self) -> u8 {
+    /// The exit status this error ends keytrim with: a usage mistake, success for a
+    /// reader that went away, an error for everything else.
+    pub fn exit_status(&self) -> ExitStatus {
         match self {
-            Error::Usage(_) => exit::USAGE,
-            Error::StdoutClosed => exit::OK,
-            _ => exit::ERROR,
+            Error::Usage(_) => ExitStatus::Usage,
+            Error::StdoutClosed => ExitStatus::Ok,
+            _ => ExitStatus::Error,
         }
     }
 }

@@ -27,7 +27,7 @@ pub(crate) struct Scope {
     /// Calls in flight at once.
     pub concurrency: usize,
     /// Advanced once per user looked at (hidden unless stderr is a terminal).
-    pub progress: crate::report::SharedProgress,
+    pub progress: crate::progress::SharedProgress,
 }
 
 /// Progress of the credential report poll: first wait, longest wait, and give-up time.
@@ -64,7 +64,7 @@ pub(crate) const USERS_PER_PAGE: i32 = 1000;
 pub(crate) async fn send_users(
     clients: Clients,
     users: tokio::sync::mpsc::Sender<Result<(String, String)>>,
-    progress: crate::report::SharedProgress,
+    progress: crate::progress::SharedProgress,
 ) {
     let mut pages = clients
         .iam
@@ -98,7 +98,7 @@ pub(crate) async fn list_users(clients: &Clients) -> Result<Vec<(String, String)
     let lister = tokio::spawn(send_users(
         clients.clone(),
         sender,
-        std::sync::Arc::new(crate::report::NoProgress),
+        std::sync::Arc::new(crate::progress::NoProgress),
     ));
     let mut users = Vec::new();
     while let Some(user) = receiver.recv().await {
@@ -303,7 +303,7 @@ async fn gather(
     clients: &Clients,
     users: tokio::sync::mpsc::Receiver<Result<(String, String)>>,
     concurrency: usize,
-    progress: &crate::report::SharedProgress,
+    progress: &crate::progress::SharedProgress,
 ) -> Result<Gathered> {
     let (clients, tick) = (clients.clone(), progress.clone());
     let facts = bounded::try_map_received(users, concurrency, move |(name, arn)| {
@@ -372,7 +372,7 @@ async fn gather(
 /// progress bar's total is theirs.
 fn all_at_once(
     users: Vec<(String, String)>,
-    progress: &crate::report::SharedProgress,
+    progress: &crate::progress::SharedProgress,
 ) -> tokio::sync::mpsc::Receiver<Result<(String, String)>> {
     progress.set_total(users.len() as u64);
     let (sender, receiver) = tokio::sync::mpsc::channel(users.len().max(1));

@@ -3,25 +3,27 @@
 //!
 //! Data flows one way: `inventory` reads IAM into [`facts`], [`rule`] judges each
 //! user, [`plan`] records the verdicts, `change` replays a plan into IAM (apply) or a
-//! journal back (rollback) and [`journal`] records every step. The core reports through
-//! `report`; the shell ([`app`] with [`cli`], `style`, `progress`, `prompt` and
-//! `summary`) is the only part that prints. ARCHITECTURE.md maps it all.
+//! journal back (rollback), [`journal`] records every step, and [`evidence`] joins a
+//! plan and its journals for an auditor. The core reports through traits
+//! (`progress::Progress`, `change::reporter::Reporter`); [`commands`] runs one command
+//! each, and the [`shell`] is the only part that prints. ARCHITECTURE.md maps it all.
 //!
-//! The public modules are the library's API: running a command ([`app`], [`cli`],
-//! [`error`]) and the files keytrim reads and writes ([`plan`], [`journal`], with
-//! [`facts`], [`rule`] and [`term`] for their data and how it is shown). [`bounded`]
-//! is public for the benchmark. Everything else is crate-private.
+//! The public modules are the library's API: running a command ([`commands`], with
+//! [`shell::cli`], [`error`] and [`exit`]) and the files keytrim reads and writes
+//! ([`plan`], [`journal`], [`evidence`], with [`facts`], [`rule`] and [`term`] for
+//! their data and how it is shown). [`bounded`] is public for the benchmark.
+//! Everything else is crate-private.
 
 mod accounts;
-pub mod app;
 mod audit;
 mod aws;
 pub mod bounded;
 mod change;
-pub mod cli;
+pub mod commands;
 pub mod error;
 pub mod evidence;
 mod exemptions;
+pub mod exit;
 pub mod facts;
 mod files;
 mod iam_policy;
@@ -29,9 +31,6 @@ mod inventory;
 pub mod journal;
 pub mod plan;
 mod progress;
-mod prompt;
-mod report;
 pub mod rule;
-mod style;
-mod summary;
+pub mod shell;
 pub mod term;

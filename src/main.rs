@@ -1,9 +1,14 @@
-//! The keytrim binary: parse the command line, set up logging, run, map errors to exit codes.
+//! The keytrim binary: parse the command line once, set up logging, run the command,
+//! and end with its exit status (an error printed as one line first).
+
+// main is part of the shell: it prints the one-line error.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use keytrim::cli::Cli;
+use keytrim::exit::ExitStatus;
+use keytrim::shell::cli::Cli;
 use tracing_subscriber::EnvFilter;
 
 fn init_tracing(verbose: u8, quiet: bool) {
@@ -32,12 +37,12 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("keytrim: cannot start the async runtime: {err}");
-            return ExitCode::from(keytrim::error::exit::ERROR);
+            return ExitStatus::Error.into();
         }
     };
-    match runtime.block_on(keytrim::app::run(cli)) {
-        Ok(code) => ExitCode::from(code),
-        Err(keytrim::error::Error::StdoutClosed) => ExitCode::from(keytrim::error::exit::OK),
+    match runtime.block_on(keytrim::commands::run(cli)) {
+        Ok(status) => status.into(),
+        Err(keytrim::error::Error::StdoutClosed) => ExitStatus::Ok.into(),
         Err(keytrim::error::Error::Usage(message)) => {
             // keytrim's own usage mistakes look and exit like clap's (exit code 2).
             use clap::CommandFactory;
@@ -49,11 +54,11 @@ fn main() -> ExitCode {
                 .exit()
         }
         Err(err) => {
-            let code = err.exit_code();
+            let status = err.exit_status();
             // The message may quote a plan or IAM: no control sequence reaches the terminal.
             let message = format!("{:#}", anyhow::Error::from(err));
             eprintln!("keytrim: error: {}", keytrim::term::escape(&message));
-            ExitCode::from(code)
+            status.into()
         }
     }
 }

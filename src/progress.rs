@@ -1,44 +1,28 @@
-//! Progress on stderr for long runs (audit and apply): users done out of the total, and
-//! the rate. Shown only when stderr is a terminal and `--quiet` is off. Part of the
-//! shell: the core reports through `report::Progress`, implemented here with indicatif.
+//! Progress over work whose total may grow as it is found (users, as ListUsers pages
+//! arrive): the seam through which the audit and the change engine report how far
+//! they are, without drawing anything. The shell draws it (`shell::progress`).
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
-use crate::report::{NoProgress, Progress, SharedProgress};
-
-impl Progress for ProgressBar {
-    fn set_total(&self, total: u64) {
-        self.set_length(total);
-    }
-
-    fn add_to_total(&self, more: u64) {
-        self.inc_length(more);
-    }
-
-    fn advance(&self) {
-        self.inc(1);
-    }
-
-    fn finish(&self) {
-        self.finish_and_clear();
-    }
+/// Progress over items ("users") whose total may grow as they are found.
+pub(crate) trait Progress: Send + Sync + std::fmt::Debug {
+    fn set_total(&self, total: u64);
+    fn add_to_total(&self, more: u64);
+    fn advance(&self);
+    /// Done: whatever was shown goes away.
+    fn finish(&self);
 }
 
-/// A bar for `what` ("users"), or nothing unless stderr is a terminal and not quiet.
-pub(crate) fn bar(what: &str, quiet: bool) -> SharedProgress {
-    if quiet || !std::io::stderr().is_terminal() {
-        return Arc::new(NoProgress);
-    }
-    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    let template =
-        format!("{{spinner}} {{pos}}/{{len}} {what} [{{bar:30}}] {{per_sec}}, {{elapsed}}");
-    bar.set_style(
-        ProgressStyle::with_template(&template)
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    Arc::new(bar)
+/// Progress nobody sees: several accounts at once, or no terminal.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct NoProgress;
+
+impl Progress for NoProgress {
+    fn set_total(&self, _: u64) {}
+    fn add_to_total(&self, _: u64) {}
+    fn advance(&self) {}
+    fn finish(&self) {}
 }
+
+/// Progress shared by the tasks of a run.
+pub(crate) type SharedProgress = Arc<dyn Progress>;

@@ -10,18 +10,19 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use crate::aws::{self, ConnectOptions};
-use crate::error::{Error, Result, exit};
+use crate::change::reporter::Reporter;
+use crate::error::Result;
+use crate::exit::ExitStatus;
 use crate::inventory;
 use crate::journal;
 use crate::plan::{self, Plan, PlanKey, PlanUser};
-use crate::report::Reporter;
 use crate::rule::Decision;
 use crate::term;
 
 use super::execute::{ChangeBudget, Interrupt, Outcome, Work};
 use super::{
     Action, ChangeRun, JournalTarget, RunMode, RunOptions, RunSetup, guard_account,
-    require_confirmation_channel, worse,
+    require_confirmation_channel,
 };
 
 fn key_line(role: &str, key: &PlanKey) -> String {
@@ -66,18 +67,13 @@ pub(crate) async fn apply(
     org_role: Option<&str>,
     options: &RunOptions,
     reporter: &dyn Reporter,
-) -> Result<u8> {
-    if journal_path.is_some() && plans.len() > 1 {
-        return Err(Error::Usage(
-            "--journal names one file, so it takes one plan; without it each plan gets its own journal".into(),
-        ));
-    }
+) -> Result<ExitStatus> {
     // Every plan is read and checked before anything else.
     let loaded: Vec<(PathBuf, Plan)> = plans
         .iter()
         .map(|path| plan::load(path).map(|plan| (path.clone(), plan)))
         .collect::<Result<_>>()?;
-    require_confirmation_channel(options, Action::Deactivate)?;
+    require_confirmation_channel(options, Action::Deactivate, reporter)?;
     let config = aws::load_config(connect).await?;
     let clients = aws::Clients::from_sdk_config(&config);
     let caller = inventory::caller(&clients).await?;
@@ -98,7 +94,7 @@ pub(crate) async fn apply(
         guard_account(&plan_caller, &plan.account_id, &path)?;
         ready.push((path, plan, plan_clients, plan_caller));
     }
-    let mut worst = exit::OK;
+    let mut worst = ExitStatus::Ok;
     let interrupt = Interrupt::default();
     // One budget for every plan of the run.
     let budget = options
@@ -122,7 +118,7 @@ pub(crate) async fn apply(
             options,
             reporter,
         })?;
-        worst = worse(worst, apply_plan(run, &plan).await?);
+        worst = worst.max(apply_plan(run, &plan).await?);
         if interrupt.is_set() {
             break;
         }
@@ -132,7 +128,7 @@ pub(crate) async fn apply(
 
 /// One plan's run: its deactivations are the work, every other decision is left
 /// alone; the summary lists users in the plan's order.
-async fn apply_plan(mut run: ChangeRun<'_>, plan: &Plan) -> Result<u8> {
+async fn apply_plan(mut run: ChangeRun<'_>, plan: &Plan) -> Result<ExitStatus> {
     let mut works = Vec::new();
     for user in &plan.users {
         let left_alone = match user.decision {

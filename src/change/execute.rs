@@ -17,7 +17,7 @@ use crate::facts::{KeyFacts, KeyStatus};
 use crate::inventory;
 use crate::journal::{Entry, Event, Journal};
 use crate::plan::PlanUser;
-use crate::report::SharedProgress;
+use crate::progress::SharedProgress;
 use crate::rule::Policy;
 
 use super::drift::{self, ChangedKey, Deactivation};

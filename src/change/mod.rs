@@ -8,18 +8,20 @@
 pub(crate) mod apply;
 pub(crate) mod drift;
 pub(crate) mod execute;
+pub(crate) mod reporter;
 pub(crate) mod rollback;
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::aws::Clients;
-use crate::error::{Error, Result, exit};
+use crate::error::{Error, Result};
+use crate::exit::ExitStatus;
 use crate::facts::Caller;
 use crate::journal::{self, Entry, Event, Journal, RunInfo};
-use crate::report::{Reporter, RunSummary};
+
+use reporter::{Reporter, RunSummary};
 
 use execute::{ChangeBudget, Context, Interrupt, Outcome, StopCause, UserReport, Work};
 
@@ -151,28 +153,13 @@ pub(crate) enum Answer {
     Interrupted,
 }
 
-/// The help printed for `?`.
-pub(crate) const ANSWER_HELP: &str = "y - yes, change this user\n\
-n - no, skip this user\n\
-a - yes to this user and all the remaining users\n\
-q - quit: skip this user and all the remaining users\n\
-? - print this help";
-
-/// Read an answer; None for anything else. Enter alone is No.
-pub(crate) fn parse_answer(text: &str) -> Option<Answer> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "" | "n" | "no" => Some(Answer::No),
-        "y" | "yes" => Some(Answer::Yes),
-        "a" | "all" => Some(Answer::All),
-        "q" | "quit" => Some(Answer::Quit),
-        "?" | "h" | "help" => Some(Answer::Help),
-        _ => None,
-    }
-}
-
 /// Refuse before any change when confirmation is needed and nobody can give it.
-fn require_confirmation_channel(options: &RunOptions, action: Action) -> Result<()> {
-    if !options.yes && !options.dry_run && !std::io::stdin().is_terminal() {
+fn require_confirmation_channel(
+    options: &RunOptions,
+    action: Action,
+    reporter: &dyn Reporter,
+) -> Result<()> {
+    if !options.yes && !options.dry_run && !reporter.can_ask() {
         return Err(Error::NeedsConfirmation {
             action: action.command(),
         });
@@ -292,7 +279,7 @@ impl<'r> ChangeRun<'r> {
         mut self,
         works: Vec<(Work, String)>,
         order: impl Fn(&str) -> Option<usize>,
-    ) -> Result<u8> {
+    ) -> Result<ExitStatus> {
         let approved = if self.options.yes || self.mode.is_dry_run() {
             works.into_iter().map(|(work, _)| work).collect()
         } else {
@@ -319,7 +306,7 @@ impl<'r> ChangeRun<'r> {
             nothing_to_do: action.nothing_to_do(),
         });
         journal_failure(&self.ctx)?;
-        Ok(exit_code(&self.reports, self.ctx.interrupt.is_set()))
+        Ok(exit_status(&self.reports, self.ctx.interrupt.is_set()))
     }
 
     /// Ask per user; returns the works approved, and records the declined ones. On
@@ -389,8 +376,8 @@ fn interrupted() -> Outcome {
     }
 }
 
-/// The exit code for a run's reports.
-pub(crate) fn exit_code(reports: &[UserReport], interrupted: bool) -> u8 {
+/// The exit status of a run's reports.
+pub(crate) fn exit_status(reports: &[UserReport], interrupted: bool) -> ExitStatus {
     if interrupted
         || reports.iter().any(|r| {
             matches!(
@@ -402,7 +389,7 @@ pub(crate) fn exit_code(reports: &[UserReport], interrupted: bool) -> u8 {
             )
         })
     {
-        return exit::INTERRUPTED;
+        return ExitStatus::Interrupted;
     }
     if reports.iter().any(|r| {
         matches!(
@@ -414,7 +401,7 @@ pub(crate) fn exit_code(reports: &[UserReport], interrupted: bool) -> u8 {
                 | Outcome::Stopped { .. }
         )
     }) {
-        return exit::ERROR;
+        return ExitStatus::Error;
     }
     let partial = reports.iter().any(|r| {
         matches!(
@@ -427,7 +414,11 @@ pub(crate) fn exit_code(reports: &[UserReport], interrupted: bool) -> u8 {
                 | Outcome::Limited { .. }
         )
     });
-    if partial { exit::PARTIAL } else { exit::OK }
+    if partial {
+        ExitStatus::Partial
+    } else {
+        ExitStatus::Ok
+    }
 }
 
 /// After the summary: a journal that failed is an error of the whole run.
@@ -442,32 +433,9 @@ fn journal_failure(ctx: &Context) -> Result<()> {
     }
 }
 
-/// The more serious of two exit codes.
-fn worse(a: u8, b: u8) -> u8 {
-    let rank = |code: u8| match code {
-        exit::INTERRUPTED => 4,
-        exit::ERROR => 3,
-        exit::PARTIAL => 2,
-        exit::OK => 0,
-        _ => 1,
-    };
-    if rank(b) > rank(a) { b } else { a }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn answers_are_a_letter_and_enter_alone_is_no() {
-        assert_eq!(parse_answer("y\n"), Some(Answer::Yes));
-        assert_eq!(parse_answer("N"), Some(Answer::No));
-        assert_eq!(parse_answer(""), Some(Answer::No));
-        assert_eq!(parse_answer("a"), Some(Answer::All));
-        assert_eq!(parse_answer("q"), Some(Answer::Quit));
-        assert_eq!(parse_answer("?"), Some(Answer::Help));
-        assert_eq!(parse_answer("yolo"), None);
-    }
 
     #[test]
     fn the_mode_names_the_run_and_its_verbs() {

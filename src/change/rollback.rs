@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 
 use crate::aws::{self, ConnectOptions};
+use crate::change::reporter::Reporter;
 use crate::error::{Error, Result};
+use crate::exit::ExitStatus;
 use crate::facts::KeyStatus;
 use crate::inventory;
 use crate::journal::{self, Entry, Event, Mode};
-use crate::report::Reporter;
 
 use super::drift::ChangedKey;
 use super::execute::{Interrupt, Work};
@@ -100,7 +101,7 @@ pub(crate) async fn rollback(
     org_role: Option<&str>,
     options: &RunOptions,
     reporter: &dyn Reporter,
-) -> Result<u8> {
+) -> Result<ExitStatus> {
     let entries = journal::read(journal_path)?;
     let first = &entries[0];
     let run = first
@@ -116,7 +117,7 @@ pub(crate) async fn rollback(
     }
     let account_id = first.account_id.clone();
     let users = keys_to_reactivate(&entries);
-    require_confirmation_channel(options, Action::Reactivate)?;
+    require_confirmation_channel(options, Action::Reactivate, reporter)?;
     let config = aws::load_config(connect).await?;
     let mut clients = aws::Clients::from_sdk_config(&config);
     let mut caller = inventory::caller(&clients).await?;

@@ -6,7 +6,6 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 
 use crate::rule::Decision;
-use crate::style::Palette;
 use crate::term;
 
 use super::model::{Plan, PlanKey, PlanUser, Summary};
@@ -110,8 +109,23 @@ fn role(user: &PlanUser, key: &PlanKey) -> &'static str {
     }
 }
 
+/// How text output colours a decision word: the shell's palette does, `Plain` does not.
+pub trait DecisionColour {
+    fn decision(&self, decision: Decision, text: &str) -> String;
+}
+
+/// No colour.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Plain;
+
+impl DecisionColour for Plain {
+    fn decision(&self, _: Decision, text: &str) -> String {
+        text.to_string()
+    }
+}
+
 /// Text for a terminal, coloured by `palette`, columns aligned to the longest name.
-pub fn to_text_styled(plan: &Plan, palette: &Palette) -> String {
+pub fn to_text_styled(plan: &Plan, palette: &dyn DecisionColour) -> String {
     let summary = effective_summary(plan);
     let mut out = String::new();
     let _ = writeln!(
@@ -760,7 +774,7 @@ pub(crate) mod tests {
         );
         assert_eq!((plan.summary.unreadable, plan.summary.exempt), (1, 1));
         assert!(!plan.summary.is_compliant());
-        let text = to_text_styled(&plan, &Palette::plain());
+        let text = to_text_styled(&plan, &Plain);
         assert!(text.contains("last use not read"), "{text}");
         assert!(!text.contains("never used"), "{text}");
         assert!(to_markdown(&plan).contains("| not read |"));

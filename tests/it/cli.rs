@@ -51,7 +51,7 @@ fn reference() -> String {
     // Every command clap knows, in the order it lists them, so none can be left out.
     let names: Vec<String> = {
         use clap::CommandFactory as _;
-        keytrim::cli::Cli::command()
+        keytrim::shell::cli::Cli::command()
             .get_subcommands()
             .map(|command| command.get_name().to_string())
             .collect()

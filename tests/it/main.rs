@@ -5,7 +5,8 @@
 //! Run one area with `cargo test --test it show::`, one test by its name.
 
 // Tests fail loudly on purpose: unwrap is how they say so, and a test reads best whole.
-#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+// Tests may also say what they measured on stderr.
+#![allow(clippy::unwrap_used, clippy::too_many_lines, clippy::print_stderr)]
 
 mod support;
 

@@ -3,30 +3,25 @@
 
 use console::Style;
 
-use crate::cli::ColorChoice;
+use super::cli::ColorChoice;
 use crate::rule::Decision;
 
 /// Whether to colour, decided once per stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Palette {
+pub(crate) struct Palette {
     enabled: bool,
 }
 
 impl Palette {
     /// Decide for a stream: `--color`, the `NO_COLOR` convention, and whether the stream
     /// is a terminal.
-    pub fn new(choice: ColorChoice, no_color_set: bool, is_terminal: bool) -> Palette {
+    pub(crate) fn new(choice: ColorChoice, no_color_set: bool, is_terminal: bool) -> Palette {
         let enabled = match choice {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
             ColorChoice::Auto => is_terminal && !no_color_set,
         };
         Palette { enabled }
-    }
-
-    /// No colour at all.
-    pub fn plain() -> Palette {
-        Palette { enabled: false }
     }
 
     fn paint(&self, style: Style, text: &str) -> String {
@@ -38,28 +33,34 @@ impl Palette {
     }
 
     /// Good news: verified, compliant.
-    pub fn good(&self, text: &str) -> String {
+    pub(crate) fn good(&self, text: &str) -> String {
         self.paint(Style::new().green(), text)
     }
 
     /// Needs a look: held, drifted, declined, unverified.
-    pub fn warn(&self, text: &str) -> String {
+    pub(crate) fn warn(&self, text: &str) -> String {
         self.paint(Style::new().yellow(), text)
     }
 
     /// Something failed, or will change.
-    pub fn bad(&self, text: &str) -> String {
+    pub(crate) fn bad(&self, text: &str) -> String {
         self.paint(Style::new().red().bold(), text)
     }
 
     /// A decision word, coloured by what it means for the account.
-    pub fn decision(&self, decision: Decision, text: &str) -> String {
+    pub(crate) fn decision(&self, decision: Decision, text: &str) -> String {
         match decision {
             Decision::Compliant => self.good(text),
             Decision::Deactivate | Decision::Rotate | Decision::Unreadable => self.bad(text),
             Decision::Hold => self.warn(text),
             Decision::Exempt => self.paint(Style::new().cyan(), text),
         }
+    }
+}
+
+impl crate::plan::render::DecisionColour for Palette {
+    fn decision(&self, decision: Decision, text: &str) -> String {
+        Palette::decision(self, decision, text)
     }
 }
 
@@ -83,7 +84,7 @@ mod tests {
 
     #[test]
     fn plain_text_stays_plain() {
-        assert_eq!(Palette::plain().bad("x"), "x");
+        assert_eq!(Palette::new(ColorChoice::Never, false, true).bad("x"), "x");
         assert!(
             Palette::new(ColorChoice::Always, false, false)
                 .bad("x")

@@ -3,10 +3,10 @@
 
 use std::fmt::Write as _;
 
+use super::style::Palette;
 use crate::change::Action;
 use crate::change::execute::Outcome;
-use crate::report::RunSummary;
-use crate::style::Palette;
+use crate::change::reporter::RunSummary;
 use crate::term;
 
 /// How many users ended each way, for the summary's last line.

@@ -1,0 +1,63 @@
+//! `keytrim report PLAN [JOURNAL...]`: the evidence of an apply, as one HTML file.
+
+use crate::error::{Error, Result};
+use crate::evidence::{self, JournalFile, Made, SourceFile};
+use crate::exit::ExitStatus;
+use crate::files;
+use crate::plan;
+use crate::shell::cli::ReportArgs;
+use crate::shell::output;
+
+use super::Settings;
+
+/// Every file is read and checked before anything is written (`check_usage` has made
+/// sure `-o` is none of them).
+pub(super) fn run(settings: &Settings, args: &ReportArgs) -> Result<ExitStatus> {
+    let (plan, plan_text) = plan::load::load_with_text(&args.plan)?;
+    let plan_file = SourceFile {
+        path: args.plan.display().to_string(),
+        sha256: evidence::sha256_hex(plan_text.as_bytes()),
+    };
+    let journals = args
+        .journals
+        .iter()
+        .map(|path| {
+            let (entries, bytes) = crate::journal::read_with_bytes(path)?;
+            Ok(JournalFile {
+                file: SourceFile {
+                    path: path.display().to_string(),
+                    sha256: evidence::sha256_hex(&bytes),
+                },
+                entries,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let made = Made {
+        reviewed_in: args.commit.clone(),
+        at: chrono::Utc::now(),
+        by: format!("keytrim {}", env!("CARGO_PKG_VERSION")),
+    };
+    let evidence =
+        evidence::assemble(plan, plan_file, journals, made).map_err(|mismatch| Error::Journal {
+            path: mismatch.path.clone(),
+            detail: mismatch.detail,
+        })?;
+    if !settings.quiet {
+        for note in &evidence.notes {
+            output::warning_line(note);
+        }
+    }
+    let document = evidence::html::render(&evidence);
+    if args.out.as_os_str() == "-" {
+        output::stdout(&document)?;
+    } else {
+        files::write_atomically(&args.out, &document)?;
+        if !settings.quiet {
+            output::escaped_line(&format!(
+                "evidence report written to {}",
+                args.out.display()
+            ));
+        }
+    }
+    Ok(ExitStatus::Ok)
+}

@@ -1,0 +1,64 @@
+//! The per-user confirmation on the terminal, in the style of `git add -p`:
+//! `[y,n,a,q,?]`, a letter then Enter; Enter alone means no. The answers' meaning is
+//! the change engine's (`change::Answer`); reading them is the shell's.
+
+use dialoguer::Input;
+use dialoguer::theme::SimpleTheme;
+
+use crate::change::Answer;
+
+/// The help printed for `?`.
+const ANSWER_HELP: &str = "y - yes, change this user\n\
+n - no, skip this user\n\
+a - yes to this user and all the remaining users\n\
+q - quit: skip this user and all the remaining users\n\
+? - print this help";
+
+/// Read an answer; None for anything else. Enter alone is No.
+fn parse_answer(text: &str) -> Option<Answer> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "" | "n" | "no" => Some(Answer::No),
+        "y" | "yes" => Some(Answer::Yes),
+        "a" | "all" => Some(Answer::All),
+        "q" | "quit" => Some(Answer::Quit),
+        "?" | "h" | "help" => Some(Answer::Help),
+        _ => None,
+    }
+}
+
+/// Show `what` on stderr and ask `question [y,n,a,q,?]` until the answer is one of
+/// y, n, a or q. Ctrl-C, or a terminal that goes away, is `Interrupted`.
+pub(crate) fn ask(what: &str, question: &str) -> Answer {
+    eprintln!("{what}");
+    loop {
+        let reply = Input::<String>::with_theme(&SimpleTheme)
+            .with_prompt(format!("{question} [y,n,a,q,?]"))
+            .allow_empty(true)
+            .report(false)
+            .interact_text();
+        let Ok(reply) = reply else {
+            return Answer::Interrupted;
+        };
+        match parse_answer(&reply) {
+            Some(Answer::Help) => eprintln!("{ANSWER_HELP}"),
+            Some(answer) => return answer,
+            None => eprintln!("please answer y, n, a, q or ? (then Enter)"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_a_letter_and_enter_alone_is_no() {
+        assert_eq!(parse_answer("y\n"), Some(Answer::Yes));
+        assert_eq!(parse_answer("N"), Some(Answer::No));
+        assert_eq!(parse_answer(""), Some(Answer::No));
+        assert_eq!(parse_answer("a"), Some(Answer::All));
+        assert_eq!(parse_answer("q"), Some(Answer::Quit));
+        assert_eq!(parse_answer("?"), Some(Answer::Help));
+        assert_eq!(parse_answer("yolo"), None);
+    }
+}
