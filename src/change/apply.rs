@@ -3,7 +3,6 @@
 //! run whose work is the plan's deactivations (holds, rotations and exemptions are left
 //! alone and journaled as such).
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -15,49 +14,14 @@ use crate::error::Result;
 use crate::exit::ExitStatus;
 use crate::inventory;
 use crate::journal;
-use crate::plan::{self, Plan, PlanKey, PlanUser};
+use crate::plan::{self, Plan};
 use crate::rule::Decision;
-use crate::term;
 
 use super::execute::{ChangeBudget, Interrupt, Outcome, Work};
 use super::{
     Action, ChangeRun, JournalTarget, RunMode, RunOptions, RunSetup, guard_account,
     require_confirmation_channel,
 };
-
-fn key_line(role: &str, key: &PlanKey) -> String {
-    let mut line = format!(
-        "  {role:<10} {}  {:>4} days old  {}",
-        key.access_key_id,
-        key.age_days,
-        crate::plan::render::last_used(key)
-    );
-    if let Some(description) = &key.description {
-        let _ = write!(
-            line,
-            "\n             {}",
-            crate::plan::render::described(description)
-        );
-    }
-    line
-}
-
-/// What the prompt shows for a planned deactivation.
-pub(crate) fn describe_deactivation(user: &PlanUser) -> String {
-    let mut text = format!(
-        "\nUser {} ({})\n",
-        user.user_name,
-        term::escape(&user.user_arn)
-    );
-    for key in &user.keys {
-        if user.keep.as_deref() == Some(key.access_key_id.as_str()) {
-            let _ = writeln!(text, "{}", key_line("keep", key));
-        } else if user.deactivate.contains(&key.access_key_id) {
-            let _ = writeln!(text, "{}", key_line("deactivate", key));
-        }
-    }
-    text
-}
 
 /// `keytrim apply PLAN...`
 pub(crate) async fn apply(
@@ -133,14 +97,11 @@ async fn apply_plan(mut run: ChangeRun<'_>, plan: &Plan) -> Result<ExitStatus> {
     for user in &plan.users {
         let left_alone = match user.decision {
             Decision::Deactivate => {
-                works.push((
-                    Work::Deactivate {
-                        user: user.clone(),
-                        generated_at: plan.generated_at,
-                        policy: crate::plan::standing::policy_of(plan),
-                    },
-                    describe_deactivation(user),
-                ));
+                works.push(Work::Deactivate {
+                    user: user.clone(),
+                    generated_at: plan.generated_at,
+                    policy: crate::plan::standing::policy_of(plan),
+                });
                 continue;
             }
             Decision::Hold => Outcome::Held {

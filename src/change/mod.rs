@@ -62,14 +62,6 @@ impl Action {
         }
     }
 
-    /// The prompt's question, before the user's name.
-    fn question(self) -> &'static str {
-        match self {
-            Action::Deactivate => "Deactivate these keys of",
-            Action::Reactivate => "Re-activate these keys of",
-        }
-    }
-
     /// The command, as the refusal without a terminal names it.
     fn command(self) -> &'static str {
         match self {
@@ -273,15 +265,15 @@ impl<'r> ChangeRun<'r> {
         Ok(())
     }
 
-    /// Confirm `works` (each with what the prompt shows), carry out the approved ones,
-    /// report the run in `order` (by user name) and return its exit code.
+    /// Confirm `works`, carry out the approved ones, report the run in `order` (by user
+    /// name) and return its exit status.
     pub(crate) async fn carry_out(
         mut self,
-        works: Vec<(Work, String)>,
+        works: Vec<Work>,
         order: impl Fn(&str) -> Option<usize>,
     ) -> Result<ExitStatus> {
         let approved = if self.options.yes || self.mode.is_dry_run() {
-            works.into_iter().map(|(work, _)| work).collect()
+            works
         } else {
             self.confirm(works)?
         };
@@ -311,18 +303,15 @@ impl<'r> ChangeRun<'r> {
 
     /// Ask per user; returns the works approved, and records the declined ones. On
     /// Ctrl-C at a prompt, sets the interrupt and approves nothing.
-    fn confirm(&mut self, works: Vec<(Work, String)>) -> Result<Vec<Work>> {
-        let question = self.mode.action().question();
+    fn confirm(&mut self, works: Vec<Work>) -> Result<Vec<Work>> {
         let mut approved = Vec::new();
         let mut answer_rest: Option<Answer> = None;
-        for (work, description) in works {
+        for work in works {
             let answer = match answer_rest {
                 Some(answer) => answer,
                 None => {
                     let reporter = self.reporter;
-                    let answer = tokio::task::block_in_place(|| {
-                        reporter.ask(&description, &format!("{question} {}?", work.user_name()))
-                    });
+                    let answer = tokio::task::block_in_place(|| reporter.ask(&work));
                     if matches!(answer, Answer::All | Answer::Quit | Answer::Interrupted) {
                         answer_rest = Some(answer);
                     }

@@ -4,7 +4,7 @@
 
 use crate::progress::SharedProgress;
 
-use super::execute::UserReport;
+use super::execute::{UserReport, Work};
 use super::{Action, Answer};
 
 /// One change run's result, for its summary.
@@ -24,8 +24,8 @@ pub(crate) trait Reporter: Send + Sync {
     fn progress(&self, what: &'static str) -> SharedProgress;
     /// Whether anyone can answer `ask` (a terminal on standard input).
     fn can_ask(&self) -> bool;
-    /// Show `what`, then ask `question [y,n,a,q,?]` until answered.
-    fn ask(&self, what: &str, question: &str) -> Answer;
+    /// Show what `work` would change, then ask whether to, until answered.
+    fn ask(&self, work: &Work) -> Answer;
     /// A run ended.
     fn run_finished(&self, run: &RunSummary<'_>);
 }

@@ -147,14 +147,9 @@ pub(crate) async fn rollback(
         options,
         reporter,
     })?;
-    let works: Vec<(Work, String)> = users
+    let works: Vec<Work> = users
         .into_iter()
-        .map(|(user_name, keys)| {
-            // Names from the journal were checked as IAM identities when it was read.
-            let ids: Vec<&str> = keys.iter().map(|key| key.id.as_str()).collect();
-            let description = format!("\nUser {user_name}\n  reactivate {}\n", ids.join(", "));
-            (Work::Reactivate { user_name, keys }, description)
-        })
+        .map(|(user_name, keys)| Work::Reactivate { user_name, keys })
         .collect();
     // Declined users first, then the others as they ran: no reordering.
     run.carry_out(works, |_| None).await

@@ -5,7 +5,12 @@
 use dialoguer::Input;
 use dialoguer::theme::SimpleTheme;
 
+use std::fmt::Write as _;
+
 use crate::change::Answer;
+use crate::change::execute::Work;
+use crate::plan::{PlanKey, PlanUser};
+use crate::term;
 
 /// The help printed for `?`.
 const ANSWER_HELP: &str = "y - yes, change this user\n\
@@ -26,9 +31,24 @@ fn parse_answer(text: &str) -> Option<Answer> {
     }
 }
 
-/// Show `what` on stderr and ask `question [y,n,a,q,?]` until the answer is one of
-/// y, n, a or q. Ctrl-C, or a terminal that goes away, is `Interrupted`.
-pub(crate) fn ask(what: &str, question: &str) -> Answer {
+/// Show what `work` would change on stderr and ask whether to, `[y,n,a,q,?]`, until
+/// the answer is one of y, n, a or q. Ctrl-C, or a terminal that goes away, is
+/// `Interrupted`.
+pub(crate) fn ask(work: &Work) -> Answer {
+    let (what, question) = match work {
+        Work::Deactivate { user, .. } => (
+            describe_deactivation(user),
+            format!("Deactivate these keys of {}?", user.user_name),
+        ),
+        Work::Reactivate { user_name, keys } => {
+            // Names from the journal were checked as IAM identities when it was read.
+            let ids: Vec<&str> = keys.iter().map(|key| key.id.as_str()).collect();
+            (
+                format!("\nUser {user_name}\n  reactivate {}\n", ids.join(", ")),
+                format!("Re-activate these keys of {user_name}?"),
+            )
+        }
+    };
     eprintln!("{what}");
     loop {
         let reply = Input::<String>::with_theme(&SimpleTheme)
@@ -45,6 +65,41 @@ pub(crate) fn ask(what: &str, question: &str) -> Answer {
             None => eprintln!("please answer y, n, a, q or ? (then Enter)"),
         }
     }
+}
+
+/// One key's line in the prompt: its role, age, last use and description.
+fn key_line(role: &str, key: &PlanKey) -> String {
+    let mut line = format!(
+        "  {role:<10} {}  {:>4} days old  {}",
+        key.access_key_id,
+        key.age_days,
+        crate::plan::render::last_used(key)
+    );
+    if let Some(description) = &key.description {
+        let _ = write!(
+            line,
+            "\n             {}",
+            crate::plan::render::described(description)
+        );
+    }
+    line
+}
+
+/// What the prompt shows for a planned deactivation.
+fn describe_deactivation(user: &PlanUser) -> String {
+    let mut text = format!(
+        "\nUser {} ({})\n",
+        user.user_name,
+        term::escape(&user.user_arn)
+    );
+    for key in &user.keys {
+        if user.keep.as_deref() == Some(key.access_key_id.as_str()) {
+            let _ = writeln!(text, "{}", key_line("keep", key));
+        } else if user.deactivate.contains(&key.access_key_id) {
+            let _ = writeln!(text, "{}", key_line("deactivate", key));
+        }
+    }
+    text
 }
 
 #[cfg(test)]

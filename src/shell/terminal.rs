@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 
 use crate::change::Answer;
+use crate::change::execute::Work;
 use crate::change::reporter::{Reporter, RunSummary};
 use crate::progress::SharedProgress;
 
@@ -39,8 +40,8 @@ impl Reporter for Terminal {
         std::io::stdin().is_terminal()
     }
 
-    fn ask(&self, what: &str, question: &str) -> Answer {
-        super::prompt::ask(what, question)
+    fn ask(&self, work: &Work) -> Answer {
+        super::prompt::ask(work)
     }
 
     fn run_finished(&self, run: &RunSummary<'_>) {
