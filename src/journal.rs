@@ -81,6 +81,10 @@ pub struct RunInfo {
     pub source: String,
     pub tool: String,
     pub caller_arn: String,
+    /// The SHA-256 of `source` as the run read it, so that the run names exactly what
+    /// it replayed (absent in journals of keytrim before it was written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_sha256: Option<String>,
 }
 
 impl Entry {
@@ -377,6 +381,7 @@ mod tests {
             source: "plans/123456789012.yaml".into(),
             tool: "keytrim test".into(),
             caller_arn: "arn:aws:iam::123456789012:user/admin".into(),
+            source_sha256: None,
         }
     }
 

@@ -20,6 +20,7 @@ mod aws;
 pub mod bounded;
 mod change;
 pub mod commands;
+pub mod digest;
 pub mod error;
 pub mod evidence;
 mod exemptions;

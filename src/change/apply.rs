@@ -33,9 +33,14 @@ pub(crate) async fn apply(
     reporter: &dyn Reporter,
 ) -> Result<ExitStatus> {
     // Every plan is read and checked before anything else.
-    let loaded: Vec<(PathBuf, Plan)> = plans
+    let loaded: Vec<(PathBuf, Plan, String)> = plans
         .iter()
-        .map(|path| plan::load(path).map(|plan| (path.clone(), plan)))
+        .map(|path| {
+            plan::load::load_with_text(path).map(|(plan, text)| {
+                let digest = crate::digest::sha256_hex(text.as_bytes());
+                (path.clone(), plan, digest)
+            })
+        })
         .collect::<Result<_>>()?;
     require_confirmation_channel(options, Action::Deactivate, reporter)?;
     let config = aws::load_config(connect).await?;
@@ -43,7 +48,7 @@ pub(crate) async fn apply(
     let caller = inventory::caller(&clients).await?;
     // Every plan's account is reached and guarded before any change.
     let mut ready = Vec::new();
-    for (path, plan) in loaded {
+    for (path, plan, digest) in loaded {
         let (plan_clients, plan_caller) = match org_role {
             Some(role) if plan.account_id != caller.account_id => {
                 let arn = aws::role_arn(&plan.partition, &plan.account_id, role);
@@ -56,7 +61,7 @@ pub(crate) async fn apply(
             _ => (clients.clone(), caller.clone()),
         };
         guard_account(&plan_caller, &plan.account_id, &path)?;
-        ready.push((path, plan, plan_clients, plan_caller));
+        ready.push((path, plan, digest, plan_clients, plan_caller));
     }
     let mut worst = ExitStatus::Ok;
     let interrupt = Interrupt::default();
@@ -64,7 +69,7 @@ pub(crate) async fn apply(
     let budget = options
         .max_changes
         .map(|max| Arc::new(ChangeBudget::new(max)));
-    for (path, plan, clients, caller) in ready {
+    for (path, plan, digest, clients, caller) in ready {
         // A named journal is never overwritten; a default name gets a number if taken.
         let journal = match journal_path {
             Some(named) => JournalTarget::Named(named.to_path_buf()),
@@ -76,6 +81,7 @@ pub(crate) async fn apply(
             caller,
             account_id: plan.account_id.clone(),
             source: path,
+            source_sha256: digest,
             journal,
             interrupt: interrupt.clone(),
             budget: budget.clone(),

@@ -914,6 +914,7 @@ mod tests {
                     source: "plan.yaml".into(),
                     tool: "test".into(),
                     caller_arn: "arn:aws:iam::123456789012:user/t".into(),
+                    source_sha256: None,
                 },
             )
             .unwrap(),

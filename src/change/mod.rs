@@ -187,8 +187,9 @@ pub(crate) struct RunSetup<'r> {
     pub clients: Clients,
     pub caller: Caller,
     pub account_id: String,
-    /// The plan or journal the run replays.
+    /// The plan or journal the run replays, and the SHA-256 of what was read of it.
     pub source: PathBuf,
+    pub source_sha256: String,
     pub journal: JournalTarget,
     /// Run-wide, across the plans of one apply.
     pub interrupt: Interrupt,
@@ -221,6 +222,7 @@ impl<'r> ChangeRun<'r> {
                     source: setup.source.display().to_string(),
                     tool: format!("keytrim {}", env!("CARGO_PKG_VERSION")),
                     caller_arn: setup.caller.arn.clone(),
+                    source_sha256: Some(setup.source_sha256.clone()),
                 };
                 let journal = match &setup.journal {
                     JournalTarget::Named(path) => Journal::create(path, &setup.account_id, run)?,

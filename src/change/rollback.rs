@@ -102,7 +102,7 @@ pub(crate) async fn rollback(
     options: &RunOptions,
     reporter: &dyn Reporter,
 ) -> Result<ExitStatus> {
-    let entries = journal::read(journal_path)?;
+    let (entries, bytes) = journal::read_with_bytes(journal_path)?;
     let first = &entries[0];
     let run = first
         .run
@@ -138,6 +138,7 @@ pub(crate) async fn rollback(
         caller,
         account_id,
         source: journal_path.to_path_buf(),
+        source_sha256: crate::digest::sha256_hex(&bytes),
         journal: match own_journal {
             Some(named) => JournalTarget::Named(named.to_path_buf()),
             None => JournalTarget::Numbered(rollback_journal_path(journal_path)),

@@ -16,7 +16,7 @@ pub(super) fn run(settings: &Settings, args: &ReportArgs) -> Result<ExitStatus> 
     let (plan, plan_text) = plan::load::load_with_text(&args.plan)?;
     let plan_file = SourceFile {
         path: args.plan.display().to_string(),
-        sha256: evidence::sha256_hex(plan_text.as_bytes()),
+        sha256: crate::digest::sha256_hex(plan_text.as_bytes()),
     };
     let journals = args
         .journals
@@ -26,7 +26,7 @@ pub(super) fn run(settings: &Settings, args: &ReportArgs) -> Result<ExitStatus> 
             Ok(JournalFile {
                 file: SourceFile {
                     path: path.display().to_string(),
-                    sha256: evidence::sha256_hex(&bytes),
+                    sha256: crate::digest::sha256_hex(&bytes),
                 },
                 entries,
             })

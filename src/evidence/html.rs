@@ -522,7 +522,7 @@ fn key_text(runs: &[Run], key: &KeyOutcome) -> Markup {
                     (label(*run)) ": no clear answer whether it became " (to.as_str()) ", live state decides"
                     @if let Some(error) = error { ": " (text(error)) } @else { " (the run ended during the call)" }
                 }
-                KeyProblem::NotReached { run, reason } => {
+                KeyProblem::NotReached { run, reason, .. } => {
                     (label(*run)) ": not changed: " (text(reason))
                 }
             }

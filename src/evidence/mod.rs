@@ -46,6 +46,8 @@ pub struct Run {
     pub tool: String,
     /// The plan (apply) or journal (rollback) the run replayed, as its command line named it.
     pub source: String,
+    /// The SHA-256 of what it replayed, when its journal records it.
+    pub source_sha256: Option<String>,
 }
 
 /// One journal line about a user, with the run that wrote it (an index into `runs`).
@@ -90,8 +92,13 @@ pub enum KeyProblem {
         to: KeyStatus,
         error: Option<String>,
     },
-    /// The run stopped before this key (a limit, an interrupt, a journal failure).
-    NotReached { run: usize, reason: String },
+    /// The run left the key alone: it stopped before it (a limit, an interrupt, a
+    /// journal failure), or found it drifted.
+    NotReached {
+        run: usize,
+        event: Event,
+        reason: String,
+    },
 }
 
 /// What the journals say about one key, at the end of the last run that named it.
@@ -192,16 +199,16 @@ pub fn assemble(
     journals: Vec<JournalFile>,
     made: Made,
 ) -> Result<Evidence, Mismatch> {
-    check_journals(&plan, &journals)?;
+    check_journals(&plan, &plan_file, &journals)?;
     let mut runs = runs_of(&journals);
     // Runs in the order they started; journals given in any order.
     let mut order: Vec<usize> = (0..journals.len()).collect();
     order.sort_by_key(|&index| (runs[index].started, index));
     runs = order.iter().map(|&index| runs[index].clone()).collect();
     label_runs(&mut runs);
-    let notes = notes_on(&plan_file, &runs);
+    let notes = notes_on(&runs);
 
-    let mut steps: Vec<Step> = order
+    let steps: Vec<Step> = order
         .iter()
         .enumerate()
         .flat_map(|(run, &index)| {
@@ -215,8 +222,8 @@ pub fn assemble(
                 })
         })
         .collect();
-    // Stable: lines of one run in the same millisecond keep their order.
-    steps.sort_by_key(|step| (step.entry.ts, step.run));
+    // Runs in the order they started, each run's lines in the order it wrote them
+    // (not by their stamps: a clock stepped back inside a run must not reorder them).
 
     let (users, strays) = users_and_strays(&plan, &runs, steps);
     Ok(Evidence {
@@ -232,53 +239,80 @@ pub fn assemble(
     })
 }
 
-/// Each journal is one run of this plan's account, started after the plan was
-/// written, and given once.
-fn check_journals(plan: &Plan, journals: &[JournalFile]) -> Result<(), Mismatch> {
-    let mut seen: HashMap<&str, &str> = HashMap::new();
+/// Each journal is one run of this plan (`check_journal`), and given once: not the
+/// same file twice, nor two copies of one run (a copy whose line endings changed has
+/// another SHA-256 but the same run line).
+fn check_journals(
+    plan: &Plan,
+    plan_file: &SourceFile,
+    journals: &[JournalFile],
+) -> Result<(), Mismatch> {
+    let mut files: HashMap<&str, &str> = HashMap::new();
+    let mut runs: HashMap<String, &str> = HashMap::new();
     for journal in journals {
         let refuse = |detail: String| Mismatch {
             path: journal.file.path.clone(),
             detail,
         };
-        if let Some(first) = seen.insert(&journal.file.sha256, &journal.file.path) {
+        if let Some(first) = files.insert(&journal.file.sha256, &journal.file.path) {
             return Err(refuse(format!(
                 "is the same journal as {first} (same SHA-256): give each run's journal once"
             )));
         }
-        let runs = journal
-            .entries
-            .iter()
-            .filter(|entry| entry.event == Event::Run)
-            .count();
-        let first = journal.entries.first().filter(|first| first.run.is_some());
-        let Some(first) = first.filter(|_| runs == 1) else {
+        check_journal(plan, plan_file, journal).map_err(refuse)?;
+        let run_line = journal.entries.first().map(|first| (first.ts, &first.run));
+        if let Some(other) = runs.insert(format!("{run_line:?}"), &journal.file.path) {
             return Err(refuse(format!(
-                "holds {runs} runs; a journal is one run's (were journals joined together?)"
-            )));
-        };
-        if let Some((number, other)) = journal
-            .entries
-            .iter()
-            .enumerate()
-            .find(|(_, entry)| entry.account_id != plan.account_id)
-        {
-            return Err(refuse(format!(
-                "line {}: is a journal of account {}, but the plan is of account {}",
-                number + 1,
-                other.account_id,
-                plan.account_id
-            )));
-        }
-        if first.ts < plan.generated_at {
-            return Err(refuse(format!(
-                "its run started at {}, before the plan was generated ({}): it is not a run of this plan",
-                first.ts.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
-                plan.generated_at.format("%Y-%m-%dT%H:%M:%SZ")
+                "records the same run as {other} (same start, caller and source): give each run's journal once"
             )));
         }
     }
     Ok(())
+}
+
+/// One journal is one run of this plan's account, started after the plan was written
+/// (within the clock skew apply allows), and, for an apply that names the plan it
+/// replayed by its SHA-256, of this very plan.
+fn check_journal(plan: &Plan, plan_file: &SourceFile, journal: &JournalFile) -> Result<(), String> {
+    let runs = journal
+        .entries
+        .iter()
+        .filter(|entry| entry.event == Event::Run)
+        .count();
+    let first = journal.entries.first();
+    let (Some(first), Some(run), 1) = (first, first.and_then(|f| f.run.as_ref()), runs) else {
+        return Err(format!(
+            "holds {runs} runs; a journal is one run's (were journals joined together?)"
+        ));
+    };
+    if let Some((number, other)) = journal
+        .entries
+        .iter()
+        .enumerate()
+        .find(|(_, entry)| entry.account_id != plan.account_id)
+    {
+        return Err(format!(
+            "line {}: is a journal of account {}, but the plan is of account {}",
+            number + 1,
+            other.account_id,
+            plan.account_id
+        ));
+    }
+    let skew = chrono::Duration::seconds(crate::plan::load::CLOCK_SKEW_SECONDS);
+    if first.ts + skew < plan.generated_at {
+        return Err(format!(
+            "its run started at {}, before the plan was generated ({}): it is not a run of this plan",
+            first.ts.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            plan.generated_at.format("%Y-%m-%dT%H:%M:%SZ")
+        ));
+    }
+    match run.source_sha256.as_deref() {
+        Some(digest) if run.mode == Mode::Apply && digest != plan_file.sha256 => Err(format!(
+            "its apply replayed a plan with SHA-256 {digest}, not this plan ({}): it is not a run of this plan",
+            plan_file.sha256
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Each (checked) journal's run.
@@ -296,6 +330,7 @@ fn runs_of(journals: &[JournalFile]) -> Vec<Run> {
                 caller_arn: run.caller_arn.clone(),
                 tool: run.tool.clone(),
                 source: run.source.clone(),
+                source_sha256: run.source_sha256.clone(),
             })
         })
         .collect()
@@ -318,20 +353,25 @@ fn file_name(path: &str) -> &str {
     path.rsplit(['/', '\\']).next().unwrap_or(path)
 }
 
-/// What cannot be proved from the files: an apply names the plan it replayed only by
-/// the path on its command line, and a rollback the journal it undid.
-fn notes_on(plan_file: &SourceFile, runs: &[Run]) -> Vec<String> {
+/// What cannot be proved from the files. An apply of this plan names it by its SHA-256
+/// (checked in `check_journals`); an older journal names it only by the path on its
+/// command line. A rollback names the journal it undid, which may not be given.
+fn notes_on(runs: &[Run]) -> Vec<String> {
     let mut notes = Vec::new();
-    let given: Vec<&str> = runs.iter().map(|run| file_name(&run.file.path)).collect();
+    let given: Vec<&str> = runs.iter().map(|run| run.file.sha256.as_str()).collect();
+    let given_names: Vec<&str> = runs.iter().map(|run| file_name(&run.file.path)).collect();
     for run in runs {
         let source = file_name(&run.source);
-        match run.mode {
-            Mode::Apply if source != file_name(&plan_file.path) => notes.push(format!(
-                "{} replayed a plan file named `{source}`, not `{}`: check that it is this plan",
-                run.label,
-                file_name(&plan_file.path)
+        match (run.mode, run.source_sha256.as_deref()) {
+            (Mode::Apply, None) => notes.push(format!(
+                "{}'s journal does not record which plan it replayed (an older keytrim): it names a file `{source}`; check that it is this plan",
+                run.label
             )),
-            Mode::Rollback if !given.contains(&source) => notes.push(format!(
+            (Mode::Rollback, Some(digest)) if !given.contains(&digest) => notes.push(format!(
+                "{} undid the journal `{source}`, which is not among the journals given: the apply it undid is not in this report",
+                run.label
+            )),
+            (Mode::Rollback, None) if !given_names.contains(&source) => notes.push(format!(
                 "{} undid the journal `{source}`, which is not among the journals given: the apply it undid is not in this report",
                 run.label
             )),
@@ -399,31 +439,43 @@ fn key_record<'k>(keys: &'k mut Vec<KeyOutcome>, key: &str) -> &'k mut KeyOutcom
     &mut keys[index]
 }
 
-/// Fold one run's lines about a user into the keys' records. Returns the last line
-/// that was about the user as a whole and left it alone (drifted, declined, skipped).
-fn fold_run<'s>(keys: &mut Vec<KeyOutcome>, run: usize, lines: &[&'s Entry]) -> Option<&'s Entry> {
+/// A run's verification line: it re-listed the user's keys after what it changed (or
+/// found already so) and saw them as intended, or not.
+fn mark_verified(keys: &mut [KeyOutcome], run: usize, verified: Verification) {
+    for record in keys {
+        if let Some(change) = record.changed.as_mut().filter(|c| c.run == run) {
+            change.verified = verified;
+        }
+        if let Some(already) = record.already.as_mut().filter(|a| a.1 == run) {
+            already.2 = verified;
+        }
+    }
+}
+
+/// What one run said about a user as a whole (not about one key).
+#[derive(Debug, Default)]
+struct UserLines<'s> {
+    /// The last line that left the user alone (drifted, declined, skipped).
+    left_alone: Option<&'s Entry>,
+    /// A failure about the user, e.g. its keys could not be listed.
+    failed: Option<&'s Entry>,
+    /// The run changed a key, or found one already as intended.
+    settled_a_key: bool,
+}
+
+/// Fold one run's lines about a user into the keys' records; what the run said about
+/// the user as a whole is returned.
+fn fold_run<'s>(keys: &mut Vec<KeyOutcome>, run: usize, lines: &[&'s Entry]) -> UserLines<'s> {
     let mut pending: Vec<(String, KeyStatus)> = Vec::new();
-    let mut left_alone = None;
+    let mut user = UserLines::default();
     for line in lines {
         let text = || line.error.clone().or_else(|| line.reason.clone());
         let (Some(key), Some(to)) = (line.access_key_id.as_deref(), line.to) else {
             match line.event {
-                Event::Verified | Event::Unverified => {
-                    let verified = if line.event == Event::Verified {
-                        Verification::Verified
-                    } else {
-                        Verification::Unverified
-                    };
-                    for record in keys.iter_mut() {
-                        if let Some(change) = record.changed.as_mut().filter(|c| c.run == run) {
-                            change.verified = verified;
-                        }
-                        if let Some(already) = record.already.as_mut().filter(|a| a.1 == run) {
-                            already.2 = verified;
-                        }
-                    }
-                }
-                Event::Drifted | Event::Declined | Event::Skipped => left_alone = Some(*line),
+                Event::Verified => mark_verified(keys, run, Verification::Verified),
+                Event::Unverified => mark_verified(keys, run, Verification::Unverified),
+                Event::Drifted | Event::Declined | Event::Skipped => user.left_alone = Some(*line),
+                Event::Failed | Event::Unknown => user.failed = Some(*line),
                 _ => {}
             }
             continue;
@@ -432,7 +484,10 @@ fn fold_run<'s>(keys: &mut Vec<KeyOutcome>, run: usize, lines: &[&'s Entry]) -> 
         let record = key_record(keys, key);
         match line.event {
             Event::Intent => pending.push((key.to_string(), to)),
+            // The key's latest state replaces what came before: a change, or a run that
+            // found it already so.
             Event::Done => {
+                user.settled_a_key = true;
                 record.changed = Some(Change {
                     to,
                     run,
@@ -455,13 +510,20 @@ fn fold_run<'s>(keys: &mut Vec<KeyOutcome>, run: usize, lines: &[&'s Entry]) -> 
                     error: text(),
                 });
             }
+            // Found already as intended: the key's latest state, unless an earlier
+            // change left it so (that change still stands, and says more).
             Event::Skipped if line.from == Some(to) => {
-                record.already = Some((to, run, Verification::NotRecorded));
+                user.settled_a_key = true;
                 record.problem = None;
+                if record.changed.as_ref().is_none_or(|change| change.to != to) {
+                    record.already = Some((to, run, Verification::NotRecorded));
+                    record.changed = None;
+                }
             }
             Event::Skipped | Event::Drifted | Event::Declined => {
                 record.problem = Some(KeyProblem::NotReached {
                     run,
+                    event: line.event,
                     reason: text().unwrap_or_default(),
                 });
             }
@@ -476,25 +538,42 @@ fn fold_run<'s>(keys: &mut Vec<KeyOutcome>, run: usize, lines: &[&'s Entry]) -> 
             error: None,
         });
     }
-    left_alone
+    user
 }
 
 /// What one user's journal lines add up to, run by run in the order the runs started.
+/// The last run that named the user says why it was left alone (if it was); a failure
+/// about the user stands until a later run settles one of its keys.
 pub fn outcome(user: &PlanUser, runs: &[Run], steps: &[Step]) -> Outcome {
     let mut keys: Vec<KeyOutcome> = Vec::new();
     let mut left_alone: Option<&Entry> = None;
+    let mut failed: Option<&Entry> = None;
     for run in 0..runs.len() {
         let lines: Vec<&Entry> = steps
             .iter()
             .filter(|step| step.run == run)
             .map(|step| &step.entry)
             .collect();
-        if let Some(line) = fold_run(&mut keys, run, &lines) {
-            left_alone = Some(line);
+        if lines.is_empty() {
+            continue;
+        }
+        let said = fold_run(&mut keys, run, &lines);
+        left_alone = said.left_alone;
+        if said.settled_a_key {
+            failed = None;
+        }
+        if said.failed.is_some() {
+            failed = said.failed;
         }
     }
-    let note = left_alone.and_then(|line| line.reason.clone());
-    let verdict = verdict_of(user, runs, &keys, left_alone);
+    let note = failed
+        .or(left_alone)
+        .and_then(|line| line.error.clone().or_else(|| line.reason.clone()));
+    let verdict = match failed {
+        Some(line) if line.event == Event::Unknown => Verdict::Uncertain,
+        Some(_) => Verdict::Failed,
+        None => verdict_of(user, runs, &keys, left_alone),
+    };
     Outcome {
         verdict,
         keys,
@@ -514,10 +593,18 @@ fn verdict_of(
             .unwrap_or_default()
     };
     let problems = || keys.iter().filter_map(|k| k.problem.as_ref());
-    // The apply's lockout guard tried to give a key back and did not succeed.
+    // The apply's lockout guard tried to give a key back, and no key came back in
+    // that run.
+    let restored_in = |run: usize| {
+        keys.iter().any(|k| {
+            k.changed
+                .as_ref()
+                .is_some_and(|c| c.run == run && c.to == KeyStatus::Active)
+        })
+    };
     let failed_restore = problems().any(|problem| match problem {
         KeyProblem::Failed { run, to, .. } | KeyProblem::Uncertain { run, to, .. } => {
-            *to == KeyStatus::Active && runs[*run].mode == Mode::Apply
+            *to == KeyStatus::Active && runs[*run].mode == Mode::Apply && !restored_in(*run)
         }
         KeyProblem::NotReached { .. } => false,
     });
@@ -531,9 +618,15 @@ fn verdict_of(
         return Verdict::Failed;
     }
     let changed: Vec<&Change> = keys.iter().filter_map(|k| k.changed.as_ref()).collect();
-    if let Some(change) = changed.iter().find(|c| c.to == KeyStatus::Active) {
+    // Active again: re-activated, or found Active by a later run.
+    let active_again = keys.iter().find_map(|k| match (&k.changed, k.already) {
+        (Some(change), _) if change.to == KeyStatus::Active => Some(change.run),
+        (_, Some((KeyStatus::Active, run, _))) => Some(run),
+        _ => None,
+    });
+    if let Some(run) = active_again {
         return Verdict::Reactivated {
-            by_rollback: runs[change.run].mode == Mode::Rollback,
+            by_rollback: runs[run].mode == Mode::Rollback,
         };
     }
     let inactive = |id: &String| {
@@ -559,9 +652,9 @@ fn verdict_of(
             verified: already.iter().all(|v| *v == Verification::Verified),
         };
     }
-    if let Some(KeyProblem::NotReached { reason, .. }) = problems().next() {
+    if let Some(KeyProblem::NotReached { event, reason, .. }) = problems().next() {
         return Verdict::LeftAlone {
-            event: Event::Skipped,
+            event: *event,
             reason: reason.clone(),
         };
     }
@@ -576,15 +669,6 @@ fn verdict_of(
         },
         None => Verdict::NotApplied,
     }
-}
-
-/// A file's SHA-256 in lower-case hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
 }
 
 /// Counts of outcomes, for the summary.
@@ -653,6 +737,11 @@ mod tests {
             },
             tool: "keytrim test".into(),
             caller_arn: "arn:aws:iam::123456789012:user/ops".into(),
+            // An apply names this plan; a rollback names the apply started at :10.
+            source_sha256: Some(match mode {
+                Mode::Apply => PLAN_SHA256.repeat(64),
+                Mode::Rollback => format!("{:064}", 10),
+            }),
         });
         let mut entries = vec![first];
         entries.extend(lines);
@@ -684,12 +773,15 @@ mod tests {
         key_line(minute, event, key, KeyStatus::Inactive, KeyStatus::Active)
     }
 
+    /// The plan's SHA-256, as one repeated digit.
+    const PLAN_SHA256: &str = "1";
+
     fn evidence_of(journals: Vec<JournalFile>) -> Result<Evidence, Mismatch> {
         assemble(
             every_decision_plan(),
             SourceFile {
                 path: "plans/123456789012.yaml".into(),
-                sha256: "1".repeat(64),
+                sha256: PLAN_SHA256.repeat(64),
             },
             journals,
             Made {
@@ -1004,7 +1096,13 @@ mod tests {
         let mut other_account = apply_of_alice(10);
         other_account.entries[2].account_id = "210987654321".into();
         let mut earlier = journal(Mode::Apply, 10, Vec::new());
-        earlier.entries[0].ts = every_decision_plan().generated_at - chrono::Duration::minutes(1);
+        earlier.entries[0].ts = every_decision_plan().generated_at - chrono::Duration::minutes(2);
+        // The same run, copied with its line endings changed: another SHA-256.
+        let mut copy = apply_of_alice(10);
+        copy.file.sha256 = "f".repeat(64);
+        copy.file.path = "copy.journal.jsonl".into();
+        let mut other_plan = apply_of_alice(10);
+        other_plan.entries[0].run.as_mut().unwrap().source_sha256 = Some("2".repeat(64));
         let mut joined = apply_of_alice(10);
         joined
             .entries
@@ -1019,7 +1117,16 @@ mod tests {
                 vec![apply_of_alice(10), apply_of_alice(10)],
                 "is the same journal as 10.journal.jsonl",
             ),
-            // every_decision_plan was generated at 12:00; this run started at 11:59.
+            (
+                vec![apply_of_alice(10), copy],
+                "records the same run as 10.journal.jsonl",
+            ),
+            (
+                vec![other_plan],
+                "its apply replayed a plan with SHA-256 2222",
+            ),
+            // every_decision_plan was generated at 12:00; this run started at 11:58,
+            // beyond the minute of clock skew apply allows.
             (vec![earlier], "before the plan was generated"),
         ];
         for (journals, expected) in cases {
@@ -1028,19 +1135,169 @@ mod tests {
         }
     }
 
-    /// What the files cannot prove is said: an apply of a plan file with another name,
-    /// a rollback whose apply journal is not given.
+    /// What the files cannot prove is said: an apply whose journal does not record the
+    /// plan's SHA-256 (an older keytrim), a rollback whose apply journal is not given.
     #[test]
-    fn an_apply_of_another_file_and_a_rollback_without_its_apply_are_noted() {
-        let mut apply = apply_of_alice(10);
-        apply.entries[0].run.as_mut().unwrap().source = "plans/old.yaml".into();
-        let rollback = rollback_of_alice(20, Vec::new());
-        let mut orphan = rollback.clone();
-        orphan.entries[0].run.as_mut().unwrap().source = "plans/lost.journal.jsonl".into();
-        let evidence = evidence_of(vec![apply, orphan]).unwrap();
+    fn an_older_apply_and_a_rollback_without_its_apply_are_noted() {
+        let mut older = apply_of_alice(10);
+        older.entries[0].run.as_mut().unwrap().source_sha256 = None;
+        let mut orphan = rollback_of_alice(20, Vec::new());
+        orphan.entries[0].run.as_mut().unwrap().source_sha256 = Some("9".repeat(64));
+        let evidence = evidence_of(vec![older, orphan]).unwrap();
         assert_eq!(evidence.notes.len(), 2, "{:?}", evidence.notes);
-        assert!(evidence.notes[0].contains("apply 1 replayed a plan file named `old.yaml`"));
-        assert!(evidence.notes[1].contains("rollback 1 undid the journal `lost.journal.jsonl`"));
+        assert!(evidence.notes[0].contains("apply 1's journal does not record which plan"));
+        assert!(
+            evidence.notes[1]
+                .contains("rollback 1 undid the journal `10.journal.jsonl`, which is not among")
+        );
+        // With its apply given, the rollback needs no note.
+        let both =
+            evidence_of(vec![apply_of_alice(10), rollback_of_alice(20, Vec::new())]).unwrap();
+        assert!(both.notes.is_empty(), "{:?}", both.notes);
+    }
+
+    /// Each key's latest state counts: a rollback that finds the key already Active
+    /// (someone switched it back on) does not leave it reading as deactivated, and a
+    /// re-apply that finds it Inactive again does not leave it reading as rolled back.
+    #[test]
+    fn a_keys_latest_state_replaces_an_earlier_change() {
+        let found_active = rollback_of_alice(
+            20,
+            vec![
+                key_line(
+                    21,
+                    Event::Skipped,
+                    ALICE_OLD,
+                    KeyStatus::Active,
+                    KeyStatus::Active,
+                )
+                .reason("already Active"),
+                line(21, Event::Verified, "alice").reason("already in the intended state"),
+            ],
+        );
+        let evidence = evidence_of(vec![apply_of_alice(10), found_active]).unwrap();
+        let alice = outcome_of(&evidence, "alice");
+        assert_eq!(alice.verdict, Verdict::Reactivated { by_rollback: true });
+        assert_eq!(alice.keys[0].changed, None);
+        let rollback = rollback_of_alice(
+            20,
+            vec![
+                on(21, Event::Intent, ALICE_OLD),
+                on(21, Event::Done, ALICE_OLD),
+            ],
+        );
+        let reapply = journal(
+            Mode::Apply,
+            30,
+            vec![
+                key_line(
+                    31,
+                    Event::Skipped,
+                    ALICE_OLD,
+                    KeyStatus::Inactive,
+                    KeyStatus::Inactive,
+                )
+                .reason("already Inactive"),
+                line(31, Event::Verified, "alice").reason("already in the intended state"),
+            ],
+        );
+        let mut reapply = reapply;
+        reapply.file.sha256 = format!("{:064}", 31);
+        let evidence = evidence_of(vec![apply_of_alice(10), rollback, reapply]).unwrap();
+        assert_eq!(
+            outcome_of(&evidence, "alice").verdict,
+            Verdict::AlreadyDone { verified: true }
+        );
+    }
+
+    /// A failure about the user as a whole (its keys could not be listed) is a failure,
+    /// not "not applied"; a later run that settles a key clears it.
+    #[test]
+    fn a_failure_about_the_user_is_a_failure_until_a_later_run_settles_it() {
+        let refused = || {
+            journal(
+                Mode::Apply,
+                10,
+                vec![
+                    line(11, Event::Failed, "alice")
+                        .error("iam:ListAccessKeys failed: AccessDenied"),
+                ],
+            )
+        };
+        let evidence = evidence_of(vec![refused()]).unwrap();
+        let alice = outcome_of(&evidence, "alice");
+        assert_eq!(alice.verdict, Verdict::Failed);
+        assert_eq!(
+            alice.note.as_deref(),
+            Some("iam:ListAccessKeys failed: AccessDenied")
+        );
+        let evidence = evidence_of(vec![refused(), apply_of_alice(30)]).unwrap();
+        assert_eq!(
+            outcome_of(&evidence, "alice").verdict,
+            Verdict::Deactivated {
+                verified: true,
+                complete: true
+            }
+        );
+    }
+
+    /// The reason a staged rollout skipped the user in an earlier run is not shown as
+    /// the reason of a later run that deactivated the key.
+    #[test]
+    fn only_the_last_run_naming_the_user_says_why() {
+        let limited = journal(
+            Mode::Apply,
+            10,
+            vec![line(11, Event::Skipped, "alice").reason("limit: --max-changes 1 reached")],
+        );
+        let evidence = evidence_of(vec![limited, apply_of_alice(30)]).unwrap();
+        assert_eq!(outcome_of(&evidence, "alice").note, None);
+    }
+
+    /// The lockout guard gave one key back and not another: the user has an active key,
+    /// so the verdict names the failure, not a user without any.
+    #[test]
+    fn a_lockout_with_one_key_given_back_is_not_a_user_without_keys() {
+        let verdict = verdict_of_alice(vec![
+            off(11, Event::Intent, ALICE_OLD),
+            off(11, Event::Done, ALICE_OLD),
+            off(11, Event::Intent, ALICE_NEW),
+            off(11, Event::Done, ALICE_NEW),
+            on(12, Event::Intent, ALICE_OLD),
+            on(12, Event::Failed, ALICE_OLD).error("AccessDenied"),
+            on(12, Event::Intent, ALICE_NEW),
+            on(12, Event::Done, ALICE_NEW),
+            line(13, Event::Drifted, "alice").reason("no active key; re-activated the new one"),
+        ]);
+        assert_eq!(verdict, Verdict::Failed);
+    }
+
+    /// Lines are read in the order the run wrote them, whatever their stamps say (a
+    /// clock stepped back mid-run).
+    #[test]
+    fn a_run_is_read_in_file_order_not_by_stamps() {
+        let verdict = verdict_of_alice(vec![
+            off(12, Event::Intent, ALICE_OLD),
+            off(11, Event::Done, ALICE_OLD),
+            line(11, Event::Verified, "alice"),
+        ]);
+        assert_eq!(
+            verdict,
+            Verdict::Deactivated {
+                verified: true,
+                complete: true
+            }
+        );
+    }
+
+    /// An apply may start up to the clock skew apply allows before the plan's stamp
+    /// (another machine's clock); earlier than that is refused.
+    #[test]
+    fn a_run_within_the_clock_skew_of_the_plan_is_accepted() {
+        let generated = every_decision_plan().generated_at;
+        let mut close = journal(Mode::Apply, 10, Vec::new());
+        close.entries[0].ts = generated - chrono::Duration::seconds(30);
+        assert!(evidence_of(vec![close]).is_ok());
     }
 
     /// Every string a plan, a journal or the reader can set, hostile, in one document:

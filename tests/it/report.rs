@@ -102,7 +102,7 @@ fn screenshot(report: &Path, scratch: &Path) {
 }
 
 fn sha256_of(path: &Path) -> String {
-    keytrim::evidence::sha256_hex(&std::fs::read(path).unwrap())
+    keytrim::digest::sha256_hex(&std::fs::read(path).unwrap())
 }
 
 /// The document holds nothing that runs, fetches or links: no such element, and no
@@ -233,8 +233,9 @@ fn a_hostile_reason_stays_inert_text() {
         serde_yaml::to_string(&plan).unwrap(),
     )
     .unwrap();
+    // The edited plan is the one applied (a journal names the plan it replayed).
     iam.keytrim()
-        .args(["apply", "--yes", PLAN])
+        .args(["apply", "--yes", "plans/edited.yaml"])
         .assert()
         .code(4);
     let journal = only_journal(iam.dir());
@@ -457,4 +458,41 @@ fn bad_input_is_one_line_and_writes_nothing() {
         assert!(!iam.dir().join("report.html").exists());
         assert_eq!(std::fs::read(iam.dir().join(PLAN)).unwrap(), before);
     }
+}
+
+/// A journal of another plan of the same account (here one whose reasons a reviewer
+/// edited) names that plan by its SHA-256: it is refused as evidence of this one,
+/// even though it started after this plan was written.
+#[test]
+fn a_journal_of_another_plan_of_the_account_is_refused() {
+    let iam = LocalIam::start();
+    seed_every_decision(&iam);
+    iam.keytrim().arg("audit").assert().code(3);
+    let text = std::fs::read_to_string(iam.dir().join(PLAN)).unwrap();
+    let mut plan: keytrim::plan::Plan = serde_yaml::from_str(&text).unwrap();
+    plan.users[0].reason.insert_str(0, "(reviewed) ");
+    std::fs::write(
+        iam.dir().join("plans/other.yaml"),
+        serde_yaml::to_string(&plan).unwrap(),
+    )
+    .unwrap();
+    iam.keytrim()
+        .args(["apply", "--yes", "plans/other.yaml"])
+        .assert()
+        .code(4);
+    let journal = only_journal(iam.dir());
+    let output = iam
+        .keytrim()
+        .args(["report", PLAN])
+        .arg(&journal)
+        .args(["-o", "report.html"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("its apply replayed a plan with SHA-256 "),
+        "{stderr}"
+    );
+    assert!(!iam.dir().join("report.html").exists());
 }
