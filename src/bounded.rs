@@ -23,27 +23,10 @@ where
     in_input_order(results)
 }
 
-/// Like `map`, but the first error stops the items not yet finished.
-pub async fn try_map<I, T, E, F, Fut>(items: Vec<I>, limit: usize, work: F) -> Result<Vec<T>, E>
-where
-    I: Send + 'static,
-    T: Send + 'static,
-    E: Send + 'static,
-    F: Fn(I) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<T, E>> + Send + 'static,
-{
-    let mut running = Running::start(items, limit, work);
-    let mut results = Vec::with_capacity(running.total);
-    while let Some((index, result)) = running.next().await {
-        // Returning drops `running`: the tasks in flight are aborted, the rest never start.
-        results.push((index, result?));
-    }
-    Ok(in_input_order(results))
-}
-
-/// Like `try_map`, over items that arrive on a channel (pages of a listing): the first
+/// Like `map`, over items that arrive on a channel (pages of a listing): the first
 /// items are worked on while later ones are still being fetched. An `Err` from the
-/// channel, or from `work`, stops everything. Results come in arrival order.
+/// channel, or from `work`, stops everything: the tasks in flight are aborted and the
+/// rest never start. Results come in arrival order.
 pub async fn try_map_received<I, T, E, F, Fut>(
     mut items: tokio::sync::mpsc::Receiver<Result<I, E>>,
     limit: usize,
@@ -231,8 +214,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_first_error_is_returned() {
-        let result: Result<Vec<u32>, String> = try_map((0..10).collect(), 2, |n: u32| async move {
+    async fn the_first_error_from_the_work_is_returned() {
+        let (sender, receiver) = tokio::sync::mpsc::channel(16);
+        for n in 0..10 {
+            sender.send(Ok(n)).await.unwrap();
+        }
+        drop(sender);
+        let result: Result<Vec<u32>, String> = try_map_received(receiver, 2, |n: u32| async move {
             if n == 4 {
                 Err(format!("item {n}"))
             } else {

@@ -48,7 +48,7 @@ impl Exemptions {
     /// Parse the YAML text of an exemptions file: a list of `{user, reason}`.
     pub fn parse(text: &str) -> std::result::Result<Exemptions, String> {
         // Bounded like a plan: nothing in the file may expand.
-        if let Some(problem) = crate::plan::load::yaml_extras(text) {
+        if let Some(problem) = crate::yaml::yaml_extras(text) {
             return Err(problem.replace("in a plan", "in an exemptions file"));
         }
         let entries: Vec<Entry> = serde_yaml::from_str(text).map_err(|err| err.to_string())?;

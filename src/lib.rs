@@ -35,3 +35,4 @@ mod progress;
 pub mod rule;
 pub mod shell;
 pub mod term;
+mod yaml;

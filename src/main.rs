@@ -27,6 +27,18 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .init();
 }
 
+/// An error and its causes on one line, outermost first: "what failed: why: root".
+fn one_line(err: &dyn std::error::Error) -> String {
+    let mut line = err.to_string();
+    let mut cause = err.source();
+    while let Some(inner) = cause {
+        line.push_str(": ");
+        line.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    line
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.global.verbose, cli.global.quiet);
@@ -56,7 +68,7 @@ fn main() -> ExitCode {
         Err(err) => {
             let status = err.exit_status();
             // The message may quote a plan or IAM: no control sequence reaches the terminal.
-            let message = format!("{:#}", anyhow::Error::from(err));
+            let message = one_line(&err);
             eprintln!("keytrim: error: {}", keytrim::term::escape(&message));
             status.into()
         }
