@@ -4,6 +4,7 @@
 pub mod diff;
 pub mod load;
 pub mod model;
+pub mod problem;
 pub mod render;
 pub mod schema;
 pub mod standing;

@@ -23,7 +23,7 @@ use crate::facts::{KeyFacts, LastUse};
 use crate::rule::{self, Decision, Policy, Verdict};
 
 use super::model::{Plan, PlanUser};
-use super::validate::Problem;
+use super::problem::Problem;
 
 /// How a plan's decision for a user stands against the rule.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,29 +2,12 @@
 //! applied. Pure: takes a parsed plan, returns the first problem found.
 
 use std::collections::HashSet;
-use std::fmt;
 
 use crate::facts::KeyStatus;
 use crate::rule::Decision;
 
 use super::model::{PLAN_KIND, Plan, PlanUser, READABLE_PLAN_VERSIONS};
-
-/// One broken rule, naming the user (where there is one) and the field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub user: Option<String>,
-    pub field: String,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(user) = &self.user {
-            write!(f, "user `{user}`: ")?;
-        }
-        write!(f, "field `{}`: {}", self.field, self.message)
-    }
-}
+pub use super::problem::Problem;
 
 fn top(field: &str, message: impl Into<String>) -> Problem {
     Problem {
