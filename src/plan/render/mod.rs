@@ -1,0 +1,336 @@
+//! Rendering a plan for people and machines, one file per format: the YAML file itself
+//! (`yaml`), JSON (`json`), plain text for a terminal (`text`), Markdown for a
+//! pull-request comment (`markdown`) and SARIF for code scanning (`sarif`). What they
+//! share (counts, a key's last use, ages in words) is here. Every string from the plan
+//! goes through `term`.
+
+mod json;
+mod markdown;
+mod sarif;
+mod text;
+mod yaml;
+
+use chrono::{DateTime, Utc};
+
+use crate::rule::Decision;
+use crate::term;
+
+use super::model::{Plan, PlanKey, PlanUser, Summary};
+
+pub use json::to_json;
+pub use markdown::to_markdown;
+pub use sarif::to_sarif;
+pub use text::{DecisionColour, Plain, to_text_styled};
+pub use yaml::to_yaml;
+
+/// Decision counts taken from the users listed (a reviewer may have edited decisions),
+/// with the scanned and compliant counts the audit recorded.
+pub fn effective_summary(plan: &Plan) -> Summary {
+    let count = |decision| plan.users.iter().filter(|u| u.decision == decision).count();
+    Summary {
+        users_scanned: plan.summary.users_scanned,
+        compliant: plan.summary.compliant,
+        deactivate: count(Decision::Deactivate),
+        hold: count(Decision::Hold),
+        rotate: count(Decision::Rotate),
+        exempt: count(Decision::Exempt),
+        unreadable: count(Decision::Unreadable),
+    }
+}
+
+/// ", unreadable N" when IAM refused to show some users, else nothing (plans without
+/// such users read as before).
+pub fn unreadable_count(summary: &Summary) -> String {
+    if summary.unreadable == 0 {
+        String::new()
+    } else {
+        format!(", unreadable {}", summary.unreadable)
+    }
+}
+
+/// `when (service, region)`, or just `when` where IAM named no place; the place is
+/// data from IAM, shown through `shown`.
+pub(super) fn with_place(when: String, key: &PlanKey, shown: fn(&str) -> String) -> String {
+    let place: Vec<String> = [&key.last_used_service, &key.last_used_region]
+        .into_iter()
+        .flatten()
+        .map(|text| shown(text))
+        .collect();
+    if place.is_empty() {
+        when
+    } else {
+        format!("{when} ({})", place.join(", "))
+    }
+}
+
+/// A key's last use for people: "last used 2026-11-28 12:00 UTC (s3, eu-west-1)".
+pub fn last_used(key: &PlanKey) -> String {
+    match key.last_used {
+        None => "never used".to_string(),
+        Some(at) => with_place(format!("last used {}", timestamp(at)), key, |text| {
+            term::escape(text).into_owned()
+        }),
+    }
+}
+
+/// A key's description for the terminal: quoted, so where it starts and ends is plain,
+/// and escaped, since it is whatever someone typed into the IAM console.
+pub fn described(description: &str) -> String {
+    format!("description \"{}\"", term::escape(description))
+}
+
+pub(super) fn timestamp(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The role a key plays in a user's entry.
+pub(super) fn role(user: &PlanUser, key: &PlanKey) -> &'static str {
+    if user.keep.as_deref() == Some(key.access_key_id.as_str()) {
+        "keep"
+    } else if user.deactivate.contains(&key.access_key_id) {
+        match user.decision {
+            Decision::Hold => "held",
+            _ => "deactivate",
+        }
+    } else {
+        "-"
+    }
+}
+
+/// How long before `now` something happened, in words ("3 days ago").
+pub fn ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let elapsed = now - at;
+    let (count, unit) = if elapsed.num_days() >= 1 {
+        (elapsed.num_days(), "day")
+    } else if elapsed.num_hours() >= 1 {
+        (elapsed.num_hours(), "hour")
+    } else if elapsed.num_minutes() >= 1 {
+        (elapsed.num_minutes(), "minute")
+    } else {
+        return "just now".to_string();
+    };
+    let plural = if count == 1 { "" } else { "s" };
+    format!("{count} {unit}{plural} ago")
+}
+
+/// The rule's decision when the plan overrides it for `user` (a reviewer's edit).
+pub(super) fn overridden(plan: &Plan, user: &PlanUser) -> Option<Decision> {
+    match super::standing::standing(plan, user) {
+        Ok(super::standing::Standing::Override { rule }) => Some(rule),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::exemptions::Exemptions;
+    use crate::facts::{Caller, Inventory, KeyFacts, KeyStatus, LastUse, UserFacts};
+    use crate::plan::model::{PlanInputs, Source, build};
+    use crate::rule::Policy;
+    use chrono::{Duration, TimeZone};
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap()
+    }
+
+    fn key(id: &str, active: bool, age_days: i64, used_days_ago: Option<i64>) -> KeyFacts {
+        KeyFacts {
+            access_key_id: id.into(),
+            status: if active {
+                KeyStatus::Active
+            } else {
+                KeyStatus::Inactive
+            },
+            created: now() - Duration::days(age_days),
+            last_use: Some(LastUse {
+                at: used_days_ago.map(|days| now() - Duration::days(days)),
+                service: used_days_ago.map(|_| "s3".to_string()),
+                region: used_days_ago.map(|_| "eu-west-1".to_string()),
+            }),
+            description: None,
+        }
+    }
+
+    fn user(name: &str, keys: Vec<KeyFacts>, tag: Option<&str>) -> UserFacts {
+        UserFacts {
+            user_name: name.into(),
+            user_arn: format!("arn:aws:iam::123456789012:user/{name}"),
+            keys,
+            exempt_tag: tag.map(String::from),
+            exempt_until: None,
+            unreadable: None,
+        }
+    }
+
+    /// A fixed account with one user per decision, in scrambled order.
+    pub(crate) fn every_decision_plan() -> Plan {
+        let inventory = Inventory {
+            caller: Caller {
+                account_id: "123456789012".into(),
+                arn: "arn:aws:iam::123456789012:user/auditor".into(),
+            },
+            users_scanned: 7,
+            scanned_names: Vec::new(),
+            candidates: vec![
+                user(
+                    "rita",
+                    vec![
+                        key("AKIAEXAMPLERITA00002", true, 100, None),
+                        key("AKIAEXAMPLERITA00001", true, 120, Some(40)),
+                    ],
+                    None,
+                ),
+                user(
+                    "alice",
+                    vec![
+                        key("AKIAEXAMPLEALICE0002", true, 10, Some(1)),
+                        key("AKIAEXAMPLEALICE0001", true, 200, Some(30)),
+                        key("AKIAEXAMPLEALICE0003", false, 300, None),
+                    ],
+                    None,
+                ),
+                user(
+                    "hank",
+                    vec![
+                        key("AKIAEXAMPLEHANK00001", true, 150, Some(2)),
+                        key("AKIAEXAMPLEHANK00002", true, 5, None),
+                    ],
+                    None,
+                ),
+                user(
+                    "erin",
+                    vec![
+                        key("AKIAEXAMPLEERIN00001", true, 400, None),
+                        key("AKIAEXAMPLEERIN00002", true, 3, None),
+                    ],
+                    Some("break-glass account"),
+                ),
+            ],
+        };
+        build(
+            &inventory,
+            &PlanInputs {
+                policy: Policy::default(),
+                source: Source::Live,
+                now: now(),
+                exemptions: &Exemptions::default(),
+            },
+        )
+    }
+
+    /// IAM refused to show two users. One is listed in the exemptions file (a
+    /// break-glass user protected on purpose): exempt, with the refusal in the reason.
+    /// The other is unreadable: never compliant, its last use shown as not read.
+    #[test]
+    fn unreadable_users_are_findings_unless_the_exemptions_file_names_them() {
+        let refused = |name: &str| {
+            let mut facts = user(
+                name,
+                vec![key("AKIAEXAMPLEBOB000001", true, 200, None)],
+                None,
+            );
+            facts.unreadable = Some("iam:GetAccessKeyLastUsed failed: AccessDenied: no".into());
+            facts
+        };
+        let exemptions =
+            Exemptions::parse("- {user: breakglass, reason: protected by an SCP}\n").unwrap();
+        let inventory = Inventory {
+            caller: Caller {
+                account_id: "123456789012".into(),
+                arn: "arn:aws:iam::123456789012:user/auditor".into(),
+            },
+            users_scanned: 2,
+            scanned_names: Vec::new(),
+            candidates: vec![refused("bob"), refused("breakglass")],
+        };
+        let plan = build(
+            &inventory,
+            &PlanInputs {
+                policy: Policy::default(),
+                source: Source::Live,
+                now: now(),
+                exemptions: &exemptions,
+            },
+        );
+        let bob = &plan.users[0];
+        assert_eq!(bob.decision, Decision::Unreadable);
+        assert!(
+            bob.error
+                .as_deref()
+                .is_some_and(|e| e.contains("AccessDenied"))
+        );
+        let breakglass = &plan.users[1];
+        assert_eq!(breakglass.decision, Decision::Exempt);
+        assert!(
+            breakglass
+                .reason
+                .contains("protected by an SCP; IAM refused to show the user"),
+            "{}",
+            breakglass.reason
+        );
+        assert_eq!((plan.summary.unreadable, plan.summary.exempt), (1, 1));
+        assert!(!plan.summary.is_compliant());
+        let text = to_text_styled(&plan, &Plain);
+        assert!(text.contains("last use not read"), "{text}");
+        assert!(!text.contains("never used"), "{text}");
+        assert!(to_markdown(&plan).contains("| not read |"));
+        // Loaded back, the plan is valid; as version 1 it is refused.
+        let yaml = to_yaml(&plan);
+        assert_eq!(crate::plan::load::parse(&yaml).unwrap(), plan);
+        let err = crate::plan::load::parse(&yaml.replace("version: 2", "version: 1")).unwrap_err();
+        assert!(
+            err.contains("version 1 plan has no `unreadable` users"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn ages_read_as_words() {
+        let now = now();
+        assert_eq!(ago(now - Duration::days(3), now), "3 days ago");
+        assert_eq!(ago(now - Duration::days(1), now), "1 day ago");
+        assert_eq!(ago(now - Duration::hours(5), now), "5 hours ago");
+        assert_eq!(ago(now - Duration::seconds(5), now), "just now");
+    }
+
+    #[test]
+    fn long_sections_are_folded_in_markdown() {
+        let mut plan = every_decision_plan();
+        let alice = plan.users[0].clone();
+        plan.users = (0..11)
+            .map(|n| PlanUser {
+                user_name: format!("user{n:02}"),
+                ..alice.clone()
+            })
+            .collect();
+        let markdown = to_markdown(&plan);
+        assert!(markdown.contains("<details><summary>11 users: deactivate</summary>"));
+        assert!(markdown.trim_end().ends_with("</details>"));
+        plan.users.truncate(10);
+        assert!(!to_markdown(&plan).contains("<details>"));
+    }
+
+    #[test]
+    fn a_policy_other_than_the_defaults_is_said_plainly() {
+        let mut plan = every_decision_plan();
+        assert!(!to_markdown(&plan).contains("differs from keytrim's defaults"));
+        plan.policy.in_use_guard = false;
+        let markdown = to_markdown(&plan);
+        assert!(
+            markdown.contains("**This plan's policy differs from keytrim's defaults** (max key age 90 days, in-use window 7 days, guard on): max key age 90 days, in-use window 7 days, guard off."),
+            "{markdown}"
+        );
+    }
+
+    #[test]
+    fn plan_yaml_of_a_fixed_account() {
+        let yaml = to_yaml(&every_decision_plan());
+        insta::assert_snapshot!(yaml);
+        // What is written can be read back, unchanged.
+        assert_eq!(
+            crate::plan::load::parse(&yaml).unwrap(),
+            every_decision_plan()
+        );
+    }
+}

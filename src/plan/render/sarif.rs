@@ -1,0 +1,153 @@
+//! The plan as SARIF 2.1.0, for GitHub code scanning: one result per user to act on or
+//! look at, located at the user's line in the plan file.
+
+use crate::plan::{Plan, PlanUser};
+use crate::rule::Decision;
+use crate::term;
+
+/// The SARIF rule id of CIS AWS Foundations Benchmark 1.13.
+const SARIF_RULE_ID: &str = "CIS-AWS-1.13";
+
+/// SARIF 2.1.0 for GitHub code scanning: one result per non-compliant user, located at
+/// the user's entry in the plan file (`plan_uri`, relative to the repository root);
+/// exempt users are reported as suppressed, with the exemption's reason.
+pub fn to_sarif(plan: &Plan, plan_text: &str, plan_uri: &str) -> String {
+    let line_of = |user: &str| {
+        let entry = format!("- user_name: {user}");
+        plan_text
+            .lines()
+            .position(|line| line.trim_end() == entry)
+            .map_or(1, |index| index + 1)
+    };
+    let results: Vec<serde_json::Value> = plan
+        .users
+        .iter()
+        .map(|user| sarif_result(plan, user, plan_uri, line_of(&user.user_name)))
+        .collect();
+    let document = serde_json::json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "keytrim",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "semanticVersion": env!("CARGO_PKG_VERSION"),
+                    "informationUri": "https://www.cisecurity.org/benchmark/amazon_web_services",
+                    "rules": [sarif_rule()]
+                }
+            },
+            "automationDetails": { "id": format!("keytrim/{}/", plan.account_id) },
+            "results": results
+        }]
+    });
+    let mut text = serde_json::to_string_pretty(&document).expect("SARIF serialises");
+    text.push('\n');
+    text
+}
+
+/// The one SARIF rule, with the recommendation's number in each CIS version.
+fn sarif_rule() -> serde_json::Value {
+    // Benchmark version -> the recommendation's number in it.
+    let cis_numbers: serde_json::Map<String, serde_json::Value> = crate::plan::model::CIS_NUMBERS
+        .iter()
+        .map(|(version, number)| (format!("v{version}"), (*number).into()))
+        .collect();
+    serde_json::json!({
+        "id": SARIF_RULE_ID,
+        "name": "OneActiveAccessKeyPerIamUser",
+        "shortDescription": {
+            "text": "Ensure there is only one active access key for any single IAM user"
+        },
+        "fullDescription": {
+            "text": "CIS AWS Foundations Benchmark control 1.13 (1.12 in v5, 2.12 in v6): an IAM user with two active access keys doubles what can leak; the second key is usually an unfinished rotation."
+        },
+        "helpUri": "https://www.cisecurity.org/benchmark/amazon_web_services",
+        "help": {
+            "text": "Review the plan with `keytrim show`, then run `keytrim apply` to deactivate the extra keys."
+        },
+        "defaultConfiguration": { "level": "error" },
+        "properties": {
+            "tags": ["security", "CIS AWS Foundations Benchmark"],
+            "cisAwsFoundationsBenchmark": cis_numbers
+        }
+    })
+}
+
+/// One user's SARIF result, located at `line` of the plan file.
+fn sarif_result(plan: &Plan, user: &PlanUser, plan_uri: &str, line: usize) -> serde_json::Value {
+    let level = match user.decision {
+        Decision::Hold | Decision::Exempt => "warning",
+        _ => "error",
+    };
+    let finding = if user.decision == Decision::Unreadable {
+        format!(
+            "IAM user {} could not be read (decision: unreadable): {}",
+            user.user_name,
+            term::escape(&user.reason)
+        )
+    } else {
+        format!(
+            "IAM user {} has {} active access keys (decision: {}): {}",
+            user.user_name,
+            user.keys
+                .iter()
+                .filter(|k| k.status == crate::facts::KeyStatus::Active)
+                .count(),
+            user.decision.as_str(),
+            term::escape(&user.reason)
+        )
+    };
+    let mut result = serde_json::json!({
+        "ruleId": SARIF_RULE_ID,
+        "ruleIndex": 0,
+        "level": level,
+        "kind": "fail",
+        "message": { "text": finding },
+        "locations": [{
+            "physicalLocation": {
+                "artifactLocation": { "uri": plan_uri },
+                "region": { "startLine": line }
+            },
+            "logicalLocations": [{
+                "name": user.user_name,
+                "fullyQualifiedName": user.user_arn,
+                "kind": "object"
+            }]
+        }],
+        "partialFingerprints": { "keytrimUserArn/v1": user.user_arn },
+        "properties": { "decision": user.decision.as_str(), "accountId": plan.account_id }
+    });
+    let descriptions: serde_json::Map<String, serde_json::Value> = user
+        .keys
+        .iter()
+        .filter_map(|key| {
+            let description = key.description.as_deref()?;
+            Some((key.access_key_id.clone(), term::escape(description).into()))
+        })
+        .collect();
+    if !descriptions.is_empty() {
+        let listed: Vec<String> = descriptions
+            .iter()
+            .map(|(key, description)| {
+                format!("{key} \"{}\"", description.as_str().unwrap_or_default())
+            })
+            .collect();
+        let message = &mut result["message"]["text"];
+        *message = format!(
+            "{}. Key descriptions: {}",
+            message.as_str().unwrap_or_default(),
+            listed.join(", ")
+        )
+        .into();
+        result["properties"]["keyDescriptions"] = descriptions.into();
+    }
+    if user.decision == Decision::Exempt {
+        result["suppressions"] = serde_json::json!([{
+            "kind": "external",
+            "status": "accepted",
+            "justification": term::escape(&user.reason)
+        }]);
+    }
+    result
+}
