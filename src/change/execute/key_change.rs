@@ -1,0 +1,421 @@
+//! Changing one user's keys: UpdateAccessKey one key at a time, each journaled before
+//! and after the call; a call without a clear answer read back (and sent again while
+//! IAM still shows it unchanged); verification by re-listing with back-off; and the
+//! lockout guard, which gives a key back to a user keytrim's change left without one.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use aws_sdk_iam::types::StatusType;
+
+use crate::aws::{self, classify};
+use crate::facts::{KeyFacts, KeyStatus};
+use crate::inventory;
+use crate::journal::{Entry, Event};
+
+use super::{Context, Outcome};
+
+/// First wait between verification listings; it doubles up to `VERIFY_LONGEST_WAIT`.
+pub(super) const VERIFY_FIRST_WAIT: Duration = Duration::from_millis(250);
+
+pub(super) const VERIFY_LONGEST_WAIT: Duration = Duration::from_secs(4);
+
+/// Why one user's work ended early.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum StepError {
+    /// An AWS read failed before any change to the user.
+    #[error(transparent)]
+    Aws(#[from] crate::error::Error),
+    /// Re-listing the keys to verify a change failed.
+    #[error("cannot verify: {0}")]
+    Verify(crate::error::Error),
+    /// Verification did not see the change in time.
+    #[error("{key} was not seen {status} within {seconds} s")]
+    NotSeen {
+        key: String,
+        status: &'static str,
+        seconds: u64,
+    },
+    /// The journal could not be written.
+    #[error(transparent)]
+    Journal(crate::error::Error),
+    /// After keytrim's deactivation, IAM shows the user with no Active key.
+    #[error("the user has no active key")]
+    NoActiveKey,
+}
+
+pub(super) fn status_type(status: KeyStatus) -> StatusType {
+    match status {
+        KeyStatus::Active => StatusType::Active,
+        KeyStatus::Inactive => StatusType::Inactive,
+    }
+}
+
+/// How one key's change ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum KeyChange {
+    /// IAM applied it (answered so, or showed it when read back).
+    Done,
+    /// IAM applied it, but its `done` line could not be written (the error).
+    DoneUnrecorded(String),
+    /// IAM answered with an error and shows the key unchanged.
+    Failed(String),
+    /// IAM could not confirm the change either way.
+    Unknown(String),
+}
+
+/// How many times a call without a clear answer is sent again while reading the key
+/// back still shows its old status. Setting a status is idempotent, so sending it again
+/// is safe; it ends the common case (every retry throttled) without an unknown outcome.
+pub(super) const UNCLEAR_ROUNDS: usize = 3;
+
+/// Change one key's status: intent line, the call, outcome line. A failed call that may
+/// have been sent is settled by reading the user's keys back, whatever its final error:
+/// the SDK retries, and an earlier attempt whose answer was lost may have been applied
+/// before a later one was refused (an expired session, AccessDenied). The journal
+/// records what IAM shows: `done` when the key has the new status, `failed` only when
+/// IAM answered with an error and shows the key unchanged, `unknown` otherwise. While
+/// a call without a clear answer leaves the key unchanged, it is sent again, up to
+/// `UNCLEAR_ROUNDS` rounds in all.
+pub(super) async fn set_status(
+    ctx: &Context,
+    user_name: &str,
+    key_id: &str,
+    from: KeyStatus,
+    to: KeyStatus,
+) -> Result<KeyChange, StepError> {
+    ctx.record(ctx.entry(Event::Intent, user_name).key(key_id, from, to))?;
+    send_and_settle(ctx, user_name, key_id, from, to).await
+}
+
+/// `set_status` after its intent line: the call, and its outcome line.
+pub(super) async fn send_and_settle(
+    ctx: &Context,
+    user_name: &str,
+    key_id: &str,
+    from: KeyStatus,
+    to: KeyStatus,
+) -> Result<KeyChange, StepError> {
+    let line = |event| ctx.entry(event, user_name).key(key_id, from, to);
+    let done = |entry: Entry| match ctx.record(entry) {
+        Ok(()) => KeyChange::Done,
+        Err(error) => KeyChange::DoneUnrecorded(error.to_string()),
+    };
+    let mut round = 1;
+    loop {
+        let result = ctx
+            .clients
+            .iam
+            .update_access_key()
+            .user_name(user_name)
+            .access_key_id(key_id)
+            .status(status_type(to))
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(done(line(Event::Done))),
+            Err(err) => err,
+        };
+        let never_sent = aws::never_sent(&err);
+        let answered = aws::answered_without_effect(&err);
+        let error = classify("iam:UpdateAccessKey", &ctx.clients.endpoint, err).to_string();
+        if never_sent {
+            ctx.record(line(Event::Failed).error(error.clone()))?;
+            return Ok(KeyChange::Failed(error));
+        }
+        tracing::warn!(
+            user = user_name,
+            key = key_id,
+            "UpdateAccessKey failed ({error}); reading the key back"
+        );
+        let how = if answered {
+            "IAM answered with an error"
+        } else {
+            "no clear answer from IAM"
+        };
+        let seen = inventory::list_keys(&ctx.clients, user_name)
+            .await
+            .map(|keys| {
+                keys.into_iter()
+                    .find(|key| key.access_key_id == key_id)
+                    .map(|key| key.status)
+            });
+        let unknown = match seen {
+            Ok(Some(status)) if status == to => {
+                return Ok(done(line(Event::Done).reason(format!(
+                    "{how} ({error}); reading the key back shows it {}",
+                    to.as_str()
+                ))));
+            }
+            Ok(Some(_)) if answered => {
+                ctx.record(line(Event::Failed).error(format!(
+                    "{error}; reading the key back shows it unchanged ({})",
+                    from.as_str()
+                )))?;
+                return Ok(KeyChange::Failed(error));
+            }
+            Ok(Some(_)) if round < UNCLEAR_ROUNDS && ctx.stop_cause().is_none() => {
+                round += 1;
+                continue;
+            }
+            Ok(Some(status)) => format!(
+                "{error}; reading the key back still shows it {} after {round} rounds, but IAM is eventually consistent, so the change may yet appear",
+                status.as_str()
+            ),
+            Ok(None) => format!("{error}; reading the keys back no longer lists {key_id}"),
+            Err(read) => format!("{error}; reading the keys back failed too: {read}"),
+        };
+        ctx.record(line(Event::Unknown).error(unknown.clone()))?;
+        return Ok(KeyChange::Unknown(unknown));
+    }
+}
+
+/// Re-list the user's keys until every `(key, status)` holds, or time runs out. After
+/// a deactivation, a listing with no Active key at all ends the wait at once: someone
+/// else switched off the key that was to stay, and the user must not be left so.
+pub(super) async fn verify(
+    ctx: &Context,
+    user_name: &str,
+    expected: &[(String, KeyStatus)],
+    to: KeyStatus,
+) -> Result<(), StepError> {
+    let deadline = tokio::time::Instant::now() + ctx.verify_timeout;
+    let mut wait = VERIFY_FIRST_WAIT;
+    loop {
+        let live = match inventory::list_keys(&ctx.clients, user_name).await {
+            Ok(live) => live,
+            Err(err) => return Err(StepError::Verify(err)),
+        };
+        if to == KeyStatus::Inactive && !live.iter().any(KeyFacts::is_active) {
+            return Err(StepError::NoActiveKey);
+        }
+        let mismatch = expected.iter().find(|(id, status)| {
+            !live
+                .iter()
+                .any(|key| &key.access_key_id == id && key.status == *status)
+        });
+        let Some((id, status)) = mismatch else {
+            return Ok(());
+        };
+        if tokio::time::Instant::now() + wait > deadline {
+            return Err(StepError::NotSeen {
+                key: id.clone(),
+                status: status.as_str(),
+                seconds: ctx.verify_timeout.as_secs(),
+            });
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(VERIFY_LONGEST_WAIT);
+    }
+}
+
+/// Change `keys` of a user to `to`, then verify `expected`. The caller has just listed
+/// the user's keys and found every key not in `keys` already as `expected` says.
+pub(super) async fn change_and_verify(
+    ctx: &Context,
+    user_name: &str,
+    keys: &[String],
+    from: KeyStatus,
+    to: KeyStatus,
+    unchanged: Vec<String>,
+    expected: Vec<(String, KeyStatus)>,
+) -> Result<Outcome, StepError> {
+    let mut changed = Vec::new();
+    // A key whose change may have happened without an answer saying so.
+    let mut maybe_changed = None;
+    let mut ended_early = None;
+    for key in keys {
+        if let Some(cause) = ctx.stop_cause() {
+            // Recording may fail when the journal is what stopped the run.
+            let _ = ctx.record(
+                ctx.entry(Event::Skipped, user_name)
+                    .key(key, from, to)
+                    .reason(format!("{} before this key", cause.describe())),
+            );
+            ended_early = Some(Outcome::Stopped {
+                changed: changed.clone(),
+                cause,
+            });
+            break;
+        }
+        let outcome = match set_status(ctx, user_name, key, from, to).await {
+            Ok(KeyChange::Done) => {
+                changed.push(key.clone());
+                continue;
+            }
+            Ok(KeyChange::DoneUnrecorded(error)) => {
+                changed.push(key.clone());
+                Outcome::JournalFailed {
+                    changed: changed.clone(),
+                    error,
+                }
+            }
+            Ok(KeyChange::Failed(error)) => Outcome::Failed {
+                changed: changed.clone(),
+                error,
+            },
+            Ok(KeyChange::Unknown(error)) => {
+                maybe_changed = Some(key.clone());
+                Outcome::Unknown {
+                    changed: changed.clone(),
+                    key: key.clone(),
+                    error,
+                }
+            }
+            Err(StepError::Journal(error)) => {
+                // The call may have been sent before a line after it failed.
+                maybe_changed = Some(key.clone());
+                Outcome::JournalFailed {
+                    changed: changed.clone(),
+                    error: error.to_string(),
+                }
+            }
+            Err(other) => return Err(other),
+        };
+        ended_early = Some(outcome);
+        break;
+    }
+    if let Some(outcome) = ended_early {
+        // However the user's work ended, a change that happened (or may have) must
+        // not leave the user without an active key.
+        let touched: Vec<String> = changed.iter().cloned().chain(maybe_changed).collect();
+        if to == KeyStatus::Inactive
+            && !touched.is_empty()
+            && has_no_active_key(ctx, user_name).await
+        {
+            return restore_after_lockout(ctx, user_name, touched).await;
+        }
+        return Ok(outcome);
+    }
+    verify_and_record(ctx, user_name, changed, unchanged, &expected, to).await
+}
+
+/// After a user's changes: verify them, and journal how the user ended.
+pub(super) async fn verify_and_record(
+    ctx: &Context,
+    user_name: &str,
+    changed: Vec<String>,
+    unchanged: Vec<String>,
+    expected: &[(String, KeyStatus)],
+    to: KeyStatus,
+) -> Result<Outcome, StepError> {
+    // With nothing changed, the drift check's listing already showed the intended
+    // state; listing again would only repeat it.
+    let seen = if changed.is_empty() {
+        Ok(())
+    } else {
+        verify(ctx, user_name, expected, to).await
+    };
+    let (entry, outcome) = match seen {
+        Err(StepError::Journal(error)) => {
+            return Ok(Outcome::JournalFailed {
+                changed,
+                error: error.to_string(),
+            });
+        }
+        Err(StepError::NoActiveKey) => return restore_after_lockout(ctx, user_name, changed).await,
+        Ok(()) => {
+            let reason = if changed.is_empty() {
+                "already in the intended state".to_string()
+            } else {
+                format!("{} now {}", changed.join(", "), to.as_str())
+            };
+            (
+                ctx.entry(Event::Verified, user_name).reason(reason),
+                Outcome::Verified {
+                    changed: changed.clone(),
+                    unchanged,
+                },
+            )
+        }
+        Err(unseen) => {
+            let reason = unseen.to_string();
+            (
+                ctx.entry(Event::Unverified, user_name)
+                    .reason(reason.clone()),
+                Outcome::Unverified {
+                    changed: changed.clone(),
+                    reason,
+                },
+            )
+        }
+    };
+    match ctx.record(entry) {
+        Ok(()) => Ok(outcome),
+        // The changes were made (and their outcomes journaled); only this line is missing.
+        Err(error) => Ok(Outcome::JournalFailed {
+            changed,
+            error: error.to_string(),
+        }),
+    }
+}
+
+/// True when one listing shows the user with no Active key; false when it shows one, or
+/// cannot be read (then nothing is known, and nothing is undone).
+pub(super) async fn has_no_active_key(ctx: &Context, user_name: &str) -> bool {
+    inventory::list_keys(&ctx.clients, user_name)
+        .await
+        .is_ok_and(|live| !live.iter().any(KeyFacts::is_active))
+}
+
+/// The user was left with no Active key after keytrim deactivated `changed`: someone
+/// else switched off the key that was to stay while keytrim worked. keytrim never
+/// causes a lockout, so it re-activates what it just deactivated (journaled like any
+/// change), and the user ends `LockoutAverted` (exit 1), named loudly in the summary.
+pub(super) async fn restore_after_lockout(
+    ctx: &Context,
+    user_name: &str,
+    changed: Vec<String>,
+) -> Result<Outcome, StepError> {
+    tracing::error!(
+        user = user_name,
+        "no active key left after deactivating {}: re-activating it",
+        changed.join(", ")
+    );
+    let mut restored = Vec::new();
+    let mut problems = Vec::new();
+    for key in &changed {
+        // Neither a stop cause nor a journal that cannot be written stops this: a
+        // user with no active key is worse than a change journaled late.
+        let intent = ctx
+            .entry(Event::Intent, user_name)
+            .key(key, KeyStatus::Inactive, KeyStatus::Active)
+            .reason("re-activating: the user has no active key");
+        if let Err(StepError::Journal(error)) = ctx.record(intent) {
+            problems.push(format!("journal: {error}"));
+        }
+        let sent = send_and_settle(ctx, user_name, key, KeyStatus::Inactive, KeyStatus::Active);
+        match sent.await {
+            Ok(KeyChange::Done) => restored.push(key.clone()),
+            Ok(KeyChange::DoneUnrecorded(error)) => {
+                restored.push(key.clone());
+                problems.push(format!("journal: {error}"));
+            }
+            Ok(KeyChange::Failed(error) | KeyChange::Unknown(error)) => {
+                problems.push(format!("{key}: {error}"));
+            }
+            Err(StepError::Journal(error)) => problems.push(format!("journal: {error}")),
+            Err(other) => problems.push(format!("{key}: {other}")),
+        }
+    }
+    let mut reason = format!(
+        "no active key after deactivating {}: the key to keep was switched off by someone else during the run",
+        changed.join(", ")
+    );
+    if restored.is_empty() {
+        reason.push_str("; re-activating failed, the user HAS NO ACTIVE KEY");
+    } else {
+        let _ = write!(reason, "; re-activated {}", restored.join(", "));
+    }
+    if !problems.is_empty() {
+        let _ = write!(reason, " ({})", problems.join("; "));
+    }
+    // Best effort: the intent and done lines of the re-activation are the record that
+    // matters, and they were written above (or their failure is in `problems`).
+    let _ = ctx.record(ctx.entry(Event::Drifted, user_name).reason(reason.clone()));
+    Ok(Outcome::LockoutAverted {
+        deactivated: changed,
+        restored,
+        reason,
+    })
+}
