@@ -12,7 +12,7 @@ use crate::aws::{self, ConnectOptions};
 use crate::change::reporter::Reporter;
 use crate::error::Result;
 use crate::exit::ExitStatus;
-use crate::inventory;
+use crate::iam;
 use crate::journal;
 use crate::plan::{self, Plan};
 use crate::rule::Decision;
@@ -45,7 +45,7 @@ pub(crate) async fn apply(
     require_confirmation_channel(options, Action::Deactivate, reporter)?;
     let config = aws::load_config(connect).await?;
     let clients = aws::Clients::from_sdk_config(&config);
-    let caller = inventory::caller(&clients).await?;
+    let caller = iam::caller(&clients).await?;
     // Every plan's account is reached and guarded before any change.
     let mut ready = Vec::new();
     for (path, plan, digest) in loaded {
@@ -55,7 +55,7 @@ pub(crate) async fn apply(
                 let assumed = aws::Clients::from_sdk_config(
                     &aws::assume_role(&config, &arn, "keytrim-apply").await?,
                 );
-                let assumed_caller = inventory::caller(&assumed).await?;
+                let assumed_caller = iam::caller(&assumed).await?;
                 (assumed, assumed_caller)
             }
             _ => (clients.clone(), caller.clone()),

@@ -10,7 +10,7 @@ use crate::change::reporter::Reporter;
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 use crate::facts::KeyStatus;
-use crate::inventory;
+use crate::iam;
 use crate::journal::{self, Entry, Event, Mode};
 
 use super::drift::ChangedKey;
@@ -120,7 +120,7 @@ pub(crate) async fn rollback(
     require_confirmation_channel(options, Action::Reactivate, reporter)?;
     let config = aws::load_config(connect).await?;
     let mut clients = aws::Clients::from_sdk_config(&config);
-    let mut caller = inventory::caller(&clients).await?;
+    let mut caller = iam::caller(&clients).await?;
     if let Some(role) = org_role
         && caller.account_id != account_id
     {
@@ -128,7 +128,7 @@ pub(crate) async fn rollback(
         clients = aws::Clients::from_sdk_config(
             &aws::assume_role(&config, &arn, "keytrim-rollback").await?,
         );
-        caller = inventory::caller(&clients).await?;
+        caller = iam::caller(&clients).await?;
     }
     guard_account(&caller, &account_id, journal_path)?;
 

@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
+use crate::audit::collect::Scope;
 use crate::audit::{self, AuditInputs, ManyOptions};
 use crate::error::{Error, Result};
 use crate::exemptions::Exemptions;
 use crate::exit::ExitStatus;
 use crate::files;
-use crate::inventory::Scope;
 use crate::plan::{Plan, Source, render};
 use crate::progress::NoProgress;
 use crate::rule::{Decision, Policy};

@@ -10,7 +10,7 @@ use aws_sdk_iam::types::StatusType;
 
 use crate::aws::{self, classify};
 use crate::facts::{KeyFacts, KeyStatus};
-use crate::inventory;
+use crate::iam;
 use crate::journal::{Entry, Event};
 
 use super::{Context, Outcome};
@@ -133,13 +133,11 @@ pub(super) async fn send_and_settle(
         } else {
             "no clear answer from IAM"
         };
-        let seen = inventory::list_keys(&ctx.clients, user_name)
-            .await
-            .map(|keys| {
-                keys.into_iter()
-                    .find(|key| key.access_key_id == key_id)
-                    .map(|key| key.status)
-            });
+        let seen = iam::list_keys(&ctx.clients, user_name).await.map(|keys| {
+            keys.into_iter()
+                .find(|key| key.access_key_id == key_id)
+                .map(|key| key.status)
+        });
         let unknown = match seen {
             Ok(Some(status)) if status == to => {
                 return Ok(done(line(Event::Done).reason(format!(
@@ -182,7 +180,7 @@ pub(super) async fn verify(
     let deadline = tokio::time::Instant::now() + ctx.verify_timeout;
     let mut wait = VERIFY_FIRST_WAIT;
     loop {
-        let live = match inventory::list_keys(&ctx.clients, user_name).await {
+        let live = match iam::list_keys(&ctx.clients, user_name).await {
             Ok(live) => live,
             Err(err) => return Err(StepError::Verify(err)),
         };
@@ -353,7 +351,7 @@ pub(super) async fn verify_and_record(
 /// True when one listing shows the user with no Active key; false when it shows one, or
 /// cannot be read (then nothing is known, and nothing is undone).
 pub(super) async fn has_no_active_key(ctx: &Context, user_name: &str) -> bool {
-    inventory::list_keys(&ctx.clients, user_name)
+    iam::list_keys(&ctx.clients, user_name)
         .await
         .is_ok_and(|live| !live.iter().any(KeyFacts::is_active))
 }

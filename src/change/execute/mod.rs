@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use crate::aws::Clients;
 use crate::bounded;
 use crate::facts::{KeyFacts, KeyStatus};
-use crate::inventory;
+use crate::iam;
 use crate::journal::{Entry, Event, Journal};
 use crate::plan::PlanUser;
 use crate::progress::SharedProgress;
@@ -101,13 +101,13 @@ async fn live_keys(
     user_name: &str,
     needs_last_use: impl Fn(&[KeyFacts]) -> Vec<String>,
 ) -> Result<Vec<KeyFacts>, StepError> {
-    let mut keys = inventory::list_keys(&ctx.clients, user_name).await?;
+    let mut keys = iam::list_keys(&ctx.clients, user_name).await?;
     let wanted = needs_last_use(&keys);
     for key in keys
         .iter_mut()
         .filter(|k| wanted.contains(&k.access_key_id))
     {
-        key.last_use = Some(inventory::last_use(&ctx.clients, &key.access_key_id).await?);
+        key.last_use = Some(iam::last_use(&ctx.clients, &key.access_key_id).await?);
     }
     Ok(keys)
 }
@@ -128,7 +128,7 @@ async fn deactivate(
         return Ok(Outcome::Drifted { reason });
     }
     // An owner may have exempted the user since the audit.
-    let tags = inventory::user_tags(&ctx.clients, name).await?;
+    let tags = iam::user_tags(&ctx.clients, name).await?;
     if let Some(reason) = tags.in_force(Utc::now().date_naive()) {
         let reason = drift::now_exempt(&reason);
         ctx.record(ctx.entry(Event::Drifted, name).reason(reason.clone()))?;

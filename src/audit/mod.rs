@@ -1,6 +1,10 @@
 //! The audit command: one account into one plan, or many accounts (several profiles, or
 //! every active account of an Organization through a role) into one plan each, with
-//! failures contained to their account.
+//! failures contained to their account. `collect` reads one account's users and keys;
+//! `credential_report` is the faster way to find candidates.
+
+pub(crate) mod collect;
+mod credential_report;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,10 +19,12 @@ use crate::error::{Error, Result};
 use crate::exemptions::Exemptions;
 use crate::exit::ExitStatus;
 use crate::files;
-use crate::inventory::{self, Scope};
+use crate::iam;
 use crate::plan::model::{self, PlanInputs};
 use crate::plan::{Plan, render};
 use crate::rule::Policy;
+
+use collect::Scope;
 
 /// Everything an audit of one account needs besides the account.
 #[derive(Debug)]
@@ -31,7 +37,7 @@ pub(crate) struct AuditInputs {
 /// Audit the account `clients` reach: inventory, then the rule, into a plan.
 pub(crate) async fn audit_account(clients: &Clients, inputs: &AuditInputs) -> Result<Plan> {
     let now = Utc::now().trunc_subsecs(0);
-    let inventory = inventory::take(clients, &inputs.scope).await?;
+    let inventory = collect::account(clients, &inputs.scope).await?;
     inputs
         .exemptions
         .note_scanned(inventory.scanned_names.iter().map(String::as_str));
@@ -113,7 +119,7 @@ async fn audit_target(
         Err(err) => return AccountOutcome::Failed(err),
     };
     if let Target::Profile(_) = target {
-        match inventory::caller(&clients).await {
+        match iam::caller(&clients).await {
             Ok(caller) if !accounts::selected(&caller.account_id, only, except) => {
                 return AccountOutcome::Skipped(format!(
                     "account {} is filtered out",
@@ -188,7 +194,7 @@ impl Selection {
         options: &ManyOptions,
     ) -> Result<Selection> {
         let config = aws::load_config(base).await?;
-        let caller = inventory::caller(&Clients::from_sdk_config(&config)).await?;
+        let caller = iam::caller(&Clients::from_sdk_config(&config)).await?;
         let members = accounts::organization_accounts(&config).await?;
         let in_units = if options.units.is_empty() {
             None

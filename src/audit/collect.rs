@@ -1,0 +1,390 @@
+//! The audit's collection in one account: every user (ListUsers, pages streamed into
+//! bounded per-user work), each user's keys, and for users with two or more active
+//! keys their last use and tags; or, with the credential report, its candidates
+//! confirmed live. Read-only.
+
+use crate::aws::{Clients, classify};
+use crate::bounded;
+use crate::error::{Error, Result};
+use crate::facts::{Inventory, KeyFacts, UserFacts, has_multiple_active_keys};
+use crate::iam::{caller, last_use, list_keys, user_tags};
+use crate::plan::Source;
+
+use super::credential_report;
+
+/// What to inventory, and how hard to push.
+#[derive(Debug, Clone)]
+pub(crate) struct Scope {
+    /// Only these users (all users when empty).
+    pub users: Vec<String>,
+    pub source: Source,
+    /// Calls in flight at once.
+    pub concurrency: usize,
+    /// Advanced once per user looked at (hidden unless stderr is a terminal).
+    pub progress: crate::progress::SharedProgress,
+}
+
+/// Users per ListUsers page: IAM's maximum (its default is 100).
+pub(crate) const USERS_PER_PAGE: i32 = 1000;
+
+/// Send every user's name and ARN down `users` as ListUsers pages arrive (iam:ListUsers,
+/// 1,000 a page, following every Marker), adding each page to the progress bar's total.
+/// Stops at the first error, which it sends too, or when the receiver is gone.
+pub(crate) async fn send_users(
+    clients: Clients,
+    users: tokio::sync::mpsc::Sender<Result<(String, String)>>,
+    progress: crate::progress::SharedProgress,
+) {
+    let mut pages = clients
+        .iam
+        .list_users()
+        .max_items(USERS_PER_PAGE)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(page) => page,
+            Err(err) => {
+                let _ = users
+                    .send(Err(classify("iam:ListUsers", &clients.endpoint, err)))
+                    .await;
+                return;
+            }
+        };
+        progress.add_to_total(page.users().len() as u64);
+        for user in page.users() {
+            let named = (user.user_name().to_string(), user.arn().to_string());
+            if users.send(Ok(named)).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Every user's name and ARN, all pages read.
+pub(crate) async fn list_users(clients: &Clients) -> Result<Vec<(String, String)>> {
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(USERS_PER_PAGE as usize);
+    let lister = tokio::spawn(send_users(
+        clients.clone(),
+        sender,
+        std::sync::Arc::new(crate::progress::NoProgress),
+    ));
+    let mut users = Vec::new();
+    while let Some(user) = receiver.recv().await {
+        users.push(user?);
+    }
+    let _ = lister.await;
+    Ok(users)
+}
+
+/// What examining one user found.
+enum Examined {
+    /// At most one active key: nothing to decide.
+    Compliant,
+    /// Two or more active keys, every fact read.
+    Candidate(UserFacts),
+    /// IAM refused a read about the user: the facts read before it, and the refusal.
+    Refused(UserFacts, Error),
+}
+
+/// A user's keys, and for users with two or more active keys also each key's last use
+/// and the exemption tag. A refusal from IAM about the user (`Error::is_refusal`) makes
+/// the user unreadable; any other error stops the audit.
+async fn user_facts(clients: &Clients, name: String, arn: String) -> Result<Examined> {
+    let refused = |keys: Vec<KeyFacts>, error: Error| {
+        if !error.is_refusal() {
+            return Err(error);
+        }
+        let facts = UserFacts {
+            user_name: name.clone(),
+            user_arn: arn.clone(),
+            keys,
+            exempt_tag: None,
+            exempt_until: None,
+            unreadable: Some(error.to_string()),
+        };
+        Ok(Examined::Refused(facts, error))
+    };
+    let mut keys = match list_keys(clients, &name).await {
+        Ok(keys) => keys,
+        Err(error) => return refused(Vec::new(), error),
+    };
+    if !has_multiple_active_keys(&keys) {
+        return Ok(Examined::Compliant);
+    }
+    for index in 0..keys.len() {
+        match last_use(clients, &keys[index].access_key_id).await {
+            Ok(used) => keys[index].last_use = Some(used),
+            Err(error) => return refused(keys, error),
+        }
+    }
+    let tags = match user_tags(clients, &name).await {
+        Ok(tags) => tags,
+        Err(error) => return refused(keys, error),
+    };
+    for key in &mut keys {
+        key.description = tags.description_of(&key.access_key_id);
+    }
+    Ok(Examined::Candidate(UserFacts {
+        user_name: name,
+        user_arn: arn,
+        keys,
+        exempt_tag: tags.reason,
+        exempt_until: tags.until,
+        unreadable: None,
+    }))
+}
+
+/// What looking at every user found: how many were looked at, all their names, and
+/// the facts of those that need a decision.
+struct Gathered {
+    names: Vec<String>,
+    candidates: Vec<UserFacts>,
+}
+
+/// Look at the users as they arrive on `users`, with at most `concurrency` users in
+/// flight; keep those that need a decision. The first error stops the rest.
+async fn gather(
+    clients: &Clients,
+    users: tokio::sync::mpsc::Receiver<Result<(String, String)>>,
+    concurrency: usize,
+    progress: &crate::progress::SharedProgress,
+) -> Result<Gathered> {
+    let (clients, tick) = (clients.clone(), progress.clone());
+    let facts = bounded::try_map_received(users, concurrency, move |(name, arn)| {
+        let (clients, tick) = (clients.clone(), tick.clone());
+        async move {
+            let facts = user_facts(&clients, name.clone(), arn).await;
+            tick.advance();
+            facts.map(|facts| (name, facts))
+        }
+    })
+    .await;
+    progress.finish();
+    let mut names = Vec::new();
+    let mut candidates = Vec::new();
+    let mut refusals = Vec::new();
+    // The reads, in the order a user's are made, and how many users got past each.
+    let steps = [
+        "iam:ListAccessKeys",
+        "iam:GetAccessKeyLastUsed",
+        "iam:ListUserTags",
+    ];
+    let mut passed = [0usize; 3];
+    for (name, examined) in facts? {
+        names.push(name);
+        let reached = match examined {
+            Examined::Compliant => 1,
+            Examined::Candidate(facts) => {
+                candidates.push(facts);
+                3
+            }
+            Examined::Refused(facts, error) => {
+                candidates.push(facts);
+                let step = steps
+                    .iter()
+                    .position(|step| error.action() == Some(*step))
+                    .unwrap_or(0);
+                refusals.push((step, error));
+                step
+            }
+        };
+        passed
+            .iter_mut()
+            .take(reached)
+            .for_each(|count| *count += 1);
+    }
+    // A read IAM refused for two users or more and allowed for none is the audit
+    // role's own lack (no iam:ListAccessKeys at all, say): an error of the audit, not
+    // a finding about each user. One refusal alone is a finding: one protected user.
+    for (step, _) in steps.iter().enumerate() {
+        let refused = refusals.iter().filter(|(at, _)| *at == step).count();
+        if refused >= 2 && passed[step] == 0 {
+            let (_, error) = refusals.swap_remove(
+                refusals
+                    .iter()
+                    .position(|(at, _)| *at == step)
+                    .expect("counted above"),
+            );
+            return Err(error);
+        }
+    }
+    candidates.sort_by(|a, b| a.user_name.cmp(&b.user_name));
+    Ok(Gathered { names, candidates })
+}
+
+/// A channel that already holds `users`, for sources that know them all up front; the
+/// progress bar's total is theirs.
+fn all_at_once(
+    users: Vec<(String, String)>,
+    progress: &crate::progress::SharedProgress,
+) -> tokio::sync::mpsc::Receiver<Result<(String, String)>> {
+    progress.set_total(users.len() as u64);
+    let (sender, receiver) = tokio::sync::mpsc::channel(users.len().max(1));
+    for user in users {
+        sender
+            .try_send(Ok(user))
+            .expect("the channel holds every user");
+    }
+    receiver
+}
+
+/// Keep only the users named with `--user`; every named user must exist.
+fn restrict(
+    users: Vec<(String, String)>,
+    wanted: &[String],
+    account_id: &str,
+) -> Result<Vec<(String, String)>> {
+    if wanted.is_empty() {
+        return Ok(users);
+    }
+    for name in wanted {
+        if !users.iter().any(|(user, _)| user == name) {
+            return Err(Error::NoSuchUser {
+                user: name.clone(),
+                account_id: account_id.to_string(),
+            });
+        }
+    }
+    Ok(users
+        .into_iter()
+        .filter(|(user, _)| wanted.contains(user))
+        .collect())
+}
+
+/// Take the inventory of the caller's account.
+pub(crate) async fn account(clients: &Clients, scope: &Scope) -> Result<Inventory> {
+    let caller = caller(clients).await?;
+    let to_examine = match scope.source {
+        // Every user: pages are examined as they come.
+        Source::Live if scope.users.is_empty() => {
+            let (sender, receiver) = tokio::sync::mpsc::channel(USERS_PER_PAGE as usize);
+            // The bar's total grows page by page.
+            scope.progress.set_total(0);
+            tokio::spawn(send_users(clients.clone(), sender, scope.progress.clone()));
+            receiver
+        }
+        Source::Live => all_at_once(
+            restrict(list_users(clients).await?, &scope.users, &caller.account_id)?,
+            &scope.progress,
+        ),
+        Source::CredentialReport => {
+            let rows = credential_report::rows(&credential_report::fetch(clients).await?)?;
+            let users = restrict(
+                rows.iter()
+                    .map(|row| (row.user.clone(), row.arn.clone()))
+                    .collect(),
+                &scope.users,
+                &caller.account_id,
+            )?;
+            let with_two_active_keys: std::collections::HashSet<&str> = rows
+                .iter()
+                .filter(|row| row.has_two_active_keys())
+                .map(|row| row.user.as_str())
+                .collect();
+            let (candidates, others): (Vec<_>, Vec<_>) = users
+                .into_iter()
+                .partition(|(user, _)| with_two_active_keys.contains(user.as_str()));
+            tracing::info!(
+                users = candidates.len() + others.len(),
+                examined = candidates.len(),
+                "listing access keys"
+            );
+            let gathered = gather(
+                clients,
+                all_at_once(candidates, &scope.progress),
+                scope.concurrency,
+                &scope.progress,
+            )
+            .await?;
+            let mut scanned_names = gathered.names;
+            scanned_names.extend(others.into_iter().map(|(name, _)| name));
+            return Ok(Inventory {
+                caller,
+                users_scanned: scanned_names.len(),
+                scanned_names,
+                candidates: gathered.candidates,
+            });
+        }
+    };
+    let gathered = gather(clients, to_examine, scope.concurrency, &scope.progress).await?;
+    tracing::info!(users = gathered.names.len(), "listed access keys");
+    Ok(Inventory {
+        caller,
+        users_scanned: gathered.names.len(),
+        scanned_names: gathered.names,
+        candidates: gathered.candidates,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_iam::operation::list_users::ListUsersOutput;
+    use aws_sdk_iam::types::User;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    fn user(name: &str) -> User {
+        User::builder()
+            .user_name(name)
+            .path("/")
+            .user_id(format!("AIDA{}", name.to_uppercase()))
+            .arn(format!("arn:aws:iam::123456789012:user/{name}"))
+            .create_date(aws_sdk_iam::primitives::DateTime::from_secs(1_700_000_000))
+            .build()
+            .unwrap()
+    }
+
+    /// moto ignores ListUsers paging, so the Marker loop is covered here, and that every
+    /// page asks for IAM's largest page (its default is 100 users).
+    #[tokio::test]
+    async fn list_users_follows_every_marker_a_thousand_users_a_page() {
+        let first = mock!(aws_sdk_iam::Client::list_users)
+            .match_requests(|req| req.marker().is_none() && req.max_items() == Some(1000))
+            .then_output(|| {
+                ListUsersOutput::builder()
+                    .users(user("alice"))
+                    .users(user("bob"))
+                    .is_truncated(true)
+                    .marker("page-2")
+                    .build()
+                    .unwrap()
+            });
+        let second = mock!(aws_sdk_iam::Client::list_users)
+            .match_requests(|req| req.marker() == Some("page-2") && req.max_items() == Some(1000))
+            .then_output(|| {
+                ListUsersOutput::builder()
+                    .users(user("carol"))
+                    .is_truncated(true)
+                    .marker("page-3")
+                    .build()
+                    .unwrap()
+            });
+        let third = mock!(aws_sdk_iam::Client::list_users)
+            .match_requests(|req| req.marker() == Some("page-3") && req.max_items() == Some(1000))
+            .then_output(|| {
+                ListUsersOutput::builder()
+                    .users(user("dave"))
+                    .is_truncated(false)
+                    .build()
+                    .unwrap()
+            });
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&first, &second, &third]);
+        let users = list_users(&Clients::with_mock_iam(iam)).await.unwrap();
+        let names: Vec<&str> = users.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["alice", "bob", "carol", "dave"]);
+        assert_eq!(first.num_calls(), 1);
+        assert_eq!(second.num_calls(), 1);
+        assert_eq!(third.num_calls(), 1);
+    }
+
+    #[test]
+    fn restrict_refuses_an_unknown_user() {
+        let users = vec![("alice".to_string(), "arn:a".to_string())];
+        let err = restrict(users, &["mallory".to_string()], "123456789012").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "IAM user `mallory` (from --user) does not exist in account 123456789012"
+        );
+    }
+}
