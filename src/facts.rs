@@ -106,6 +106,24 @@ pub const EXEMPT_TAG: &str = "keytrim:exempt";
 /// The tag that limits a user's exemption: its value is the last day it applies.
 pub const EXEMPT_UNTIL_TAG: &str = "keytrim:exempt-until";
 
+/// The exemption a user's tags grant, if any: the `keytrim:exempt` tag's reason (with
+/// its last day when `keytrim:exempt-until` is set too), or, for the until tag alone,
+/// a reason saying so. Whether it is still in force on a day is `last_day >= day`.
+/// The one rule for the audit (`plan::model`) and apply's drift check (`iam`).
+pub(crate) fn tag_exemption(
+    reason: Option<&str>,
+    until: Option<chrono::NaiveDate>,
+) -> Option<(String, Option<chrono::NaiveDate>)> {
+    match (reason, until) {
+        (Some(reason), until) => Some((reason.to_string(), until)),
+        (None, Some(until)) => Some((
+            format!("until {until} (tag {EXEMPT_UNTIL_TAG})"),
+            Some(until),
+        )),
+        (None, None) => None,
+    }
+}
+
 /// An exemption's last day, written `YYYY-MM-DD`; None for anything else.
 pub fn parse_exemption_date(text: &str) -> Option<NaiveDate> {
     let text = text.trim();

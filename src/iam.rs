@@ -100,14 +100,9 @@ impl UserTags {
     /// The exemption's reason when it applies on `today`: either tag exempts, and an
     /// `until` before today ends it.
     pub(crate) fn in_force(&self, today: chrono::NaiveDate) -> Option<String> {
-        if self.until.is_some_and(|until| until < today) {
-            return None;
-        }
-        match (&self.reason, self.until) {
-            (Some(reason), _) => Some(reason.clone()),
-            (None, Some(until)) => Some(format!("until {until} (tag {EXEMPT_UNTIL_TAG})")),
-            (None, None) => None,
-        }
+        crate::facts::tag_exemption(self.reason.as_deref(), self.until)
+            .filter(|(_, until)| until.is_none_or(|until| until >= today))
+            .map(|(reason, _)| reason)
     }
 
     /// The description tagged for `access_key_id`, if any. Tag keys are unique ignoring

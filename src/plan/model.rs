@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::exemptions::Exemptions;
-use crate::facts::{EXEMPT_TAG, EXEMPT_UNTIL_TAG, Inventory, KeyStatus, UserFacts};
+use crate::facts::{EXEMPT_TAG, Inventory, KeyStatus, UserFacts};
 use crate::rule::{self, Decision, Exemption, Policy};
 
 /// The schema version this keytrim writes. Version 2 added the `unreadable` decision,
@@ -164,14 +164,8 @@ fn exemptions_for(
     user: &UserFacts,
     inputs: &PlanInputs<'_>,
 ) -> Vec<(Exemption, Option<NaiveDate>)> {
-    let tag = match (&user.exempt_tag, user.exempt_until) {
-        (Some(reason), until) => Some((Exemption::Tag(reason.clone()), until)),
-        (None, Some(until)) => Some((
-            Exemption::Tag(format!("until {until} (tag {EXEMPT_UNTIL_TAG})")),
-            Some(until),
-        )),
-        (None, None) => None,
-    };
+    let tag = crate::facts::tag_exemption(user.exempt_tag.as_deref(), user.exempt_until)
+        .map(|(reason, until)| (Exemption::Tag(reason), until));
     tag.into_iter()
         .chain(inputs.exemptions.lookup(&user.user_name))
         .collect()
