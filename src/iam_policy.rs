@@ -352,15 +352,50 @@ pub(crate) fn pipeline_template() -> Value {
 mod tests {
     use super::*;
 
+    /// Every action a policy allows, read from its statements (an `Action` is a string
+    /// or a list).
+    fn actions(policy: &Value) -> Vec<String> {
+        policy["Statement"]
+            .as_array()
+            .expect("statements")
+            .iter()
+            .flat_map(|statement| match &statement["Action"] {
+                Value::String(action) => vec![action.clone()],
+                Value::Array(list) => list
+                    .iter()
+                    .map(|action| action.as_str().expect("an action").to_string())
+                    .collect(),
+                other => panic!("an Action that is neither a string nor a list: {other}"),
+            })
+            .collect()
+    }
+
+    /// Only apply may update keys; nothing may create or delete anything; every action is
+    /// named whole (no wildcard like `iam:*` or `iam:List*`). IAM's list actions take no
+    /// resource-level restriction, so `Resource` is `*` and the actions are the bound.
     #[test]
-    fn only_apply_may_update_keys() {
-        assert!(!audit().to_string().contains("UpdateAccessKey"));
-        assert!(apply().to_string().contains("iam:UpdateAccessKey"));
+    fn only_apply_may_update_keys_and_no_action_is_a_wildcard() {
+        assert!(!actions(&audit()).iter().any(|a| a == "iam:UpdateAccessKey"));
+        assert!(actions(&apply()).iter().any(|a| a == "iam:UpdateAccessKey"));
         for policy in [audit(), apply()] {
-            let text = policy.to_string();
-            assert!(
-                !text.contains("Delete") && !text.contains("Create") && !text.contains("\"*\"]")
-            );
+            for action in actions(&policy) {
+                let (service, name) = action.split_once(':').expect("service:Action");
+                assert!(!service.is_empty() && !name.is_empty(), "{action}");
+                assert!(!action.contains('*') && !action.contains('?'), "{action}");
+                assert!(
+                    !name.starts_with("Delete") && !name.starts_with("Create"),
+                    "{action}"
+                );
+            }
         }
+    }
+
+    /// The check itself sees a wildcard wherever the JSON puts it.
+    #[test]
+    fn a_wildcard_action_is_seen_in_a_string_or_a_list() {
+        let single = json!({"Statement": [{"Action": "iam:*", "Resource": "*"}]});
+        let listed = json!({"Statement": [{"Action": ["iam:List*"], "Resource": "*"}]});
+        assert_eq!(actions(&single), ["iam:*"]);
+        assert_eq!(actions(&listed), ["iam:List*"]);
     }
 }

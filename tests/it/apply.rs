@@ -164,8 +164,7 @@ fn applying_an_applied_plan_again_is_a_successful_no_op() {
         .args(["apply", "--yes", PLAN])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let stderr = crate::support::stderr_with_code(&output, 0);
     // The totals count what this run changed (nothing) apart from what was done.
     let totals = stderr.lines().last().unwrap_or_default();
     assert!(
@@ -516,8 +515,7 @@ fn a_user_exempted_after_the_audit_is_left_alone_as_drifted() {
         .args(["apply", "--yes", PLAN])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    let stderr = crate::support::stderr_with_code(&output, 4);
     assert!(
         stderr.contains("drifted, left alone: exempted since the audit by tag keytrim:exempt: payments batch, ask team-pay"),
         "{stderr}"

@@ -558,8 +558,7 @@ fn exemptions_that_end_are_decided_by_the_rule_and_ending_ones_are_listed() {
         .args(["audit", "--exemptions", "exempt.yaml", "-o", "plan.yaml"])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let stderr = crate::support::stderr_with_code(&output, 3);
     let plan = keytrim::plan::load(&iam.dir().join("plan.yaml")).unwrap();
 
     let alice = user(&plan, "alice");

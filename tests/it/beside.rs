@@ -53,8 +53,7 @@ fn a_kept_key_switched_off_mid_run_never_leaves_the_user_without_an_active_key()
         },
     );
     let output = apply_through(&iam, &proxy);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = crate::support::stderr_with_code(&output, 1);
     assert_eq!(proxy.tally().faults.get("side_change"), Some(&1));
     let loud: Vec<&str> = stderr
         .lines()
@@ -113,8 +112,7 @@ fn a_refused_retry_after_a_lost_answer_is_journaled_as_what_iam_shows() {
     );
     let before = journals(iam.dir());
     let output = apply_through(&iam, &proxy);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    crate::support::stderr_with_code(&output, 0);
     let tally = proxy.tally();
     assert_eq!(tally.faults.get("lost_response"), Some(&1), "{tally:?}");
     assert_eq!(tally.faults.get("refused_retry"), Some(&1), "{tally:?}");
@@ -172,8 +170,7 @@ fn rollback_leaves_alone_a_key_used_after_the_apply_changed_it() {
         .arg(&journal)
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    let stderr = crate::support::stderr_with_code(&output, 4);
     let erin_line = stderr
         .lines()
         .find(|line| line.trim_start().starts_with("erin"))
@@ -238,8 +235,7 @@ fn users_iam_refuses_to_show_are_findings_and_the_rest_is_planned() {
         .arg("audit")
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = crate::support::stderr_with_code(&output, 1);
     assert_eq!(proxy.tally().faults.get("access_denied"), Some(&3));
     for (user, action) in [
         ("breakglass", "iam:ListAccessKeys"),

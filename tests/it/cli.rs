@@ -151,3 +151,12 @@ fn version_names_the_commit_it_was_built_from() {
     };
     assert_eq!(version, expected);
 }
+
+#[test]
+fn a_usage_error_exits_two() {
+    let dir = tempfile::tempdir().unwrap();
+    keytrim_isolated(dir.path())
+        .args(["show", "x.yaml", "--format", "pdf"])
+        .assert()
+        .code(2);
+}

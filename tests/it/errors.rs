@@ -275,8 +275,7 @@ fn a_failed_audit_does_not_report_exemption_entries_as_unmatched() {
         .args(["audit", "--exemptions", "exempt.yaml"])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = crate::support::stderr_with_code(&output, 1);
     assert!(stderr.contains("cannot reach the AWS endpoint"), "{stderr}");
     assert!(!stderr.contains("matches none"), "{stderr}");
 }

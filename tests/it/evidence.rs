@@ -31,9 +31,7 @@ fn apply_edited(iam: &LocalIam, code: i32) -> String {
         .args(["apply", "--yes", EDITED])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(code), "{stderr}");
-    stderr
+    crate::support::stderr_with_code(&output, code)
 }
 
 /// `keytrim diff` of the audit's plan and the edited one: it must exit 3 (something

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::proxy::{FaultProxy, Faults};
 use crate::support::{
-    LocalIam, SeededKey, journals, new_journal, only_journal, param, seed_every_decision,
+    LocalIam, SeededKey, assert_journals_tell_the_truth, journals, new_journal, only_journal,
+    param, seed_every_decision,
 };
 use keytrim::journal::Event;
 
@@ -100,8 +101,7 @@ fn an_apply_under_faults_and_lost_responses_converges() {
         .args(["apply", "--yes", PLAN])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let stderr = crate::support::stderr_with_code(&output, 0);
     assert!(stderr.contains("deactivated+verified 12"), "{stderr}");
     for (user, old, new) in &pairs {
         assert_eq!(iam.key_status(user, &old.id), "Inactive", "{user}");
@@ -130,35 +130,15 @@ fn count_in(path: &Path, needle: &str) -> usize {
         .unwrap_or(0)
 }
 
-/// What the journals claim against what IAM shows, after a kill.
+/// What the journals claim against what IAM shows, after a kill; and every kept key
+/// is still Active.
 fn assert_journals_are_true(iam: &LocalIam, pairs: &[(String, SeededKey, SeededKey)]) {
-    let mut done = BTreeSet::new();
-    let mut intents = BTreeSet::new();
-    for path in journals(iam.dir()) {
-        for entry in keytrim::journal::read(&path).expect("a readable journal after a kill") {
-            match (entry.event, entry.access_key_id) {
-                (Event::Done, Some(key)) => {
-                    done.insert(key);
-                }
-                (Event::Intent, Some(key)) => {
-                    intents.insert(key);
-                }
-                _ => {}
-            }
-        }
-    }
-    for (user, old, new) in pairs {
-        let old_status = iam.key_status(user, &old.id);
-        if done.contains(&old.id) {
-            assert_eq!(old_status, "Inactive", "journal claims {} done", old.id);
-        }
-        if old_status == "Inactive" {
-            assert!(
-                intents.contains(&old.id),
-                "{} changed without an intent",
-                old.id
-            );
-        }
+    assert_journals_tell_the_truth(
+        iam,
+        &journals(iam.dir()),
+        pairs.iter().map(|(user, old, _)| (user.as_str(), old)),
+    );
+    for (user, _, new) in pairs {
         assert_eq!(iam.key_status(user, &new.id), "Active", "{user} kept key");
     }
 }
@@ -304,8 +284,7 @@ fn a_lost_answer_is_read_back_as_done_and_rollback_restores_the_key() {
             .unwrap()
     };
     let output = through_proxy(&["apply", "--yes", PLAN]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let stderr = crate::support::stderr_with_code(&output, 0);
     assert!(stderr.contains("deactivated+verified 3"), "{stderr}");
     assert!(proxy.tally().faults_injected() >= 3, "{:?}", proxy.tally());
     for (user, old, new) in &pairs {
@@ -329,8 +308,7 @@ fn a_lost_answer_is_read_back_as_done_and_rollback_restores_the_key() {
     }
 
     let output = through_proxy(&["rollback", "--yes", journal.to_str().unwrap()]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    crate::support::stderr_with_code(&output, 0);
     for (user, old, _) in &pairs {
         assert_eq!(iam.key_status(user, &old.id), "Active", "{user}");
     }
@@ -360,8 +338,7 @@ fn a_journal_that_cannot_grow_stays_whole_and_rollback_restores_everything() {
         .current_dir(iam.dir())
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = crate::support::stderr_with_code(&output, 1);
     assert!(
         stderr.contains("keytrim: error: cannot write the journal"),
         "{stderr}"

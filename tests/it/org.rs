@@ -176,8 +176,7 @@ fn profile_twice_writes_one_plan_per_profile_account() {
         .args(["--accounts", "12345"])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let stderr = crate::support::stderr_with_code(&output, 2);
     assert!(
         stderr.contains(
             "invalid value '12345' for '--accounts <ID,...>': not a 12-digit AWS account id"
@@ -375,8 +374,7 @@ fn an_ou_that_is_not_in_the_organization_is_an_error_naming_it() {
         .args(["audit", "--org-role", ROLE, "--ou", missing])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = crate::support::stderr_with_code(&output, 1);
     assert!(stderr.contains(missing), "{stderr}");
     assert!(!iam.dir().join("plans").exists(), "no plan after bad input");
 

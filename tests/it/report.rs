@@ -300,8 +300,7 @@ fn a_journal_of_another_account_is_refused() {
         .args(["report", PLAN, "other.journal.jsonl", "-o", "report.html"])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = crate::support::stderr_with_code(&output, 1);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("other.journal.jsonl"), "{stderr}");
     assert!(
@@ -488,8 +487,7 @@ fn a_journal_of_another_plan_of_the_account_is_refused() {
         .args(["-o", "report.html"])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = crate::support::stderr_with_code(&output, 1);
     assert!(
         stderr.contains("its apply replayed a plan with SHA-256 "),
         "{stderr}"

@@ -239,40 +239,6 @@ fn a_file_over_the_size_cap_is_refused_before_parsing() {
 }
 
 #[test]
-fn a_usage_error_exits_two() {
-    let dir = tempfile::tempdir().unwrap();
-    keytrim_isolated(dir.path())
-        .args(["show", "x.yaml", "--format", "pdf"])
-        .assert()
-        .code(2);
-}
-
-#[test]
-fn iam_policies_are_valid_json_with_only_the_needed_actions() {
-    let dir = tempfile::tempdir().unwrap();
-    let policy = |phase: &str| -> serde_json::Value {
-        let output = keytrim_isolated(dir.path())
-            .args(["iam-policy", phase])
-            .output()
-            .unwrap();
-        assert!(output.status.success());
-        serde_json::from_slice(&output.stdout).unwrap()
-    };
-    let audit = policy("audit");
-    assert_eq!(audit["Version"], "2012-10-17");
-    let actions = audit["Statement"][0]["Action"].as_array().unwrap();
-    assert!(actions.contains(&"iam:ListAccessKeys".into()));
-    assert!(!audit.to_string().contains("UpdateAccessKey"));
-    let apply = policy("apply");
-    assert!(
-        apply["Statement"][0]["Action"]
-            .as_array()
-            .unwrap()
-            .contains(&"iam:UpdateAccessKey".into())
-    );
-}
-
-#[test]
 fn colour_follows_the_color_option_and_no_color() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| -> String {

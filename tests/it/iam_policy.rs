@@ -1,7 +1,8 @@
-//! `keytrim iam-policy ... --format cloudformation`: the templates that deploy keytrim's
-//! roles are valid CloudFormation according to AWS's own linter (cfn-lint), no trust
-//! policy names a wildcard principal, and the apply pipeline role trusts only one
-//! branch (or environment) of one repository.
+//! `keytrim iam-policy`: the policies are valid JSON with only the actions each phase
+//! needs, and the templates that deploy keytrim's roles (`--format cloudformation`) are
+//! valid CloudFormation according to AWS's own linter (cfn-lint), no trust policy names
+//! a wildcard principal, and the apply pipeline role trusts only one branch (or
+//! environment) of one repository.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -180,4 +181,29 @@ fn the_member_role_trusts_one_principal_for_keytrims_sessions() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{output:?}");
+}
+
+#[test]
+fn iam_policies_are_valid_json_with_only_the_needed_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = |phase: &str| -> serde_json::Value {
+        let output = keytrim_isolated(dir.path())
+            .args(["iam-policy", phase])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let audit = policy("audit");
+    assert_eq!(audit["Version"], "2012-10-17");
+    let actions = audit["Statement"][0]["Action"].as_array().unwrap();
+    assert!(actions.contains(&"iam:ListAccessKeys".into()));
+    assert!(!audit.to_string().contains("UpdateAccessKey"));
+    let apply = policy("apply");
+    assert!(
+        apply["Statement"][0]["Action"]
+            .as_array()
+            .unwrap()
+            .contains(&"iam:UpdateAccessKey".into())
+    );
 }
