@@ -1,4 +1,4 @@
-//! Work on many items with a bound on how many are in flight at once: users within an
+//! UserChange on many items with a bound on how many are in flight at once: users within an
 //! account, accounts within an Organization. Results come back in input order. Only the
 //! items in flight exist as tasks, so memory stays flat however many items there are.
 

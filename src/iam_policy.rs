@@ -58,12 +58,12 @@ fn document(sid: &str, actions: &[&str]) -> Value {
 }
 
 /// The policy for `keytrim audit`.
-pub(crate) fn audit() -> Value {
+pub(crate) fn audit_policy() -> Value {
     document("KeytrimAuditReadOnly", AUDIT_ACTIONS)
 }
 
 /// The policy for `keytrim apply` and `keytrim rollback`.
-pub(crate) fn apply() -> Value {
+pub(crate) fn apply_policy() -> Value {
     document("KeytrimApply", APPLY_ACTIONS)
 }
 
@@ -322,7 +322,7 @@ pub(crate) fn pipeline_template() -> Value {
                     "MaxSessionDuration": 3600,
                     "AssumeRolePolicyDocument": github_trust(json!({ "Fn::Sub": "repo:${GitHubRepository}:*" }), "StringLike"),
                     "Policies": [
-                        { "PolicyName": "keytrim-audit", "PolicyDocument": audit() },
+                        { "PolicyName": "keytrim-audit", "PolicyDocument": audit_policy() },
                         organization_policy("keytrim-audit-organization", AUDIT_ORGANIZATION_ACTIONS, "AuditMemberRoleName")
                     ]
                 }
@@ -335,7 +335,7 @@ pub(crate) fn pipeline_template() -> Value {
                     "MaxSessionDuration": 3600,
                     "AssumeRolePolicyDocument": github_trust(apply_subject, "StringEquals"),
                     "Policies": [
-                        { "PolicyName": "keytrim-apply", "PolicyDocument": apply() },
+                        { "PolicyName": "keytrim-apply", "PolicyDocument": apply_policy() },
                         organization_policy("keytrim-apply-organization", APPLY_ORGANIZATION_ACTIONS, "ApplyMemberRoleName")
                     ]
                 }
@@ -375,9 +375,17 @@ mod tests {
     /// resource-level restriction, so `Resource` is `*` and the actions are the bound.
     #[test]
     fn only_apply_may_update_keys_and_no_action_is_a_wildcard() {
-        assert!(!actions(&audit()).iter().any(|a| a == "iam:UpdateAccessKey"));
-        assert!(actions(&apply()).iter().any(|a| a == "iam:UpdateAccessKey"));
-        for policy in [audit(), apply()] {
+        assert!(
+            !actions(&audit_policy())
+                .iter()
+                .any(|a| a == "iam:UpdateAccessKey")
+        );
+        assert!(
+            actions(&apply_policy())
+                .iter()
+                .any(|a| a == "iam:UpdateAccessKey")
+        );
+        for policy in [audit_policy(), apply_policy()] {
             for action in actions(&policy) {
                 let (service, name) = action.split_once(':').expect("service:Action");
                 assert!(!service.is_empty() && !name.is_empty(), "{action}");

@@ -235,7 +235,7 @@ impl Selection {
 
 /// Audit every account of `selection`, `account_concurrency` at a time; a failure
 /// stays in its account. Results come back in the selection's order.
-pub(crate) async fn audit(
+pub(crate) async fn audit_targets(
     selection: Selection,
     base: &ConnectOptions,
     inputs: Arc<AuditInputs>,

@@ -13,13 +13,13 @@ use crate::change::reporter::Reporter;
 use crate::error::Result;
 use crate::exit::ExitStatus;
 use crate::iam;
-use crate::journal;
+use crate::journal::{self, Mode};
 use crate::plan::{self, Plan};
 use crate::rule::Decision;
 
-use super::execute::{ChangeBudget, Interrupt, Outcome, Work};
+use super::execute::{ChangeBudget, Interrupt, Outcome, UserChange};
 use super::{
-    Action, ChangeRun, JournalTarget, RunMode, RunOptions, RunSetup, guard_account,
+    ChangeRun, JournalTarget, RunMode, RunOptions, RunSetup, guard_account,
     require_confirmation_channel,
 };
 
@@ -42,7 +42,7 @@ pub(crate) async fn apply(
             })
         })
         .collect::<Result<_>>()?;
-    require_confirmation_channel(options, Action::Deactivate, reporter)?;
+    require_confirmation_channel(options, Mode::Apply, reporter)?;
     let config = aws::load_config(connect).await?;
     let clients = aws::Clients::from_sdk_config(&config);
     let caller = iam::caller(&clients).await?;
@@ -76,7 +76,7 @@ pub(crate) async fn apply(
             None => JournalTarget::Numbered(journal::default_path(&path, Utc::now())),
         };
         let run = ChangeRun::start(RunSetup {
-            mode: RunMode::new(Action::Deactivate, options.dry_run),
+            mode: RunMode::new(Mode::Apply, options.dry_run),
             clients,
             caller,
             account_id: plan.account_id.clone(),
@@ -99,11 +99,11 @@ pub(crate) async fn apply(
 /// One plan's run: its deactivations are the work, every other decision is left
 /// alone; the summary lists users in the plan's order.
 async fn apply_plan(mut run: ChangeRun<'_>, plan: &Plan) -> Result<ExitStatus> {
-    let mut works = Vec::new();
+    let mut changes = Vec::new();
     for user in &plan.users {
         let left_alone = match user.decision {
             Decision::Deactivate => {
-                works.push(Work::Deactivate {
+                changes.push(UserChange::Deactivate {
                     user: user.clone(),
                     generated_at: plan.generated_at,
                     policy: crate::plan::standing::policy_of(plan),
@@ -120,7 +120,7 @@ async fn apply_plan(mut run: ChangeRun<'_>, plan: &Plan) -> Result<ExitStatus> {
         let reason = format!("decision {}: {}", user.decision.as_str(), user.reason);
         run.leave_alone(&user.user_name, reason, left_alone)?;
     }
-    run.carry_out(works, |name| {
+    run.carry_out(changes, |name| {
         plan.users.iter().position(|user| user.user_name == name)
     })
     .await

@@ -19,11 +19,11 @@ use crate::aws::Clients;
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 use crate::facts::Caller;
-use crate::journal::{self, Entry, Event, Journal, RunInfo};
+use crate::journal::{Entry, Event, Journal, Mode, RunInfo};
 
 use reporter::{Reporter, RunSummary};
 
-use execute::{ChangeBudget, Context, Interrupt, Outcome, StopCause, UserReport, Work};
+use execute::{ChangeBudget, Interrupt, Outcome, RunState, StopCause, UserChange, UserReport};
 
 /// What apply and rollback were asked to do.
 #[derive(Debug, Clone)]
@@ -36,47 +36,38 @@ pub(crate) struct RunOptions {
     pub max_changes: Option<usize>,
 }
 
-/// Which way a run changes keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Action {
-    /// apply: Active to Inactive.
-    Deactivate,
-    /// rollback: Inactive back to Active.
-    Reactivate,
-}
-
-impl Action {
+/// Which way a run changes keys is the journal's `Mode`: apply turns keys from Active
+/// to Inactive, rollback from Inactive back to Active. Its words for people are here.
+impl Mode {
     /// "deactivate", as in "would deactivate AKIA...".
     pub(crate) fn verb(self) -> &'static str {
         match self {
-            Action::Deactivate => "deactivate",
-            Action::Reactivate => "reactivate",
+            Mode::Apply => "deactivate",
+            Mode::Rollback => "reactivate",
         }
     }
 
     /// "deactivated", as in "deactivated AKIA..., verified".
     pub(crate) fn past(self) -> &'static str {
         match self {
-            Action::Deactivate => "deactivated",
-            Action::Reactivate => "reactivated",
+            Mode::Apply => "deactivated",
+            Mode::Rollback => "reactivated",
         }
     }
 
     /// The command, as the refusal without a terminal names it.
     fn command(self) -> &'static str {
         match self {
-            Action::Deactivate => "apply",
-            Action::Reactivate => "roll back",
+            Mode::Apply => "apply",
+            Mode::Rollback => "roll back",
         }
     }
 
     /// What the summary says when there was nothing at all to do.
     fn nothing_to_do(self) -> Option<&'static str> {
         match self {
-            Action::Deactivate => None,
-            Action::Reactivate => {
-                Some("nothing to roll back: the journal shows no key deactivated")
-            }
+            Mode::Apply => None,
+            Mode::Rollback => Some("nothing to roll back: the journal shows no key deactivated"),
         }
     }
 }
@@ -87,22 +78,22 @@ impl Action {
 pub(crate) enum RunMode {
     Apply,
     Rollback,
-    DryRun(Action),
+    DryRun(Mode),
 }
 
 impl RunMode {
-    pub(crate) fn new(action: Action, dry_run: bool) -> RunMode {
+    pub(crate) fn new(action: Mode, dry_run: bool) -> RunMode {
         match (action, dry_run) {
             (action, true) => RunMode::DryRun(action),
-            (Action::Deactivate, false) => RunMode::Apply,
-            (Action::Reactivate, false) => RunMode::Rollback,
+            (Mode::Apply, false) => RunMode::Apply,
+            (Mode::Rollback, false) => RunMode::Rollback,
         }
     }
 
-    pub(crate) fn action(self) -> Action {
+    pub(crate) fn action(self) -> Mode {
         match self {
-            RunMode::Apply => Action::Deactivate,
-            RunMode::Rollback => Action::Reactivate,
+            RunMode::Apply => Mode::Apply,
+            RunMode::Rollback => Mode::Rollback,
             RunMode::DryRun(action) => action,
         }
     }
@@ -118,10 +109,10 @@ impl RunMode {
         match self {
             RunMode::Apply => format!("apply {subject}{journal}"),
             RunMode::Rollback => format!("rollback of {subject}{journal}"),
-            RunMode::DryRun(Action::Deactivate) => {
+            RunMode::DryRun(Mode::Apply) => {
                 format!("dry run of {subject}: nothing was changed")
             }
-            RunMode::DryRun(Action::Reactivate) => {
+            RunMode::DryRun(Mode::Rollback) => {
                 format!("dry run of the rollback of {subject}: nothing was changed")
             }
         }
@@ -148,7 +139,7 @@ pub(crate) enum Answer {
 /// Refuse before any change when confirmation is needed and nobody can give it.
 fn require_confirmation_channel(
     options: &RunOptions,
-    action: Action,
+    action: Mode,
     reporter: &dyn Reporter,
 ) -> Result<()> {
     if !options.yes && !options.dry_run && !reporter.can_ask() {
@@ -201,7 +192,7 @@ pub(crate) struct RunSetup<'r> {
 /// One run of changes in one account: apply of one plan, or rollback of one journal.
 pub(crate) struct ChangeRun<'r> {
     mode: RunMode,
-    ctx: Context,
+    ctx: RunState,
     source: PathBuf,
     options: &'r RunOptions,
     reporter: &'r dyn Reporter,
@@ -215,10 +206,7 @@ impl<'r> ChangeRun<'r> {
             RunMode::DryRun(_) => None,
             RunMode::Apply | RunMode::Rollback => {
                 let run = RunInfo {
-                    mode: match setup.mode.action() {
-                        Action::Deactivate => journal::Mode::Apply,
-                        Action::Reactivate => journal::Mode::Rollback,
-                    },
+                    mode: setup.mode.action(),
                     source: setup.source.display().to_string(),
                     tool: format!("keytrim {}", env!("CARGO_PKG_VERSION")),
                     caller_arn: setup.caller.arn.clone(),
@@ -235,7 +223,7 @@ impl<'r> ChangeRun<'r> {
         };
         Ok(ChangeRun {
             mode: setup.mode,
-            ctx: Context {
+            ctx: RunState {
                 clients: setup.clients,
                 account_id: setup.account_id,
                 mode: setup.mode,
@@ -267,17 +255,17 @@ impl<'r> ChangeRun<'r> {
         Ok(())
     }
 
-    /// Confirm `works`, carry out the approved ones, report the run in `order` (by user
+    /// Confirm `changes`, carry out the approved ones, report the run in `order` (by user
     /// name) and return its exit status.
     pub(crate) async fn carry_out(
         mut self,
-        works: Vec<Work>,
+        changes: Vec<UserChange>,
         order: impl Fn(&str) -> Option<usize>,
     ) -> Result<ExitStatus> {
         let approved = if self.options.yes || self.mode.is_dry_run() {
-            works
+            changes
         } else {
-            self.confirm(works)?
+            self.confirm(changes)?
         };
         // Ctrl-C is caught from here on; at a prompt it was read as an answer.
         self.ctx.interrupt.listen();
@@ -303,12 +291,12 @@ impl<'r> ChangeRun<'r> {
         Ok(exit_status(&self.reports, self.ctx.interrupt.is_set()))
     }
 
-    /// Ask per user; returns the works approved, and records the declined ones. On
+    /// Ask per user; returns the changes approved, and records the declined ones. On
     /// Ctrl-C at a prompt, sets the interrupt and approves nothing.
-    fn confirm(&mut self, works: Vec<Work>) -> Result<Vec<Work>> {
+    fn confirm(&mut self, changes: Vec<UserChange>) -> Result<Vec<UserChange>> {
         let mut approved = Vec::new();
         let mut answer_rest: Option<Answer> = None;
-        for work in works {
+        for work in changes {
             let answer = match answer_rest {
                 Some(answer) => answer,
                 None => {
@@ -413,7 +401,7 @@ pub(crate) fn exit_status(reports: &[UserReport], interrupted: bool) -> ExitStat
 }
 
 /// After the summary: a journal that failed is an error of the whole run.
-fn journal_failure(ctx: &Context) -> Result<()> {
+fn journal_failure(ctx: &RunState) -> Result<()> {
     match ctx.journal.as_ref().and_then(|journal| {
         journal
             .failure()
@@ -430,9 +418,9 @@ mod tests {
 
     #[test]
     fn the_mode_names_the_run_and_its_verbs() {
-        assert_eq!(RunMode::new(Action::Deactivate, false), RunMode::Apply);
-        assert_eq!(RunMode::new(Action::Reactivate, false), RunMode::Rollback);
-        let dry = RunMode::new(Action::Reactivate, true);
+        assert_eq!(RunMode::new(Mode::Apply, false), RunMode::Apply);
+        assert_eq!(RunMode::new(Mode::Rollback, false), RunMode::Rollback);
+        let dry = RunMode::new(Mode::Rollback, true);
         assert!(dry.is_dry_run());
         assert_eq!(dry.action().past(), "reactivated");
         assert_eq!(
@@ -443,6 +431,6 @@ mod tests {
             RunMode::Apply.title("p.yaml (account 1)", Some(Path::new("p.journal.jsonl"))),
             "apply p.yaml (account 1), journal p.journal.jsonl"
         );
-        assert_eq!(Action::Deactivate.verb(), "deactivate");
+        assert_eq!(Mode::Apply.verb(), "deactivate");
     }
 }

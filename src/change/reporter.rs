@@ -4,15 +4,16 @@
 
 use crate::progress::SharedProgress;
 
-use super::execute::{UserReport, Work};
-use super::{Action, Answer};
+use super::Answer;
+use super::execute::{UserChange, UserReport};
+use crate::journal::Mode;
 
 /// One change run's result, for its summary.
 #[derive(Debug)]
 pub(crate) struct RunSummary<'a> {
     /// What ran: "apply plans/x.yaml (account ...), journal ...", or the dry run's title.
     pub title: String,
-    pub action: Action,
+    pub action: Mode,
     pub reports: &'a [UserReport],
     /// Said instead of an empty list, when there was nothing to do.
     pub nothing_to_do: Option<&'static str>,
@@ -25,7 +26,7 @@ pub(crate) trait Reporter: Send + Sync {
     /// Whether anyone can answer `ask` (a terminal on standard input).
     fn can_ask(&self) -> bool;
     /// Show what `work` would change, then ask whether to, until answered.
-    fn ask(&self, work: &Work) -> Answer;
+    fn ask(&self, work: &UserChange) -> Answer;
     /// A run ended.
     fn run_finished(&self, run: &RunSummary<'_>);
 }

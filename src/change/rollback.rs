@@ -14,9 +14,9 @@ use crate::iam;
 use crate::journal::{self, Entry, Event, Mode};
 
 use super::drift::ChangedKey;
-use super::execute::{Interrupt, Work};
+use super::execute::{Interrupt, UserChange};
 use super::{
-    Action, ChangeRun, JournalTarget, RunMode, RunOptions, RunSetup, guard_account,
+    ChangeRun, JournalTarget, RunMode, RunOptions, RunSetup, guard_account,
     require_confirmation_channel,
 };
 
@@ -117,7 +117,7 @@ pub(crate) async fn rollback(
     }
     let account_id = first.account_id.clone();
     let users = keys_to_reactivate(&entries);
-    require_confirmation_channel(options, Action::Reactivate, reporter)?;
+    require_confirmation_channel(options, Mode::Rollback, reporter)?;
     let config = aws::load_config(connect).await?;
     let mut clients = aws::Clients::from_sdk_config(&config);
     let mut caller = iam::caller(&clients).await?;
@@ -133,7 +133,7 @@ pub(crate) async fn rollback(
     guard_account(&caller, &account_id, journal_path)?;
 
     let run = ChangeRun::start(RunSetup {
-        mode: RunMode::new(Action::Reactivate, options.dry_run),
+        mode: RunMode::new(Mode::Rollback, options.dry_run),
         clients,
         caller,
         account_id,
@@ -148,12 +148,12 @@ pub(crate) async fn rollback(
         options,
         reporter,
     })?;
-    let works: Vec<Work> = users
+    let changes: Vec<UserChange> = users
         .into_iter()
-        .map(|(user_name, keys)| Work::Reactivate { user_name, keys })
+        .map(|(user_name, keys)| UserChange::Reactivate { user_name, keys })
         .collect();
     // Declined users first, then the others as they ran: no reordering.
-    run.carry_out(works, |_| None).await
+    run.carry_out(changes, |_| None).await
 }
 
 #[cfg(test)]

@@ -68,7 +68,7 @@ pub(super) async fn run(settings: &Settings, args: AuditArgs) -> Result<ExitStat
     let single = matches!(selection.targets.as_slice(), [audit::Target::Current]);
     let title = selection.title.clone();
     let inputs = std::sync::Arc::new(inputs);
-    let results = audit::audit(
+    let results = audit::audit_targets(
         selection,
         &settings.connect,
         std::sync::Arc::clone(&inputs),

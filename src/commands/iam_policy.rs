@@ -9,12 +9,12 @@ use crate::shell::output;
 pub(super) fn run(args: &IamPolicyArgs) -> Result<ExitStatus> {
     let (policy, organization_actions, default_role) = match args.phase {
         Phase::Audit => (
-            crate::iam_policy::audit(),
+            crate::iam_policy::audit_policy(),
             crate::iam_policy::AUDIT_ORGANIZATION_ACTIONS,
             "KeytrimAudit",
         ),
         Phase::Apply => (
-            crate::iam_policy::apply(),
+            crate::iam_policy::apply_policy(),
             crate::iam_policy::APPLY_ORGANIZATION_ACTIONS,
             "KeytrimApply",
         ),

@@ -8,7 +8,7 @@ use dialoguer::theme::SimpleTheme;
 use std::fmt::Write as _;
 
 use crate::change::Answer;
-use crate::change::execute::Work;
+use crate::change::execute::UserChange;
 use crate::plan::{PlanKey, PlanUser};
 use crate::term;
 
@@ -34,13 +34,13 @@ fn parse_answer(text: &str) -> Option<Answer> {
 /// Show what `work` would change on stderr and ask whether to, `[y,n,a,q,?]`, until
 /// the answer is one of y, n, a or q. Ctrl-C, or a terminal that goes away, is
 /// `Interrupted`.
-pub(crate) fn ask(work: &Work) -> Answer {
+pub(crate) fn ask(work: &UserChange) -> Answer {
     let (what, question) = match work {
-        Work::Deactivate { user, .. } => (
+        UserChange::Deactivate { user, .. } => (
             describe_deactivation(user),
             format!("Deactivate these keys of {}?", user.user_name),
         ),
-        Work::Reactivate { user_name, keys } => {
+        UserChange::Reactivate { user_name, keys } => {
             // Names from the journal were checked as IAM identities when it was read.
             let ids: Vec<&str> = keys.iter().map(|key| key.id.as_str()).collect();
             (

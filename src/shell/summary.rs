@@ -4,9 +4,9 @@
 use std::fmt::Write as _;
 
 use super::style::Palette;
-use crate::change::Action;
 use crate::change::execute::Outcome;
 use crate::change::reporter::RunSummary;
+use crate::journal::Mode;
 use crate::term;
 
 /// How many users ended each way, for the summary's last line.
@@ -101,7 +101,7 @@ pub(crate) fn summarize(run: &RunSummary<'_>, palette: &Palette) -> String {
 }
 
 /// How one user's work ended, in words; the verbs come from the run's action.
-fn outcome_line(outcome: &Outcome, action: Action) -> String {
+fn outcome_line(outcome: &Outcome, action: Mode) -> String {
     let verb = action.past();
     let after = |changed: &[String]| {
         if changed.is_empty() {

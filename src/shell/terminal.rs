@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 
 use crate::change::Answer;
-use crate::change::execute::Work;
+use crate::change::execute::UserChange;
 use crate::change::reporter::{Reporter, RunSummary};
 use crate::progress::SharedProgress;
 
@@ -40,7 +40,7 @@ impl Reporter for Terminal {
         std::io::stdin().is_terminal()
     }
 
-    fn ask(&self, work: &Work) -> Answer {
+    fn ask(&self, work: &UserChange) -> Answer {
         super::prompt::ask(work)
     }
 

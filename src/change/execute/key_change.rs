@@ -13,7 +13,7 @@ use crate::facts::{KeyFacts, KeyStatus};
 use crate::iam;
 use crate::journal::{Entry, Event};
 
-use super::{Context, Outcome};
+use super::{Outcome, RunState};
 
 /// First wait between verification listings; it doubles up to `VERIFY_LONGEST_WAIT`.
 pub(super) const VERIFY_FIRST_WAIT: Duration = Duration::from_millis(250);
@@ -78,7 +78,7 @@ pub(super) const UNCLEAR_ROUNDS: usize = 3;
 /// a call without a clear answer leaves the key unchanged, it is sent again, up to
 /// `UNCLEAR_ROUNDS` rounds in all.
 pub(super) async fn set_status(
-    ctx: &Context,
+    ctx: &RunState,
     user_name: &str,
     key_id: &str,
     from: KeyStatus,
@@ -90,7 +90,7 @@ pub(super) async fn set_status(
 
 /// `set_status` after its intent line: the call, and its outcome line.
 pub(super) async fn send_and_settle(
-    ctx: &Context,
+    ctx: &RunState,
     user_name: &str,
     key_id: &str,
     from: KeyStatus,
@@ -172,7 +172,7 @@ pub(super) async fn send_and_settle(
 /// a deactivation, a listing with no Active key at all ends the wait at once: someone
 /// else switched off the key that was to stay, and the user must not be left so.
 pub(super) async fn verify(
-    ctx: &Context,
+    ctx: &RunState,
     user_name: &str,
     expected: &[(String, KeyStatus)],
     to: KeyStatus,
@@ -210,7 +210,7 @@ pub(super) async fn verify(
 /// Change `keys` of a user to `to`, then verify `expected`. The caller has just listed
 /// the user's keys and found every key not in `keys` already as `expected` says.
 pub(super) async fn change_and_verify(
-    ctx: &Context,
+    ctx: &RunState,
     user_name: &str,
     keys: &[String],
     from: KeyStatus,
@@ -290,7 +290,7 @@ pub(super) async fn change_and_verify(
 
 /// After a user's changes: verify them, and journal how the user ended.
 pub(super) async fn verify_and_record(
-    ctx: &Context,
+    ctx: &RunState,
     user_name: &str,
     changed: Vec<String>,
     unchanged: Vec<String>,
@@ -350,7 +350,7 @@ pub(super) async fn verify_and_record(
 
 /// True when one listing shows the user with no Active key; false when it shows one, or
 /// cannot be read (then nothing is known, and nothing is undone).
-pub(super) async fn has_no_active_key(ctx: &Context, user_name: &str) -> bool {
+pub(super) async fn has_no_active_key(ctx: &RunState, user_name: &str) -> bool {
     iam::list_keys(&ctx.clients, user_name)
         .await
         .is_ok_and(|live| !live.iter().any(KeyFacts::is_active))
@@ -361,7 +361,7 @@ pub(super) async fn has_no_active_key(ctx: &Context, user_name: &str) -> bool {
 /// causes a lockout, so it re-activates what it just deactivated (journaled like any
 /// change), and the user ends `LockoutAverted` (exit 1), named loudly in the summary.
 pub(super) async fn restore_after_lockout(
-    ctx: &Context,
+    ctx: &RunState,
     user_name: &str,
     changed: Vec<String>,
 ) -> Result<Outcome, StepError> {

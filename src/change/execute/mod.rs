@@ -30,9 +30,10 @@ use key_change::{StepError, change_and_verify};
 pub(crate) use outcome::{Outcome, UserReport};
 pub(crate) use stop::{ChangeBudget, Interrupt, StopCause};
 
-/// One user's work.
+/// The change planned for one user: apply deactivates the plan's keys, rollback re-activates
+/// the keys an apply deactivated.
 #[derive(Debug, Clone)]
-pub(crate) enum Work {
+pub(crate) enum UserChange {
     /// apply: deactivate the plan's keys for this user.
     Deactivate {
         user: PlanUser,
@@ -47,18 +48,19 @@ pub(crate) enum Work {
     },
 }
 
-impl Work {
+impl UserChange {
     pub(crate) fn user_name(&self) -> &str {
         match self {
-            Work::Deactivate { user, .. } => &user.user_name,
-            Work::Reactivate { user_name, .. } => user_name,
+            UserChange::Deactivate { user, .. } => &user.user_name,
+            UserChange::Reactivate { user_name, .. } => user_name,
         }
     }
 }
 
-/// What every user's work shares.
+/// The state of one run that every user's change shares: the clients, the account, the
+/// journal, the interrupt and the budget.
 #[derive(Debug, Clone)]
-pub(crate) struct Context {
+pub(crate) struct RunState {
     pub clients: Clients,
     pub account_id: String,
     /// Apply, rollback, or a dry run of either.
@@ -71,7 +73,7 @@ pub(crate) struct Context {
     pub budget: Option<Arc<ChangeBudget>>,
 }
 
-impl Context {
+impl RunState {
     fn record(&self, entry: Entry) -> Result<(), StepError> {
         match &self.journal {
             Some(journal) => journal.record(&entry).map_err(StepError::Journal),
@@ -97,7 +99,7 @@ impl Context {
 
 /// The live keys of a user, with last use looked up for `needs_last_use`.
 async fn live_keys(
-    ctx: &Context,
+    ctx: &RunState,
     user_name: &str,
     needs_last_use: impl Fn(&[KeyFacts]) -> Vec<String>,
 ) -> Result<Vec<KeyFacts>, StepError> {
@@ -113,7 +115,7 @@ async fn live_keys(
 }
 
 async fn deactivate(
-    ctx: &Context,
+    ctx: &RunState,
     user: &PlanUser,
     generated_at: DateTime<Utc>,
     policy: &Policy,
@@ -193,7 +195,7 @@ async fn deactivate(
 }
 
 async fn reactivate(
-    ctx: &Context,
+    ctx: &RunState,
     user_name: &str,
     keys: &[ChangedKey],
 ) -> Result<Outcome, StepError> {
@@ -268,7 +270,7 @@ async fn reactivate(
 
 /// Do one user's work. A journal that cannot be written stops the user, and the run
 /// starts no other change.
-async fn run_one(ctx: &Context, work: &Work) -> Outcome {
+async fn run_one(ctx: &RunState, work: &UserChange) -> Outcome {
     let name = work.user_name();
     if let Some(cause) = ctx.stop_cause() {
         let _ = ctx.record(ctx.entry(Event::Skipped, name).reason(cause.describe()));
@@ -278,12 +280,12 @@ async fn run_one(ctx: &Context, work: &Work) -> Outcome {
         };
     }
     let result = match work {
-        Work::Deactivate {
+        UserChange::Deactivate {
             user,
             generated_at,
             policy,
         } => deactivate(ctx, user, *generated_at, policy).await,
-        Work::Reactivate { user_name, keys } => reactivate(ctx, user_name, keys).await,
+        UserChange::Reactivate { user_name, keys } => reactivate(ctx, user_name, keys).await,
     };
     match result {
         Ok(outcome) => outcome,
@@ -305,14 +307,14 @@ async fn run_one(ctx: &Context, work: &Work) -> Outcome {
 
 /// Do every user's work, up to `concurrency` users at once; reports in input order.
 pub(crate) async fn run_all(
-    ctx: &Context,
-    works: Vec<Work>,
+    ctx: &RunState,
+    changes: Vec<UserChange>,
     concurrency: usize,
     progress: &SharedProgress,
 ) -> Vec<UserReport> {
-    progress.set_total(works.len() as u64);
+    progress.set_total(changes.len() as u64);
     let (ctx, tick) = (ctx.clone(), progress.clone());
-    let reports = bounded::map(works, concurrency, move |work| {
+    let reports = bounded::map(changes, concurrency, move |work| {
         let (ctx, tick) = (ctx.clone(), tick.clone());
         async move {
             let outcome = run_one(&ctx, &work).await;
@@ -357,8 +359,8 @@ mod tests {
             .unwrap()
     }
 
-    fn context(iam: aws_sdk_iam::Client, journal: Arc<Journal>) -> Context {
-        Context {
+    fn context(iam: aws_sdk_iam::Client, journal: Arc<Journal>) -> RunState {
+        RunState {
             clients: Clients::with_mock_iam(iam),
             account_id: "123456789012".into(),
             mode: super::super::RunMode::Apply,
@@ -470,7 +472,7 @@ mod tests {
     }
 
     /// Deactivate OLD, expecting it Inactive and NEW still Active.
-    async fn deactivate_old_keeping_new(ctx: &Context) -> Outcome {
+    async fn deactivate_old_keeping_new(ctx: &RunState) -> Outcome {
         change_and_verify(
             ctx,
             "alice",
@@ -488,7 +490,7 @@ mod tests {
     }
 
     /// Deactivate OLD and expect it Inactive.
-    async fn deactivate_old(ctx: &Context) -> Outcome {
+    async fn deactivate_old(ctx: &RunState) -> Outcome {
         change_and_verify(
             ctx,
             "alice",
@@ -502,7 +504,7 @@ mod tests {
         .unwrap()
     }
 
-    fn events(ctx: &Context) -> Vec<Event> {
+    fn events(ctx: &RunState) -> Vec<Event> {
         crate::journal::read(ctx.journal.as_ref().unwrap().path())
             .unwrap()
             .iter()
