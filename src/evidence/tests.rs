@@ -1,0 +1,638 @@
+//! The join of plans and journals, on journal lines as apply and rollback write them.
+
+use super::*;
+use crate::journal::RunInfo;
+use crate::plan::render::tests::every_decision_plan;
+
+const ACCOUNT: &str = "123456789012";
+/// alice's key to deactivate, and the one she keeps, in `every_decision_plan`.
+const ALICE_OLD: &str = "AKIAEXAMPLEALICE0001";
+const ALICE_NEW: &str = "AKIAEXAMPLEALICE0002";
+
+fn at(minute: u32) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(&format!("2026-11-29T13:{minute:02}:00Z"))
+        .unwrap()
+        .to_utc()
+}
+
+fn journal(mode: Mode, started: u32, lines: Vec<Entry>) -> JournalFile {
+    let mut first = Entry::new(Event::Run, ACCOUNT, "");
+    first.user_name = None;
+    first.ts = at(started);
+    first.run = Some(RunInfo {
+        mode,
+        source: match mode {
+            Mode::Apply => "plans/123456789012.yaml".into(),
+            Mode::Rollback => "10.journal.jsonl".into(),
+        },
+        tool: "keytrim test".into(),
+        caller_arn: "arn:aws:iam::123456789012:user/ops".into(),
+        // An apply names this plan; a rollback names the apply started at :10.
+        source_sha256: Some(match mode {
+            Mode::Apply => PLAN_SHA256.repeat(64),
+            Mode::Rollback => format!("{:064}", 10),
+        }),
+    });
+    let mut entries = vec![first];
+    entries.extend(lines);
+    JournalFile {
+        file: SourceFile {
+            path: format!("{started}.journal.jsonl"),
+            sha256: format!("{started:064}"),
+        },
+        entries,
+    }
+}
+
+fn line(minute: u32, event: Event, user: &str) -> Entry {
+    let mut entry = Entry::new(event, ACCOUNT, user);
+    entry.ts = at(minute);
+    entry
+}
+
+/// A line about one of alice's keys going `from` → `to`, as execute writes it.
+fn key_line(minute: u32, event: Event, key: &str, from: KeyStatus, to: KeyStatus) -> Entry {
+    line(minute, event, "alice").key(key, from, to)
+}
+
+fn off(minute: u32, event: Event, key: &str) -> Entry {
+    key_line(minute, event, key, KeyStatus::Active, KeyStatus::Inactive)
+}
+
+fn on(minute: u32, event: Event, key: &str) -> Entry {
+    key_line(minute, event, key, KeyStatus::Inactive, KeyStatus::Active)
+}
+
+/// The plan's SHA-256, as one repeated digit.
+const PLAN_SHA256: &str = "1";
+
+fn evidence_of(journals: Vec<JournalFile>) -> Result<Evidence, Mismatch> {
+    assemble(
+        every_decision_plan(),
+        SourceFile {
+            path: "plans/123456789012.yaml".into(),
+            sha256: PLAN_SHA256.repeat(64),
+        },
+        journals,
+        Made {
+            reviewed_in: None,
+            at: at(59),
+            by: "keytrim test".into(),
+        },
+    )
+}
+
+fn outcome_of(evidence: &Evidence, user: &str) -> Outcome {
+    evidence
+        .users
+        .iter()
+        .find(|u| u.user.user_name == user)
+        .unwrap()
+        .outcome
+        .clone()
+}
+
+fn verdict_of_alice(lines: Vec<Entry>) -> Verdict {
+    let evidence = evidence_of(vec![journal(Mode::Apply, 10, lines)]).unwrap();
+    outcome_of(&evidence, "alice").verdict
+}
+
+/// An apply as keytrim writes it: alice's old key deactivated and verified, hank
+/// skipped as held.
+fn apply_of_alice(start: u32) -> JournalFile {
+    journal(
+        Mode::Apply,
+        start,
+        vec![
+            line(start, Event::Skipped, "hank").reason("decision hold: used 2 days ago"),
+            off(start + 1, Event::Intent, ALICE_OLD),
+            off(start + 1, Event::Done, ALICE_OLD),
+            line(start + 2, Event::Verified, "alice").reason(format!("{ALICE_OLD} now Inactive")),
+        ],
+    )
+}
+
+fn rollback_of_alice(start: u32, lines: Vec<Entry>) -> JournalFile {
+    journal(Mode::Rollback, start, lines)
+}
+
+#[test]
+fn without_journals_a_planned_change_is_not_applied_and_the_rest_asks_for_none() {
+    let evidence = evidence_of(Vec::new()).unwrap();
+    assert_eq!(outcome_of(&evidence, "alice").verdict, Verdict::NotApplied);
+    for user in ["hank", "rita", "erin"] {
+        assert_eq!(
+            outcome_of(&evidence, user).verdict,
+            Verdict::NoChangePlanned,
+            "{user}"
+        );
+    }
+    assert_eq!(evidence.tally().not_applied, 1);
+}
+
+#[test]
+fn a_verified_deactivation_is_complete_and_a_held_user_asked_for_nothing() {
+    let evidence = evidence_of(vec![apply_of_alice(10)]).unwrap();
+    let alice = outcome_of(&evidence, "alice");
+    assert_eq!(
+        alice.verdict,
+        Verdict::Deactivated {
+            verified: true,
+            complete: true
+        }
+    );
+    assert_eq!(alice.keys.len(), 1);
+    assert_eq!(alice.keys[0].key, ALICE_OLD);
+    assert_eq!(
+        outcome_of(&evidence, "hank").verdict,
+        Verdict::NoChangePlanned
+    );
+    let hank_steps = &evidence
+        .users
+        .iter()
+        .find(|u| u.user.user_name == "hank")
+        .unwrap()
+        .steps;
+    assert_eq!(hank_steps.len(), 1, "the skip is listed all the same");
+}
+
+/// A re-run writes what a real re-run writes: the key skipped as already Inactive,
+/// then "verified: already in the intended state". Given alone, it says so; given
+/// after the first apply, the first apply's change still shows.
+#[test]
+fn a_rerun_reads_as_already_done_and_never_as_interrupted() {
+    let rerun = || {
+        journal(
+            Mode::Apply,
+            30,
+            vec![
+                key_line(
+                    31,
+                    Event::Skipped,
+                    ALICE_OLD,
+                    KeyStatus::Inactive,
+                    KeyStatus::Inactive,
+                )
+                .reason("already Inactive"),
+                line(31, Event::Verified, "alice").reason("already in the intended state"),
+            ],
+        )
+    };
+    let alone = evidence_of(vec![rerun()]).unwrap();
+    assert_eq!(
+        outcome_of(&alone, "alice").verdict,
+        Verdict::AlreadyDone { verified: true }
+    );
+    assert_eq!(alone.tally().already_done, 1);
+    let both = evidence_of(vec![rerun(), apply_of_alice(10)]).unwrap();
+    let alice = outcome_of(&both, "alice");
+    assert_eq!(
+        alice.verdict,
+        Verdict::Deactivated {
+            verified: true,
+            complete: true
+        }
+    );
+    let labels: Vec<&str> = both.runs.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(labels, ["apply 1", "apply 2"]);
+}
+
+/// The apply deactivated and verified; a later rollback re-activated. Given in
+/// either order, the journals are read in the order the runs started.
+#[test]
+fn a_rollback_after_the_apply_decides_whatever_order_the_journals_come_in() {
+    let rollback = rollback_of_alice(
+        20,
+        vec![
+            on(21, Event::Intent, ALICE_OLD),
+            on(21, Event::Done, ALICE_OLD),
+            line(22, Event::Verified, "alice").reason(format!("{ALICE_OLD} now Active")),
+        ],
+    );
+    let evidence = evidence_of(vec![rollback, apply_of_alice(10)]).unwrap();
+    let alice = outcome_of(&evidence, "alice");
+    assert_eq!(alice.verdict, Verdict::Reactivated { by_rollback: true });
+    assert_eq!(
+        alice.keys[0].changed,
+        Some(Change {
+            to: KeyStatus::Active,
+            run: 1,
+            verified: Verification::Verified
+        })
+    );
+    assert!(evidence.notes.is_empty(), "{:?}", evidence.notes);
+}
+
+/// A rollback whose call got no clear answer may have re-activated the key: it
+/// must not read as the apply's verified deactivation.
+#[test]
+fn a_rollback_that_may_have_landed_is_unknown_not_deactivated() {
+    for ending in [
+        vec![
+            on(21, Event::Intent, ALICE_OLD),
+            on(21, Event::Unknown, ALICE_OLD).error("timed out"),
+        ],
+        vec![on(21, Event::Intent, ALICE_OLD)],
+    ] {
+        let evidence =
+            evidence_of(vec![apply_of_alice(10), rollback_of_alice(20, ending)]).unwrap();
+        assert_eq!(outcome_of(&evidence, "alice").verdict, Verdict::Uncertain);
+        assert_eq!(evidence.tally().failed_or_unknown, 1);
+    }
+}
+
+/// One key deactivated and another refused: the refusal is the verdict, and the
+/// changed key is still listed.
+#[test]
+fn one_keys_success_does_not_hide_another_keys_failure() {
+    let mut plan_keys = every_decision_plan();
+    let alice = plan_keys
+        .users
+        .iter_mut()
+        .find(|u| u.user_name == "alice")
+        .unwrap();
+    assert!(alice.keys.iter().any(|k| k.access_key_id == ALICE_NEW));
+    let verdict = verdict_of_alice(vec![
+        off(11, Event::Intent, ALICE_OLD),
+        off(11, Event::Done, ALICE_OLD),
+        off(12, Event::Intent, ALICE_NEW),
+        off(12, Event::Failed, ALICE_NEW).error("AccessDenied"),
+    ]);
+    assert_eq!(verdict, Verdict::Failed);
+}
+
+/// The lockout guard: keytrim's change left no active key, so the apply re-activated
+/// the key. Restored, it says so; not restored, it says the user may have none.
+#[test]
+fn the_lockout_guard_is_reported_and_a_failed_restore_is_the_worst_verdict() {
+    let lockout = |restore: Vec<Entry>, reason: &str| {
+        let mut lines = vec![
+            off(11, Event::Intent, ALICE_OLD),
+            off(11, Event::Done, ALICE_OLD),
+            on(12, Event::Intent, ALICE_OLD).reason("re-activating: the user has no active key"),
+        ];
+        lines.extend(restore);
+        lines.push(line(13, Event::Drifted, "alice").reason(reason));
+        lines
+    };
+    assert_eq!(
+        verdict_of_alice(lockout(
+            vec![on(12, Event::Done, ALICE_OLD)],
+            "no active key after deactivating it; re-activated it"
+        )),
+        Verdict::Reactivated { by_rollback: false }
+    );
+    let reason =
+        "no active key after deactivating it; re-activating failed, the user HAS NO ACTIVE KEY";
+    assert_eq!(
+        verdict_of_alice(lockout(
+            vec![on(12, Event::Failed, ALICE_OLD).error("AccessDenied")],
+            reason
+        )),
+        Verdict::NoActiveKey {
+            reason: reason.into()
+        }
+    );
+}
+
+#[test]
+fn each_other_ending_of_a_run_is_its_own_verdict() {
+    let cases: Vec<(Vec<Entry>, Verdict)> = vec![
+        (
+            vec![
+                off(11, Event::Intent, ALICE_OLD),
+                off(11, Event::Done, ALICE_OLD),
+                line(12, Event::Unverified, "alice").reason("not seen in 30 s"),
+            ],
+            Verdict::Deactivated {
+                verified: false,
+                complete: true,
+            },
+        ),
+        (
+            vec![
+                off(11, Event::Intent, ALICE_OLD),
+                off(11, Event::Done, ALICE_OLD),
+            ],
+            Verdict::Deactivated {
+                verified: false,
+                complete: true,
+            },
+        ),
+        (
+            vec![
+                off(11, Event::Intent, ALICE_OLD),
+                off(11, Event::Failed, ALICE_OLD).error("AccessDenied"),
+            ],
+            Verdict::Failed,
+        ),
+        (
+            vec![
+                off(11, Event::Intent, ALICE_OLD),
+                off(11, Event::Unknown, ALICE_OLD).error("timed out"),
+            ],
+            Verdict::Uncertain,
+        ),
+        (vec![off(11, Event::Intent, ALICE_OLD)], Verdict::Uncertain),
+        (
+            vec![off(11, Event::Skipped, ALICE_OLD).reason("limit before this key")],
+            Verdict::LeftAlone {
+                event: Event::Skipped,
+                reason: "limit before this key".into(),
+            },
+        ),
+        (
+            vec![line(11, Event::Drifted, "alice").reason("a third key")],
+            Verdict::LeftAlone {
+                event: Event::Drifted,
+                reason: "a third key".into(),
+            },
+        ),
+        (
+            vec![line(11, Event::Declined, "alice").reason("declined at the prompt")],
+            Verdict::LeftAlone {
+                event: Event::Declined,
+                reason: "declined at the prompt".into(),
+            },
+        ),
+    ];
+    for (lines, expected) in cases {
+        assert_eq!(verdict_of_alice(lines.clone()), expected, "{lines:?}");
+    }
+}
+
+/// Lines about a user or key the plan does not list are kept apart, never folded
+/// into a listed user's outcome.
+#[test]
+fn lines_about_users_or_keys_outside_the_plan_are_strays() {
+    let stray = journal(
+        Mode::Apply,
+        10,
+        vec![
+            line(11, Event::Skipped, "zed"),
+            off(12, Event::Done, "AKIAEXAMPLEOTHER0001"),
+        ],
+    );
+    let evidence = evidence_of(vec![stray]).unwrap();
+    assert_eq!(evidence.strays.len(), 2);
+    assert_eq!(outcome_of(&evidence, "alice").verdict, Verdict::NotApplied);
+}
+
+/// Journals that cannot be evidence of this plan are refused, each with its reason.
+#[test]
+fn journals_that_cannot_be_of_this_plan_are_refused() {
+    let mut other_account = apply_of_alice(10);
+    other_account.entries[2].account_id = "210987654321".into();
+    let mut earlier = journal(Mode::Apply, 10, Vec::new());
+    earlier.entries[0].ts = every_decision_plan().generated_at - chrono::Duration::minutes(2);
+    // The same run, copied with its line endings changed: another SHA-256.
+    let mut copy = apply_of_alice(10);
+    copy.file.sha256 = "f".repeat(64);
+    copy.file.path = "copy.journal.jsonl".into();
+    let mut other_plan = apply_of_alice(10);
+    other_plan.entries[0].run.as_mut().unwrap().source_sha256 = Some("2".repeat(64));
+    let mut joined = apply_of_alice(10);
+    joined
+        .entries
+        .extend(rollback_of_alice(20, Vec::new()).entries);
+    let cases = vec![
+        (
+            vec![other_account],
+            "line 3: is a journal of account 210987654321, but the plan is of account 123456789012",
+        ),
+        (vec![joined], "holds 2 runs"),
+        (
+            vec![apply_of_alice(10), apply_of_alice(10)],
+            "is the same journal as 10.journal.jsonl",
+        ),
+        (
+            vec![apply_of_alice(10), copy],
+            "records the same run as 10.journal.jsonl",
+        ),
+        (
+            vec![other_plan],
+            "its apply replayed a plan with SHA-256 2222",
+        ),
+        // every_decision_plan was generated at 12:00; this run started at 11:58,
+        // beyond the minute of clock skew apply allows.
+        (vec![earlier], "before the plan was generated"),
+    ];
+    for (journals, expected) in cases {
+        let mismatch = evidence_of(journals).unwrap_err();
+        assert!(mismatch.detail.contains(expected), "{mismatch:?}");
+    }
+}
+
+/// What the files cannot prove is said: an apply whose journal does not record the
+/// plan's SHA-256 (an older keytrim), a rollback whose apply journal is not given.
+#[test]
+fn an_older_apply_and_a_rollback_without_its_apply_are_noted() {
+    let mut older = apply_of_alice(10);
+    older.entries[0].run.as_mut().unwrap().source_sha256 = None;
+    let mut orphan = rollback_of_alice(20, Vec::new());
+    orphan.entries[0].run.as_mut().unwrap().source_sha256 = Some("9".repeat(64));
+    let evidence = evidence_of(vec![older, orphan]).unwrap();
+    assert_eq!(evidence.notes.len(), 2, "{:?}", evidence.notes);
+    assert!(evidence.notes[0].contains("apply 1's journal does not record which plan"));
+    assert!(
+        evidence.notes[1]
+            .contains("rollback 1 undid the journal `10.journal.jsonl`, which is not among")
+    );
+    // With its apply given, the rollback needs no note.
+    let both = evidence_of(vec![apply_of_alice(10), rollback_of_alice(20, Vec::new())]).unwrap();
+    assert!(both.notes.is_empty(), "{:?}", both.notes);
+}
+
+/// Each key's latest state counts: a rollback that finds the key already Active
+/// (someone switched it back on) does not leave it reading as deactivated, and a
+/// re-apply that finds it Inactive again does not leave it reading as rolled back.
+#[test]
+fn a_keys_latest_state_replaces_an_earlier_change() {
+    let found_active = rollback_of_alice(
+        20,
+        vec![
+            key_line(
+                21,
+                Event::Skipped,
+                ALICE_OLD,
+                KeyStatus::Active,
+                KeyStatus::Active,
+            )
+            .reason("already Active"),
+            line(21, Event::Verified, "alice").reason("already in the intended state"),
+        ],
+    );
+    let evidence = evidence_of(vec![apply_of_alice(10), found_active]).unwrap();
+    let alice = outcome_of(&evidence, "alice");
+    assert_eq!(alice.verdict, Verdict::Reactivated { by_rollback: true });
+    assert_eq!(alice.keys[0].changed, None);
+    let rollback = rollback_of_alice(
+        20,
+        vec![
+            on(21, Event::Intent, ALICE_OLD),
+            on(21, Event::Done, ALICE_OLD),
+        ],
+    );
+    let reapply = journal(
+        Mode::Apply,
+        30,
+        vec![
+            key_line(
+                31,
+                Event::Skipped,
+                ALICE_OLD,
+                KeyStatus::Inactive,
+                KeyStatus::Inactive,
+            )
+            .reason("already Inactive"),
+            line(31, Event::Verified, "alice").reason("already in the intended state"),
+        ],
+    );
+    let mut reapply = reapply;
+    reapply.file.sha256 = format!("{:064}", 31);
+    let evidence = evidence_of(vec![apply_of_alice(10), rollback, reapply]).unwrap();
+    assert_eq!(
+        outcome_of(&evidence, "alice").verdict,
+        Verdict::AlreadyDone { verified: true }
+    );
+}
+
+/// A failure about the user as a whole (its keys could not be listed) is a failure,
+/// not "not applied"; a later run that settles a key clears it.
+#[test]
+fn a_failure_about_the_user_is_a_failure_until_a_later_run_settles_it() {
+    let refused = || {
+        journal(
+            Mode::Apply,
+            10,
+            vec![line(11, Event::Failed, "alice").error("iam:ListAccessKeys failed: AccessDenied")],
+        )
+    };
+    let evidence = evidence_of(vec![refused()]).unwrap();
+    let alice = outcome_of(&evidence, "alice");
+    assert_eq!(alice.verdict, Verdict::Failed);
+    assert_eq!(
+        alice.note.as_deref(),
+        Some("iam:ListAccessKeys failed: AccessDenied")
+    );
+    let evidence = evidence_of(vec![refused(), apply_of_alice(30)]).unwrap();
+    assert_eq!(
+        outcome_of(&evidence, "alice").verdict,
+        Verdict::Deactivated {
+            verified: true,
+            complete: true
+        }
+    );
+}
+
+/// The reason a staged rollout skipped the user in an earlier run is not shown as
+/// the reason of a later run that deactivated the key.
+#[test]
+fn only_the_last_run_naming_the_user_says_why() {
+    let limited = journal(
+        Mode::Apply,
+        10,
+        vec![line(11, Event::Skipped, "alice").reason("limit: --max-changes 1 reached")],
+    );
+    let evidence = evidence_of(vec![limited, apply_of_alice(30)]).unwrap();
+    assert_eq!(outcome_of(&evidence, "alice").note, None);
+}
+
+/// The lockout guard gave one key back and not another: the user has an active key,
+/// so the verdict names the failure, not a user without any.
+#[test]
+fn a_lockout_with_one_key_given_back_is_not_a_user_without_keys() {
+    let verdict = verdict_of_alice(vec![
+        off(11, Event::Intent, ALICE_OLD),
+        off(11, Event::Done, ALICE_OLD),
+        off(11, Event::Intent, ALICE_NEW),
+        off(11, Event::Done, ALICE_NEW),
+        on(12, Event::Intent, ALICE_OLD),
+        on(12, Event::Failed, ALICE_OLD).error("AccessDenied"),
+        on(12, Event::Intent, ALICE_NEW),
+        on(12, Event::Done, ALICE_NEW),
+        line(13, Event::Drifted, "alice").reason("no active key; re-activated the new one"),
+    ]);
+    assert_eq!(verdict, Verdict::Failed);
+}
+
+/// Lines are read in the order the run wrote them, whatever their stamps say (a
+/// clock stepped back mid-run).
+#[test]
+fn a_run_is_read_in_file_order_not_by_stamps() {
+    let verdict = verdict_of_alice(vec![
+        off(12, Event::Intent, ALICE_OLD),
+        off(11, Event::Done, ALICE_OLD),
+        line(11, Event::Verified, "alice"),
+    ]);
+    assert_eq!(
+        verdict,
+        Verdict::Deactivated {
+            verified: true,
+            complete: true
+        }
+    );
+}
+
+/// An apply may start up to the clock skew apply allows before the plan's stamp
+/// (another machine's clock); earlier than that is refused.
+#[test]
+fn a_run_within_the_clock_skew_of_the_plan_is_accepted() {
+    let generated = every_decision_plan().generated_at;
+    let mut close = journal(Mode::Apply, 10, Vec::new());
+    close.entries[0].ts = generated - chrono::Duration::seconds(30);
+    assert!(evidence_of(vec![close]).is_ok());
+}
+
+/// Every string a plan, a journal or the reader can set, hostile, in one document:
+/// none becomes markup, and hidden controls are written out.
+#[test]
+fn every_string_from_outside_is_escaped() {
+    let hostile = "<b id=x>\"'&\u{202e}";
+    let mut plan = every_decision_plan();
+    plan.generated_by = hostile.into();
+    for user in &mut plan.users {
+        user.reason = hostile.into();
+        user.error = Some(hostile.into());
+        for key in &mut user.keys {
+            key.description = Some(hostile.into());
+            key.last_used_service = Some(hostile.into());
+            key.last_used_region = Some(hostile.into());
+        }
+    }
+    let mut journal = apply_of_alice(10);
+    for entry in &mut journal.entries {
+        entry.reason = Some(hostile.into());
+        entry.error = Some(hostile.into());
+        if let Some(run) = &mut entry.run {
+            run.tool = hostile.into();
+            run.source = hostile.into();
+            run.caller_arn = hostile.into();
+        }
+    }
+    journal.file.path = hostile.into();
+    journal
+        .entries
+        .push(line(40, Event::Skipped, "zed").reason(hostile));
+    let evidence = assemble(
+        plan,
+        SourceFile {
+            path: hostile.into(),
+            sha256: "1".repeat(64),
+        },
+        vec![journal],
+        Made {
+            reviewed_in: Some(hostile.into()),
+            at: at(59),
+            by: "keytrim test".into(),
+        },
+    )
+    .unwrap();
+    let document = html::render(&evidence);
+    assert!(!document.contains("<b id"), "{document}");
+    assert!(!document.contains('\u{202e}'), "{document}");
+    let shown = document
+        .matches("&lt;b id=x&gt;&quot;'&amp;\\u{202e}")
+        .count();
+    assert!(shown > 20, "{shown}: {document}");
+}
