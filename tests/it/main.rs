@@ -21,6 +21,7 @@ mod evidence;
 mod faults;
 mod iam_policy;
 mod interrupt;
+mod layout;
 mod org;
 mod prompt;
 mod quick_start;
