@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
+use aws_config::retry::{RetryConfig, RetryMode};
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::error::CredentialsError;
@@ -107,10 +107,72 @@ async fn check_profile_exists(profile: &str) -> Result<()> {
 /// it a throttled retry backs off from 1 s and each attempt takes one token. From
 /// aws-config 1.13.2, `BehaviorVersion::v2026_11_10()` gives the same and this opt-in
 /// can go.
-fn retry_config(max_attempts: Option<u32>) -> RetryConfig {
-    RetryConfig::adaptive()
-        .with_max_attempts(max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS))
+///
+/// The AWS conventions are honoured: `AWS_MAX_ATTEMPTS` (or the profile's
+/// `max_attempts`) and `AWS_RETRY_MODE` (or `retry_mode`) replace keytrim's defaults of
+/// 8 attempts and adaptive mode, and `--max-attempts` wins over both.
+fn retry_config(max_attempts: Option<u32>, given: RetrySettings) -> RetryConfig {
+    RetryConfig::standard()
+        .with_retry_mode(given.mode.unwrap_or(RetryMode::Adaptive))
+        .with_max_attempts(
+            max_attempts
+                .or(given.max_attempts)
+                .unwrap_or(DEFAULT_MAX_ATTEMPTS),
+        )
         .with_retry_spec(RetrySpec::v2_1())
+}
+
+/// The retry settings given the AWS way, each `None` when not given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct RetrySettings {
+    max_attempts: Option<u32>,
+    mode: Option<RetryMode>,
+}
+
+/// A retry setting that is not one.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct InvalidRetrySetting(String);
+
+/// `AWS_MAX_ATTEMPTS` or the selected profile's `max_attempts`, and `AWS_RETRY_MODE` or
+/// its `retry_mode`: the environment wins over the profile, as in every AWS SDK. Read
+/// with aws-config's own profile loader; a value that is not valid is an error naming
+/// where it was set, never a panic.
+async fn retry_settings(profile: Option<&str>, env: &Env, fs: &Fs) -> Result<RetrySettings> {
+    let profiles = aws_config::profile::load(
+        fs,
+        env,
+        &Default::default(),
+        profile.map(|name| Cow::Owned(name.to_string())),
+    )
+    .await
+    .map_err(|err| Error::ProfileFiles {
+        detail: err.to_string(),
+    })?;
+    let invalid =
+        |err: aws_runtime::env_config::EnvConfigError<InvalidRetrySetting>| Error::RetrySetting {
+            detail: err.to_string(),
+        };
+    let max_attempts = aws_runtime::env_config::EnvConfigValue::new()
+        .env("AWS_MAX_ATTEMPTS")
+        .profile("max_attempts")
+        .validate(env, Some(&profiles), |value| match value.parse::<u32>() {
+            Ok(attempts @ 1..=50) => Ok(attempts),
+            _ => Err(InvalidRetrySetting(format!(
+                "`{value}` is not a number of attempts from 1 to 50"
+            ))),
+        })
+        .map_err(invalid)?;
+    let mode = aws_runtime::env_config::EnvConfigValue::new()
+        .env("AWS_RETRY_MODE")
+        .profile("retry_mode")
+        .validate(env, Some(&profiles), |value| {
+            value
+                .parse::<RetryMode>()
+                .map_err(|_| InvalidRetrySetting(format!("`{value}` is not standard or adaptive")))
+        })
+        .map_err(invalid)?;
+    Ok(RetrySettings { max_attempts, mode })
 }
 
 /// Load the SDK configuration: credential chain, profile, region, endpoint, retries and
@@ -129,7 +191,10 @@ pub(crate) async fn load_config(options: &ConnectOptions) -> Result<SdkConfig> {
         .unwrap_or_else(|| DEFAULT_REGION.to_string());
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region))
-        .retry_config(retry_config(options.max_attempts))
+        .retry_config(retry_config(
+            options.max_attempts,
+            retry_settings(profile.as_deref(), &Env::real(), &Fs::real()).await?,
+        ))
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
@@ -326,11 +391,68 @@ mod tests {
 
     #[test]
     fn retries_are_adaptive_under_the_2026_retry_behaviour() {
-        let default = retry_config(None);
+        let default = retry_config(None, RetrySettings::default());
         assert_eq!(default.mode(), RetryMode::Adaptive);
         assert_eq!(default.max_attempts(), DEFAULT_MAX_ATTEMPTS);
         assert_eq!(default.retry_spec(), Some(&RetrySpec::v2_1()));
-        assert_eq!(retry_config(Some(3)).max_attempts(), 3);
+        assert_eq!(
+            retry_config(Some(3), RetrySettings::default()).max_attempts(),
+            3
+        );
+    }
+
+    /// The settings as `env` and a config file with `profile` give them.
+    async fn settings(
+        vars: &[(&str, &str)],
+        config: &str,
+        profile: Option<&str>,
+    ) -> Result<RetrySettings> {
+        let mut vars = vars.to_vec();
+        vars.push(("AWS_CONFIG_FILE", "config"));
+        vars.push(("AWS_SHARED_CREDENTIALS_FILE", "credentials"));
+        let env = Env::from_slice(&vars);
+        let fs = Fs::from_slice(&[("config", config), ("credentials", "")]);
+        retry_settings(profile, &env, &fs).await
+    }
+
+    /// The AWS conventions: the environment over the profile, the flag over both, and
+    /// keytrim's defaults only where nothing was given.
+    #[tokio::test]
+    async fn the_aws_retry_settings_are_honoured_and_the_flag_wins() {
+        let config = "[profile ops]\nmax_attempts = 4\nretry_mode = standard\n";
+        let from_profile = settings(&[], config, Some("ops")).await.unwrap();
+        assert_eq!(
+            from_profile,
+            RetrySettings {
+                max_attempts: Some(4),
+                mode: Some(RetryMode::Standard)
+            }
+        );
+        let from_env = settings(&[("AWS_MAX_ATTEMPTS", "2")], config, Some("ops"))
+            .await
+            .unwrap();
+        assert_eq!(from_env.max_attempts, Some(2));
+        let resolved = retry_config(None, from_env);
+        assert_eq!(resolved.max_attempts(), 2);
+        assert_eq!(resolved.mode(), RetryMode::Standard);
+        assert_eq!(retry_config(Some(6), from_env).max_attempts(), 6);
+        let nothing = settings(&[], "[default]\n", None).await.unwrap();
+        assert_eq!(nothing, RetrySettings::default());
+    }
+
+    /// A setting that is not one is an error naming it, not a panic (aws-config's own
+    /// provider panics on `AWS_MAX_ATTEMPTS=0`).
+    #[tokio::test]
+    async fn an_invalid_retry_setting_is_an_error_naming_it() {
+        for (vars, expected) in [
+            (vec![("AWS_MAX_ATTEMPTS", "0")], "AWS_MAX_ATTEMPTS"),
+            (vec![("AWS_MAX_ATTEMPTS", "lots")], "AWS_MAX_ATTEMPTS"),
+            (vec![("AWS_RETRY_MODE", "eager")], "AWS_RETRY_MODE"),
+        ] {
+            let err = settings(&vars, "[default]\n", None).await.unwrap_err();
+            let message = err.to_string();
+            assert!(message.contains(expected), "{message}");
+        }
     }
 
     #[tokio::test]
@@ -341,6 +463,13 @@ mod tests {
             ..ConnectOptions::default()
         };
         let config = load_config(&options).await.unwrap();
-        assert_eq!(config.retry_config(), Some(&retry_config(Some(5))));
+        assert_eq!(
+            config.retry_config().map(RetryConfig::max_attempts),
+            Some(5)
+        );
+        assert_eq!(
+            config.retry_config().and_then(RetryConfig::retry_spec),
+            Some(&RetrySpec::v2_1())
+        );
     }
 }

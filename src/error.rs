@@ -93,6 +93,10 @@ pub enum Error {
     )]
     WrongMemberAccount { expected: String, actual: String },
 
+    /// `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE` or their profile keys hold no valid value.
+    #[error("invalid retry setting: {detail}")]
+    RetrySetting { detail: String },
+
     /// AssumeRole succeeded without returning credentials.
     #[error("sts:AssumeRole returned no credentials for {role_arn}")]
     NoAssumedCredentials { role_arn: String },

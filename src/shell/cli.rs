@@ -39,7 +39,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
 
-    /// Attempts per AWS call, first try included, with adaptive back-off [default: 8].
+    /// Attempts per AWS call, first try included [default: AWS_MAX_ATTEMPTS, else the
+    /// profile's max_attempts, else 8].
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=50))]
     pub max_attempts: Option<u32>,
 

@@ -394,3 +394,52 @@ fn a_journal_that_cannot_grow_stays_whole_and_rollback_restores_everything() {
         assert_eq!(iam.key_status(user, &old.id), "Active", "{user}");
     }
 }
+
+/// The AWS conventions: `AWS_MAX_ATTEMPTS` (or a profile's `max_attempts`) sets the
+/// attempts per call in place of keytrim's default, and `--max-attempts` wins over it.
+/// Counted at a proxy that throttles every call.
+#[test]
+fn aws_max_attempts_is_honoured_and_the_flag_wins() {
+    let iam = LocalIam::start();
+    let proxy = FaultProxy::start(
+        &iam.endpoint,
+        Faults {
+            seed: 7,
+            throttle: 1.0,
+            ..Faults::default()
+        },
+    );
+    let config = iam.dir().join("aws-config");
+    std::fs::write(&config, "[profile ops]\nmax_attempts = 4\n").unwrap();
+    let mut seen = 0;
+    for (env, args, attempts) in [
+        (vec![("AWS_MAX_ATTEMPTS", "2")], vec!["audit"], 2),
+        (
+            vec![("AWS_MAX_ATTEMPTS", "2")],
+            vec!["--max-attempts", "3", "audit"],
+            3,
+        ),
+        (
+            vec![("AWS_CONFIG_FILE", config.to_str().unwrap())],
+            vec!["--profile", "ops", "audit"],
+            4,
+        ),
+    ] {
+        let output = iam
+            .keytrim()
+            .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+            .envs(env.clone())
+            .args(&args)
+            .output()
+            .unwrap();
+        crate::support::stderr_with_code(&output, 1);
+        let received = proxy
+            .tally()
+            .received
+            .get("GetCallerIdentity")
+            .copied()
+            .unwrap_or(0);
+        assert_eq!(received - seen, attempts, "{env:?} {args:?}");
+        seen = received;
+    }
+}
