@@ -27,13 +27,17 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .init();
 }
 
-/// An error and its causes on one line, outermost first: "what failed: why: root".
+/// An error and its causes on one line, outermost first: "what failed: why: root". A
+/// cause the message already ends with is not said twice.
 fn one_line(err: &dyn std::error::Error) -> String {
     let mut line = err.to_string();
     let mut cause = err.source();
     while let Some(inner) = cause {
-        line.push_str(": ");
-        line.push_str(&inner.to_string());
+        let said = inner.to_string();
+        if !line.ends_with(&said) {
+            line.push_str(": ");
+            line.push_str(&said);
+        }
         cause = inner.source();
     }
     line
@@ -72,5 +76,22 @@ fn main() -> ExitCode {
             eprintln!("keytrim: error: {}", keytrim::term::escape(&message));
             status.into()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_and_its_causes_are_one_line_each_said_once() {
+        let write = keytrim::error::Error::Write {
+            path: "plans/p.yaml".into(),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        };
+        assert_eq!(
+            one_line(&write),
+            "cannot write plans/p.yaml: permission denied"
+        );
     }
 }
