@@ -14,7 +14,6 @@
 //! their data and how it is shown). [`bounded`] is public for the benchmark.
 //! Everything else is crate-private.
 
-mod accounts;
 mod audit;
 mod aws;
 pub mod bounded;
@@ -27,7 +26,6 @@ mod exemptions;
 pub mod exit;
 pub mod facts;
 mod files;
-mod iam;
 mod iam_policy;
 pub mod journal;
 pub mod plan;

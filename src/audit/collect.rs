@@ -3,14 +3,14 @@
 //! keys their last use and tags; or, with the credential report, its candidates
 //! confirmed live. Read-only.
 
-use crate::aws::{Clients, classify};
+use crate::aws::Clients;
+use crate::aws::iam::{self, caller, last_use, list_keys, user_tags};
 use crate::bounded;
 use crate::error::{Error, Result};
 use crate::facts::{Inventory, KeyFacts, UserFacts, has_multiple_active_keys};
-use crate::iam::{caller, last_use, list_keys, user_tags};
 use crate::plan::Source;
 
-use super::credential_report;
+use crate::aws::credential_report;
 
 /// What to inventory, and how hard to push.
 #[derive(Debug, Clone)]
@@ -22,59 +22,6 @@ pub(crate) struct Scope {
     pub concurrency: usize,
     /// Advanced once per user looked at (hidden unless stderr is a terminal).
     pub progress: crate::progress::SharedProgress,
-}
-
-/// Users per ListUsers page: IAM's maximum (its default is 100).
-pub(crate) const USERS_PER_PAGE: i32 = 1000;
-
-/// Send every user's name and ARN down `users` as ListUsers pages arrive (iam:ListUsers,
-/// 1,000 a page, following every Marker), adding each page to the progress bar's total.
-/// Stops at the first error, which it sends too, or when the receiver is gone.
-pub(crate) async fn send_users(
-    clients: Clients,
-    users: tokio::sync::mpsc::Sender<Result<(String, String)>>,
-    progress: crate::progress::SharedProgress,
-) {
-    let mut pages = clients
-        .iam
-        .list_users()
-        .max_items(USERS_PER_PAGE)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = match page {
-            Ok(page) => page,
-            Err(err) => {
-                let _ = users
-                    .send(Err(classify("iam:ListUsers", &clients.endpoint, err)))
-                    .await;
-                return;
-            }
-        };
-        progress.add_to_total(page.users().len() as u64);
-        for user in page.users() {
-            let named = (user.user_name().to_string(), user.arn().to_string());
-            if users.send(Ok(named)).await.is_err() {
-                return;
-            }
-        }
-    }
-}
-
-/// Every user's name and ARN, all pages read.
-pub(crate) async fn list_users(clients: &Clients) -> Result<Vec<(String, String)>> {
-    let (sender, mut receiver) = tokio::sync::mpsc::channel(USERS_PER_PAGE as usize);
-    let lister = tokio::spawn(send_users(
-        clients.clone(),
-        sender,
-        std::sync::Arc::new(crate::progress::NoProgress),
-    ));
-    let mut users = Vec::new();
-    while let Some(user) = receiver.recv().await {
-        users.push(user?);
-    }
-    let _ = lister.await;
-    Ok(users)
 }
 
 /// What examining one user found.
@@ -258,14 +205,22 @@ pub(crate) async fn account(clients: &Clients, scope: &Scope) -> Result<Inventor
     let to_examine = match scope.source {
         // Every user: pages are examined as they come.
         Source::Live if scope.users.is_empty() => {
-            let (sender, receiver) = tokio::sync::mpsc::channel(USERS_PER_PAGE as usize);
+            let (sender, receiver) = tokio::sync::mpsc::channel(iam::USERS_PER_PAGE as usize);
             // The bar's total grows page by page.
             scope.progress.set_total(0);
-            tokio::spawn(send_users(clients.clone(), sender, scope.progress.clone()));
+            tokio::spawn(iam::send_users(
+                clients.clone(),
+                sender,
+                scope.progress.clone(),
+            ));
             receiver
         }
         Source::Live => all_at_once(
-            restrict(list_users(clients).await?, &scope.users, &caller.account_id)?,
+            restrict(
+                iam::list_users(clients).await?,
+                &scope.users,
+                &caller.account_id,
+            )?,
             &scope.progress,
         ),
         Source::CredentialReport => {
@@ -320,63 +275,6 @@ pub(crate) async fn account(clients: &Clients, scope: &Scope) -> Result<Inventor
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_iam::operation::list_users::ListUsersOutput;
-    use aws_sdk_iam::types::User;
-    use aws_smithy_mocks::{RuleMode, mock, mock_client};
-
-    fn user(name: &str) -> User {
-        User::builder()
-            .user_name(name)
-            .path("/")
-            .user_id(format!("AIDA{}", name.to_uppercase()))
-            .arn(format!("arn:aws:iam::123456789012:user/{name}"))
-            .create_date(aws_sdk_iam::primitives::DateTime::from_secs(1_700_000_000))
-            .build()
-            .unwrap()
-    }
-
-    /// moto ignores ListUsers paging, so the Marker loop is covered here, and that every
-    /// page asks for IAM's largest page (its default is 100 users).
-    #[tokio::test]
-    async fn list_users_follows_every_marker_a_thousand_users_a_page() {
-        let first = mock!(aws_sdk_iam::Client::list_users)
-            .match_requests(|req| req.marker().is_none() && req.max_items() == Some(1000))
-            .then_output(|| {
-                ListUsersOutput::builder()
-                    .users(user("alice"))
-                    .users(user("bob"))
-                    .is_truncated(true)
-                    .marker("page-2")
-                    .build()
-                    .unwrap()
-            });
-        let second = mock!(aws_sdk_iam::Client::list_users)
-            .match_requests(|req| req.marker() == Some("page-2") && req.max_items() == Some(1000))
-            .then_output(|| {
-                ListUsersOutput::builder()
-                    .users(user("carol"))
-                    .is_truncated(true)
-                    .marker("page-3")
-                    .build()
-                    .unwrap()
-            });
-        let third = mock!(aws_sdk_iam::Client::list_users)
-            .match_requests(|req| req.marker() == Some("page-3") && req.max_items() == Some(1000))
-            .then_output(|| {
-                ListUsersOutput::builder()
-                    .users(user("dave"))
-                    .is_truncated(false)
-                    .build()
-                    .unwrap()
-            });
-        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&first, &second, &third]);
-        let users = list_users(&Clients::with_mock_iam(iam)).await.unwrap();
-        let names: Vec<&str> = users.iter().map(|(name, _)| name.as_str()).collect();
-        assert_eq!(names, ["alice", "bob", "carol", "dave"]);
-        assert_eq!(first.num_calls(), 1);
-        assert_eq!(second.num_calls(), 1);
-        assert_eq!(third.num_calls(), 1);
-    }
 
     #[test]
     fn restrict_refuses_an_unknown_user() {

@@ -1,10 +1,9 @@
 //! The audit command: one account into one plan, or many accounts (several profiles, or
 //! every active account of an Organization through a role) into one plan each, with
-//! failures contained to their account. `collect` reads one account's users and keys;
-//! `credential_report` is the faster way to find candidates.
+//! failures contained to their account. `collect` reads one account's users and keys
+//! (through `aws::iam`, or `aws::credential_report` to find candidates faster).
 
 pub(crate) mod collect;
-mod credential_report;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,14 +11,14 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 use chrono::{SubsecRound, Utc};
 
-use crate::accounts::{self, Account};
+use crate::aws::accounts::{self, Account};
+use crate::aws::iam;
 use crate::aws::{self, Clients, ConnectOptions};
 use crate::bounded;
 use crate::error::{Error, Result};
 use crate::exemptions::Exemptions;
 use crate::exit::ExitStatus;
 use crate::files;
-use crate::iam;
 use crate::plan::model::{self, PlanInputs};
 use crate::plan::{Plan, render};
 use crate::rule::Policy;

@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
+use crate::aws::iam;
 use crate::aws::{self, ConnectOptions};
 use crate::change::reporter::Reporter;
 use crate::error::Result;
 use crate::exit::ExitStatus;
-use crate::iam;
 use crate::journal::{self, Mode};
 use crate::plan::{self, Plan};
 use crate::rule::Decision;

@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 
+use crate::aws::iam;
 use crate::aws::{self, ConnectOptions};
 use crate::change::reporter::Reporter;
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 use crate::facts::KeyStatus;
-use crate::iam;
 use crate::journal::{self, Entry, Event, Mode};
 
 use super::drift::ChangedKey;

@@ -370,7 +370,7 @@ fn parse_account_id(value: &str) -> Result<String, String> {
 
 /// `--ou`'s value: an organizational unit or root id, checked before any call.
 fn parse_unit_id(value: &str) -> Result<String, String> {
-    if crate::accounts::is_unit_id(value) {
+    if crate::aws::accounts::is_unit_id(value) {
         Ok(value.to_string())
     } else {
         Err("not an organizational unit id (ou-xxxx-xxxxxxxx) or root id (r-xxxx)".to_string())

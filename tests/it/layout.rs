@@ -1,7 +1,8 @@
-//! The layout's rule that the compiler does not check by itself: the core (everything
+//! The layout's rules that the compiler does not check by itself: the core (everything
 //! under `src/` but `shell/`, `commands/`, `main.rs` and `lib.rs`) uses nothing from the
-//! shell or the commands. (That only the shell prints is clippy's `print_stdout` and
-//! `print_stderr`, errors outside `shell/` and `main.rs`.)
+//! shell or the commands, and every call to AWS is made under `src/aws/`. (That only the
+//! shell prints is clippy's `print_stdout` and `print_stderr`, errors outside `shell/`
+//! and `main.rs`.)
 
 use std::path::{Path, PathBuf};
 
@@ -41,4 +42,29 @@ fn the_core_uses_nothing_from_the_shell_or_the_commands() {
             );
         }
     }
+}
+
+/// An SDK operation is sent with `.send()` (a paginator's too): only `src/aws/` does.
+#[test]
+fn every_call_to_aws_is_made_under_src_aws() {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut checked = 0;
+    for path in files
+        .iter()
+        .filter(|path| !path.starts_with(src.join("aws")))
+    {
+        checked += 1;
+        let text = std::fs::read_to_string(path).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            assert!(
+                !line.contains(".send()") && !line.contains(".into_paginator()"),
+                "{}:{}: a call to AWS outside src/aws/: {line}",
+                path.display(),
+                number + 1
+            );
+        }
+    }
+    assert!(checked > 30, "only {checked} files checked");
 }

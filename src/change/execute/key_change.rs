@@ -6,11 +6,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use aws_sdk_iam::types::StatusType;
-
+use crate::aws::iam;
 use crate::aws::{self, classify};
 use crate::facts::{KeyFacts, KeyStatus};
-use crate::iam;
 use crate::journal::{Entry, Event};
 
 use super::{Outcome, RunState};
@@ -42,13 +40,6 @@ pub(super) enum StepError {
     /// After keytrim's deactivation, IAM shows the user with no Active key.
     #[error("the user has no active key")]
     NoActiveKey,
-}
-
-pub(super) fn status_type(status: KeyStatus) -> StatusType {
-    match status {
-        KeyStatus::Active => StatusType::Active,
-        KeyStatus::Inactive => StatusType::Inactive,
-    }
 }
 
 /// How one key's change ended.
@@ -103,15 +94,7 @@ pub(super) async fn send_and_settle(
     };
     let mut round = 1;
     loop {
-        let result = ctx
-            .clients
-            .iam
-            .update_access_key()
-            .user_name(user_name)
-            .access_key_id(key_id)
-            .status(status_type(to))
-            .send()
-            .await;
+        let result = iam::update_access_key(&ctx.clients, user_name, key_id, to).await;
         let err = match result {
             Ok(_) => return Ok(done(line(Event::Done))),
             Err(err) => err,

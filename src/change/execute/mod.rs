@@ -16,9 +16,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::aws::Clients;
+use crate::aws::iam;
 use crate::bounded;
 use crate::facts::{KeyFacts, KeyStatus};
-use crate::iam;
 use crate::journal::{Entry, Event, Journal};
 use crate::plan::PlanUser;
 use crate::progress::SharedProgress;

@@ -1,6 +1,12 @@
-//! Reaching AWS: the SDK configuration (credential chain, profile, region, endpoint,
-//! retries, timeouts), the clients built from it, and the translation of SDK errors
-//! into keytrim's one-line errors.
+//! Every call keytrim makes to AWS is in this folder. Here: the SDK configuration
+//! (credential chain, profile, region, endpoint, retries, timeouts), the clients built
+//! from it, and the translation of SDK errors into keytrim's one-line errors. `iam`
+//! holds the IAM calls (reads, the credential report, and the one write,
+//! UpdateAccessKey), `accounts` the Organizations calls.
+
+pub(crate) mod accounts;
+pub(crate) mod credential_report;
+pub(crate) mod iam;
 
 use std::borrow::Cow;
 use std::error::Error as StdError;

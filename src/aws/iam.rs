@@ -1,6 +1,7 @@
-//! Read-only IAM facts that audit and apply both read: who is calling, a user's access
-//! keys, when a key was last used, and a user's tags (the exemption tags and key
-//! descriptions). Nothing here writes to IAM.
+//! The IAM calls: who is calling, every user (ListUsers, paged), a user's access keys,
+//! when a key was last used, a user's tags (the exemption tags and key descriptions),
+//! and keytrim's one write, `update_access_key`. The audit only reads; apply and
+//! rollback read the same way and write through `update_access_key` alone.
 
 use aws_sdk_iam::types::StatusType;
 use chrono::{DateTime, Utc};
@@ -148,9 +149,147 @@ pub(crate) async fn user_tags(clients: &Clients, user_name: &str) -> Result<User
     Ok(found)
 }
 
+/// Users per ListUsers page: IAM's maximum (its default is 100).
+pub(crate) const USERS_PER_PAGE: i32 = 1000;
+
+/// Send every user's name and ARN down `users` as ListUsers pages arrive (iam:ListUsers,
+/// 1,000 a page, following every Marker), adding each page to the progress bar's total.
+/// Stops at the first error, which it sends too, or when the receiver is gone.
+pub(crate) async fn send_users(
+    clients: Clients,
+    users: tokio::sync::mpsc::Sender<Result<(String, String)>>,
+    progress: crate::progress::SharedProgress,
+) {
+    let mut pages = clients
+        .iam
+        .list_users()
+        .max_items(USERS_PER_PAGE)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(page) => page,
+            Err(err) => {
+                let _ = users
+                    .send(Err(classify("iam:ListUsers", &clients.endpoint, err)))
+                    .await;
+                return;
+            }
+        };
+        progress.add_to_total(page.users().len() as u64);
+        for user in page.users() {
+            let named = (user.user_name().to_string(), user.arn().to_string());
+            if users.send(Ok(named)).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Every user's name and ARN, all pages read.
+pub(crate) async fn list_users(clients: &Clients) -> Result<Vec<(String, String)>> {
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(USERS_PER_PAGE as usize);
+    let lister = tokio::spawn(send_users(
+        clients.clone(),
+        sender,
+        std::sync::Arc::new(crate::progress::NoProgress),
+    ));
+    let mut users = Vec::new();
+    while let Some(user) = receiver.recv().await {
+        users.push(user?);
+    }
+    let _ = lister.await;
+    Ok(users)
+}
+
+/// Set a key's status (iam:UpdateAccessKey): keytrim's one write to IAM. The SDK's
+/// answer is returned whole, since what a failure means (never sent, answered without
+/// effect, no clear answer) is the caller's to judge.
+pub(crate) async fn update_access_key(
+    clients: &Clients,
+    user_name: &str,
+    access_key_id: &str,
+    status: KeyStatus,
+) -> std::result::Result<
+    aws_sdk_iam::operation::update_access_key::UpdateAccessKeyOutput,
+    aws_sdk_iam::error::SdkError<
+        aws_sdk_iam::operation::update_access_key::UpdateAccessKeyError,
+        aws_sdk_iam::config::http::HttpResponse,
+    >,
+> {
+    clients
+        .iam
+        .update_access_key()
+        .user_name(user_name)
+        .access_key_id(access_key_id)
+        .status(match status {
+            KeyStatus::Active => StatusType::Active,
+            KeyStatus::Inactive => StatusType::Inactive,
+        })
+        .send()
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_iam::operation::list_users::ListUsersOutput;
+    use aws_sdk_iam::types::User;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    fn user(name: &str) -> User {
+        User::builder()
+            .user_name(name)
+            .path("/")
+            .user_id(format!("AIDA{}", name.to_uppercase()))
+            .arn(format!("arn:aws:iam::123456789012:user/{name}"))
+            .create_date(aws_sdk_iam::primitives::DateTime::from_secs(1_700_000_000))
+            .build()
+            .unwrap()
+    }
+
+    /// moto ignores ListUsers paging, so the Marker loop is covered here, and that every
+    /// page asks for IAM's largest page (its default is 100 users).
+    #[tokio::test]
+    async fn list_users_follows_every_marker_a_thousand_users_a_page() {
+        let first = mock!(aws_sdk_iam::Client::list_users)
+            .match_requests(|req| req.marker().is_none() && req.max_items() == Some(1000))
+            .then_output(|| {
+                ListUsersOutput::builder()
+                    .users(user("alice"))
+                    .users(user("bob"))
+                    .is_truncated(true)
+                    .marker("page-2")
+                    .build()
+                    .unwrap()
+            });
+        let second = mock!(aws_sdk_iam::Client::list_users)
+            .match_requests(|req| req.marker() == Some("page-2") && req.max_items() == Some(1000))
+            .then_output(|| {
+                ListUsersOutput::builder()
+                    .users(user("carol"))
+                    .is_truncated(true)
+                    .marker("page-3")
+                    .build()
+                    .unwrap()
+            });
+        let third = mock!(aws_sdk_iam::Client::list_users)
+            .match_requests(|req| req.marker() == Some("page-3") && req.max_items() == Some(1000))
+            .then_output(|| {
+                ListUsersOutput::builder()
+                    .users(user("dave"))
+                    .is_truncated(false)
+                    .build()
+                    .unwrap()
+            });
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&first, &second, &third]);
+        let users = list_users(&Clients::with_mock_iam(iam)).await.unwrap();
+        let names: Vec<&str> = users.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["alice", "bob", "carol", "dave"]);
+        assert_eq!(first.num_calls(), 1);
+        assert_eq!(second.num_calls(), 1);
+        assert_eq!(third.num_calls(), 1);
+    }
 
     /// Apply's drift check asks the tags whether an exemption is in force today.
     #[test]
