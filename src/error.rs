@@ -47,6 +47,14 @@ pub enum Error {
         message: String,
     },
 
+    /// A call failed without an answer that carries an error code (the response could
+    /// not be read, or the request not built).
+    #[error("{action} failed: {detail}")]
+    AwsRequest {
+        action: &'static str,
+        detail: String,
+    },
+
     /// A user named with `--user` does not exist in the account.
     #[error("IAM user `{user}` (from --user) does not exist in account {account_id}")]
     NoSuchUser { user: String, account_id: String },
@@ -153,6 +161,7 @@ impl Error {
     pub fn action(&self) -> Option<&'static str> {
         match self {
             Error::Aws { action, .. }
+            | Error::AwsRequest { action, .. }
             | Error::Unreachable { action, .. }
             | Error::Credentials { action, .. }
             | Error::NoCredentials { action } => Some(action),

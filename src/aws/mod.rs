@@ -381,10 +381,9 @@ where
                     message: err.message().unwrap_or("no message from AWS").to_string(),
                 };
             }
-            Error::Aws {
+            Error::AwsRequest {
                 action,
-                code: "RequestFailed".to_string(),
-                message: root_cause(&err),
+                detail: root_cause(&err),
             }
         }
     }
