@@ -1,7 +1,7 @@
 //! Plain data read from IAM: users, their access keys and when each key was last used.
 //!
-//! These types carry no I/O. The inventory fills them, the rule judges them and the plan
-//! records them.
+//! These types carry no I/O. The audit's collection (`audit::collect`) fills them, the rule
+//! judges them and the plan records them.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};

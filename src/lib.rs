@@ -1,10 +1,10 @@
 //! keytrim: enforce CIS AWS Foundations Benchmark 1.13 (at most one active access key
 //! per IAM user) by auditing into a reviewable plan and applying it safely.
 //!
-//! Data flows one way: `inventory` reads IAM into [`facts`], [`rule`] judges each
-//! user, [`plan`] records the verdicts, `change` replays a plan into IAM (apply) or a
-//! journal back (rollback), [`journal`] records every step, and [`evidence`] joins a
-//! plan and its journals for an auditor. The core reports through traits
+//! Data flows one way: `audit` reads IAM (every call to AWS is in `aws`) into
+//! [`facts`], [`rule`] judges each user, [`plan`] records the verdicts, `change` replays
+//! a plan into IAM (apply) or a journal back (rollback), [`journal`] records every step,
+//! and [`evidence`] joins a plan and its journals for an auditor. The core reports through traits
 //! (`progress::Progress`, `change::reporter::Reporter`); [`commands`] runs one command
 //! each, and the [`shell`] is the only part that prints. ARCHITECTURE.md maps it all.
 //!
