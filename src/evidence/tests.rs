@@ -112,6 +112,26 @@ fn apply_of_alice(start: u32) -> JournalFile {
     )
 }
 
+/// A re-run of the apply as keytrim writes it: alice's old key skipped as already
+/// Inactive, then "verified: already in the intended state".
+fn rerun_finding_alice_done(start: u32) -> JournalFile {
+    journal(
+        Mode::Apply,
+        start,
+        vec![
+            key_line(
+                start + 1,
+                Event::Skipped,
+                ALICE_OLD,
+                KeyStatus::Inactive,
+                KeyStatus::Inactive,
+            )
+            .reason("already Inactive"),
+            line(start + 1, Event::Verified, "alice").reason("already in the intended state"),
+        ],
+    )
+}
+
 fn rollback_of_alice(start: u32, lines: Vec<Entry>) -> JournalFile {
     journal(Mode::Rollback, start, lines)
 }
@@ -161,23 +181,7 @@ fn a_verified_deactivation_is_complete_and_a_held_user_asked_for_nothing() {
 /// after the first apply, the first apply's change still shows.
 #[test]
 fn a_rerun_reads_as_already_done_and_never_as_interrupted() {
-    let rerun = || {
-        journal(
-            Mode::Apply,
-            30,
-            vec![
-                key_line(
-                    31,
-                    Event::Skipped,
-                    ALICE_OLD,
-                    KeyStatus::Inactive,
-                    KeyStatus::Inactive,
-                )
-                .reason("already Inactive"),
-                line(31, Event::Verified, "alice").reason("already in the intended state"),
-            ],
-        )
-    };
+    let rerun = || rerun_finding_alice_done(30);
     let alone = evidence_of(vec![rerun()]).unwrap();
     assert_eq!(
         outcome_of(&alone, "alice").verdict,
@@ -473,23 +477,7 @@ fn a_keys_latest_state_replaces_an_earlier_change() {
             on(21, Event::Done, ALICE_OLD),
         ],
     );
-    let reapply = journal(
-        Mode::Apply,
-        30,
-        vec![
-            key_line(
-                31,
-                Event::Skipped,
-                ALICE_OLD,
-                KeyStatus::Inactive,
-                KeyStatus::Inactive,
-            )
-            .reason("already Inactive"),
-            line(31, Event::Verified, "alice").reason("already in the intended state"),
-        ],
-    );
-    let mut reapply = reapply;
-    reapply.file.sha256 = format!("{:064}", 31);
+    let reapply = rerun_finding_alice_done(30);
     let evidence = evidence_of(vec![apply_of_alice(10), rollback, reapply]).unwrap();
     assert_eq!(
         outcome_of(&evidence, "alice").verdict,

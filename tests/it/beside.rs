@@ -22,8 +22,7 @@ fn erin(iam: &LocalIam) -> (SeededKey, SeededKey) {
 
 /// `keytrim apply --yes` of the audit's plan, through the proxy.
 fn apply_through(iam: &LocalIam, proxy: &FaultProxy) -> std::process::Output {
-    iam.keytrim()
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+    iam.keytrim_via(&proxy.endpoint)
         .args(["apply", "--yes", PLAN])
         .output()
         .unwrap()
@@ -230,8 +229,7 @@ fn users_iam_refuses_to_show_are_findings_and_the_rest_is_planned() {
         },
     );
     let output = iam
-        .keytrim()
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .keytrim_via(&proxy.endpoint)
         .arg("audit")
         .output()
         .unwrap();

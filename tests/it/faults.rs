@@ -48,8 +48,7 @@ fn an_audit_under_faults_writes_the_same_plan_as_without() {
 
     let proxy = FaultProxy::start(&iam.endpoint, flaky(7));
     let faulty = iam
-        .keytrim()
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .keytrim_via(&proxy.endpoint)
         .args(["audit", "-o", "-"])
         .output()
         .unwrap();
@@ -96,8 +95,7 @@ fn an_apply_under_faults_and_lost_responses_converges() {
         },
     );
     let output = iam
-        .keytrim()
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .keytrim_via(&proxy.endpoint)
         .args(["apply", "--yes", PLAN])
         .output()
         .unwrap();
@@ -189,8 +187,7 @@ fn applies_killed_at_several_points_leave_true_journals_and_can_be_finished_and_
     }
 
     // Running the plan again finishes the job.
-    iam.keytrim()
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+    iam.keytrim_via(&proxy.endpoint)
         .args(["apply", "--yes", PLAN])
         .assert()
         .code(0);
@@ -204,8 +201,7 @@ fn applies_killed_at_several_points_leave_true_journals_and_can_be_finished_and_
         if journal.to_string_lossy().contains(".rollback-") {
             continue;
         }
-        iam.keytrim()
-            .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        iam.keytrim_via(&proxy.endpoint)
             .arg("rollback")
             .arg("--yes")
             .arg(&journal)
@@ -234,8 +230,7 @@ fn persistent_throttling_gives_up_with_a_clear_error_and_claims_nothing() {
         },
     );
     // The audit: no plan is written over the old one.
-    iam.keytrim()
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+    iam.keytrim_via(&proxy.endpoint)
         .args(["--max-attempts", "3", "audit"])
         .assert()
         .code(1)
@@ -247,8 +242,7 @@ fn persistent_throttling_gives_up_with_a_clear_error_and_claims_nothing() {
     assert_eq!(proxy.tally().received.get("GetCallerIdentity"), Some(&3));
 
     // The apply: refused at the first call, no journal claims anything.
-    iam.keytrim()
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+    iam.keytrim_via(&proxy.endpoint)
         .args(["--max-attempts", "2", "apply", "--yes", PLAN])
         .assert()
         .code(1)
@@ -276,8 +270,7 @@ fn a_lost_answer_is_read_back_as_done_and_rollback_restores_the_key() {
         },
     );
     let through_proxy = |args: &[&str]| {
-        iam.keytrim()
-            .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        iam.keytrim_via(&proxy.endpoint)
             .args(["--max-attempts", "1"])
             .args(args)
             .output()
@@ -426,8 +419,7 @@ fn aws_max_attempts_is_honoured_and_the_flag_wins() {
         ),
     ] {
         let output = iam
-            .keytrim()
-            .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+            .keytrim_via(&proxy.endpoint)
             .envs(env.clone())
             .args(&args)
             .output()

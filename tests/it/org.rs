@@ -106,8 +106,7 @@ fn a_failing_account_is_reported_and_the_others_still_run() {
         },
     );
     let assert = iam
-        .keytrim()
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .keytrim_via(&proxy.endpoint)
         .args(["audit", "--org-role", ROLE])
         .assert()
         .code(1);

@@ -364,8 +364,7 @@ fn every_ending_of_an_apply_shows_in_its_users_outcome() {
         },
     );
     let output = iam
-        .keytrim()
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .keytrim_via(&proxy.endpoint)
         .args(["apply", "--yes", PLAN])
         .output()
         .unwrap();

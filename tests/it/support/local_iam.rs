@@ -617,6 +617,14 @@ impl LocalIam {
         command
     }
 
+    /// The same command, sending every AWS call to `endpoint` (a fault proxy in front
+    /// of this server).
+    pub(crate) fn keytrim_via(&self, endpoint: &str) -> assert_cmd::Command {
+        let mut command = self.keytrim();
+        command.env("AWS_ENDPOINT_URL", endpoint);
+        command
+    }
+
     /// The same, as a plain process command (for a pseudo-terminal).
     pub(crate) fn keytrim_std(&self) -> Command {
         let mut command = Command::new(keytrim_path());
