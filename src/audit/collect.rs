@@ -89,7 +89,7 @@ struct Gathered {
     candidates: Vec<UserFacts>,
 }
 
-/// Look at the users as they arrive on `users`, with at most `concurrency` users in
+/// Look at the users as they arrive on `users`, with at most `concurrency` calls in
 /// flight; keep those that need a decision. The first error stops the rest.
 async fn gather(
     clients: &Clients,
@@ -98,7 +98,10 @@ async fn gather(
     progress: &crate::progress::SharedProgress,
 ) -> Result<Gathered> {
     let (clients, tick) = (clients.clone(), progress.clone());
-    let facts = bounded::try_map_received(users, concurrency, move |(name, arn)| {
+    // More users in progress than calls may be in flight (the account's gate holds
+    // the calls to `concurrency`): a user backing off leaves its place to another.
+    let in_progress = concurrency * crate::aws::in_flight::IN_PROGRESS_PER_PLACE;
+    let facts = bounded::try_map_received(users, in_progress, move |(name, arn)| {
         let (clients, tick) = (clients.clone(), tick.clone());
         async move {
             let facts = user_facts(&clients, name.clone(), arn).await;

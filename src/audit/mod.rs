@@ -8,7 +8,6 @@ pub(crate) mod collect;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use aws_config::SdkConfig;
 use chrono::{SubsecRound, Utc};
 
 use crate::aws::accounts::{self, Account};
@@ -91,7 +90,7 @@ pub(crate) enum AccountOutcome {
 async fn audit_target(
     target: &Target,
     base: &ConnectOptions,
-    organization_config: Option<&SdkConfig>,
+    organization_config: Option<&aws::AccountConfig>,
     inputs: &AuditInputs,
     only: &[String],
     except: &[String],
@@ -114,7 +113,7 @@ async fn audit_target(
         }
     };
     let clients = match config {
-        Ok(config) => Clients::from_sdk_config(&config),
+        Ok(config) => Clients::new(&config),
         Err(err) => return AccountOutcome::Failed(err),
     };
     if let Target::Profile(_) = target {
@@ -161,7 +160,7 @@ pub(crate) struct ManyOptions {
 pub(crate) struct Selection {
     pub targets: Vec<Target>,
     /// An Organization's: the caller's configuration, for assuming roles.
-    organization_config: Option<SdkConfig>,
+    organization_config: Option<aws::AccountConfig>,
     /// What the summary is headed with, for several accounts.
     pub title: String,
 }
@@ -193,7 +192,7 @@ impl Selection {
         options: &ManyOptions,
     ) -> Result<Selection> {
         let config = aws::load_config(base).await?;
-        let caller = iam::caller(&Clients::from_sdk_config(&config)).await?;
+        let caller = iam::caller(&Clients::new(&config)).await?;
         let members = accounts::organization_accounts(&config).await?;
         let in_units = if options.units.is_empty() {
             None

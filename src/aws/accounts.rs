@@ -5,10 +5,9 @@
 
 use std::collections::BTreeSet;
 
-use aws_config::SdkConfig;
 use aws_sdk_organizations::error::ProvideErrorMetadata;
 
-use crate::aws::classify;
+use crate::aws::{AccountConfig, classify};
 use crate::error::{Error, Result};
 
 /// One member account.
@@ -19,12 +18,9 @@ pub(crate) struct Account {
 }
 
 /// Every ACTIVE account of the caller's Organization, following every page.
-pub(crate) async fn organization_accounts(config: &SdkConfig) -> Result<Vec<Account>> {
-    let client = aws_sdk_organizations::Client::new(config);
-    let endpoint = config
-        .endpoint_url()
-        .unwrap_or("the default AWS endpoint")
-        .to_string();
+pub(crate) async fn organization_accounts(config: &AccountConfig) -> Result<Vec<Account>> {
+    let client = config.organizations();
+    let endpoint = config.endpoint();
     let mut pages = client.list_accounts().into_paginator().send();
     let mut accounts = Vec::new();
     while let Some(page) = pages.next().await {
@@ -62,14 +58,11 @@ pub(crate) async fn organization_accounts(config: &SdkConfig) -> Result<Vec<Acco
 /// under them, at any depth. An OU that does not exist is an error naming it, never an
 /// empty selection.
 pub(crate) async fn accounts_in_units(
-    config: &SdkConfig,
+    config: &AccountConfig,
     ous: &[String],
 ) -> Result<BTreeSet<String>> {
-    let client = aws_sdk_organizations::Client::new(config);
-    let endpoint = config
-        .endpoint_url()
-        .unwrap_or("the default AWS endpoint")
-        .to_string();
+    let client = config.organizations();
+    let endpoint = config.endpoint();
     let mut accounts = BTreeSet::new();
     let mut pending: Vec<String> = ous.to_vec();
     let mut seen = BTreeSet::new();

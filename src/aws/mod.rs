@@ -7,9 +7,11 @@
 pub(crate) mod accounts;
 pub(crate) mod credential_report;
 pub(crate) mod iam;
+pub(crate) mod in_flight;
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::retry::{RetryConfig, RetryMode};
@@ -23,10 +25,13 @@ use aws_types::os_shim_internal::{Env, Fs};
 
 use crate::error::{Error, Result};
 
+use in_flight::{AccountGate, CallLimits, GatedHttpClient, ThrottleWatch};
+
 /// IAM is global; requests are signed for this region unless `--region` says otherwise.
 pub(crate) const DEFAULT_REGION: &str = "us-east-1";
 /// Default retry budget per call. IAM throttles under load and publishes no rate, so
-/// this is generous; the adaptive mode also slows the client down when throttled.
+/// this is generous; each account's window of calls in flight (`in_flight`) also
+/// narrows when throttled.
 pub(crate) const DEFAULT_MAX_ATTEMPTS: u32 = 8;
 /// Time allowed to open a connection.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -42,6 +47,53 @@ pub(crate) struct ConnectOptions {
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
     pub max_attempts: Option<u32>,
+    /// Calls in flight: the run's budget and each account's most.
+    pub calls: CallLimits,
+}
+
+/// One account's SDK configuration, with the gate every call to that account passes.
+#[derive(Debug, Clone)]
+pub(crate) struct AccountConfig {
+    sdk: SdkConfig,
+    gate: Arc<AccountGate>,
+    calls: CallLimits,
+}
+
+impl AccountConfig {
+    /// `sdk` with a new gate of its own, under the run's budget in `calls`.
+    fn gated(sdk: aws_types::sdk_config::Builder, calls: &CallLimits) -> AccountConfig {
+        let gate = AccountGate::new(calls);
+        let sdk = sdk
+            .http_client(GatedHttpClient::new(calls.https.clone(), Arc::clone(&gate)))
+            .build();
+        AccountConfig {
+            sdk,
+            gate,
+            calls: calls.clone(),
+        }
+    }
+
+    /// The endpoint calls go to, for error messages.
+    pub(crate) fn endpoint(&self) -> String {
+        self.sdk
+            .endpoint_url()
+            .map(str::to_string)
+            .unwrap_or_else(|| "the default AWS endpoint".to_string())
+    }
+
+    /// An Organizations client of this account.
+    pub(crate) fn organizations(&self) -> aws_sdk_organizations::Client {
+        aws_sdk_organizations::Client::from_conf(
+            aws_sdk_organizations::config::Builder::from(&self.sdk)
+                .interceptor(ThrottleWatch::new(Arc::clone(&self.gate)))
+                .build(),
+        )
+    }
+
+    #[cfg(test)]
+    pub(crate) fn sdk(&self) -> &SdkConfig {
+        &self.sdk
+    }
 }
 
 /// The clients keytrim uses, built from one SDK configuration.
@@ -54,15 +106,21 @@ pub(crate) struct Clients {
 }
 
 impl Clients {
-    /// Clients from an already-built SDK configuration.
-    pub(crate) fn from_sdk_config(config: &SdkConfig) -> Clients {
+    /// The clients of one account, every call through its gate.
+    pub(crate) fn new(config: &AccountConfig) -> Clients {
+        let watch = || ThrottleWatch::new(Arc::clone(&config.gate));
         Clients {
-            iam: aws_sdk_iam::Client::new(config),
-            sts: aws_sdk_sts::Client::new(config),
-            endpoint: config
-                .endpoint_url()
-                .map(str::to_string)
-                .unwrap_or_else(|| "the default AWS endpoint".to_string()),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(&config.sdk)
+                    .interceptor(watch())
+                    .build(),
+            ),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&config.sdk)
+                    .interceptor(watch())
+                    .build(),
+            ),
+            endpoint: config.endpoint(),
         }
     }
 }
@@ -104,22 +162,28 @@ async fn check_profile_exists(profile: &str) -> Result<()> {
     Ok(())
 }
 
-/// Retries: the SDK's adaptive mode (a client-side rate limit that slows down when
-/// throttled) under AWS's 2026 retry behaviour (version 2.1), which the SDKs made their
-/// default on 2026-11-10. The aws-config this build pins (1.13.0) offers it only as an
-/// opt-in, `RetrySpec::v2_1` (hidden from aws-smithy-types' docs: an upgrade that
-/// moves it fails to compile, never silently). Without it a throttled retry also waits for 10 of the
-/// rate limiter's tokens, which at its floor of 0.5 a second made 8-20 s per retry here; with
-/// it a throttled retry backs off from 1 s and each attempt takes one token. From
-/// aws-config 1.13.2, `BehaviorVersion::v2026_11_10()` gives the same and this opt-in
-/// can go.
+/// Retries: the SDK's standard mode (exponential back-off with jitter) under AWS's 2026
+/// retry behaviour (version 2.1), which the SDKs made their default on 2026-11-10.
+/// Politeness is the gate's (`in_flight`): each account's calls in flight halve when
+/// IAM throttles and grow back. The adaptive mode's client-side rate limit cuts its
+/// rate at every throttle and, while throttles keep coming whatever keytrim's own rate
+/// (other automation spending the account's quota), never recovers: issue 24 measured
+/// an apply 89x slower than in a quiet account.
+///
+/// The aws-config this build pins (1.13.0) offers version 2.1 only as an opt-in,
+/// `RetrySpec::v2_1` (hidden from aws-smithy-types' docs: an upgrade that moves it
+/// fails to compile, never silently). Without it a throttled retry in adaptive mode
+/// also waits for 10 of the rate limiter's tokens, which at its floor of 0.5 a second
+/// made 8-20 s per retry here; with it a throttled retry backs off from 1 s and each
+/// attempt takes one token. From aws-config 1.13.2, `BehaviorVersion::v2026_11_10()`
+/// gives the same and this opt-in can go.
 ///
 /// The AWS conventions are honoured: `AWS_MAX_ATTEMPTS` (or the profile's
 /// `max_attempts`) and `AWS_RETRY_MODE` (or `retry_mode`) replace keytrim's defaults of
-/// 8 attempts and adaptive mode, and `--max-attempts` wins over both.
+/// 8 attempts and standard mode, and `--max-attempts` wins over both.
 fn retry_config(max_attempts: Option<u32>, given: RetrySettings) -> RetryConfig {
     RetryConfig::standard()
-        .with_retry_mode(given.mode.unwrap_or(RetryMode::Adaptive))
+        .with_retry_mode(given.mode.unwrap_or(RetryMode::Standard))
         .with_max_attempts(
             max_attempts
                 .or(given.max_attempts)
@@ -182,8 +246,8 @@ async fn retry_settings(profile: Option<&str>, env: &Env, fs: &Fs) -> Result<Ret
 }
 
 /// Load the SDK configuration: credential chain, profile, region, endpoint, retries and
-/// timeouts.
-pub(crate) async fn load_config(options: &ConnectOptions) -> Result<SdkConfig> {
+/// timeouts, with a gate of its own under the run's budget.
+pub(crate) async fn load_config(options: &ConnectOptions) -> Result<AccountConfig> {
     let profile = options
         .profile
         .clone()
@@ -214,7 +278,8 @@ pub(crate) async fn load_config(options: &ConnectOptions) -> Result<SdkConfig> {
     if let Some(url) = &options.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    Ok(loader.load().await)
+    let sdk = loader.load().await;
+    Ok(AccountConfig::gated(sdk.to_builder(), &options.calls))
 }
 
 /// The ARN of role `role_name` in an account.
@@ -226,11 +291,11 @@ pub(crate) fn role_arn(partition: &str, account_id: &str, role_name: &str) -> St
 /// with a session name that identifies keytrim in CloudTrail). The credentials last
 /// the role's default session (one hour).
 pub(crate) async fn assume_role(
-    base: &SdkConfig,
+    base: &AccountConfig,
     role_arn: &str,
     session_name: &str,
-) -> Result<SdkConfig> {
-    let clients = Clients::from_sdk_config(base);
+) -> Result<AccountConfig> {
+    let clients = Clients::new(base);
     let assumed = clients
         .sts
         .assume_role()
@@ -252,12 +317,13 @@ pub(crate) async fn assume_role(
         expiry,
         "keytrim-assume-role",
     );
-    Ok(base
-        .to_builder()
-        .credentials_provider(
+    // Another account: a gate of its own, as IAM throttles each account on its own.
+    Ok(AccountConfig::gated(
+        base.sdk.to_builder().credentials_provider(
             aws_credential_types::provider::SharedCredentialsProvider::new(provider),
-        )
-        .build())
+        ),
+        &base.calls,
+    ))
 }
 
 /// Find a credentials failure anywhere in an error's chain of causes.
@@ -395,9 +461,9 @@ mod tests {
     use aws_config::retry::RetryMode;
 
     #[test]
-    fn retries_are_adaptive_under_the_2026_retry_behaviour() {
+    fn retries_are_standard_under_the_2026_retry_behaviour() {
         let default = retry_config(None, RetrySettings::default());
-        assert_eq!(default.mode(), RetryMode::Adaptive);
+        assert_eq!(default.mode(), RetryMode::Standard);
         assert_eq!(default.max_attempts(), DEFAULT_MAX_ATTEMPTS);
         assert_eq!(default.retry_spec(), Some(&RetrySpec::v2_1()));
         assert_eq!(
@@ -468,6 +534,7 @@ mod tests {
             ..ConnectOptions::default()
         };
         let config = load_config(&options).await.unwrap();
+        let config = config.sdk();
         assert_eq!(
             config.retry_config().map(RetryConfig::max_attempts),
             Some(5)

@@ -1,7 +1,8 @@
 //! Apply: replay reviewed plans. Every plan is read and checked, and every plan's
 //! account reached and guarded, before the first change; then each plan is one change
 //! run whose work is the plan's deactivations (holds, rotations and exemptions are left
-//! alone and journaled as such).
+//! alone and journaled as such). Every plan is asked about before any is carried out,
+//! so prompts come one at a time; then the plans run side by side, one journal each.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use crate::rule::Decision;
 
 use super::execute::{ChangeBudget, Interrupt, Outcome, UserChange};
 use super::{
-    ChangeRun, JournalTarget, RunMode, RunOptions, RunSetup, guard_account,
+    ChangeRun, ConfirmedRun, JournalTarget, RunMode, RunOptions, RunSetup, guard_account,
     require_confirmation_channel,
 };
 
@@ -44,7 +45,7 @@ pub(crate) async fn apply(
         .collect::<Result<_>>()?;
     require_confirmation_channel(options, Mode::Apply, reporter)?;
     let config = aws::load_config(connect).await?;
-    let clients = aws::Clients::from_sdk_config(&config);
+    let clients = aws::Clients::new(&config);
     let caller = iam::caller(&clients).await?;
     // Every plan's account is reached and guarded before any change.
     let mut ready = Vec::new();
@@ -52,9 +53,8 @@ pub(crate) async fn apply(
         let (plan_clients, plan_caller) = match org_role {
             Some(role) if plan.account_id != caller.account_id => {
                 let arn = aws::role_arn(&plan.partition, &plan.account_id, role);
-                let assumed = aws::Clients::from_sdk_config(
-                    &aws::assume_role(&config, &arn, "keytrim-apply").await?,
-                );
+                let assumed =
+                    aws::Clients::new(&aws::assume_role(&config, &arn, "keytrim-apply").await?);
                 let assumed_caller = iam::caller(&assumed).await?;
                 (assumed, assumed_caller)
             }
@@ -63,12 +63,13 @@ pub(crate) async fn apply(
         guard_account(&plan_caller, &plan.account_id, &path)?;
         ready.push((path, plan, digest, plan_clients, plan_caller));
     }
-    let mut worst = ExitStatus::Ok;
     let interrupt = Interrupt::default();
     // One budget for every plan of the run.
     let budget = options
         .max_changes
         .map(|max| Arc::new(ChangeBudget::new(max)));
+    // Every plan is asked about first, one at a time; then the plans run side by side.
+    let mut confirmed = Vec::new();
     for (path, plan, digest, clients, caller) in ready {
         // A named journal is never overwritten; a default name gets a number if taken.
         let journal = match journal_path {
@@ -88,17 +89,14 @@ pub(crate) async fn apply(
             options,
             reporter,
         })?;
-        worst = worst.max(apply_plan(run, &plan).await?);
-        if interrupt.is_set() {
-            break;
-        }
+        confirmed.push(confirm_plan(run, &plan)?);
     }
-    Ok(worst)
+    super::carry_out(confirmed, options.side_by_side(), reporter).await
 }
 
-/// One plan's run: its deactivations are the work, every other decision is left
-/// alone; the summary lists users in the plan's order.
-async fn apply_plan(mut run: ChangeRun<'_>, plan: &Plan) -> Result<ExitStatus> {
+/// One plan's run, asked about: its deactivations are the work, every other decision
+/// is left alone; the summary lists users in the plan's order.
+fn confirm_plan<'r>(mut run: ChangeRun<'r>, plan: &Plan) -> Result<ConfirmedRun<'r>> {
     let mut changes = Vec::new();
     for user in &plan.users {
         let left_alone = match user.decision {
@@ -120,8 +118,10 @@ async fn apply_plan(mut run: ChangeRun<'_>, plan: &Plan) -> Result<ExitStatus> {
         let reason = format!("decision {}: {}", user.decision.as_str(), user.reason);
         run.leave_alone(&user.user_name, reason, left_alone)?;
     }
-    run.carry_out(changes, |name| {
-        plan.users.iter().position(|user| user.user_name == name)
-    })
-    .await
+    let order = plan
+        .users
+        .iter()
+        .map(|user| user.user_name.clone())
+        .collect();
+    run.confirm(changes, order)
 }

@@ -11,11 +11,13 @@ pub(crate) mod execute;
 pub(crate) mod reporter;
 pub(crate) mod rollback;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::aws::Clients;
+use crate::bounded;
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 use crate::facts::Caller;
@@ -34,6 +36,20 @@ pub(crate) struct RunOptions {
     pub verify_timeout: Duration,
     /// apply `--max-changes`: keys the whole run may change.
     pub max_changes: Option<usize>,
+    /// `--account-concurrency`: plans (accounts) carried out at once.
+    pub accounts_in_progress: usize,
+}
+
+impl RunOptions {
+    /// How many runs go side by side: one at a time under `--max-changes`, so that which
+    /// keys its budget covers follows the order of the plans, as a reviewer reads them.
+    fn side_by_side(&self) -> usize {
+        if self.max_changes.is_some() {
+            1
+        } else {
+            self.accounts_in_progress
+        }
+    }
 }
 
 /// Which way a run changes keys is the journal's `Mode`: apply turns keys from Active
@@ -255,25 +271,40 @@ impl<'r> ChangeRun<'r> {
         Ok(())
     }
 
-    /// Confirm `changes`, carry out the approved ones, report the run in `order` (by user
-    /// name) and return its exit status.
-    pub(crate) async fn carry_out(
+    /// Ask about `changes` (unless `--yes` or a dry run), then wait with the approved
+    /// ones until every run of the command has been asked about: prompts come one at
+    /// a time, run after run. `order` lists the users as the summary shows them; users
+    /// not in it follow in the order they ran.
+    pub(crate) fn confirm(
         mut self,
         changes: Vec<UserChange>,
-        order: impl Fn(&str) -> Option<usize>,
-    ) -> Result<ExitStatus> {
+        order: Vec<String>,
+    ) -> Result<ConfirmedRun<'r>> {
         let approved = if self.options.yes || self.mode.is_dry_run() {
             changes
         } else {
-            self.confirm(changes)?
+            self.ask_per_user(changes)?
         };
-        // Ctrl-C is caught from here on; at a prompt it was read as an answer.
-        self.ctx.interrupt.listen();
-        let progress = self.reporter.progress("users");
-        let done = execute::run_all(&self.ctx, approved, self.options.concurrency, &progress).await;
-        self.reports.extend(done);
-        self.reports.sort_by_key(|report| order(&report.user_name));
+        Ok(ConfirmedRun {
+            run: self,
+            approved,
+            order: order
+                .into_iter()
+                .enumerate()
+                .map(|(index, name)| (name, index))
+                .collect(),
+        })
+    }
 
+    /// Report the run with what its changes came to, and return its exit status.
+    fn finish(
+        mut self,
+        done: Vec<UserReport>,
+        order: &HashMap<String, usize>,
+    ) -> Result<ExitStatus> {
+        self.reports.extend(done);
+        self.reports
+            .sort_by_key(|report| order.get(&report.user_name).copied());
         let subject = format!(
             "{} (account {})",
             self.source.display(),
@@ -292,10 +323,12 @@ impl<'r> ChangeRun<'r> {
     }
 
     /// Ask per user; returns the changes approved, and records the declined ones. On
-    /// Ctrl-C at a prompt, sets the interrupt and approves nothing.
-    fn confirm(&mut self, changes: Vec<UserChange>) -> Result<Vec<UserChange>> {
+    /// Ctrl-C at a prompt, sets the interrupt and approves nothing; after Ctrl-C at an
+    /// earlier run's prompt, asks nothing.
+    fn ask_per_user(&mut self, changes: Vec<UserChange>) -> Result<Vec<UserChange>> {
         let mut approved = Vec::new();
-        let mut answer_rest: Option<Answer> = None;
+        let mut answer_rest: Option<Answer> =
+            self.ctx.interrupt.is_set().then_some(Answer::Interrupted);
         for work in changes {
             let answer = match answer_rest {
                 Some(answer) => answer,
@@ -344,6 +377,64 @@ impl<'r> ChangeRun<'r> {
             }
             None => Ok(()),
         }
+    }
+}
+
+/// A run whose users have been asked about: its changes wait to be carried out.
+pub(crate) struct ConfirmedRun<'r> {
+    run: ChangeRun<'r>,
+    approved: Vec<UserChange>,
+    /// Each user's place in the summary.
+    order: HashMap<String, usize>,
+}
+
+/// Carry out the changes of every run, `side_by_side` runs (accounts) at once, each
+/// with its own journal and within the run's budget of calls in flight; then report
+/// every run in the order given. The exit status is the worst of them; a journal that
+/// failed is an error once every run has been reported.
+pub(crate) async fn carry_out(
+    runs: Vec<ConfirmedRun<'_>>,
+    side_by_side: usize,
+    reporter: &dyn Reporter,
+) -> Result<ExitStatus> {
+    let Some(first) = runs.first() else {
+        return Ok(ExitStatus::Ok);
+    };
+    let (interrupt, concurrency) = (
+        first.run.ctx.interrupt.clone(),
+        first.run.options.concurrency,
+    );
+    // Ctrl-C is caught from here on; at a prompt it was read as an answer.
+    interrupt.listen();
+    let progress = reporter.progress("users");
+    progress.set_total(runs.iter().map(|run| run.approved.len() as u64).sum());
+    let mut waiting = Vec::with_capacity(runs.len());
+    let mut work = Vec::with_capacity(runs.len());
+    for confirmed in runs {
+        work.push((confirmed.run.ctx.clone(), confirmed.approved));
+        waiting.push((confirmed.run, confirmed.order));
+    }
+    let tick = progress.clone();
+    let done = bounded::map(work, side_by_side, move |(ctx, approved)| {
+        let tick = tick.clone();
+        async move { execute::run_all(&ctx, approved, concurrency, &tick).await }
+    })
+    .await;
+    progress.finish();
+    let mut worst = ExitStatus::Ok;
+    let mut first_failure = None;
+    for ((run, order), done) in waiting.into_iter().zip(done) {
+        match run.finish(done, &order) {
+            Ok(status) => worst = worst.max(status),
+            Err(err) => {
+                worst = worst.max(ExitStatus::Error);
+                first_failure.get_or_insert(err);
+            }
+        }
+    }
+    match first_failure {
+        Some(err) => Err(err),
+        None => Ok(worst),
     }
 }
 

@@ -91,18 +91,17 @@ fn rollback_journal_path(apply_journal: &Path) -> PathBuf {
     ))
 }
 
-/// `keytrim rollback JOURNAL`. With `org_role`, a journal of another account than the
-/// caller's is rolled back through that role in the journal's account. The rollback's
-/// own journal is `own_journal` (never overwritten), or a fresh name beside `JOURNAL`.
-pub(crate) async fn rollback(
-    connect: &ConnectOptions,
-    journal_path: &Path,
-    own_journal: Option<&Path>,
-    org_role: Option<&str>,
-    options: &RunOptions,
-    reporter: &dyn Reporter,
-) -> Result<ExitStatus> {
-    let (entries, bytes) = journal::read_with_bytes(journal_path)?;
+/// An apply's journal, read and checked: its account, the keys to re-activate, and the
+/// SHA-256 of what was read.
+struct ApplyJournal {
+    path: PathBuf,
+    account_id: String,
+    users: Vec<(String, Vec<ChangedKey>)>,
+    sha256: String,
+}
+
+fn read_apply_journal(path: &Path) -> Result<ApplyJournal> {
+    let (entries, bytes) = journal::read_with_bytes(path)?;
     let first = &entries[0];
     let run = first
         .run
@@ -110,50 +109,84 @@ pub(crate) async fn rollback(
         .expect("journal::read checks the run line");
     if run.mode != Mode::Apply {
         return Err(Error::Journal {
-            path: journal_path.display().to_string(),
+            path: path.display().to_string(),
             detail: "this is a rollback's journal; only an apply's journal can be rolled back"
                 .to_string(),
         });
     }
-    let account_id = first.account_id.clone();
-    let users = keys_to_reactivate(&entries);
+    Ok(ApplyJournal {
+        path: path.to_path_buf(),
+        account_id: first.account_id.clone(),
+        users: keys_to_reactivate(&entries),
+        sha256: crate::digest::sha256_hex(&bytes),
+    })
+}
+
+/// `keytrim rollback JOURNAL...`. Every journal is read and checked, and every
+/// journal's account reached and guarded, before the first change. With `org_role`, a
+/// journal of another account than the caller's is rolled back through that role in
+/// the journal's account. Each rollback's own journal is `own_journal` (one journal
+/// only; never overwritten), or a fresh name beside its apply's journal. The journals
+/// are asked about one at a time, then rolled back side by side.
+pub(crate) async fn rollback(
+    connect: &ConnectOptions,
+    journal_paths: &[PathBuf],
+    own_journal: Option<&Path>,
+    org_role: Option<&str>,
+    options: &RunOptions,
+    reporter: &dyn Reporter,
+) -> Result<ExitStatus> {
+    let journals: Vec<ApplyJournal> = journal_paths
+        .iter()
+        .map(|path| read_apply_journal(path))
+        .collect::<Result<_>>()?;
     require_confirmation_channel(options, Mode::Rollback, reporter)?;
     let config = aws::load_config(connect).await?;
-    let mut clients = aws::Clients::from_sdk_config(&config);
-    let mut caller = iam::caller(&clients).await?;
-    if let Some(role) = org_role
-        && caller.account_id != account_id
-    {
-        let arn = aws::role_arn(caller.partition(), &account_id, role);
-        clients = aws::Clients::from_sdk_config(
-            &aws::assume_role(&config, &arn, "keytrim-rollback").await?,
-        );
-        caller = iam::caller(&clients).await?;
+    let own_clients = aws::Clients::new(&config);
+    let own_caller = iam::caller(&own_clients).await?;
+    let mut ready = Vec::new();
+    for applied in journals {
+        let (clients, caller) = match org_role {
+            Some(role) if own_caller.account_id != applied.account_id => {
+                let arn = aws::role_arn(own_caller.partition(), &applied.account_id, role);
+                let clients =
+                    aws::Clients::new(&aws::assume_role(&config, &arn, "keytrim-rollback").await?);
+                let caller = iam::caller(&clients).await?;
+                (clients, caller)
+            }
+            _ => (own_clients.clone(), own_caller.clone()),
+        };
+        guard_account(&caller, &applied.account_id, &applied.path)?;
+        ready.push((applied, clients, caller));
     }
-    guard_account(&caller, &account_id, journal_path)?;
-
-    let run = ChangeRun::start(RunSetup {
-        mode: RunMode::new(Mode::Rollback, options.dry_run),
-        clients,
-        caller,
-        account_id,
-        source: journal_path.to_path_buf(),
-        source_sha256: crate::digest::sha256_hex(&bytes),
-        journal: match own_journal {
-            Some(named) => JournalTarget::Named(named.to_path_buf()),
-            None => JournalTarget::Numbered(rollback_journal_path(journal_path)),
-        },
-        interrupt: Interrupt::default(),
-        budget: None,
-        options,
-        reporter,
-    })?;
-    let changes: Vec<UserChange> = users
-        .into_iter()
-        .map(|(user_name, keys)| UserChange::Reactivate { user_name, keys })
-        .collect();
-    // Declined users first, then the others as they ran: no reordering.
-    run.carry_out(changes, |_| None).await
+    let interrupt = Interrupt::default();
+    let mut confirmed = Vec::new();
+    for (applied, clients, caller) in ready {
+        let run = ChangeRun::start(RunSetup {
+            mode: RunMode::new(Mode::Rollback, options.dry_run),
+            clients,
+            caller,
+            account_id: applied.account_id,
+            journal: match own_journal {
+                Some(named) => JournalTarget::Named(named.to_path_buf()),
+                None => JournalTarget::Numbered(rollback_journal_path(&applied.path)),
+            },
+            source: applied.path,
+            source_sha256: applied.sha256,
+            interrupt: interrupt.clone(),
+            budget: None,
+            options,
+            reporter,
+        })?;
+        let changes: Vec<UserChange> = applied
+            .users
+            .into_iter()
+            .map(|(user_name, keys)| UserChange::Reactivate { user_name, keys })
+            .collect();
+        // Declined users first, then the others as they ran: no reordering.
+        confirmed.push(run.confirm(changes, Vec::new())?);
+    }
+    super::carry_out(confirmed, options.side_by_side(), reporter).await
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use crate::exit::ExitStatus;
 use crate::shell::cli::ApplyArgs;
 use crate::shell::terminal::Terminal;
 
-use super::{Settings, run_options};
+use super::{Settings, change_connect, run_options};
 
 pub(super) async fn run(settings: &Settings, args: &ApplyArgs) -> Result<ExitStatus> {
     let mut options = run_options(&args.change);
@@ -14,7 +14,7 @@ pub(super) async fn run(settings: &Settings, args: &ApplyArgs) -> Result<ExitSta
         .max_changes
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     change::apply::apply(
-        &settings.connect,
+        &change_connect(settings, &args.change),
         &args.plans,
         args.journal.as_deref(),
         args.org_role.as_deref(),

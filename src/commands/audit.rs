@@ -51,6 +51,14 @@ fn audit_inputs(settings: &Settings, args: &AuditArgs) -> Result<AuditInputs> {
 
 pub(super) async fn run(settings: &Settings, args: AuditArgs) -> Result<ExitStatus> {
     let inputs = audit_inputs(settings, &args)?;
+    let per_account = args.concurrency as usize;
+    let connect = settings.connect_with(
+        args.max_in_flight.map_or(
+            crate::aws::in_flight::ACCOUNTS_AT_FULL_SPEED * per_account,
+            |n| n as usize,
+        ),
+        per_account,
+    );
     let many = ManyOptions {
         only: args.accounts.clone(),
         except: args.exclude_accounts.clone(),
@@ -59,7 +67,7 @@ pub(super) async fn run(settings: &Settings, args: AuditArgs) -> Result<ExitStat
     };
     // `check_usage` has refused the combinations that make no sense.
     let selection = if let Some(role) = &args.org_role {
-        audit::Selection::organization(role, &settings.connect, &many).await?
+        audit::Selection::organization(role, &connect, &many).await?
     } else if settings.profiles.len() > 1 {
         audit::Selection::profiles(&settings.profiles)
     } else {
@@ -68,13 +76,8 @@ pub(super) async fn run(settings: &Settings, args: AuditArgs) -> Result<ExitStat
     let single = matches!(selection.targets.as_slice(), [audit::Target::Current]);
     let title = selection.title.clone();
     let inputs = std::sync::Arc::new(inputs);
-    let results = audit::audit_targets(
-        selection,
-        &settings.connect,
-        std::sync::Arc::clone(&inputs),
-        &many,
-    )
-    .await;
+    let results =
+        audit::audit_targets(selection, &connect, std::sync::Arc::clone(&inputs), &many).await;
     // Only users actually scanned can leave an entry unmatched: after a failed audit
     // every entry would look like a typo.
     if results

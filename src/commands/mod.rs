@@ -17,6 +17,7 @@ mod show;
 use std::path::Path;
 
 use crate::aws::ConnectOptions;
+use crate::aws::in_flight::CallLimits;
 use crate::change::RunOptions;
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
@@ -41,10 +42,22 @@ impl Settings {
                 region: global.region.clone(),
                 endpoint_url: global.endpoint_url.clone(),
                 max_attempts: global.max_attempts,
+                calls: CallLimits::default(),
             },
             profiles: global.profile.clone(),
             quiet: global.quiet,
             color: global.color,
+        }
+    }
+}
+
+impl Settings {
+    /// How to reach AWS with at most `per_account` calls in flight in each account and
+    /// `run` in the whole run.
+    pub(crate) fn connect_with(&self, run: usize, per_account: usize) -> ConnectOptions {
+        ConnectOptions {
+            calls: CallLimits::new(run, per_account),
+            ..self.connect.clone()
         }
     }
 }
@@ -82,6 +95,11 @@ fn check_usage(command: &Command, settings: &Settings) -> Result<()> {
         Command::Apply(args) if args.journal.is_some() && args.plans.len() > 1 => usage(
             "--journal names one file, so it takes one plan; without it each plan gets its own journal",
         ),
+        Command::Rollback(args) if args.rollback_journal.is_some() && args.journals.len() > 1 => {
+            usage(
+                "--journal names one file, so it takes one JOURNAL; without it each rollback gets its own journal",
+            )
+        }
         Command::Audit(args) if args.org_role.is_some() && several_profiles => {
             usage("--org-role takes at most one --profile: the Organization's management account")
         }
@@ -135,5 +153,19 @@ fn run_options(change: &ChangeArgs) -> RunOptions {
         concurrency: change.concurrency as usize,
         verify_timeout: std::time::Duration::from_secs(change.verify_timeout),
         max_changes: None,
+        accounts_in_progress: change.account_concurrency as usize,
     }
+}
+
+/// How apply and rollback reach AWS: `--concurrency` calls in flight per account, and
+/// `--max-in-flight` (4 accounts' worth by default) in the whole run.
+fn change_connect(settings: &Settings, change: &ChangeArgs) -> ConnectOptions {
+    let per_account = change.concurrency as usize;
+    settings.connect_with(
+        change.max_in_flight.map_or(
+            crate::aws::in_flight::ACCOUNTS_AT_FULL_SPEED * per_account,
+            |n| n as usize,
+        ),
+        per_account,
+    )
 }

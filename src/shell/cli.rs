@@ -109,9 +109,19 @@ pub struct ChangeArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Users changed at once.
+    /// AWS calls in flight at once (fewer while IAM throttles).
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub concurrency: u32,
+
+    /// Plans (accounts) changed at once, with several plans or journals; one at a time
+    /// with --max-changes.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub account_concurrency: u32,
+
+    /// AWS calls in flight at once in the whole run, shared by every account in
+    /// progress [default: 4 x --concurrency].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_in_flight: Option<u32>,
 
     /// Seconds to wait for IAM to show the change before calling a user unverified.
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -145,12 +155,12 @@ pub struct ApplyArgs {
 
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
-    /// The journal of the apply to undo.
-    #[arg(value_name = "JOURNAL")]
-    pub journal: PathBuf,
+    /// The journals of the applies to undo (one per account).
+    #[arg(required = true, value_name = "JOURNAL")]
+    pub journals: Vec<PathBuf>,
 
-    /// This rollback's own journal, never overwritten [default: beside the apply's,
-    /// <apply journal stem>.rollback-<UTC timestamp>.journal.jsonl].
+    /// This rollback's own journal, never overwritten; takes one JOURNAL [default:
+    /// beside the apply's, <apply journal stem>.rollback-<UTC timestamp>.journal.jsonl].
     #[arg(long = "journal", value_name = "PATH")]
     pub rollback_journal: Option<PathBuf>,
 
@@ -205,7 +215,7 @@ pub struct AuditArgs {
     #[arg(long, value_enum, default_value_t = SourceArg::Live)]
     pub source: SourceArg,
 
-    /// AWS calls in flight at once, per account.
+    /// AWS calls in flight at once, per account (fewer while IAM throttles).
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub concurrency: u32,
 
@@ -237,9 +247,16 @@ pub struct AuditArgs {
     #[arg(long, value_name = "ID", requires = "org_role", value_parser = parse_unit_id)]
     pub ou: Vec<String>,
 
-    /// Accounts audited at once, with --org-role or several --profile.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    /// Accounts in progress at once, with --org-role or several --profile. More accounts
+    /// than the budget needs keep one account's first calls, made in series, beside
+    /// another's many.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub account_concurrency: u32,
+
+    /// AWS calls in flight at once in the whole run, shared by every account in
+    /// progress [default: 4 x --concurrency].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_in_flight: Option<u32>,
 }
 
 /// How `show` renders a plan.

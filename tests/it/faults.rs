@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::support::proxy::{FaultProxy, Faults};
 use crate::support::{
     LocalIam, SeededKey, assert_journals_tell_the_truth, journals, new_journal, only_journal,
-    param, seed_every_decision,
+    param, seed_every_decision, without_generated_at,
 };
 use keytrim::journal::Event;
 
@@ -30,13 +30,6 @@ fn flaky(seed: u64) -> Faults {
         drop: 0.02,
         ..Faults::default()
     }
-}
-
-fn without_generated_at(plan: &str) -> String {
-    plan.lines()
-        .filter(|line| !line.starts_with("generated_at:"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[test]

@@ -20,6 +20,7 @@ mod errors;
 mod evidence;
 mod faults;
 mod iam_policy;
+mod in_flight;
 mod interrupt;
 mod layout;
 mod org;

@@ -214,6 +214,16 @@ fn apply_with_org_role_changes_each_plan_in_its_own_account() {
         3,
         "{stderr}"
     );
+    // The plans ran side by side; their summaries come in the order they were given.
+    let places: Vec<usize> = plans
+        .iter()
+        .map(|plan| {
+            stderr
+                .find(&format!("apply {plan} (account"))
+                .unwrap_or_else(|| panic!("no summary of {plan}: {stderr}"))
+        })
+        .collect();
+    assert!(places.is_sorted(), "summaries out of order: {stderr}");
     assert_eq!(
         iam.key_status("mgmt-deactivate", &management_old),
         "Inactive"
@@ -222,6 +232,49 @@ fn apply_with_org_role_changes_each_plan_in_its_own_account() {
     assert_eq!(iam.key_status("a-deactivate", &first_old), "Inactive");
     iam.use_account(&second);
     assert_eq!(iam.key_status("b-deactivate", &second_old), "Inactive");
+
+    // One rollback of every plan's journal, side by side, each with its own journal.
+    let applied = support::journals(iam.dir());
+    assert_eq!(applied.len(), 3, "one journal per plan: {applied:?}");
+    iam.keytrim()
+        .args([
+            "rollback",
+            "--yes",
+            "--org-role",
+            ROLE,
+            "--journal",
+            "one.jsonl",
+        ])
+        .args(&applied)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("--journal names one file"));
+    let assert = iam
+        .keytrim()
+        .args(["rollback", "--yes", "--org-role", ROLE])
+        .args(&applied)
+        .assert()
+        .code(0);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert_eq!(
+        stderr.matches("reactivated+verified 1").count(),
+        3,
+        "{stderr}"
+    );
+    let rollbacks: Vec<_> = support::journals(iam.dir())
+        .into_iter()
+        .filter(|path| path.to_string_lossy().contains(".rollback-"))
+        .collect();
+    assert_eq!(
+        rollbacks.len(),
+        3,
+        "one rollback journal each: {rollbacks:?}"
+    );
+    assert_eq!(iam.key_status("b-deactivate", &second_old), "Active");
+    iam.use_account(&first);
+    assert_eq!(iam.key_status("a-deactivate", &first_old), "Active");
+    iam.use_account(ACCOUNT_ID);
+    assert_eq!(iam.key_status("mgmt-deactivate", &management_old), "Active");
 }
 
 /// A member account's apply journal is rolled back through the same role, with the

@@ -161,3 +161,42 @@ fn the_prompt_shows_each_keys_description() {
     p.exp_eof().unwrap();
     assert_eq!(iam.key_status("alice", &keys.alice_old.id), "Active");
 }
+
+/// Two plans: both are asked about before either is carried out, one prompt at a time,
+/// plan after plan; then both are carried out and each is journaled in its account.
+#[test]
+fn every_plan_is_asked_about_before_any_is_changed() {
+    let mut iam = LocalIam::start();
+    let member = iam.create_member_account("member");
+    let (management_old, _) = iam.seed_small_account("mgmt");
+    iam.use_account(&member);
+    let (member_old, _) = iam.seed_small_account("a");
+    iam.use_account(support::ACCOUNT_ID);
+    iam.keytrim()
+        .args(["audit", "--org-role", "KeytrimAudit"])
+        .assert()
+        .code(3);
+    let mut command = iam.keytrim_std();
+    command.args(["apply", "--org-role", "KeytrimApply", PLAN]);
+    command.arg(format!("plans/{member}.yaml"));
+    let mut p = spawn_command(command, Some(60_000)).expect("keytrim in a pseudo-terminal");
+    p.exp_string("Deactivate these keys of mgmt-deactivate? [y,n,a,q,?]")
+        .unwrap();
+    p.send_line("y").unwrap();
+    p.exp_string("Deactivate these keys of a-deactivate? [y,n,a,q,?]")
+        .unwrap();
+    // The first plan's yes is not acted on until the last plan has been asked about.
+    assert_eq!(
+        iam.key_status("mgmt-deactivate", &management_old.id),
+        "Active"
+    );
+    p.send_line("y").unwrap();
+    p.exp_eof().unwrap();
+    assert_eq!(exit_code(&mut p), 0);
+    assert_eq!(
+        iam.key_status("mgmt-deactivate", &management_old.id),
+        "Inactive"
+    );
+    iam.use_account(&member);
+    assert_eq!(iam.key_status("a-deactivate", &member_old.id), "Inactive");
+}

@@ -305,16 +305,19 @@ async fn run_one(ctx: &RunState, work: &UserChange) -> Outcome {
     }
 }
 
-/// Do every user's work, up to `concurrency` users at once; reports in input order.
+/// Do every user's work, with up to `concurrency` calls in flight, advancing
+/// `progress` per user; reports in input order.
 pub(crate) async fn run_all(
     ctx: &RunState,
     changes: Vec<UserChange>,
     concurrency: usize,
     progress: &SharedProgress,
 ) -> Vec<UserReport> {
-    progress.set_total(changes.len() as u64);
     let (ctx, tick) = (ctx.clone(), progress.clone());
-    let reports = bounded::map(changes, concurrency, move |work| {
+    // More users in progress than calls may be in flight (the account's gate holds
+    // the calls to `concurrency`): a user backing off leaves its place to another.
+    let in_progress = concurrency * crate::aws::in_flight::IN_PROGRESS_PER_PLACE;
+    bounded::map(changes, in_progress, move |work| {
         let (ctx, tick) = (ctx.clone(), tick.clone());
         async move {
             let outcome = run_one(&ctx, &work).await;
@@ -325,9 +328,7 @@ pub(crate) async fn run_all(
             }
         }
     })
-    .await;
-    progress.finish();
-    reports
+    .await
 }
 
 #[cfg(test)]

@@ -25,3 +25,11 @@ pub(crate) use command::{isolated_env, keytrim_isolated, keytrim_path, stderr_wi
 pub(crate) use journals::{assert_journals_tell_the_truth, journals, new_journal, only_journal};
 pub(crate) use local_iam::{ACCOUNT_ID, LocalIam, SeededKey};
 pub(crate) use seed::{EveryDecision, seed_every_decision};
+
+/// A plan's text without the moment it was written, for comparing two audits.
+pub(crate) fn without_generated_at(plan: &str) -> String {
+    plan.lines()
+        .filter(|line| !line.starts_with("generated_at:"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

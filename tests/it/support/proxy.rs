@@ -70,6 +70,8 @@ pub(crate) struct Tally {
     pub forwarded: BTreeMap<String, usize>,
     /// Faults injected, per kind.
     pub faults: BTreeMap<&'static str, usize>,
+    /// The most requests the proxy was answering at once.
+    pub peak_in_flight: usize,
 }
 
 impl Tally {
@@ -87,6 +89,8 @@ struct State {
     bucket: Mutex<(f64, Instant)>,
     /// True once the side change was made.
     side_change_made: Mutex<bool>,
+    /// Requests being answered now.
+    in_flight: Mutex<usize>,
     tally: Mutex<Tally>,
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
 }
@@ -148,9 +152,31 @@ fn dropped(what: &str) -> Reply {
     Err(std::io::Error::other(format!("fault proxy: {what}")))
 }
 
+/// Counts a request as being answered until it is dropped.
+struct Answering(Arc<State>);
+
+impl Answering {
+    fn start(state: &Arc<State>) -> Answering {
+        let mut in_flight = state.in_flight.lock().unwrap();
+        *in_flight += 1;
+        let mut tally = state.tally.lock().unwrap();
+        tally.peak_in_flight = tally.peak_in_flight.max(*in_flight);
+        Answering(Arc::clone(state))
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        *self.0.in_flight.lock().unwrap() -= 1;
+    }
+}
+
 async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
     let (parts, body) = request.into_parts();
     let body = body.collect().await.map_err(io_error)?.to_bytes();
+    // A client sends its next request only after this answer is out, so the peak
+    // here is never above the client's own.
+    let _answering = Answering::start(&state);
     let action = action_of(&body);
     *state
         .tally
@@ -347,6 +373,7 @@ impl FaultProxy {
             seen: Mutex::new(HashMap::new()),
             bucket: Mutex::new((faults.rate_limit.unwrap_or_default(), Instant::now())),
             side_change_made: Mutex::new(false),
+            in_flight: Mutex::new(0),
             faults,
             tally: Mutex::new(Tally::default()),
             client: Client::builder(TokioExecutor::new()).build(upstream_connector()),
