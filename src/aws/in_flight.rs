@@ -2,7 +2,11 @@
 //! account in progress, and within it one window per account, because IAM throttles
 //! each account on its own. The window falls by half when IAM throttles a call and
 //! grows back by one place per window's worth of successes (additive increase,
-//! multiplicative decrease, as TCP does), up to `--concurrency`.
+//! multiplicative decrease, as TCP does), up to `--concurrency`. It also learns how
+//! often each size is throttled: throttles that come as often with half the window are
+//! not keytrim's doing and do not shrink it (robust when other automation spends the
+//! quota), and a size known to throttle more than the one below reopens only after a
+//! hold (polite against a quota).
 //!
 //! A place is held only while an attempt is on the wire: the SDK's retries wait out
 //! their back-off outside the window, so a call backing off never leaves a place idle.
@@ -27,7 +31,7 @@ use aws_smithy_runtime_api::client::retries::classifiers::{RetryAction, RetryRea
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::retry::ErrorKind;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The run's budget, by default, in accounts' worth of `--concurrency`: what 4 accounts
 /// audited at once allowed before the budget was shared.
@@ -103,6 +107,14 @@ fn https_client() -> SharedHttpClient {
 }
 
 /// One account's window of calls in flight: the pure rule, without clocks or tasks.
+///
+/// Throttles that come whatever keytrim's own pace (other automation spending the
+/// account's quota) must not shrink the window: shrinking would not stop them, only
+/// slow keytrim down. So the window keeps, for each number of places, how often the
+/// attempts made with it were throttled, and listens to a throttle only when the
+/// window throttles clearly more often than half its size did (or half its size has
+/// not been tried yet). Likewise it reopens a place that throttles clearly more often
+/// than the size below only after `HOLD` successes: against a quota it probes rarely.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Window {
     /// Places open now, from 1 to `most`; fractional while it grows.
@@ -114,17 +126,56 @@ pub(crate) struct Window {
     /// A throttle of an attempt that returns before this count was sent before the
     /// last decrease: it says nothing about the window as it is now.
     unheeded_until: u64,
+    /// Per number of calls in flight: how often attempts sent with that many were
+    /// throttled, lately.
+    seen: Vec<Throttling>,
+    /// Successes while the next place is one that throttles more.
+    held: u32,
 }
+
+/// How often attempts made with one number of places were throttled: a moving
+/// average, plain over the first `SETTLED` attempts, then weighting the last ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Throttling {
+    share: f64,
+    attempts: u32,
+}
+
+impl Throttling {
+    fn add(&mut self, throttled: bool) {
+        self.attempts = self.attempts.saturating_add(1);
+        let weight = (1.0 / f64::from(self.attempts)).max(1.0 / f64::from(SETTLED));
+        self.share += (if throttled { 1.0 } else { 0.0 } - self.share) * weight;
+    }
+
+    fn known(self) -> bool {
+        self.attempts >= SETTLED
+    }
+}
+
+/// Attempts after which a size's throttle share is taken as known; the share then
+/// weighs the last `SETTLED` attempts most.
+const SETTLED: u32 = 64;
+
+/// Whether a throttle share is clearly above another: by half again and two points,
+/// beyond the noise of two averages of `SETTLED` attempts each.
+fn clearly_more(share: f64, than: f64) -> bool {
+    share > than * 1.5 + 0.02
+}
+/// Successes before a place that throttles more than the size below opens again.
+const HOLD: u32 = 64;
 
 impl Window {
     pub(crate) fn new(most: usize) -> Window {
-        let most = most.max(1) as f64;
+        let most = most.max(1);
         Window {
-            size: most,
-            most,
+            size: most as f64,
+            most: most as f64,
             in_flight: 0,
             returned: 0,
             unheeded_until: 0,
+            seen: vec![Throttling::default(); most + 1],
+            held: 0,
         }
     }
 
@@ -139,14 +190,11 @@ impl Window {
         self.in_flight
     }
 
-    /// Whether another attempt may go on the wire now.
-    pub(crate) fn has_room(&self) -> bool {
-        self.in_flight < self.places()
-    }
-
-    /// An attempt went on the wire.
-    pub(crate) fn sent(&mut self) {
+    /// An attempt went on the wire; returns how many are in flight with it (its
+    /// level, which its outcome is counted for).
+    pub(crate) fn sent(&mut self) -> usize {
         self.in_flight += 1;
+        self.in_flight.min(self.seen.len() - 1)
     }
 
     /// An attempt came back (with any answer, or none).
@@ -155,101 +203,213 @@ impl Window {
         self.returned += 1;
     }
 
-    /// An attempt succeeded: one more place per window's worth of successes.
-    pub(crate) fn succeeded(&mut self) {
-        self.size = (self.size + 1.0 / self.size).min(self.most);
+    /// True when `level` calls in flight are throttled clearly more often than `than`.
+    fn throttles_more(&self, level: usize, than: usize) -> bool {
+        let (more, fewer) = (self.seen[level], self.seen[than]);
+        more.known() && fewer.known() && clearly_more(more.share, fewer.share)
     }
 
-    /// IAM throttled an attempt: halve the window, once for all the attempts that were
-    /// already on the wire when it was last halved (they were sent under the old size).
-    pub(crate) fn throttled(&mut self) {
+    /// An attempt sent at `level` succeeded. A full window grows by one place per
+    /// window's worth of successes (a window keytrim does not fill says nothing of a
+    /// larger one); into a place known to throttle more than the size below only after
+    /// `HOLD` successes.
+    pub(crate) fn succeeded(&mut self, level: usize) {
+        self.seen[level].add(false);
+        let places = self.places();
+        if level < places {
+            return;
+        }
+        let grown = (self.size + 1.0 / self.size).min(self.most);
+        let next = grown.floor() as usize;
+        if next > places && self.throttles_more(next, places) {
+            self.held += 1;
+            if self.held < HOLD {
+                return;
+            }
+        }
+        self.held = 0;
+        self.size = grown;
+    }
+
+    /// IAM throttled an attempt sent at `level`: the window falls to half the calls
+    /// that were in flight, once for all the attempts that were already on the wire
+    /// when it last fell (they were sent under the old size); unless half as many calls
+    /// are known to be throttled as often, as when other automation spends the quota:
+    /// then the throttles are not keytrim's doing, and a smaller window would only be
+    /// slower.
+    pub(crate) fn throttled(&mut self, level: usize) {
+        self.seen[level].add(true);
         // `returned` already counts this attempt: it came back before it was judged.
         if self.returned <= self.unheeded_until {
             return;
         }
-        self.size = (self.size * DECREASE).max(1.0);
+        let half = (level / 2).max(1);
+        let (now, halved) = (self.seen[level], self.seen[half]);
+        if now.known() && halved.known() && !clearly_more(now.share, halved.share) {
+            return;
+        }
+        self.held = 0;
+        self.size = (level as f64 * DECREASE).max(1.0).min(self.size);
         self.unheeded_until = self.returned + self.in_flight as u64;
     }
 }
 
-/// One account's gate: its window, under the run's budget.
+/// One account's gate: its window, kept as a first-come-first-served semaphore of its
+/// open places, under the run's budget.
 #[derive(Debug)]
 pub(crate) struct AccountGate {
-    window: Mutex<Window>,
-    room: Notify,
+    /// Which account of the run this is, for the SDK's retry partition.
+    id: usize,
+    state: Mutex<GateState>,
+    /// As many permits as the window has places, less those owed.
+    places: Arc<Semaphore>,
     run: RunBudget,
 }
 
-/// A place on the wire, held for one attempt; given back when dropped (also when the
-/// attempt is cancelled by a timeout).
+#[derive(Debug)]
+struct GateState {
+    window: Window,
+    /// Places the window closed while they were in use: the next ones given back are
+    /// kept, not returned to the semaphore.
+    owed: usize,
+}
+
+/// A place on the wire, held for one attempt until its answer has been judged; given
+/// back when dropped (also when the attempt is cancelled by a timeout, or while it
+/// still waits for the run's place).
 struct Place {
     gate: Arc<AccountGate>,
-    /// The run's place; `None` while it is awaited, so that a cancelled wait still
-    /// gives the window's place back.
-    _run: Option<OwnedSemaphorePermit>,
+    account: Option<OwnedSemaphorePermit>,
+    /// The run's place; `None` while it is awaited.
+    run: Option<OwnedSemaphorePermit>,
+    /// How many of the account's calls were in flight with this one when it was sent.
+    level: usize,
+}
+
+impl Place {
+    /// The attempt came back, and `outcome` is what it came to (`None`: not judged).
+    /// The window hears it before the place is free, so that no other attempt takes
+    /// the place of one that was throttled before the window has shrunk.
+    fn settle(&mut self, outcome: Option<Heard>) {
+        let mut state = self.gate.state();
+        // Only an attempt that got on the wire comes back.
+        if self.run.take().is_some() {
+            state.window.returned();
+        }
+        if let Some(outcome) = outcome {
+            self.gate.apply(&mut state, outcome, self.level);
+        }
+        if let Some(permit) = self.account.take()
+            && state.owed > 0
+        {
+            state.owed -= 1;
+            permit.forget();
+        }
+    }
 }
 
 impl Drop for Place {
     fn drop(&mut self) {
-        self.gate.window().returned();
-        self.gate.room.notify_waiters();
+        self.settle(None);
     }
 }
 
+/// The place of an attempt whose answer is in, riding on the answer until the
+/// interceptor has judged it.
+#[derive(Clone)]
+struct HeldPlace(Arc<Mutex<Option<Place>>>);
+
 impl AccountGate {
     pub(crate) fn new(limits: &CallLimits) -> Arc<AccountGate> {
+        static GATES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let window = Window::new(limits.per_account);
         Arc::new(AccountGate {
-            window: Mutex::new(Window::new(limits.per_account)),
-            room: Notify::new(),
+            id: GATES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            places: Arc::new(Semaphore::new(window.places())),
+            state: Mutex::new(GateState { window, owed: 0 }),
             run: limits.run.clone(),
         })
     }
 
-    fn window(&self) -> std::sync::MutexGuard<'_, Window> {
-        // The window is plain numbers: a panic elsewhere cannot leave it torn.
-        self.window
+    /// The SDK's retry partition of this account: its own quota of retries, as IAM
+    /// throttles each account on its own and one throttled account must not spend the
+    /// retries of every other.
+    pub(crate) fn retry_partition(&self) -> aws_smithy_runtime::client::retries::RetryPartition {
+        aws_smithy_runtime::client::retries::RetryPartition::new(format!(
+            "keytrim-account-{}",
+            self.id
+        ))
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, GateState> {
+        // The state is plain numbers: a panic elsewhere cannot leave it torn.
+        self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Wait for a place in this account's window, then for one in the run's budget.
+    #[cfg(test)]
+    fn window(&self) -> Window {
+        self.state().window.clone()
+    }
+
+    /// Wait for a place in this account's window, then for one in the run's budget,
+    /// each in turn of arrival. The SDK's attempt timeout counts this wait: at most
+    /// twice `--concurrency` users wait in an account, so it is a few calls long.
     async fn enter(self: &Arc<Self>) -> Place {
-        loop {
-            let notified = self.room.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            {
-                let mut window = self.window();
-                if window.has_room() {
-                    window.sent();
-                    break;
-                }
-            }
-            notified.await;
-        }
-        // A place in the window is taken first, so an account waiting for room in
-        // its own window never holds one of the run's places.
         let mut place = Place {
             gate: Arc::clone(self),
-            _run: None,
+            account: None,
+            run: None,
+            level: 1,
         };
-        place._run = Some(
-            Arc::clone(&self.run.places)
+        // A place in the window is taken first, so an account waiting for room in
+        // its own window never holds one of the run's places.
+        place.account = Some(
+            Arc::clone(&self.places)
                 .acquire_owned()
                 .await
-                .expect("the run's budget is never closed"),
+                .expect("an account's places are never closed"),
         );
+        let run = Arc::clone(&self.run.places)
+            .acquire_owned()
+            .await
+            .expect("the run's budget is never closed");
+        place.level = self.state().window.sent();
+        place.run = Some(run);
         place
     }
 
+    /// Tell the window how an attempt ended whose place is already free (its level
+    /// unknown: taken as a full window).
     fn heard(&self, outcome: Heard) {
-        let mut window = self.window();
+        let mut state = self.state();
+        let level = state.window.places();
+        self.apply(&mut state, outcome, level);
+    }
+
+    /// Tell the window how an attempt sent at `level` ended, and open or close places
+    /// to match it.
+    fn apply(&self, state: &mut GateState, outcome: Heard, level: usize) {
+        let before = state.window.places();
         match outcome {
-            Heard::Succeeded => window.succeeded(),
-            Heard::Throttled => window.throttled(),
+            Heard::Succeeded => state.window.succeeded(level),
+            Heard::Throttled => state.window.throttled(level),
         }
-        drop(window);
-        self.room.notify_waiters();
+        let after = state.window.places();
+        if after != before {
+            tracing::debug!(account = self.id, places = after, "calls in flight");
+        }
+        if after < before {
+            let closing = before - after;
+            let closed = self.places.forget_permits(closing);
+            state.owed += closing - closed;
+        } else if after > before {
+            let opening = after - before;
+            let repaid = opening.min(state.owed);
+            state.owed -= repaid;
+            self.places.add_permits(opening - repaid);
+        }
     }
 }
 
@@ -294,8 +454,10 @@ impl HttpConnector for GatedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let (inner, gate) = (self.inner.clone(), Arc::clone(&self.gate));
         HttpConnectorFuture::new(async move {
-            let _place = gate.enter().await;
-            inner.call(request).await
+            let place = gate.enter().await;
+            let mut response = inner.call(request).await?;
+            response.add_extension(HeldPlace(Arc::new(Mutex::new(Some(place)))));
+            Ok(response)
         })
     }
 }
@@ -325,22 +487,36 @@ impl Intercept for ThrottleWatch {
         runtime_components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        match context.output_or_error() {
-            Some(Ok(_)) => self.gate.heard(Heard::Succeeded),
+        let outcome = match context.output_or_error() {
+            Some(Ok(_)) => Some(Heard::Succeeded),
             Some(Err(_)) => {
                 let judged =
                     run_classifiers_on_ctx(runtime_components.retry_classifiers(), context.inner());
-                if matches!(
+                matches!(
                     judged,
                     RetryAction::RetryIndicated(RetryReason::RetryableError {
                         kind: ErrorKind::ThrottlingError,
                         ..
                     })
-                ) {
-                    self.gate.heard(Heard::Throttled);
-                }
+                )
+                .then_some(Heard::Throttled)
             }
-            None => {}
+            None => None,
+        };
+        let held = context
+            .response()
+            .and_then(|response| response.extension::<HeldPlace>())
+            .and_then(|held| {
+                held.0
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take()
+            });
+        match (held, outcome) {
+            // The usual case: the window hears the answer, then the place is free.
+            (Some(mut place), outcome) => place.settle(outcome),
+            (None, Some(outcome)) => self.gate.heard(outcome),
+            (None, None) => {}
         }
         Ok(())
     }
@@ -350,25 +526,103 @@ impl Intercept for ThrottleWatch {
 mod tests {
     use super::*;
 
-    /// Send and return `n` attempts one after another, each with `outcome`.
-    fn round_trips(window: &mut Window, n: usize, outcome: fn(&mut Window)) {
+    /// `n` attempts, each sent and come back with `outcome`, with the window full:
+    /// each counts for as many calls in flight as the window has places.
+    fn round_trips(window: &mut Window, n: usize, outcome: fn(&mut Window, usize)) {
         for _ in 0..n {
+            let level = window.places();
             window.sent();
             window.returned();
-            outcome(window);
+            outcome(window, level);
         }
     }
 
     #[test]
-    fn a_new_window_is_fully_open_and_holds_its_size() {
-        let mut window = Window::new(8);
-        for _ in 0..8 {
-            assert!(window.has_room());
-            window.sent();
+    fn a_new_window_is_fully_open() {
+        let window = Window::new(8);
+        assert_eq!(window.places(), 8);
+        assert_eq!(Window::new(0).places(), 1, "never fewer than one place");
+    }
+
+    /// What a simulated run of the window came to.
+    #[derive(Debug)]
+    struct Simulated {
+        /// Successful calls per tick.
+        goodput: f64,
+        /// Throttled attempts, of all attempts.
+        throttled: f64,
+    }
+
+    /// A simulated account: each tick, every open place sends an attempt, which comes
+    /// back within the tick (the tick is a call's latency) and is throttled when
+    /// `throttles` says so.
+    fn simulate(most: usize, ticks: u32, mut throttles: impl FnMut(u32) -> bool) -> Simulated {
+        let mut window = Window::new(most);
+        let (mut succeeded, mut throttled) = (0u32, 0u32);
+        for tick in 0..ticks {
+            // Every place's attempt goes out at once: each with `places` in flight.
+            let places = window.places();
+            for _ in 0..places {
+                window.sent();
+            }
+            for _ in 0..places {
+                window.returned();
+                if throttles(tick) {
+                    throttled += 1;
+                    window.throttled(places);
+                } else {
+                    succeeded += 1;
+                    window.succeeded(places);
+                }
+            }
         }
-        assert!(!window.has_room(), "a ninth attempt while eight are out");
-        window.returned();
-        assert!(window.has_room());
+        Simulated {
+            goodput: f64::from(succeeded) / f64::from(ticks),
+            throttled: f64::from(throttled) / f64::from(succeeded + throttled),
+        }
+    }
+
+    /// A quota of `per_tick` calls a tick, as a token bucket holding `held` calls.
+    fn quota(per_tick: f64, held: f64) -> impl FnMut(u32) -> bool {
+        let (mut tokens, mut filled_at) = (held, 0u32);
+        move |tick| {
+            tokens = (tokens + f64::from(tick - filled_at) * per_tick).min(held);
+            filled_at = tick;
+            if tokens >= 1.0 {
+                tokens -= 1.0;
+                false
+            } else {
+                true
+            }
+        }
+    }
+
+    /// The benchmark's quota in ticks: 100 calls a second where one place makes 77,
+    /// so the quota lies between one place and two; and one of five places' worth.
+    /// The window must come within 1.2x of the quota's floor (its goodput at least
+    /// 1/1.2 of the quota) with at most 5% of attempts throttled.
+    #[test]
+    fn under_a_quota_the_window_keeps_near_it_and_rarely_overruns_it() {
+        for per_tick in [100.0 / 77.0, 4.6] {
+            let run = simulate(8, 20_000, quota(per_tick, per_tick * 77.0));
+            assert!(run.goodput >= per_tick / 1.2, "quota {per_tick}: {run:?}");
+            assert!(run.throttled <= 0.05, "quota {per_tick}: {run:?}");
+        }
+    }
+
+    /// Throttles at random, whatever the window (other automation spending the quota):
+    /// shrinking would not stop them, so the window stays near its most.
+    #[test]
+    fn throttles_at_random_leave_the_window_near_its_most() {
+        for share in [0.1, 0.3] {
+            let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7);
+            let run = simulate(8, 20_000, |_| rand::RngExt::random::<f64>(&mut rng) < share);
+            // Eight places make eight calls a tick, of which `share` are throttled.
+            assert!(
+                run.goodput >= 8.0 * (1.0 - share) * 0.75,
+                "{share}: {run:?}"
+            );
+        }
     }
 
     #[test]
@@ -392,7 +646,7 @@ mod tests {
         }
         for _ in 0..8 {
             window.returned();
-            window.throttled();
+            window.throttled(8);
         }
         assert_eq!(window.places(), 4);
         // The next attempt was sent under the halved window: its throttle counts.
@@ -414,6 +668,26 @@ mod tests {
         assert_eq!(window.places(), 3);
         round_trips(&mut window, 1000, Window::succeeded);
         assert_eq!(window.places(), 8, "never above --concurrency");
+    }
+
+    /// A window keytrim does not fill (users waiting out back-offs, verifying) says
+    /// nothing of a larger one: it does not grow; and a throttle brings it to half the
+    /// calls that were in flight, not half its size.
+    #[test]
+    fn only_a_full_window_grows_and_a_throttle_halves_what_was_in_flight() {
+        let mut window = Window::new(8);
+        round_trips(&mut window, 1, Window::throttled);
+        assert_eq!(window.places(), 4);
+        for _ in 0..100 {
+            window.sent();
+            window.returned();
+            window.succeeded(1);
+        }
+        assert_eq!(window.places(), 4, "one call in flight at a time");
+        window.sent();
+        window.returned();
+        window.throttled(2);
+        assert_eq!(window.places(), 1, "half of the two calls in flight");
     }
 
     /// IAM's answers as they come over the wire, judged by the SDK's own classifiers: a
@@ -461,53 +735,75 @@ mod tests {
         assert!(iam.get_user().send().await.is_err());
         assert_eq!(places(), 8, "a refusal is not a throttle");
         assert!(iam.list_users().send().await.is_err());
-        assert_eq!(places(), 4, "IAM's Throttling halves the window");
-        for _ in 0..3 {
+        assert_eq!(
+            places(),
+            1,
+            "IAM's Throttling brings the window to half the calls in flight: one"
+        );
+        iam.list_access_keys()
+            .user_name("alice")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(places(), 2, "a success of a full window opens a place");
+        for _ in 0..4 {
             iam.list_access_keys()
                 .user_name("alice")
                 .send()
                 .await
                 .unwrap();
         }
-        assert_eq!(places(), 4, "4 + 1/4 + ... : not yet a fifth place");
-        for _ in 0..2 {
-            iam.list_access_keys()
-                .user_name("alice")
-                .send()
-                .await
-                .unwrap();
-        }
-        assert_eq!(places(), 5, "a window's worth of successes opens a place");
+        assert_eq!(places(), 2, "one call at a time does not fill two places");
         assert_eq!(gate.window().in_flight(), 0, "every place was given back");
+    }
+
+    /// Whether `enter` would have to wait now.
+    async fn waits(gate: &Arc<AccountGate>) -> bool {
+        tokio::time::timeout(std::time::Duration::ZERO, gate.enter())
+            .await
+            .is_err()
     }
 
     #[tokio::test]
     async fn a_gate_lets_no_more_than_its_window_and_the_run_allows() {
-        let run = RunBudget::new(3);
         let limits = CallLimits {
-            run,
+            run: RunBudget::new(3),
             per_account: 2,
             https: https_client(),
         };
         let (first, second) = (AccountGate::new(&limits), AccountGate::new(&limits));
         let a = first.enter().await;
         let _b = first.enter().await;
-        // The account's window is full: a third waits.
-        assert!(
-            tokio::time::timeout(std::time::Duration::ZERO, first.enter())
-                .await
-                .is_err()
-        );
+        assert!(waits(&first).await, "the account's window is full");
         let _c = second.enter().await;
-        // The run's budget of three is spent: the other account waits too.
-        assert!(
-            tokio::time::timeout(std::time::Duration::ZERO, second.enter())
-                .await
-                .is_err()
-        );
+        // The run's budget of three is spent: the other account waits too, and its
+        // cancelled wait gives back the window's place it had taken.
+        assert!(waits(&second).await);
         drop(a);
         let _d = second.enter().await;
         assert_eq!(first.window().in_flight(), 1);
         assert_eq!(second.window().in_flight(), 2);
+    }
+
+    /// Places the window closes while they are in use are kept when they come back,
+    /// so the account never has more calls out than its window.
+    #[tokio::test]
+    async fn places_closed_while_in_use_are_kept_when_they_come_back() {
+        let gate = AccountGate::new(&CallLimits::new(8, 4));
+        let a = gate.enter().await;
+        let b = gate.enter().await;
+        let c = gate.enter().await;
+        let _d = gate.enter().await;
+        drop(a);
+        gate.heard(Heard::Throttled);
+        assert_eq!(gate.window().places(), 2);
+        // Three out, two places: nothing more until two have come back.
+        assert!(waits(&gate).await);
+        drop(b);
+        assert!(waits(&gate).await, "the place given back was owed");
+        drop(c);
+        let _e = gate.enter().await;
+        assert!(waits(&gate).await);
+        assert_eq!(gate.window().in_flight(), 2);
     }
 }

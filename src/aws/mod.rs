@@ -86,6 +86,7 @@ impl AccountConfig {
         aws_sdk_organizations::Client::from_conf(
             aws_sdk_organizations::config::Builder::from(&self.sdk)
                 .interceptor(ThrottleWatch::new(Arc::clone(&self.gate)))
+                .retry_partition(self.gate.retry_partition())
                 .build(),
         )
     }
@@ -113,11 +114,13 @@ impl Clients {
             iam: aws_sdk_iam::Client::from_conf(
                 aws_sdk_iam::config::Builder::from(&config.sdk)
                     .interceptor(watch())
+                    .retry_partition(config.gate.retry_partition())
                     .build(),
             ),
             sts: aws_sdk_sts::Client::from_conf(
                 aws_sdk_sts::config::Builder::from(&config.sdk)
                     .interceptor(watch())
+                    .retry_partition(config.gate.retry_partition())
                     .build(),
             ),
             endpoint: config.endpoint(),
@@ -524,6 +527,25 @@ mod tests {
             let message = err.to_string();
             assert!(message.contains(expected), "{message}");
         }
+    }
+
+    /// IAM throttles each account on its own: one throttled account must not spend the
+    /// SDK's retries of every other, so each account has its own retry partition.
+    #[tokio::test]
+    async fn each_account_has_its_own_quota_of_retries() {
+        let options = ConnectOptions {
+            endpoint_url: Some("http://127.0.0.1:9".into()),
+            ..ConnectOptions::default()
+        };
+        let first = Clients::new(&load_config(&options).await.unwrap());
+        let second = Clients::new(&load_config(&options).await.unwrap());
+        let partition = |clients: &Clients| format!("{:?}", clients.iam.config().retry_partition());
+        assert_ne!(partition(&first), partition(&second));
+        assert_eq!(
+            partition(&first),
+            format!("{:?}", first.sts.config().retry_partition()),
+            "one account, one partition"
+        );
     }
 
     #[tokio::test]

@@ -68,8 +68,9 @@ pub(crate) async fn apply(
     let budget = options
         .max_changes
         .map(|max| Arc::new(ChangeBudget::new(max)));
-    // Every plan is asked about first, one at a time; then the plans run side by side.
-    let mut confirmed = Vec::new();
+    // Every plan's journal is started before the first prompt, so that a plan that
+    // cannot start stops the command before anyone is asked anything.
+    let mut started = Vec::new();
     for (path, plan, digest, clients, caller) in ready {
         // A named journal is never overwritten; a default name gets a number if taken.
         let journal = match journal_path {
@@ -89,7 +90,15 @@ pub(crate) async fn apply(
             options,
             reporter,
         })?;
-        confirmed.push(confirm_plan(run, &plan)?);
+        started.push((run, plan));
+    }
+    // Every plan is asked about, one at a time; then the plans run side by side.
+    let mut confirmed = Vec::new();
+    for (run, plan) in started {
+        match confirm_plan(run, &plan) {
+            Ok(ready) => confirmed.push(ready),
+            Err(err) => return super::abandon(confirmed, err),
+        }
     }
     super::carry_out(confirmed, options.side_by_side(), reporter).await
 }

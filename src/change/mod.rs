@@ -41,6 +41,18 @@ pub(crate) struct RunOptions {
 }
 
 impl RunOptions {
+    /// Users in progress in one run: twice `--concurrency`, so that a user waiting out
+    /// a back-off leaves its place to another; `--concurrency` itself under
+    /// `--max-changes`, so that the keys its budget covers follow the plan's order as
+    /// closely as `--concurrency` allows (one at a time with `--concurrency 1`).
+    fn users_in_progress(&self) -> usize {
+        if self.max_changes.is_some() {
+            self.concurrency
+        } else {
+            self.concurrency * crate::aws::in_flight::IN_PROGRESS_PER_PLACE
+        }
+    }
+
     /// How many runs go side by side: one at a time under `--max-changes`, so that which
     /// keys its budget covers follows the order of the plans, as a reviewer reads them.
     fn side_by_side(&self) -> usize {
@@ -327,8 +339,13 @@ impl<'r> ChangeRun<'r> {
     /// earlier run's prompt, asks nothing.
     fn ask_per_user(&mut self, changes: Vec<UserChange>) -> Result<Vec<UserChange>> {
         let mut approved = Vec::new();
-        let mut answer_rest: Option<Answer> =
-            self.ctx.interrupt.is_set().then_some(Answer::Interrupted);
+        let stopped_before = self.ctx.interrupt.is_set();
+        let mut answer_rest: Option<Answer> = stopped_before.then_some(Answer::Interrupted);
+        let interrupted_reason = if stopped_before {
+            "not asked: interrupted at an earlier prompt"
+        } else {
+            "interrupted at the prompt"
+        };
         for work in changes {
             let answer = match answer_rest {
                 Some(answer) => answer,
@@ -347,7 +364,7 @@ impl<'r> ChangeRun<'r> {
                     approved.push(work);
                     continue;
                 }
-                Answer::Interrupted => (interrupted(), Event::Skipped, "interrupted at the prompt"),
+                Answer::Interrupted => (interrupted(), Event::Skipped, interrupted_reason),
                 _ => (Outcome::Declined, Event::Declined, "declined at the prompt"),
             };
             self.record(event, &name, reason)?;
@@ -360,7 +377,7 @@ impl<'r> ChangeRun<'r> {
             self.ctx.interrupt.set();
             for work in approved.drain(..) {
                 let name = work.user_name().to_string();
-                self.record(Event::Skipped, &name, "interrupted at the prompt")?;
+                self.record(Event::Skipped, &name, interrupted_reason)?;
                 self.reports.push(UserReport {
                     user_name: name,
                     outcome: interrupted(),
@@ -380,6 +397,21 @@ impl<'r> ChangeRun<'r> {
     }
 }
 
+/// Journal that the approved changes of `runs` were never started, because `cause`
+/// stopped the command before any change; then return `cause`. Best effort: the
+/// journal's own failure may be what `cause` is.
+pub(crate) fn abandon<T>(runs: Vec<ConfirmedRun<'_>>, cause: Error) -> Result<T> {
+    let reason = format!("not started: {cause}");
+    for confirmed in runs {
+        for work in &confirmed.approved {
+            let _ = confirmed
+                .run
+                .record(Event::Skipped, work.user_name(), &reason);
+        }
+    }
+    Err(cause)
+}
+
 /// A run whose users have been asked about: its changes wait to be carried out.
 pub(crate) struct ConfirmedRun<'r> {
     run: ChangeRun<'r>,
@@ -388,10 +420,11 @@ pub(crate) struct ConfirmedRun<'r> {
     order: HashMap<String, usize>,
 }
 
-/// Carry out the changes of every run, `side_by_side` runs (accounts) at once, each
-/// with its own journal and within the run's budget of calls in flight; then report
-/// every run in the order given. The exit status is the worst of them; a journal that
-/// failed is an error once every run has been reported.
+/// Carry out the changes of every run, `side_by_side` runs (accounts) at once (one at a
+/// time when two runs share an account), each with its own journal and within the
+/// run's budget of calls in flight; then report every run in the order given. The exit
+/// status is the worst of them; a journal that failed is an error (exit 1) once every
+/// run has been reported: each run stops itself, and the others go on.
 pub(crate) async fn carry_out(
     runs: Vec<ConfirmedRun<'_>>,
     side_by_side: usize,
@@ -400,10 +433,22 @@ pub(crate) async fn carry_out(
     let Some(first) = runs.first() else {
         return Ok(ExitStatus::Ok);
     };
-    let (interrupt, concurrency) = (
+    let (interrupt, in_progress) = (
         first.run.ctx.interrupt.clone(),
-        first.run.options.concurrency,
+        first.run.options.users_in_progress(),
     );
+    // Two runs in one account go one after the other, as a person would run them:
+    // side by side, each would check its keys before the other changed them.
+    let mut accounts: Vec<&str> = runs
+        .iter()
+        .map(|run| run.run.ctx.account_id.as_str())
+        .collect();
+    accounts.sort_unstable();
+    let side_by_side = if accounts.windows(2).any(|pair| pair[0] == pair[1]) {
+        1
+    } else {
+        side_by_side
+    };
     // Ctrl-C is caught from here on; at a prompt it was read as an answer.
     interrupt.listen();
     let progress = reporter.progress("users");
@@ -417,7 +462,7 @@ pub(crate) async fn carry_out(
     let tick = progress.clone();
     let done = bounded::map(work, side_by_side, move |(ctx, approved)| {
         let tick = tick.clone();
-        async move { execute::run_all(&ctx, approved, concurrency, &tick).await }
+        async move { execute::run_all(&ctx, approved, in_progress, &tick).await }
     })
     .await;
     progress.finish();
@@ -426,8 +471,8 @@ pub(crate) async fn carry_out(
     for ((run, order), done) in waiting.into_iter().zip(done) {
         match run.finish(done, &order) {
             Ok(status) => worst = worst.max(status),
+            // Reported once every run has printed its summary.
             Err(err) => {
-                worst = worst.max(ExitStatus::Error);
                 first_failure.get_or_insert(err);
             }
         }

@@ -160,7 +160,8 @@ pub(crate) async fn rollback(
         ready.push((applied, clients, caller));
     }
     let interrupt = Interrupt::default();
-    let mut confirmed = Vec::new();
+    // Every rollback's journal is started before the first prompt.
+    let mut started = Vec::new();
     for (applied, clients, caller) in ready {
         let run = ChangeRun::start(RunSetup {
             mode: RunMode::new(Mode::Rollback, options.dry_run),
@@ -178,13 +179,19 @@ pub(crate) async fn rollback(
             options,
             reporter,
         })?;
-        let changes: Vec<UserChange> = applied
-            .users
+        started.push((run, applied.users));
+    }
+    let mut confirmed = Vec::new();
+    for (run, users) in started {
+        let changes: Vec<UserChange> = users
             .into_iter()
             .map(|(user_name, keys)| UserChange::Reactivate { user_name, keys })
             .collect();
         // Declined users first, then the others as they ran: no reordering.
-        confirmed.push(run.confirm(changes, Vec::new())?);
+        match run.confirm(changes, Vec::new()) {
+            Ok(ready) => confirmed.push(ready),
+            Err(err) => return super::abandon(confirmed, err),
+        }
     }
     super::carry_out(confirmed, options.side_by_side(), reporter).await
 }

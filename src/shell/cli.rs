@@ -115,7 +115,7 @@ pub struct ChangeArgs {
 
     /// Plans (accounts) changed at once, with several plans or journals; one at a time
     /// with --max-changes.
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(long, value_name = "N", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub account_concurrency: u32,
 
     /// AWS calls in flight at once in the whole run, shared by every account in
@@ -250,7 +250,7 @@ pub struct AuditArgs {
     /// Accounts in progress at once, with --org-role or several --profile. More accounts
     /// than the budget needs keep one account's first calls, made in series, beside
     /// another's many.
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(long, value_name = "N", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub account_concurrency: u32,
 
     /// AWS calls in flight at once in the whole run, shared by every account in

@@ -178,3 +178,34 @@ fn an_apply_with_many_users_in_progress_journals_what_one_at_a_time_does() {
     );
     assert_eq!(side_by_side, one_at_a_time);
 }
+
+/// Two plans of one account go one after the other, as a person would run them: side
+/// by side, both would see the same keys Active and both would claim to change them.
+#[test]
+fn two_plans_of_one_account_run_one_after_the_other() {
+    let iam = LocalIam::start();
+    seed_pairs(&iam, "user", 6);
+    iam.keytrim().args(["audit", "-q"]).assert().code(3);
+    std::fs::copy(iam.dir().join(PLAN), iam.dir().join("plans/copy.yaml")).unwrap();
+    iam.keytrim()
+        .args(["apply", "--yes", "-q", PLAN, "plans/copy.yaml"])
+        .assert()
+        .code(0);
+    let done_in = |stem: &str| {
+        let journal = crate::support::journals(iam.dir())
+            .into_iter()
+            .find(|path| {
+                path.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(stem)
+            })
+            .unwrap_or_else(|| panic!("no journal of {stem}"));
+        std::fs::read_to_string(journal)
+            .unwrap()
+            .matches(r#""event":"done""#)
+            .count()
+    };
+    assert_eq!(done_in(ACCOUNT_ID), 6, "the first plan changes every key");
+    assert_eq!(done_in("copy"), 0, "the second finds them already Inactive");
+}

@@ -162,10 +162,10 @@ fn the_prompt_shows_each_keys_description() {
     assert_eq!(iam.key_status("alice", &keys.alice_old.id), "Active");
 }
 
-/// Two plans: both are asked about before either is carried out, one prompt at a time,
-/// plan after plan; then both are carried out and each is journaled in its account.
-#[test]
-fn every_plan_is_asked_about_before_any_is_changed() {
+/// An Organization of two accounts, audited, and an interactive apply of both plans:
+/// the management account's (user `mgmt-deactivate`) first, then the member's
+/// (`a-deactivate`).
+fn two_plans() -> (LocalIam, String, [support::SeededKey; 2], PtySession) {
     let mut iam = LocalIam::start();
     let member = iam.create_member_account("member");
     let (management_old, _) = iam.seed_small_account("mgmt");
@@ -179,12 +179,25 @@ fn every_plan_is_asked_about_before_any_is_changed() {
     let mut command = iam.keytrim_std();
     command.args(["apply", "--org-role", "KeytrimApply", PLAN]);
     command.arg(format!("plans/{member}.yaml"));
-    let mut p = spawn_command(command, Some(60_000)).expect("keytrim in a pseudo-terminal");
+    let session = spawn_command(command, Some(60_000)).expect("keytrim in a pseudo-terminal");
+    (iam, member, [management_old, member_old], session)
+}
+
+/// Answer yes at the first plan's prompt and wait at the second plan's.
+fn yes_to_the_first_plan_then_at_the_second(p: &mut PtySession) {
     p.exp_string("Deactivate these keys of mgmt-deactivate? [y,n,a,q,?]")
         .unwrap();
     p.send_line("y").unwrap();
     p.exp_string("Deactivate these keys of a-deactivate? [y,n,a,q,?]")
         .unwrap();
+}
+
+/// Two plans: both are asked about before either is carried out, one prompt at a time,
+/// plan after plan; then both are carried out and each is journaled in its account.
+#[test]
+fn every_plan_is_asked_about_before_any_is_changed() {
+    let (mut iam, member, [management_old, member_old], mut p) = two_plans();
+    yes_to_the_first_plan_then_at_the_second(&mut p);
     // The first plan's yes is not acted on until the last plan has been asked about.
     assert_eq!(
         iam.key_status("mgmt-deactivate", &management_old.id),
@@ -199,4 +212,35 @@ fn every_plan_is_asked_about_before_any_is_changed() {
     );
     iam.use_account(&member);
     assert_eq!(iam.key_status("a-deactivate", &member_old.id), "Inactive");
+}
+
+/// Ctrl-C at the second plan's prompt ends keytrim before any change in either plan,
+/// even the first plan's user already answered yes: every plan is asked about before
+/// any is carried out.
+#[test]
+fn ctrl_c_at_a_prompt_changes_nothing_in_any_plan() {
+    let (mut iam, member, [management_old, member_old], mut p) = two_plans();
+    yes_to_the_first_plan_then_at_the_second(&mut p);
+    p.send_control('c').unwrap();
+    p.exp_eof().unwrap();
+    // At a prompt Ctrl-C ends keytrim as the signal does (or, read as an answer, 130).
+    match p.process().wait().expect("keytrim exits") {
+        rexpect::process::WaitStatus::Signaled(_, rexpect::process::Signal::SIGINT, _)
+        | rexpect::process::WaitStatus::Exited(_, 130) => {}
+        other => panic!("keytrim did not stop at Ctrl-C: {other:?}"),
+    }
+    for journal in support::journals(iam.dir()) {
+        let text = std::fs::read_to_string(&journal).unwrap();
+        assert!(
+            !text.contains(r#""event":"intent""#),
+            "{}: {text}",
+            journal.display()
+        );
+    }
+    assert_eq!(
+        iam.key_status("mgmt-deactivate", &management_old.id),
+        "Active"
+    );
+    iam.use_account(&member);
+    assert_eq!(iam.key_status("a-deactivate", &member_old.id), "Active");
 }

@@ -305,18 +305,15 @@ async fn run_one(ctx: &RunState, work: &UserChange) -> Outcome {
     }
 }
 
-/// Do every user's work, with up to `concurrency` calls in flight, advancing
-/// `progress` per user; reports in input order.
+/// Do every user's work, `in_progress` users at once (the account's gate bounds the
+/// calls in flight), advancing `progress` per user; reports in input order.
 pub(crate) async fn run_all(
     ctx: &RunState,
     changes: Vec<UserChange>,
-    concurrency: usize,
+    in_progress: usize,
     progress: &SharedProgress,
 ) -> Vec<UserReport> {
     let (ctx, tick) = (ctx.clone(), progress.clone());
-    // More users in progress than calls may be in flight (the account's gate holds
-    // the calls to `concurrency`): a user backing off leaves its place to another.
-    let in_progress = concurrency * crate::aws::in_flight::IN_PROGRESS_PER_PLACE;
     bounded::map(changes, in_progress, move |work| {
         let (ctx, tick) = (ctx.clone(), tick.clone());
         async move {
