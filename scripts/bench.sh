@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The benchmark: keytrim against Cloud Custodian and the CIS procedure's own method, on
 # a local IAM with added latency. Writes BENCHMARKS.md. Never reaches AWS.
-# Usage: scripts/bench.sh [--users N] [--scale-users N] [--concurrency N] [--sample N]
+# Usage: scripts/bench.sh [--part main|scale|all] [--users N] [--scale-users N] [--concurrency N] [--sample N]
+#        (--part scale: an Organization's audit and apply under throttling; see examples/bench/scale.rs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/tools.sh
 ensure_moto
 ensure_libfaketime
-if [ ! -x .venv-bench/bin/custodian ] || [ ! -x .venv-bench/bin/aws ]; then
+# Custodian and the AWS CLI are compared in the main part only.
+if [[ " $* " != *" --part scale "* ]] && { [ ! -x .venv-bench/bin/custodian ] || [ ! -x .venv-bench/bin/aws ]; }; then
   echo "installing Cloud Custodian (c7n) and the AWS CLI into .venv-bench" >&2
   python3 -m venv .venv-bench
   .venv-bench/bin/pip install --quiet --disable-pip-version-check c7n awscli

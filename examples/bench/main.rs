@@ -8,8 +8,14 @@
 //! (waitress, keep-alive, no request log); `moto_server` as shipped is also measured,
 //! for comparison. A second, larger account measures keytrim's memory at scale.
 //!
-//! Usage: bench [--users N] [--scale-users N] [--concurrency N] [--sample N]
-//!              [--out FILE] [--tools DIR] [--python FILE] [--launcher FILE]
+//! `--part scale` measures an Organization's audit and apply under throttling instead
+//! (`scale.rs`); `--part all` measures both; `--part apply` only applies under
+//! throttling, printing the rows without writing the report (set KEYTRIM_BENCH_STDERR
+//! to a file to keep every run's stderr).
+//!
+//! Usage: bench [--part main|scale|all|apply] [--users N] [--scale-users N] [--concurrency N]
+//!              [--sample N] [--org-accounts N] [--org-users N] [--many-accounts N]
+//!              [--many-users N] [--out FILE] [--tools DIR] [--python FILE] [--launcher FILE]
 
 // A benchmark harness: it fails loudly on purpose, and reads best whole.
 #![allow(
@@ -20,9 +26,11 @@
 )]
 
 // The benchmark uses part of the integration tests' support.
-#[path = "../tests/it/support/mod.rs"]
+#[path = "../../tests/it/support/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod support;
+
+mod scale;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -34,7 +42,13 @@ use support::proxy::{FaultProxy, Faults, Tally};
 
 const LATENCY: Duration = Duration::from_millis(20);
 
+#[derive(Clone)]
 struct Options {
+    part: String,
+    org_accounts: usize,
+    org_users: usize,
+    many_accounts: usize,
+    many_users: usize,
     users: usize,
     scale_users: usize,
     concurrency: usize,
@@ -47,6 +61,11 @@ struct Options {
 
 fn options() -> Options {
     let mut options = Options {
+        part: "main".to_string(),
+        org_accounts: 12,
+        org_users: 150,
+        many_accounts: 100,
+        many_users: 10,
         users: 2000,
         scale_users: 10_000,
         concurrency: 8,
@@ -62,6 +81,11 @@ fn options() -> Options {
             .next()
             .unwrap_or_else(|| panic!("{flag} needs a value"));
         match flag.as_str() {
+            "--part" => options.part = value,
+            "--org-accounts" => options.org_accounts = value.parse().expect("--org-accounts N"),
+            "--org-users" => options.org_users = value.parse().expect("--org-users N"),
+            "--many-accounts" => options.many_accounts = value.parse().expect("--many-accounts N"),
+            "--many-users" => options.many_users = value.parse().expect("--many-users N"),
             "--users" => options.users = value.parse().expect("--users N"),
             "--scale-users" => options.scale_users = value.parse().expect("--scale-users N"),
             "--python" => options.python = PathBuf::from(value),
@@ -173,7 +197,15 @@ fn measure(command: Command, proxy: &FaultProxy) -> Run {
                 .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
         )
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+        .stderr(match std::env::var_os("KEYTRIM_BENCH_STDERR") {
+            // For looking into a run: every run's stderr appended to this file.
+            Some(path) => std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_or_else(|_| std::process::Stdio::null(), std::process::Stdio::from),
+            None => std::process::Stdio::null(),
+        });
     if let Some(dir) = command.get_current_dir() {
         timed.current_dir(dir);
     }
@@ -402,12 +434,6 @@ const KEPT_SECTIONS_MARKER: &str =
 
 fn main() -> ExitCode {
     let mut options = options();
-    options.tools = std::fs::canonicalize(&options.tools).unwrap_or_else(|err| {
-        panic!(
-            "{}: {err}; scripts/bench.sh installs Custodian and the AWS CLI there",
-            options.tools.display()
-        )
-    });
     // Absolute, not canonical: a virtualenv's python is a symlink that must stay one.
     for path in [&mut options.python, &mut options.launcher] {
         assert!(
@@ -422,6 +448,28 @@ fn main() -> ExitCode {
             )
         });
     }
+    let mut code = ExitCode::SUCCESS;
+    if matches!(options.part.as_str(), "main" | "all") {
+        code = main_part(options_with_tools(options.clone()));
+    }
+    if matches!(options.part.as_str(), "scale" | "all" | "apply") {
+        scale::run(&options);
+    }
+    code
+}
+
+fn options_with_tools(mut options: Options) -> Options {
+    options.tools = std::fs::canonicalize(&options.tools).unwrap_or_else(|err| {
+        panic!(
+            "{}: {err}; scripts/bench.sh installs Custodian and the AWS CLI there",
+            options.tools.display()
+        )
+    });
+    options
+}
+
+/// The main benchmark: one account, keytrim against Custodian and the CIS procedure.
+fn main_part(options: Options) -> ExitCode {
     let started = Instant::now();
     let concurrency = options.concurrency;
     let account = Account::seed(
