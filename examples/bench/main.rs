@@ -15,7 +15,7 @@
 //!
 //! Usage: bench [--part main|scale|all|apply] [--users N] [--scale-users N] [--concurrency N]
 //!              [--sample N] [--org-accounts N] [--org-users N] [--many-accounts N]
-//!              [--many-users N] [--out FILE] [--tools DIR] [--python FILE] [--launcher FILE]
+//!              [--many-users N] [--repeat N] [--out FILE] [--tools DIR] [--python FILE] [--launcher FILE]
 
 // A benchmark harness: it fails loudly on purpose, and reads best whole.
 #![allow(
@@ -49,6 +49,8 @@ struct Options {
     org_users: usize,
     many_accounts: usize,
     many_users: usize,
+    /// Runs of each throttled apply (random, quota) in the scale part.
+    repeat: usize,
     users: usize,
     scale_users: usize,
     concurrency: usize,
@@ -66,6 +68,7 @@ fn options() -> Options {
         org_users: 150,
         many_accounts: 100,
         many_users: 10,
+        repeat: 3,
         users: 2000,
         scale_users: 10_000,
         concurrency: 8,
@@ -86,6 +89,7 @@ fn options() -> Options {
             "--org-users" => options.org_users = value.parse().expect("--org-users N"),
             "--many-accounts" => options.many_accounts = value.parse().expect("--many-accounts N"),
             "--many-users" => options.many_users = value.parse().expect("--many-users N"),
+            "--repeat" => options.repeat = value.parse().expect("--repeat N"),
             "--users" => options.users = value.parse().expect("--users N"),
             "--scale-users" => options.scale_users = value.parse().expect("--scale-users N"),
             "--python" => options.python = PathBuf::from(value),

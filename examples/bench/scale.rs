@@ -168,6 +168,8 @@ struct Scenario {
     faults: Faults,
     env: Vec<(&'static str, &'static str)>,
     stop_after: Option<Duration>,
+    /// How many times to run it: a row each, since runs under throttling vary.
+    runs: usize,
 }
 
 /// One apply of `plan.yaml` through a proxy with the scenario's faults, then its
@@ -246,30 +248,35 @@ fn apply_rows(options: &Options, users: usize) -> String {
             faults: quiet.clone(),
             env: vec![],
             stop_after: None,
+            runs: 1,
         },
         Scenario {
             label: "10% of calls throttled at random",
             faults: random.clone(),
             env: vec![],
             stop_after: None,
+            runs: options.repeat,
         },
         Scenario {
             label: "a quota of 100 calls/s",
             faults: limited.clone(),
             env: vec![],
             stop_after: None,
+            runs: options.repeat,
         },
         Scenario {
             label: "10% throttled at random, AWS_RETRY_MODE=adaptive (stopped after 120 s)",
             faults: random,
             env: adaptive.clone(),
             stop_after: Some(Duration::from_secs(120)),
+            runs: 1,
         },
         Scenario {
             label: "a quota of 100 calls/s, AWS_RETRY_MODE=adaptive",
             faults: limited,
             env: adaptive,
             stop_after: None,
+            runs: 1,
         },
     ];
     let mut text = format!(
@@ -281,7 +288,15 @@ fn apply_rows(options: &Options, users: usize) -> String {
         APPLY_LATENCY.as_millis()
     );
     let mut quiet_wall = None;
-    for (index, scenario) in scenarios.iter().enumerate() {
+    let runs = scenarios
+        .iter()
+        .flat_map(|scenario| (1..=scenario.runs).map(move |number| (scenario, number)));
+    for (index, (scenario, number)) in runs.enumerate() {
+        let label = if scenario.runs > 1 {
+            format!("{} (run {number} of {})", scenario.label, scenario.runs)
+        } else {
+            scenario.label.to_string()
+        };
         let (run, proxy) = apply_once(&iam, scenario, &format!("apply-{index}"));
         let tally = proxy.tally();
         let answered: usize = tally.forwarded.values().sum();
@@ -299,16 +314,14 @@ fn apply_rows(options: &Options, users: usize) -> String {
             format!("{:.2}", run.wall)
         };
         text.push_str(&format!(
-            "| {} | {wall} | {:.2}x | {answered} | {received} | {throttled} | {:.1}% | {} | {} |\n",
-            scenario.label,
+            "| {label} | {wall} | {:.2}x | {answered} | {received} | {throttled} | {:.1}% | {} | {} |\n",
             run.wall / quiet,
             100.0 * throttled as f64 / received.max(1) as f64,
             floor.map_or("-".to_string(), |f| format!("{f:.2}")),
             floor.map_or("-".to_string(), |f| format!("**{:.2}x**", run.wall / f)),
         ));
         eprintln!(
-            "apply, {}: {:.2} s, {throttled} throttled of {received}; {}",
-            scenario.label,
+            "apply, {label}: {:.2} s, {throttled} throttled of {received}; {}",
             run.wall,
             calls_text(&run.calls)
         );

@@ -133,25 +133,34 @@ pub(crate) struct Window {
     held: u32,
 }
 
-/// How often attempts made with one number of places were throttled: a moving
-/// average, plain over the first `SETTLED` attempts, then weighting the last ones.
+/// How often attempts made with one number of calls in flight were throttled: a
+/// moving average, plain over the first `SETTLED` attempts, then weighting the last
+/// ones; and when it was last told (in attempts come back, of the whole window).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Throttling {
     share: f64,
     attempts: u32,
+    told_at: u64,
 }
 
 impl Throttling {
-    fn add(&mut self, throttled: bool) {
+    fn add(&mut self, throttled: bool, now: u64) {
         self.attempts = self.attempts.saturating_add(1);
         let weight = (1.0 / f64::from(self.attempts)).max(1.0 / f64::from(SETTLED));
         self.share += (if throttled { 1.0 } else { 0.0 } - self.share) * weight;
+        self.told_at = now;
     }
 
-    fn known(self) -> bool {
-        self.attempts >= SETTLED
+    /// Known when `SETTLED` attempts have told it, lately: a share last told `STALE`
+    /// attempts ago may describe another load (other automation that has stopped, a
+    /// quota that has come), and is learned again.
+    fn known(self, now: u64) -> bool {
+        self.attempts >= SETTLED && now.saturating_sub(self.told_at) <= STALE
     }
 }
+
+/// Attempts (of the whole window) after which a throttle share is no longer known.
+const STALE: u64 = 16 * SETTLED as u64;
 
 /// Attempts after which a size's throttle share is taken as known; the share then
 /// weighs the last `SETTLED` attempts most.
@@ -205,8 +214,8 @@ impl Window {
 
     /// True when `level` calls in flight are throttled clearly more often than `than`.
     fn throttles_more(&self, level: usize, than: usize) -> bool {
-        let (more, fewer) = (self.seen[level], self.seen[than]);
-        more.known() && fewer.known() && clearly_more(more.share, fewer.share)
+        let (more, fewer, now) = (self.seen[level], self.seen[than], self.returned);
+        more.known(now) && fewer.known(now) && clearly_more(more.share, fewer.share)
     }
 
     /// An attempt sent at `level` succeeded. A full window grows by one place per
@@ -214,9 +223,11 @@ impl Window {
     /// larger one); into a place known to throttle more than the size below only after
     /// `HOLD` successes.
     pub(crate) fn succeeded(&mut self, level: usize) {
-        self.seen[level].add(false);
+        self.seen[level].add(false, self.returned);
         let places = self.places();
-        if level < places {
+        // Sent before the last decrease, or with the window not full: it says nothing
+        // of a larger window.
+        if level < places || self.returned <= self.unheeded_until {
             return;
         }
         let grown = (self.size + 1.0 / self.size).min(self.most);
@@ -238,14 +249,15 @@ impl Window {
     /// then the throttles are not keytrim's doing, and a smaller window would only be
     /// slower.
     pub(crate) fn throttled(&mut self, level: usize) {
-        self.seen[level].add(true);
+        self.seen[level].add(true, self.returned);
         // `returned` already counts this attempt: it came back before it was judged.
         if self.returned <= self.unheeded_until {
             return;
         }
         let half = (level / 2).max(1);
         let (now, halved) = (self.seen[level], self.seen[half]);
-        if now.known() && halved.known() && !clearly_more(now.share, halved.share) {
+        let at = self.returned;
+        if now.known(at) && halved.known(at) && !clearly_more(now.share, halved.share) {
             return;
         }
         self.held = 0;
@@ -608,6 +620,30 @@ mod tests {
             assert!(run.goodput >= per_tick / 1.2, "quota {per_tick}: {run:?}");
             assert!(run.throttled <= 0.05, "quota {per_tick}: {run:?}");
         }
+    }
+
+    /// Shares learned under one load are not trusted forever: after a long spell of
+    /// random throttles, a quota that comes is still found and kept to.
+    #[test]
+    fn a_quota_that_comes_after_random_throttles_is_still_kept_to() {
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7);
+        let mut bucket = quota(4.6, 4.6 * 77.0);
+        let mut phase_two = (0u32, 0u32);
+        let run = simulate(8, 20_000, |tick| {
+            if tick < 10_000 {
+                rand::RngExt::random::<f64>(&mut rng) < 0.3
+            } else {
+                let throttled = bucket(tick);
+                phase_two.0 += 1;
+                phase_two.1 += u32::from(throttled);
+                throttled
+            }
+        });
+        let share = f64::from(phase_two.1) / f64::from(phase_two.0);
+        assert!(
+            share <= 0.05,
+            "{share} of the quota's attempts throttled: {run:?}"
+        );
     }
 
     /// Throttles at random, whatever the window (other automation spending the quota):

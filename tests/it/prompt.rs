@@ -229,7 +229,9 @@ fn ctrl_c_at_a_prompt_changes_nothing_in_any_plan() {
         | rexpect::process::WaitStatus::Exited(_, 130) => {}
         other => panic!("keytrim did not stop at Ctrl-C: {other:?}"),
     }
-    for journal in support::journals(iam.dir()) {
+    let journals = support::journals(iam.dir());
+    assert_eq!(journals.len(), 2, "one journal per plan: {journals:?}");
+    for journal in journals {
         let text = std::fs::read_to_string(&journal).unwrap();
         assert!(
             !text.contains(r#""event":"intent""#),
