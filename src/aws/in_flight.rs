@@ -131,6 +131,12 @@ pub(crate) struct Window {
     seen: Vec<Throttling>,
     /// Successes while the next place is one that throttles more.
     held: u32,
+    /// Successes to wait before such a place opens: `HOLD`, doubled each time the
+    /// place, once opened, was throttled back (up to `MOST_HOLD`).
+    hold: u32,
+    /// The last place opened was one that throttles more, and it has not yet been
+    /// throttled back.
+    probing: bool,
 }
 
 /// How often attempts made with one number of calls in flight were throttled: a
@@ -173,6 +179,10 @@ fn clearly_more(share: f64, than: f64) -> bool {
 }
 /// Successes before a place that throttles more than the size below opens again.
 const HOLD: u32 = 64;
+/// The longest wait between probes of such a place: against a token bucket the calls
+/// made meanwhile at the smaller size fill it, so the quota stays in use as long as
+/// the bucket holds what accrues in the wait.
+const MOST_HOLD: u32 = 4 * HOLD;
 
 impl Window {
     pub(crate) fn new(most: usize) -> Window {
@@ -185,6 +195,8 @@ impl Window {
             unheeded_until: 0,
             seen: vec![Throttling::default(); most + 1],
             held: 0,
+            hold: HOLD,
+            probing: false,
         }
     }
 
@@ -212,16 +224,27 @@ impl Window {
         self.returned += 1;
     }
 
-    /// True when `level` calls in flight are throttled clearly more often than `than`.
+    /// True when `level` calls in flight are expected to be throttled clearly more
+    /// often than `than` or half of it were. A level not known is expected to throttle
+    /// as `than` does: against a quota, more calls in flight are never throttled less.
     fn throttles_more(&self, level: usize, than: usize) -> bool {
-        let (more, fewer, now) = (self.seen[level], self.seen[than], self.returned);
-        more.known(now) && fewer.known(now) && clearly_more(more.share, fewer.share)
+        let now = self.returned;
+        let known = |index: usize| {
+            let seen = self.seen[index];
+            seen.known(now).then_some(seen.share)
+        };
+        let expected = [level, than].into_iter().find_map(known);
+        let base = [than, (than / 2).max(1)]
+            .into_iter()
+            .filter_map(known)
+            .reduce(f64::min);
+        matches!((expected, base), (Some(expected), Some(base)) if clearly_more(expected, base))
     }
 
     /// An attempt sent at `level` succeeded. A full window grows by one place per
     /// window's worth of successes (a window keytrim does not fill says nothing of a
     /// larger one); into a place known to throttle more than the size below only after
-    /// `HOLD` successes.
+    /// `HOLD` successes, twice as many each time such a probe was throttled back.
     pub(crate) fn succeeded(&mut self, level: usize) {
         self.seen[level].add(false, self.returned);
         let places = self.places();
@@ -234,9 +257,14 @@ impl Window {
         let next = grown.floor() as usize;
         if next > places && self.throttles_more(next, places) {
             self.held += 1;
-            if self.held < HOLD {
+            if self.held < self.hold {
                 return;
             }
+            self.probing = true;
+        } else if next > places {
+            // A place not known to throttle more: the probes start afresh.
+            self.hold = HOLD;
+            self.probing = false;
         }
         self.held = 0;
         self.size = grown;
@@ -261,6 +289,11 @@ impl Window {
             return;
         }
         self.held = 0;
+        if self.probing {
+            // The probe overran again: probe half as often.
+            self.hold = (self.hold * 2).min(MOST_HOLD);
+            self.probing = false;
+        }
         self.size = (level as f64 * DECREASE).max(1.0).min(self.size);
         self.unheeded_until = self.returned + self.in_flight as u64;
     }
