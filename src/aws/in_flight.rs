@@ -157,9 +157,10 @@ impl Throttling {
         self.told_at = now;
     }
 
-    /// Known when `SETTLED` attempts have told it, lately: a share last told `STALE`
-    /// attempts ago may describe another load (other automation that has stopped, a
-    /// quota that has come), and is learned again.
+    /// Known when `SETTLED` attempts have told it, lately: a share last told more than
+    /// `STALE` attempts ago may describe another load (other automation that has
+    /// stopped, a quota that has come), so it is not relied on until an attempt at its
+    /// level tells it again (which then weighs in with the old share).
     fn known(self, now: u64) -> bool {
         self.attempts >= SETTLED && now.saturating_sub(self.told_at) <= STALE
     }
@@ -645,14 +646,66 @@ mod tests {
     /// The benchmark's quota in ticks: 100 calls a second where one place makes 77,
     /// so the quota lies between one place and two; and one of five places' worth.
     /// The window must come within 1.2x of the quota's floor (its goodput at least
-    /// 1/1.2 of the quota) with at most 5% of attempts throttled.
+    /// 1/1.2 of the quota) with at most 2% of attempts throttled (the target
+    /// is 5%; the simulation gives about 1.3%, 3.3% without the doubling wait).
     #[test]
     fn under_a_quota_the_window_keeps_near_it_and_rarely_overruns_it() {
         for per_tick in [100.0 / 77.0, 4.6] {
             let run = simulate(8, 20_000, quota(per_tick, per_tick * 77.0));
             assert!(run.goodput >= per_tick / 1.2, "quota {per_tick}: {run:?}");
-            assert!(run.throttled <= 0.05, "quota {per_tick}: {run:?}");
+            assert!(run.throttled <= 0.02, "quota {per_tick}: {run:?}");
         }
+    }
+
+    /// A probe of a size that throttles more, throttled back, doubles the wait before
+    /// the next probe, up to `MOST_HOLD`; a growth into a size not known to throttle
+    /// more starts the waits afresh.
+    #[test]
+    fn each_probe_throttled_back_doubles_the_wait_before_the_next() {
+        let mut window = Window::new(2);
+        // One call in flight never throttles, two always do: both become known.
+        for _ in 0..SETTLED {
+            window.sent();
+            window.returned();
+            window.succeeded(1);
+        }
+        assert_eq!(window.places(), 2, "a window not full does not change");
+        for _ in 0..SETTLED {
+            window.sent();
+            window.returned();
+            window.throttled(2);
+        }
+        assert_eq!(window.places(), 1);
+        let mut waits = Vec::new();
+        for _ in 0..4 {
+            let mut successes = 0;
+            while window.places() == 1 {
+                round_trips(&mut window, 1, Window::succeeded);
+                successes += 1;
+            }
+            waits.push(successes);
+            round_trips(&mut window, 1, Window::throttled);
+        }
+        assert_eq!(waits, [HOLD, 2 * HOLD, MOST_HOLD, MOST_HOLD]);
+        assert_eq!(MOST_HOLD, 4 * HOLD);
+    }
+
+    /// Successes of attempts sent before the last decrease do not grow the window:
+    /// they were sent under the old size.
+    #[test]
+    fn successes_sent_before_a_decrease_do_not_grow_the_window() {
+        let mut window = Window::new(8);
+        for _ in 0..8 {
+            window.sent();
+        }
+        window.returned();
+        window.throttled(8);
+        assert_eq!(window.places(), 4);
+        for _ in 0..7 {
+            window.returned();
+            window.succeeded(8);
+        }
+        assert_eq!(window.places(), 4);
     }
 
     /// Shares learned under one load are not trusted forever: after a long spell of
@@ -677,6 +730,9 @@ mod tests {
             share <= 0.05,
             "{share} of the quota's attempts throttled: {run:?}"
         );
+        // And the quota is used: the second half's goodput near 4.6 a tick.
+        let second_half = (f64::from(phase_two.0) - f64::from(phase_two.1)) / 10_000.0;
+        assert!(second_half >= 4.6 / 1.2, "{second_half} a tick: {run:?}");
     }
 
     /// Throttles at random, whatever the window (other automation spending the quota):
@@ -688,7 +744,7 @@ mod tests {
             let run = simulate(8, 20_000, |_| rand::RngExt::random::<f64>(&mut rng) < share);
             // Eight places make eight calls a tick, of which `share` are throttled.
             assert!(
-                run.goodput >= 8.0 * (1.0 - share) * 0.75,
+                run.goodput >= 8.0 * (1.0 - share) * 0.85,
                 "{share}: {run:?}"
             );
         }
