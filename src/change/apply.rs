@@ -93,14 +93,13 @@ pub(crate) async fn apply(
         started.push((run, plan));
     }
     // Every plan is asked about, one at a time; then the plans run side by side.
-    let mut confirmed = Vec::new();
-    for (run, plan) in started {
-        match confirm_plan(run, &plan) {
-            Ok(ready) => confirmed.push(ready),
-            Err(err) => return super::abandon(confirmed, err),
-        }
-    }
-    super::carry_out(confirmed, options.side_by_side(), reporter).await
+    super::confirm_and_carry_out(
+        started,
+        |run, plan: Plan| confirm_plan(run, &plan),
+        options,
+        reporter,
+    )
+    .await
 }
 
 /// One plan's run, asked about: its deactivations are the work, every other decision

@@ -397,10 +397,37 @@ impl<'r> ChangeRun<'r> {
     }
 }
 
+/// A run whose users have been asked about: its changes wait to be carried out.
+pub(crate) struct ConfirmedRun<'r> {
+    run: ChangeRun<'r>,
+    approved: Vec<UserChange>,
+    /// Each user's place in the summary.
+    order: HashMap<String, usize>,
+}
+
+/// Ask about every started run in turn with `confirm` (prompts one at a time, run after
+/// run), then carry them all out. A run that fails while asked about stops the
+/// command before any change.
+pub(crate) async fn confirm_and_carry_out<'r, T>(
+    started: Vec<(ChangeRun<'r>, T)>,
+    mut confirm: impl FnMut(ChangeRun<'r>, T) -> Result<ConfirmedRun<'r>>,
+    options: &RunOptions,
+    reporter: &dyn Reporter,
+) -> Result<ExitStatus> {
+    let mut confirmed = Vec::with_capacity(started.len());
+    for (run, what) in started {
+        match confirm(run, what) {
+            Ok(ready) => confirmed.push(ready),
+            Err(err) => return abandon(confirmed, err),
+        }
+    }
+    carry_out(confirmed, options.side_by_side(), reporter).await
+}
+
 /// Journal that the approved changes of `runs` were never started, because `cause`
 /// stopped the command before any change; then return `cause`. Best effort: the
 /// journal's own failure may be what `cause` is.
-pub(crate) fn abandon<T>(runs: Vec<ConfirmedRun<'_>>, cause: Error) -> Result<T> {
+fn abandon<T>(runs: Vec<ConfirmedRun<'_>>, cause: Error) -> Result<T> {
     let reason = format!("not started: {cause}");
     for confirmed in runs {
         for work in &confirmed.approved {
@@ -412,20 +439,12 @@ pub(crate) fn abandon<T>(runs: Vec<ConfirmedRun<'_>>, cause: Error) -> Result<T>
     Err(cause)
 }
 
-/// A run whose users have been asked about: its changes wait to be carried out.
-pub(crate) struct ConfirmedRun<'r> {
-    run: ChangeRun<'r>,
-    approved: Vec<UserChange>,
-    /// Each user's place in the summary.
-    order: HashMap<String, usize>,
-}
-
 /// Carry out the changes of every run, `side_by_side` runs (accounts) at once (one at a
 /// time when two runs share an account), each with its own journal and within the
 /// run's budget of calls in flight; then report every run in the order given. The exit
 /// status is the worst of them; a journal that failed is an error (exit 1) once every
 /// run has been reported: each run stops itself, and the others go on.
-pub(crate) async fn carry_out(
+async fn carry_out(
     runs: Vec<ConfirmedRun<'_>>,
     side_by_side: usize,
     reporter: &dyn Reporter,

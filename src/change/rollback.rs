@@ -181,19 +181,24 @@ pub(crate) async fn rollback(
         })?;
         started.push((run, applied.users));
     }
-    let mut confirmed = Vec::new();
-    for (run, users) in started {
-        let changes: Vec<UserChange> = users
-            .into_iter()
-            .map(|(user_name, keys)| UserChange::Reactivate { user_name, keys })
-            .collect();
-        // Declined users first, then the others as they ran: no reordering.
-        match run.confirm(changes, Vec::new()) {
-            Ok(ready) => confirmed.push(ready),
-            Err(err) => return super::abandon(confirmed, err),
-        }
-    }
-    super::carry_out(confirmed, options.side_by_side(), reporter).await
+    let started = started
+        .into_iter()
+        .map(|(run, users)| {
+            let changes: Vec<UserChange> = users
+                .into_iter()
+                .map(|(user_name, keys)| UserChange::Reactivate { user_name, keys })
+                .collect();
+            (run, changes)
+        })
+        .collect();
+    // Declined users first, then the others as they ran: no reordering.
+    super::confirm_and_carry_out(
+        started,
+        |run, changes| run.confirm(changes, Vec::new()),
+        options,
+        reporter,
+    )
+    .await
 }
 
 #[cfg(test)]

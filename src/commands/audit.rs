@@ -51,14 +51,7 @@ fn audit_inputs(settings: &Settings, args: &AuditArgs) -> Result<AuditInputs> {
 
 pub(super) async fn run(settings: &Settings, args: AuditArgs) -> Result<ExitStatus> {
     let inputs = audit_inputs(settings, &args)?;
-    let per_account = args.concurrency as usize;
-    let connect = settings.connect_with(
-        args.max_in_flight.map_or(
-            crate::aws::in_flight::ACCOUNTS_AT_FULL_SPEED * per_account,
-            |n| n as usize,
-        ),
-        per_account,
-    );
+    let connect = settings.connect_with(args.concurrency, args.max_in_flight);
     let many = ManyOptions {
         only: args.accounts.clone(),
         except: args.exclude_accounts.clone(),

@@ -52,9 +52,18 @@ impl Settings {
 }
 
 impl Settings {
-    /// How to reach AWS with at most `per_account` calls in flight in each account and
-    /// `run` in the whole run.
-    pub(crate) fn connect_with(&self, run: usize, per_account: usize) -> ConnectOptions {
+    /// How to reach AWS with at most `concurrency` calls in flight in each account and
+    /// `max_in_flight` in the whole run (4 accounts' worth when not given).
+    pub(crate) fn connect_with(
+        &self,
+        concurrency: u32,
+        max_in_flight: Option<u32>,
+    ) -> ConnectOptions {
+        let per_account = concurrency as usize;
+        let run = max_in_flight.map_or(
+            crate::aws::in_flight::ACCOUNTS_AT_FULL_SPEED * per_account,
+            |n| n as usize,
+        );
         ConnectOptions {
             calls: CallLimits::new(run, per_account),
             ..self.connect.clone()
@@ -157,15 +166,7 @@ fn run_options(change: &ChangeArgs) -> RunOptions {
     }
 }
 
-/// How apply and rollback reach AWS: `--concurrency` calls in flight per account, and
-/// `--max-in-flight` (4 accounts' worth by default) in the whole run.
+/// How apply and rollback reach AWS: `--concurrency` and `--max-in-flight`.
 fn change_connect(settings: &Settings, change: &ChangeArgs) -> ConnectOptions {
-    let per_account = change.concurrency as usize;
-    settings.connect_with(
-        change.max_in_flight.map_or(
-            crate::aws::in_flight::ACCOUNTS_AT_FULL_SPEED * per_account,
-            |n| n as usize,
-        ),
-        per_account,
-    )
+    settings.connect_with(change.concurrency, change.max_in_flight)
 }
