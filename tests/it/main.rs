@@ -30,3 +30,4 @@ mod report;
 mod sarif;
 mod schema;
 mod show;
+mod special_files;
