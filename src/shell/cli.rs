@@ -123,7 +123,7 @@ pub struct ChangeArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub max_in_flight: Option<u32>,
 
-    /// Seconds to wait for IAM to show the change before calling a user unverified.
+    /// Seconds to wait for IAM to show the change (a deactivation not seen by then is undone; a re-activation is unverified).
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub verify_timeout: u64,
 }

@@ -4,6 +4,8 @@
 //! side is played by the fault proxy (a change of its own just before keytrim's call,
 //! a refused retry) and by moto's clock (a use after the apply).
 
+use std::time::Duration;
+
 use crate::support::proxy::{FaultProxy, Faults, SideChange};
 use crate::support::{LocalIam, SeededKey, journals, new_journal, only_journal};
 use keytrim::facts::KeyStatus;
@@ -91,6 +93,111 @@ fn a_kept_key_switched_off_mid_run_never_leaves_the_user_without_an_active_key()
         .code(0);
     assert_eq!(iam.key_status("erin", &old.id), "Active");
     assert_eq!(iam.key_status("erin", &new.id), "Inactive");
+}
+
+/// Someone switches off erin's kept key just before keytrim's UpdateAccessKey of her
+/// other key, and IAM's listings lag 12 s behind both changes. Whatever the
+/// verification's timeout, erin ends with a working key, the journal says so, and the
+/// run exits 1 with the LOCKOUT AVERTED line:
+/// - within `--verify-timeout 5`, no listing shows either change: a deactivation
+///   never seen is undone, since a lagging listing cannot show the kept key's state;
+/// - within the default 30 s, the listings catch up and show the kept key off.
+#[test]
+fn a_kept_key_switched_off_while_listings_lag_never_leaves_the_user_without_an_active_key() {
+    let lag = Duration::from_secs(12);
+    for (timeout, why) in [
+        ("5", "was not seen Inactive within 5 s"),
+        ("30", "switched off by someone else"),
+    ] {
+        let iam = LocalIam::start();
+        let (old, new) = erin(&iam);
+        let proxy = FaultProxy::start(
+            &iam.endpoint,
+            Faults {
+                side_change: Some(SideChange {
+                    user_name: "erin".into(),
+                    access_key_id: new.id.clone(),
+                    status: "Inactive",
+                }),
+                listing_lag: lag,
+                ..Faults::default()
+            },
+        );
+        let output = iam
+            .keytrim_via(&proxy.endpoint)
+            .args(["apply", "--yes", "--verify-timeout", timeout, PLAN])
+            .output()
+            .unwrap();
+        let stderr = crate::support::stderr_with_code(&output, 1);
+        let tally = proxy.tally();
+        assert_eq!(tally.faults.get("side_change"), Some(&1), "{tally:?}");
+        assert!(tally.faults.get("lagged_status") > Some(&0), "{tally:?}");
+        let loud: Vec<&str> = stderr
+            .lines()
+            .filter(|line| line.contains("LOCKOUT AVERTED:"))
+            .collect();
+        assert_eq!(loud.len(), 1, "--verify-timeout {timeout}: {stderr}");
+        assert!(
+            loud[0].contains("erin")
+                && loud[0].contains(why)
+                && loud[0].contains(&format!("re-activated {}", old.id)),
+            "--verify-timeout {timeout}: {stderr}"
+        );
+        assert_eq!(
+            iam.key_status("erin", &old.id),
+            "Active",
+            "--verify-timeout {timeout}"
+        );
+        assert_eq!(
+            iam.key_status("erin", &new.id),
+            "Inactive",
+            "--verify-timeout {timeout}"
+        );
+        let lines: Vec<(Event, Option<KeyStatus>)> = read(&only_journal(iam.dir()))
+            .iter()
+            .map(|e| (e.event, e.to))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (Event::Run, None),
+                (Event::Intent, Some(KeyStatus::Inactive)),
+                (Event::Done, Some(KeyStatus::Inactive)),
+                (Event::Intent, Some(KeyStatus::Active)),
+                (Event::Done, Some(KeyStatus::Active)),
+                (Event::Drifted, None),
+            ],
+            "--verify-timeout {timeout}"
+        );
+    }
+}
+
+/// IAM's listings lag 3 s and nobody else acts: the verification waits until two
+/// listings in a row show the change, and the user is verified.
+#[test]
+fn a_change_that_listings_show_late_is_verified() {
+    let iam = LocalIam::start();
+    let (old, new) = erin(&iam);
+    let proxy = FaultProxy::start(
+        &iam.endpoint,
+        Faults {
+            listing_lag: Duration::from_secs(3),
+            ..Faults::default()
+        },
+    );
+    let output = apply_through(&iam, &proxy);
+    crate::support::stderr_with_code(&output, 0);
+    assert!(proxy.tally().faults.get("lagged_status") > Some(&0));
+    assert_eq!(iam.key_status("erin", &old.id), "Inactive");
+    assert_eq!(iam.key_status("erin", &new.id), "Active");
+    let events: Vec<Event> = read(&only_journal(iam.dir()))
+        .iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(
+        events,
+        [Event::Run, Event::Intent, Event::Done, Event::Verified]
+    );
 }
 
 /// IAM applies the UpdateAccessKey, the answer is lost, and the SDK's retry is refused

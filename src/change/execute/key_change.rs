@@ -151,9 +151,16 @@ pub(super) async fn send_and_settle(
     }
 }
 
-/// Re-list the user's keys until every `(key, status)` holds, or time runs out. After
-/// a deactivation, a listing with no Active key at all ends the wait at once: someone
-/// else switched off the key that was to stay, and the user must not be left so.
+/// How many listings in a row must show the intended state before a change counts as
+/// seen. IAM is eventually consistent: one listing may come from a replica that shows
+/// some changes and not others, so no decision rests on one listing alone.
+pub(super) const CONFIRMING_LISTINGS: usize = 2;
+
+/// Re-list the user's keys until `CONFIRMING_LISTINGS` listings in a row show every
+/// `(key, status)`, or time runs out. After a deactivation, any listing that shows a
+/// key meant to stay Active as anything else (or no Active key at all) ends the wait
+/// at once: someone else switched off the key that was to stay, and the user must not
+/// be left so. A listing that fails is tried again until the deadline.
 pub(super) async fn verify(
     ctx: &RunState,
     user_name: &str,
@@ -162,32 +169,75 @@ pub(super) async fn verify(
 ) -> Result<(), StepError> {
     let deadline = tokio::time::Instant::now() + ctx.verify_timeout;
     let mut wait = VERIFY_FIRST_WAIT;
+    let mut seen_in_a_row = 0;
     loop {
-        let live = match iam::list_keys(&ctx.clients, user_name).await {
-            Ok(live) => live,
-            Err(err) => return Err(StepError::Verify(err)),
-        };
-        if to == KeyStatus::Inactive && !live.iter().any(KeyFacts::is_active) {
-            return Err(StepError::NoActiveKey);
-        }
-        let mismatch = expected.iter().find(|(id, status)| {
-            !live
-                .iter()
-                .any(|key| &key.access_key_id == id && key.status == *status)
-        });
-        let Some((id, status)) = mismatch else {
-            return Ok(());
+        let mismatch = match iam::list_keys(&ctx.clients, user_name).await {
+            Ok(live) => {
+                if to == KeyStatus::Inactive && kept_key_is_off(&live, expected) {
+                    return Err(StepError::NoActiveKey);
+                }
+                let mismatch = expected.iter().find(|(id, status)| {
+                    !live
+                        .iter()
+                        .any(|key| &key.access_key_id == id && key.status == *status)
+                });
+                match mismatch {
+                    None => {
+                        seen_in_a_row += 1;
+                        if seen_in_a_row >= CONFIRMING_LISTINGS {
+                            return Ok(());
+                        }
+                        None
+                    }
+                    Some((id, status)) => {
+                        seen_in_a_row = 0;
+                        Some(StepError::NotSeen {
+                            key: id.clone(),
+                            status: status.as_str(),
+                            seconds: ctx.verify_timeout.as_secs(),
+                        })
+                    }
+                }
+            }
+            Err(err) => {
+                seen_in_a_row = 0;
+                Some(StepError::Verify(err))
+            }
         };
         if tokio::time::Instant::now() + wait > deadline {
-            return Err(StepError::NotSeen {
-                key: id.clone(),
-                status: status.as_str(),
+            return Err(mismatch.unwrap_or(StepError::NotSeen {
+                key: expected
+                    .first()
+                    .map(|(id, _)| id.clone())
+                    .unwrap_or_default(),
+                status: to.as_str(),
                 seconds: ctx.verify_timeout.as_secs(),
-            });
+            }));
         }
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(VERIFY_LONGEST_WAIT);
+        // A listing that showed the intended state is confirmed by the next one at
+        // once; anything else waits with back-off.
+        if mismatch.is_some() {
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(VERIFY_LONGEST_WAIT);
+        } else {
+            tokio::time::sleep(VERIFY_FIRST_WAIT).await;
+        }
     }
+}
+
+/// True when a listing shows a key meant to stay Active (`expected` Active) as not
+/// Active or not there, or shows no Active key at all: after keytrim's deactivation,
+/// the user may be left with no working key.
+fn kept_key_is_off(live: &[KeyFacts], expected: &[(String, KeyStatus)]) -> bool {
+    let kept_off = expected
+        .iter()
+        .filter(|(_, status)| *status == KeyStatus::Active)
+        .any(|(id, _)| {
+            !live
+                .iter()
+                .any(|key| &key.access_key_id == id && key.is_active())
+        });
+    kept_off || !live.iter().any(KeyFacts::is_active)
 }
 
 /// Change `keys` of a user to `to`, then verify `expected`. The caller has just listed
@@ -258,13 +308,22 @@ pub(super) async fn change_and_verify(
     }
     if let Some(outcome) = ended_early {
         // However the user's work ended, a change that happened (or may have) must
-        // not leave the user without an active key.
+        // not leave the user without an active key: the kept key is watched as after
+        // any deactivation, until IAM shows what was touched, twice, or time runs
+        // out. The outcome already says the change was not seen through (exit 1), so
+        // only a kept key seen off undoes it.
         let touched: Vec<String> = changed.iter().cloned().chain(maybe_changed).collect();
-        if to == KeyStatus::Inactive
-            && !touched.is_empty()
-            && has_no_active_key(ctx, user_name).await
-        {
-            return restore_after_lockout(ctx, user_name, touched).await;
+        if to == KeyStatus::Inactive && !touched.is_empty() {
+            let kept = expected
+                .iter()
+                .filter(|(_, status)| *status == KeyStatus::Active)
+                .cloned();
+            let watched: Vec<(String, KeyStatus)> = kept
+                .chain(touched.iter().map(|id| (id.clone(), KeyStatus::Inactive)))
+                .collect();
+            if let Err(StepError::NoActiveKey) = verify(ctx, user_name, &watched, to).await {
+                return restore_after_lockout(ctx, user_name, touched, Lockout::KeptKeyOff).await;
+            }
         }
         return Ok(outcome);
     }
@@ -294,7 +353,17 @@ pub(super) async fn verify_and_record(
                 error: error.to_string(),
             });
         }
-        Err(StepError::NoActiveKey) => return restore_after_lockout(ctx, user_name, changed).await,
+        Err(StepError::NoActiveKey) => {
+            return restore_after_lockout(ctx, user_name, changed, Lockout::KeptKeyOff).await;
+        }
+        // A deactivation IAM did not show in time, with the kept key Active, is undone:
+        // a lagging listing cannot show whether someone switched the kept key off
+        // meanwhile, and a user with no working key is the one ending keytrim avoids
+        // at any cost.
+        Err(unseen) if to == KeyStatus::Inactive => {
+            let why = Lockout::NotSeen(unseen.to_string());
+            return restore_after_lockout(ctx, user_name, changed, why).await;
+        }
         Ok(()) => {
             let reason = if changed.is_empty() {
                 "already in the intended state".to_string()
@@ -331,26 +400,31 @@ pub(super) async fn verify_and_record(
     }
 }
 
-/// True when one listing shows the user with no Active key; false when it shows one, or
-/// cannot be read (then nothing is known, and nothing is undone).
-pub(super) async fn has_no_active_key(ctx: &RunState, user_name: &str) -> bool {
-    iam::list_keys(&ctx.clients, user_name)
-        .await
-        .is_ok_and(|live| !live.iter().any(KeyFacts::is_active))
+/// Why keytrim gives back keys it just deactivated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Lockout {
+    /// A listing after the change showed the key to keep switched off (or no Active
+    /// key): someone else switched it off while keytrim worked.
+    KeptKeyOff,
+    /// IAM did not show the change with the kept key Active in time (the words say
+    /// what was not seen), so keytrim cannot tell that the user still has a working key.
+    NotSeen(String),
 }
 
-/// The user was left with no Active key after keytrim deactivated `changed`: someone
-/// else switched off the key that was to stay while keytrim worked. keytrim never
-/// causes a lockout, so it re-activates what it just deactivated (journaled like any
-/// change), and the user ends `LockoutAverted` (exit 1), named loudly in the summary.
+/// The user may be left with no working key after keytrim deactivated `changed`:
+/// someone else switched off the key that was to stay while keytrim worked, or IAM did
+/// not show the change in time, so keytrim cannot tell. keytrim never causes a
+/// lockout, so it re-activates what it just deactivated (journaled like any change),
+/// and the user ends `LockoutAverted` (exit 1), named loudly in the summary.
 pub(super) async fn restore_after_lockout(
     ctx: &RunState,
     user_name: &str,
     changed: Vec<String>,
+    why: Lockout,
 ) -> Result<Outcome, StepError> {
     tracing::error!(
         user = user_name,
-        "no active key left after deactivating {}: re-activating it",
+        "the user may have no working key after deactivating {} ({why:?}): re-activating it",
         changed.join(", ")
     );
     let mut restored = Vec::new();
@@ -361,7 +435,12 @@ pub(super) async fn restore_after_lockout(
         let intent = ctx
             .entry(Event::Intent, user_name)
             .key(key, KeyStatus::Inactive, KeyStatus::Active)
-            .reason("re-activating: the user has no active key");
+            .reason(match &why {
+                Lockout::KeptKeyOff => "re-activating: the user has no active key",
+                Lockout::NotSeen(_) => {
+                    "re-activating: IAM did not show the change with the kept key Active"
+                }
+            });
         if let Err(StepError::Journal(error)) = ctx.record(intent) {
             problems.push(format!("journal: {error}"));
         }
@@ -379,12 +458,20 @@ pub(super) async fn restore_after_lockout(
             Err(other) => problems.push(format!("{key}: {other}")),
         }
     }
-    let mut reason = format!(
-        "no active key after deactivating {}: the key to keep was switched off by someone else during the run",
-        changed.join(", ")
-    );
-    if restored.is_empty() {
+    let mut reason = match &why {
+        Lockout::KeptKeyOff => format!(
+            "no active key after deactivating {}: the key to keep was switched off by someone else during the run",
+            changed.join(", ")
+        ),
+        Lockout::NotSeen(unseen) => format!(
+            "after deactivating {}, {unseen}: a lagging IAM cannot show whether the key to keep is still Active, so the change is undone",
+            changed.join(", ")
+        ),
+    };
+    if restored.is_empty() && why == Lockout::KeptKeyOff {
         reason.push_str("; re-activating failed, the user HAS NO ACTIVE KEY");
+    } else if restored.is_empty() {
+        reason.push_str("; re-activating failed, the user MAY HAVE NO ACTIVE KEY: check it now");
     } else {
         let _ = write!(reason, "; re-activated {}", restored.join(", "));
     }
@@ -393,6 +480,9 @@ pub(super) async fn restore_after_lockout(
     }
     // Best effort: the intent and done lines of the re-activation are the record that
     // matters, and they were written above (or their failure is in `problems`).
+    // The user's last line is `drifted` either way: the user's keys are not as the
+    // run meant to leave them, and the report reads the re-activation as the keys'
+    // latest state.
     let _ = ctx.record(ctx.entry(Event::Drifted, user_name).reason(reason.clone()));
     Ok(Outcome::LockoutAverted {
         deactivated: changed,

@@ -330,7 +330,7 @@ pub(crate) async fn run_all(
 
 #[cfg(test)]
 mod tests {
-    use super::key_change::UNCLEAR_ROUNDS;
+    use super::key_change::{CONFIRMING_LISTINGS, UNCLEAR_ROUNDS};
     use super::*;
     use aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput;
     use aws_sdk_iam::operation::update_access_key::UpdateAccessKeyOutput;
@@ -387,7 +387,7 @@ mod tests {
     }
 
     /// IAM is eventually consistent: the first listings after the change may still show
-    /// the key Active. Verification polls until it shows Inactive.
+    /// the key Active. Verification polls until two listings in a row show it Inactive.
     #[tokio::test(start_paused = true)]
     async fn verification_waits_for_eventual_consistency() {
         let update = mock!(aws_sdk_iam::Client::update_access_key)
@@ -397,6 +397,7 @@ mod tests {
             .output(|| listing(StatusType::Active))
             .times(3)
             .output(|| listing(StatusType::Inactive))
+            .repeatedly()
             .build();
         let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
         let dir = tempfile::tempdir().unwrap();
@@ -410,11 +411,14 @@ mod tests {
             }
         );
         assert_eq!(update.num_calls(), 1);
-        assert_eq!(list.num_calls(), 4);
+        assert_eq!(list.num_calls(), 3 + CONFIRMING_LISTINGS);
     }
 
+    /// A deactivation IAM never shows within the timeout is undone: a lagging listing
+    /// cannot show whether someone switched the kept key off meanwhile, so keytrim
+    /// gives the key back rather than risk a user with no working key.
     #[tokio::test(start_paused = true)]
-    async fn a_change_never_seen_is_unverified_after_the_timeout() {
+    async fn a_deactivation_never_seen_is_undone_after_the_timeout() {
         let update = mock!(aws_sdk_iam::Client::update_access_key)
             .then_output(|| UpdateAccessKeyOutput::builder().build());
         let list = mock!(aws_sdk_iam::Client::list_access_keys)
@@ -423,25 +427,126 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ctx = context(iam, journal(&dir));
         let started = tokio::time::Instant::now();
-        let outcome = deactivate_old(&ctx).await;
+        let outcome = deactivate_old_keeping_new(&ctx).await;
+        let Outcome::LockoutAverted {
+            deactivated,
+            restored,
+            reason,
+        } = outcome
+        else {
+            panic!("expected the change to be undone, got {outcome:?}");
+        };
+        assert_eq!(
+            (deactivated, restored),
+            (vec![OLD.into()], vec![OLD.into()])
+        );
+        assert!(
+            reason.contains("was not seen Inactive within 30 s")
+                && reason.contains("re-activated AKIAOLD"),
+            "{reason}"
+        );
+        assert!(started.elapsed() <= Duration::from_secs(30));
+        assert_eq!(update.num_calls(), 2, "the deactivation and its undoing");
+        let entries = crate::journal::read(ctx.journal.as_ref().unwrap().path()).unwrap();
+        let lines: Vec<(Event, Option<KeyStatus>)> =
+            entries.iter().map(|e| (e.event, e.to)).collect();
+        assert_eq!(
+            lines,
+            [
+                (Event::Run, None),
+                (Event::Intent, Some(KeyStatus::Inactive)),
+                (Event::Done, Some(KeyStatus::Inactive)),
+                (Event::Intent, Some(KeyStatus::Active)),
+                (Event::Done, Some(KeyStatus::Active)),
+                (Event::Drifted, None),
+            ]
+        );
+    }
+
+    /// A re-activation (rollback) IAM never shows within the timeout is unverified:
+    /// nobody can be locked out by a key switched on.
+    #[tokio::test(start_paused = true)]
+    async fn a_reactivation_never_seen_is_unverified_after_the_timeout() {
+        let update = mock!(aws_sdk_iam::Client::update_access_key)
+            .then_output(|| UpdateAccessKeyOutput::builder().build());
+        let list = mock!(aws_sdk_iam::Client::list_access_keys)
+            .then_output(|| listing(StatusType::Inactive));
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(iam, journal(&dir));
+        let started = tokio::time::Instant::now();
+        let outcome = change_and_verify(
+            &ctx,
+            "alice",
+            &[OLD.to_string()],
+            KeyStatus::Inactive,
+            KeyStatus::Active,
+            Vec::new(),
+            vec![(OLD.into(), KeyStatus::Active)],
+        )
+        .await
+        .unwrap();
         let Outcome::Unverified { changed, reason } = outcome else {
             panic!("expected unverified, got {outcome:?}");
         };
         assert_eq!(changed, [OLD]);
         assert!(
-            reason.contains("was not seen Inactive within 30 s"),
+            reason.contains("was not seen Active within 30 s"),
             "{reason}"
         );
         assert!(started.elapsed() <= Duration::from_secs(30));
-        let events: Vec<Event> = crate::journal::read(ctx.journal.as_ref().unwrap().path())
-            .unwrap()
-            .iter()
-            .map(|e| e.event)
-            .collect();
         assert_eq!(
-            events,
+            events(&ctx),
             [Event::Run, Event::Intent, Event::Done, Event::Unverified]
         );
+    }
+
+    /// A lagging listing shows the change (OLD Inactive) and the kept key still
+    /// Active; the next shows the kept key switched off by someone else. No decision
+    /// rests on one listing: keytrim gives OLD back.
+    #[tokio::test(start_paused = true)]
+    async fn one_listing_that_shows_the_change_is_not_enough_to_call_the_user_safe() {
+        let update = mock!(aws_sdk_iam::Client::update_access_key)
+            .then_output(|| UpdateAccessKeyOutput::builder().build());
+        let list = mock!(aws_sdk_iam::Client::list_access_keys)
+            .sequence()
+            .output(|| listing(StatusType::Inactive))
+            .output(both_inactive)
+            .repeatedly()
+            .build();
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(iam, journal(&dir));
+        let outcome = deactivate_old_keeping_new(&ctx).await;
+        assert!(
+            matches!(&outcome, Outcome::LockoutAverted { restored, .. } if restored == &[OLD]),
+            "{outcome:?}"
+        );
+    }
+
+    /// A lagging listing still shows the key keytrim just switched off as Active, and
+    /// already shows the kept key switched off: there is an Active key in the listing,
+    /// but not the one that stays. keytrim gives OLD back at once.
+    #[tokio::test(start_paused = true)]
+    async fn a_listing_with_the_kept_key_off_undoes_the_change_though_another_key_shows_active() {
+        let update = mock!(aws_sdk_iam::Client::update_access_key)
+            .then_output(|| UpdateAccessKeyOutput::builder().build());
+        let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| {
+            let mut stale = listing(StatusType::Active);
+            stale.access_key_metadata[1].status = Some(StatusType::Inactive);
+            stale
+        });
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(iam, journal(&dir));
+        let started = tokio::time::Instant::now();
+        let outcome = deactivate_old_keeping_new(&ctx).await;
+        assert!(
+            matches!(&outcome, Outcome::LockoutAverted { restored, reason, .. }
+                if restored == &[OLD] && reason.contains("switched off by someone else")),
+            "{outcome:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(1));
     }
 
     #[test]
@@ -595,8 +700,13 @@ mod tests {
             "{}",
             update.num_calls()
         );
-        // Each round's read-back, and one listing to see the user still has a key.
-        assert_eq!(list.num_calls(), UNCLEAR_ROUNDS + 1);
+        // Each round's read-back, then listings that watch the kept key until the
+        // verification's timeout (the change is never seen).
+        assert!(
+            list.num_calls() > UNCLEAR_ROUNDS + 1,
+            "{}",
+            list.num_calls()
+        );
     }
 
     fn refused_update(code: &'static str) -> aws_smithy_mocks::Rule {

@@ -5,7 +5,8 @@
 //! latency, or forwards UpdateAccessKey and then drops the connection before the answer
 //! (a lost response). It can also act as someone else beside keytrim: make a change
 //! of its own just before keytrim's UpdateAccessKey passes, or refuse a repeated
-//! attempt as IAM does once a session has expired. It counts requests per Action. The random choice for a request
+//! attempt as IAM does once a session has expired, and make its listings lag behind
+//! status changes as IAM's eventual consistency does. It counts requests per Action. The random choice for a request
 //! comes from the seed, the request's body and how often that body was sent before, so
 //! the random faults do not depend on the order in which concurrent requests arrive.
 
@@ -59,6 +60,12 @@ pub(crate) struct Faults {
     /// is answered with this error code (HTTP 403), as IAM does when the session
     /// expired between two attempts (`ExpiredToken`) or a policy changed.
     pub refuse_repeated_update: Option<&'static str>,
+    /// IAM's eventual consistency: ListAccessKeys shows each key's status as it was
+    /// this long ago, as far as the proxy saw it change (its own listings and the
+    /// status changes it forwarded, side changes included). A change is shown to
+    /// every listing at once when its time comes: a listing that shows a later change
+    /// shows every earlier one too.
+    pub listing_lag: Duration,
 }
 
 /// What the proxy saw and did.
@@ -91,6 +98,8 @@ struct State {
     side_change_made: Mutex<bool>,
     /// Requests being answered now.
     in_flight: Mutex<usize>,
+    /// Per access key, each status the proxy knew it to have, from when.
+    statuses: Mutex<HashMap<String, Vec<(Instant, String)>>>,
     tally: Mutex<Tally>,
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
 }
@@ -288,13 +297,103 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
         .forwarded
         .entry(action.clone())
         .or_default() += 1;
-    let (answer_parts, answer_body) = answer.into_parts();
-    let answer_body = answer_body.collect().await.map_err(io_error)?.to_bytes();
+    let (mut answer_parts, answer_body) = answer.into_parts();
+    let mut answer_body = answer_body.collect().await.map_err(io_error)?.to_bytes();
+    if answer_parts.status.is_success() {
+        if action == "UpdateAccessKey" {
+            record_update(&state, &form);
+        } else if action == "ListAccessKeys" {
+            answer_body = lag_listing(&state, &answer_body);
+            answer_parts.headers.insert(
+                hyper::header::CONTENT_LENGTH,
+                hyper::header::HeaderValue::from(answer_body.len()),
+            );
+        }
+    }
     if action == "UpdateAccessKey" && lost_roll < faults.lost_update_response {
         count("lost_response");
         return dropped("response lost after the change was made");
     }
     Ok(Response::from_parts(answer_parts, Full::new(answer_body)))
+}
+
+/// The value of `name` in a form body.
+fn form_value<'a>(form: &'a str, name: &str) -> Option<&'a str> {
+    form.split('&')
+        .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+}
+
+/// Remember the status an UpdateAccessKey that IAM accepted gave its key.
+fn record_update(state: &State, form: &str) {
+    if let (Some(key), Some(status)) = (form_value(form, "AccessKeyId"), form_value(form, "Status"))
+    {
+        state
+            .statuses
+            .lock()
+            .unwrap()
+            .entry(key.to_string())
+            .or_default()
+            .push((Instant::now(), status.to_string()));
+    }
+}
+
+/// A ListAccessKeys answer as a lagging IAM gives it: each key's status as of
+/// `listing_lag` ago, as far as the proxy knows its history. The answer's own statuses
+/// (the truth now) join that history first.
+fn lag_listing(state: &State, body: &Bytes) -> Bytes {
+    let text = String::from_utf8_lossy(body).into_owned();
+    let now = Instant::now();
+    let shown_as_of = now.checked_sub(state.faults.listing_lag).unwrap_or(now);
+    let mut statuses = state.statuses.lock().unwrap();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find("<member>") {
+        let Some(len) = rest[start..].find("</member>") else {
+            break;
+        };
+        let member = &rest[start..start + len];
+        out.push_str(&rest[..start]);
+        let between = |open: &str, close: &str| {
+            let from = member.find(open)? + open.len();
+            Some(&member[from..from + member[from..].find(close)?])
+        };
+        let shown = match (between("<AccessKeyId>", "<"), between("<Status>", "<")) {
+            (Some(key), Some(truth)) => {
+                let history = statuses.entry(key.to_string()).or_default();
+                if history.last().is_none_or(|(_, last)| last != truth) {
+                    history.push((now, truth.to_string()));
+                }
+                // The last status known at or before the lagged instant; with none
+                // known that early, the first one the proxy saw.
+                let lagged = history
+                    .iter()
+                    .rev()
+                    .find(|(when, _)| *when <= shown_as_of)
+                    .or(history.first())
+                    .map(|(_, status)| status.clone())
+                    .unwrap_or_else(|| truth.to_string());
+                if lagged != truth {
+                    *state
+                        .tally
+                        .lock()
+                        .unwrap()
+                        .faults
+                        .entry("lagged_status")
+                        .or_default() += 1;
+                }
+                member.replacen(
+                    &format!("<Status>{truth}<"),
+                    &format!("<Status>{lagged}<"),
+                    1,
+                )
+            }
+            _ => member.to_string(),
+        };
+        out.push_str(&shown);
+        rest = &rest[start + len..];
+    }
+    out.push_str(rest);
+    Bytes::from(out)
 }
 
 /// Make the side change, once, before an UpdateAccessKey for another key of the same
@@ -335,7 +434,7 @@ async fn make_side_change(
         }
     }
     let request = request
-        .body(Full::new(Bytes::from(form)))
+        .body(Full::new(Bytes::from(form.clone())))
         .map_err(io_error)?;
     let answer = state.client.request(request).await.map_err(io_error)?;
     assert!(
@@ -343,6 +442,7 @@ async fn make_side_change(
         "the side change was refused: {}",
         answer.status()
     );
+    record_update(state, &form);
     *state
         .tally
         .lock()
@@ -374,6 +474,7 @@ impl FaultProxy {
             bucket: Mutex::new((faults.rate_limit.unwrap_or_default(), Instant::now())),
             side_change_made: Mutex::new(false),
             in_flight: Mutex::new(0),
+            statuses: Mutex::new(HashMap::new()),
             faults,
             tally: Mutex::new(Tally::default()),
             client: Client::builder(TokioExecutor::new()).build(upstream_connector()),
