@@ -202,22 +202,53 @@ pub(crate) async fn list_users(clients: &Clients) -> Result<Vec<(String, String)
     Ok(users)
 }
 
-/// Set a key's status (iam:UpdateAccessKey): keytrim's one write to IAM. The SDK's
-/// answer is returned whole, since what a failure means (never sent, answered without
-/// effect, no clear answer) is the caller's to judge.
+/// What became of keytrim's one write, as the change engine needs it: the AWS layer
+/// reads the SDK's error, the engine decides from this.
+#[derive(Debug)]
+pub(crate) enum Written {
+    /// IAM answered success.
+    Applied,
+    /// IAM answered the only attempt with an error it does not retry (AccessDenied,
+    /// NoSuchEntity, ...): that attempt changed nothing.
+    Refused(Error),
+    /// The request could not even be built: it was never sent.
+    NotSent(Error),
+    /// No clear answer: a timeout, a dropped connection, a server error, retries spent
+    /// on throttling, or (`refused_retry`) an error answered after an earlier attempt
+    /// that may have landed with its answer lost (an expired session refusing the
+    /// retry).
+    Unclear { error: Error, refused_retry: bool },
+}
+
+/// Counts the attempts the SDK makes for one call.
+#[derive(Debug, Clone, Default)]
+struct AttemptCount(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for AttemptCount {
+    fn name(&self) -> &'static str {
+        "keytrim::AttemptCount"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> std::result::Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Set a key's status (iam:UpdateAccessKey), keytrim's one write.
 pub(crate) async fn update_access_key(
     clients: &Clients,
     user_name: &str,
     access_key_id: &str,
     status: KeyStatus,
-) -> std::result::Result<
-    aws_sdk_iam::operation::update_access_key::UpdateAccessKeyOutput,
-    aws_sdk_iam::error::SdkError<
-        aws_sdk_iam::operation::update_access_key::UpdateAccessKeyError,
-        aws_sdk_iam::config::http::HttpResponse,
-    >,
-> {
-    clients
+) -> Written {
+    let attempts = AttemptCount::default();
+    let sent = clients
         .iam
         .update_access_key()
         .user_name(user_name)
@@ -226,8 +257,30 @@ pub(crate) async fn update_access_key(
             KeyStatus::Active => StatusType::Active,
             KeyStatus::Inactive => StatusType::Inactive,
         })
+        .customize()
+        .interceptor(attempts.clone())
         .send()
-        .await
+        .await;
+    let err = match sent {
+        Ok(_) => return Written::Applied,
+        Err(err) => err,
+    };
+    let never_sent = crate::aws::never_sent(&err);
+    // An error answer is proof that nothing changed only for the first attempt: a
+    // later one follows an attempt whose answer was not clear, and may have landed.
+    let answered = crate::aws::answered_without_effect(&err);
+    let first = attempts.0.load(std::sync::atomic::Ordering::SeqCst) <= 1;
+    let error = classify("iam:UpdateAccessKey", &clients.endpoint, err);
+    if never_sent {
+        Written::NotSent(error)
+    } else if answered && first {
+        Written::Refused(error)
+    } else {
+        Written::Unclear {
+            error,
+            refused_retry: answered,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -107,7 +107,7 @@ fn a_kept_key_switched_off_while_listings_lag_never_leaves_the_user_without_an_a
     let lag = Duration::from_secs(12);
     for (timeout, why) in [
         ("5", "was not seen Inactive within 5 s"),
-        ("30", "switched off by someone else"),
+        ("30", "someone else switched it off"),
     ] {
         let iam = LocalIam::start();
         let (old, new) = erin(&iam);
@@ -239,6 +239,53 @@ fn a_refused_retry_after_a_lost_answer_is_journaled_as_what_iam_shows() {
         "{reason}"
     );
 
+    iam.keytrim()
+        .args(["rollback", "--yes"])
+        .arg(&journal)
+        .assert()
+        .code(0);
+    assert_eq!(iam.key_status("erin", &old.id), "Active");
+}
+
+/// IAM applies the UpdateAccessKey, the answer is lost, the SDK's retry is refused
+/// with ExpiredToken, and IAM's listings lag 12 s, so reading the key back still shows
+/// it Active. An error after an attempt whose answer was lost proves nothing: the key
+/// is `unknown`, never `failed`, until listings taken after the lag settle it (`done`,
+/// then `verified`). Rollback restores it.
+#[test]
+fn a_refused_retry_after_a_lost_answer_read_back_through_lag_is_never_failed() {
+    let iam = LocalIam::start();
+    let (old, new) = erin(&iam);
+    let proxy = FaultProxy::start(
+        &iam.endpoint,
+        Faults {
+            lost_update_response: 1.0,
+            refuse_repeated_update: Some("ExpiredToken"),
+            listing_lag: Duration::from_secs(12),
+            ..Faults::default()
+        },
+    );
+    let before = journals(iam.dir());
+    let output = apply_through(&iam, &proxy);
+    crate::support::stderr_with_code(&output, 0);
+    let tally = proxy.tally();
+    assert!(tally.faults.get("refused_retry") >= Some(&1), "{tally:?}");
+    assert!(tally.faults.get("lagged_status") > Some(&0), "{tally:?}");
+    assert_eq!(iam.key_status("erin", &old.id), "Inactive");
+    assert_eq!(iam.key_status("erin", &new.id), "Active");
+
+    let journal = new_journal(iam.dir(), &before).expect("a journal");
+    let events: Vec<Event> = read(&journal).iter().map(|e| e.event).collect();
+    assert_eq!(
+        events,
+        [
+            Event::Run,
+            Event::Intent,
+            Event::Unknown,
+            Event::Done,
+            Event::Verified
+        ]
+    );
     iam.keytrim()
         .args(["rollback", "--yes"])
         .arg(&journal)

@@ -6,8 +6,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::aws::iam;
-use crate::aws::{self, classify};
+use crate::aws::iam::{self, Written};
 use crate::facts::{KeyFacts, KeyStatus};
 use crate::journal::{Entry, Event};
 
@@ -61,13 +60,13 @@ pub(super) enum KeyChange {
 pub(super) const UNCLEAR_ROUNDS: usize = 3;
 
 /// Change one key's status: intent line, the call, outcome line. A failed call that may
-/// have been sent is settled by reading the user's keys back, whatever its final error:
-/// the SDK retries, and an earlier attempt whose answer was lost may have been applied
-/// before a later one was refused (an expired session, AccessDenied). The journal
-/// records what IAM shows: `done` when the key has the new status, `failed` only when
-/// IAM answered with an error and shows the key unchanged, `unknown` otherwise. While
-/// a call without a clear answer leaves the key unchanged, it is sent again, up to
-/// `UNCLEAR_ROUNDS` rounds in all.
+/// have been sent is settled by reading the user's keys back: the SDK retries, and an
+/// earlier attempt whose answer was lost may have been applied before a later one was
+/// refused (an expired session, AccessDenied). The journal records what IAM shows:
+/// `done` when the key has the new status, `failed` only when IAM refused the only
+/// attempt and shows the key unchanged, `unknown` otherwise. While a call without a
+/// clear answer leaves the key unchanged, it is sent again, up to `UNCLEAR_ROUNDS`
+/// rounds in all.
 pub(super) async fn set_status(
     ctx: &RunState,
     user_name: &str,
@@ -76,7 +75,18 @@ pub(super) async fn set_status(
     to: KeyStatus,
 ) -> Result<KeyChange, StepError> {
     ctx.record(ctx.entry(Event::Intent, user_name).key(key_id, from, to))?;
-    send_and_settle(ctx, user_name, key_id, from, to).await
+    send_and_settle(ctx, user_name, key_id, from, to, ReadBack::Settles).await
+}
+
+/// Whether a listing that shows a key with the new status settles an unclear call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ReadBack {
+    /// It does: the key had the old status before the call.
+    Settles,
+    /// It does not: giving back a key keytrim just switched off, a lagging listing
+    /// still shows it Active from before keytrim's own change. Only IAM's success
+    /// answer counts.
+    ProvesNothing,
 }
 
 /// `set_status` after its intent line: the call, and its outcome line.
@@ -86,6 +96,7 @@ pub(super) async fn send_and_settle(
     key_id: &str,
     from: KeyStatus,
     to: KeyStatus,
+    read_back: ReadBack,
 ) -> Result<KeyChange, StepError> {
     let line = |event| ctx.entry(event, user_name).key(key_id, from, to);
     let done = |entry: Entry| match ctx.record(entry) {
@@ -94,41 +105,53 @@ pub(super) async fn send_and_settle(
     };
     let mut round = 1;
     loop {
-        let result = iam::update_access_key(&ctx.clients, user_name, key_id, to).await;
-        let err = match result {
-            Ok(_) => return Ok(done(line(Event::Done))),
-            Err(err) => err,
+        let written = match iam::update_access_key(&ctx.clients, user_name, key_id, to).await {
+            // After a round without a clear answer, a refusal of the next round proves
+            // nothing about the earlier one, which may have landed.
+            Written::Refused(error) if round > 1 => Written::Unclear {
+                error,
+                refused_retry: true,
+            },
+            written => written,
         };
-        let never_sent = aws::never_sent(&err);
-        let answered = aws::answered_without_effect(&err);
-        let error = classify("iam:UpdateAccessKey", &ctx.clients.endpoint, err).to_string();
-        if never_sent {
-            ctx.record(line(Event::Failed).error(error.clone()))?;
-            return Ok(KeyChange::Failed(error));
-        }
+        let (error, refused, how) = match written {
+            Written::Applied => return Ok(done(line(Event::Done))),
+            Written::NotSent(error) => {
+                let error = error.to_string();
+                ctx.record(line(Event::Failed).error(error.clone()))?;
+                return Ok(KeyChange::Failed(error));
+            }
+            Written::Refused(error) => (error, true, "IAM answered with an error"),
+            Written::Unclear {
+                error,
+                refused_retry: true,
+            } => (
+                error,
+                false,
+                "IAM answered with an error after an attempt without a clear answer, which may have landed",
+            ),
+            Written::Unclear { error, .. } => (error, false, "no clear answer from IAM"),
+        };
+        let error = error.to_string();
         tracing::warn!(
             user = user_name,
             key = key_id,
             "UpdateAccessKey failed ({error}); reading the key back"
         );
-        let how = if answered {
-            "IAM answered with an error"
-        } else {
-            "no clear answer from IAM"
-        };
         let seen = iam::list_keys(&ctx.clients, user_name).await.map(|keys| {
             keys.into_iter()
                 .find(|key| key.access_key_id == key_id)
                 .map(|key| key.status)
         });
+        let settled = read_back == ReadBack::Settles;
         let unknown = match seen {
-            Ok(Some(status)) if status == to => {
+            Ok(Some(status)) if status == to && settled => {
                 return Ok(done(line(Event::Done).reason(format!(
                     "{how} ({error}); reading the key back shows it {}",
                     to.as_str()
                 ))));
             }
-            Ok(Some(_)) if answered => {
+            Ok(Some(_)) if refused => {
                 ctx.record(line(Event::Failed).error(format!(
                     "{error}; reading the key back shows it unchanged ({})",
                     from.as_str()
@@ -139,9 +162,12 @@ pub(super) async fn send_and_settle(
                 round += 1;
                 continue;
             }
-            Ok(Some(status)) => format!(
-                "{error}; reading the key back still shows it {} after {round} rounds, but IAM is eventually consistent, so the change may yet appear",
+            Ok(Some(status)) if settled => format!(
+                "{how} ({error}); reading the key back still shows it {} after {round} rounds, but IAM is eventually consistent, so the change may yet appear",
                 status.as_str()
+            ),
+            Ok(Some(_)) => format!(
+                "{how} ({error}) in {round} rounds; a listing cannot tell, since it may still show the key as it was before keytrim's own change"
             ),
             Ok(None) => format!("{error}; reading the keys back no longer lists {key_id}"),
             Err(read) => format!("{error}; reading the keys back failed too: {read}"),
@@ -176,12 +202,15 @@ pub(super) async fn verify(
                 if to == KeyStatus::Inactive && kept_key_is_off(&live, expected) {
                     return Err(StepError::NoActiveKey);
                 }
-                let mismatch = expected.iter().find(|(id, status)| {
-                    !live
-                        .iter()
-                        .any(|key| &key.access_key_id == id && key.status == *status)
-                });
-                match mismatch {
+                // A key to switch off that someone deleted meanwhile is off too.
+                let holds = |(id, status): &&(String, KeyStatus)| match live
+                    .iter()
+                    .find(|key| &key.access_key_id == id)
+                {
+                    Some(key) => key.status == *status,
+                    None => *status == KeyStatus::Inactive,
+                };
+                match expected.iter().find(|pair| !holds(pair)) {
                     None => {
                         seen_in_a_row += 1;
                         if seen_in_a_row >= CONFIRMING_LISTINGS {
@@ -204,23 +233,23 @@ pub(super) async fn verify(
                 Some(StepError::Verify(err))
             }
         };
-        if tokio::time::Instant::now() + wait > deadline {
-            return Err(mismatch.unwrap_or(StepError::NotSeen {
-                key: expected
-                    .first()
-                    .map(|(id, _)| id.clone())
-                    .unwrap_or_default(),
-                status: to.as_str(),
+        // A listing that showed the intended state is confirmed by the next one soon;
+        // anything else waits with back-off.
+        let pause = if mismatch.is_some() {
+            wait
+        } else {
+            VERIFY_FIRST_WAIT
+        };
+        if tokio::time::Instant::now() + pause > deadline {
+            return Err(mismatch.unwrap_or_else(|| StepError::NotSeen {
+                key: "the change".to_string(),
+                status: "twice",
                 seconds: ctx.verify_timeout.as_secs(),
             }));
         }
-        // A listing that showed the intended state is confirmed by the next one at
-        // once; anything else waits with back-off.
+        tokio::time::sleep(pause).await;
         if mismatch.is_some() {
-            tokio::time::sleep(wait).await;
             wait = (wait * 2).min(VERIFY_LONGEST_WAIT);
-        } else {
-            tokio::time::sleep(VERIFY_FIRST_WAIT).await;
         }
     }
 }
@@ -309,9 +338,9 @@ pub(super) async fn change_and_verify(
     if let Some(outcome) = ended_early {
         // However the user's work ended, a change that happened (or may have) must
         // not leave the user without an active key: the kept key is watched as after
-        // any deactivation, until IAM shows what was touched, twice, or time runs
-        // out. The outcome already says the change was not seen through (exit 1), so
-        // only a kept key seen off undoes it.
+        // any deactivation. A kept key seen off, or a change not seen in time, is
+        // undone (setting Active on a key the failed call left Active changes
+        // nothing); a change seen after all settles an unknown outcome.
         let touched: Vec<String> = changed.iter().cloned().chain(maybe_changed).collect();
         if to == KeyStatus::Inactive && !touched.is_empty() {
             let kept = expected
@@ -321,13 +350,75 @@ pub(super) async fn change_and_verify(
             let watched: Vec<(String, KeyStatus)> = kept
                 .chain(touched.iter().map(|id| (id.clone(), KeyStatus::Inactive)))
                 .collect();
-            if let Err(StepError::NoActiveKey) = verify(ctx, user_name, &watched, to).await {
-                return restore_after_lockout(ctx, user_name, touched, Lockout::KeptKeyOff).await;
+            match verify(ctx, user_name, &watched, to).await {
+                Err(StepError::NoActiveKey) => {
+                    return restore_after_lockout(ctx, user_name, touched, Lockout::KeptKeyOff)
+                        .await;
+                }
+                Ok(()) => return Ok(settle_unknown(ctx, user_name, outcome, keys)),
+                Err(StepError::Journal(_)) => {}
+                Err(unseen) => {
+                    let why = Lockout::NotSeen(format!("{unseen}, after {}", ended_how(&outcome)));
+                    return restore_after_lockout(ctx, user_name, touched, why).await;
+                }
             }
         }
         return Ok(outcome);
     }
     verify_and_record(ctx, user_name, changed, unchanged, &expected, to).await
+}
+
+/// What ended a user's changes early, for the reason of a restore that follows.
+fn ended_how(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Failed { error, .. } => format!("a refused call ({error})"),
+        Outcome::Unknown { key, error, .. } => format!("no clear answer for {key} ({error})"),
+        Outcome::JournalFailed { error, .. } => format!("a journal write that failed ({error})"),
+        Outcome::Stopped { cause, .. } => cause.describe().to_string(),
+        _ => "an early end".to_string(),
+    }
+}
+
+/// Listings taken after IAM's lag show a key whose call had no clear answer with its
+/// new status, twice: the change happened. Its `done` line follows the `unknown` one,
+/// and when it was the user's last key to change, the user is verified.
+fn settle_unknown(ctx: &RunState, user_name: &str, outcome: Outcome, keys: &[String]) -> Outcome {
+    let Outcome::Unknown {
+        mut changed, key, ..
+    } = outcome
+    else {
+        return outcome;
+    };
+    let done = ctx
+        .entry(Event::Done, user_name)
+        .key(&key, KeyStatus::Active, KeyStatus::Inactive)
+        .reason("listings taken after IAM's lag show it Inactive, twice");
+    if let Err(error) = ctx.record(done) {
+        changed.push(key);
+        return Outcome::JournalFailed {
+            changed,
+            error: error.to_string(),
+        };
+    }
+    changed.push(key);
+    if keys.last() != changed.last() {
+        // Keys after it were never tried: the user is not done.
+        let error = "the keys after it were not changed".to_string();
+        return Outcome::Failed { changed, error };
+    }
+    let verified = ctx
+        .entry(Event::Verified, user_name)
+        .reason(format!("{} now Inactive", changed.join(", ")));
+    match ctx.record(verified) {
+        Ok(()) => Outcome::Verified {
+            changed,
+            unchanged: Vec::new(),
+        },
+        Err(error) => Outcome::JournalFailed {
+            changed,
+            error: error.to_string(),
+        },
+    }
 }
 
 /// After a user's changes: verify them, and journal how the user ended.
@@ -436,7 +527,7 @@ pub(super) async fn restore_after_lockout(
             .entry(Event::Intent, user_name)
             .key(key, KeyStatus::Inactive, KeyStatus::Active)
             .reason(match &why {
-                Lockout::KeptKeyOff => "re-activating: the user has no active key",
+                Lockout::KeptKeyOff => "re-activating: IAM shows the key to keep switched off",
                 Lockout::NotSeen(_) => {
                     "re-activating: IAM did not show the change with the kept key Active"
                 }
@@ -444,7 +535,14 @@ pub(super) async fn restore_after_lockout(
         if let Err(StepError::Journal(error)) = ctx.record(intent) {
             problems.push(format!("journal: {error}"));
         }
-        let sent = send_and_settle(ctx, user_name, key, KeyStatus::Inactive, KeyStatus::Active);
+        let sent = send_and_settle(
+            ctx,
+            user_name,
+            key,
+            KeyStatus::Inactive,
+            KeyStatus::Active,
+            ReadBack::ProvesNothing,
+        );
         match sent.await {
             Ok(KeyChange::Done) => restored.push(key.clone()),
             Ok(KeyChange::DoneUnrecorded(error)) => {
@@ -460,7 +558,7 @@ pub(super) async fn restore_after_lockout(
     }
     let mut reason = match &why {
         Lockout::KeptKeyOff => format!(
-            "no active key after deactivating {}: the key to keep was switched off by someone else during the run",
+            "after deactivating {}, IAM showed the key to keep switched off (or no active key): someone else switched it off during the run, or a listing lags",
             changed.join(", ")
         ),
         Lockout::NotSeen(unseen) => format!(

@@ -543,7 +543,7 @@ mod tests {
         let outcome = deactivate_old_keeping_new(&ctx).await;
         assert!(
             matches!(&outcome, Outcome::LockoutAverted { restored, reason, .. }
-                if restored == &[OLD] && reason.contains("switched off by someone else")),
+                if restored == &[OLD] && reason.contains("showed the key to keep switched off")),
             "{outcome:?}"
         );
         assert!(started.elapsed() < Duration::from_secs(1));
@@ -646,8 +646,11 @@ mod tests {
         );
     }
 
-    /// No clear answer, and the read-back fails too: the outcome is journaled as
-    /// unknown (rollback lets live state decide), never as failed.
+    /// No clear answer, and the read-back fails too: the key's outcome is journaled as
+    /// unknown (rollback lets live state decide), never as failed. The listings that
+    /// watch the kept key fail as well, so keytrim cannot tell the user still has a
+    /// working key: it tries to give the key back, and with IAM failing every call,
+    /// says the user may have none.
     #[tokio::test(start_paused = true)]
     async fn an_update_that_cannot_be_read_back_is_unknown() {
         let update = unanswered_update();
@@ -660,22 +663,32 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ctx = context(iam, journal(&dir));
         let outcome = deactivate_old(&ctx).await;
-        let Outcome::Unknown {
-            changed,
-            key,
-            error,
+        let Outcome::LockoutAverted {
+            restored, reason, ..
         } = outcome
         else {
-            panic!("expected an unknown outcome, got {outcome:?}");
+            panic!("expected the change to be undone, got {outcome:?}");
         };
-        assert!(changed.is_empty());
-        assert_eq!(key, OLD);
+        assert!(restored.is_empty());
         assert!(
-            error.contains("reading the keys back failed too"),
-            "{error}"
+            reason.contains("reading the keys back failed too")
+                && reason.contains("MAY HAVE NO ACTIVE KEY"),
+            "{reason}"
         );
-        assert_eq!(events(&ctx), [Event::Run, Event::Intent, Event::Unknown]);
-        assert!(list.num_calls() >= 1);
+        let entries = crate::journal::read(ctx.journal.as_ref().unwrap().path()).unwrap();
+        let lines: Vec<(Event, Option<KeyStatus>)> =
+            entries.iter().map(|e| (e.event, e.to)).collect();
+        assert_eq!(
+            lines,
+            [
+                (Event::Run, None),
+                (Event::Intent, Some(KeyStatus::Inactive)),
+                (Event::Unknown, Some(KeyStatus::Inactive)),
+                (Event::Intent, Some(KeyStatus::Active)),
+                (Event::Unknown, Some(KeyStatus::Active)),
+                (Event::Drifted, None),
+            ]
+        );
     }
 
     /// No clear answer, and IAM still shows the key Active: it may yet change
@@ -689,11 +702,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ctx = context(iam, journal(&dir));
         let outcome = deactivate_old(&ctx).await;
+        // Never seen changed within the timeout: undone (the undoing gets no clear
+        // answer either, and a stale listing showing the key Active proves nothing).
         assert!(
-            matches!(&outcome, Outcome::Unknown { error, .. } if error.contains("still shows it Active after 3 rounds")),
+            matches!(&outcome, Outcome::LockoutAverted { reason, .. }
+                if reason.contains("still shows it Active after 3 rounds")
+                    && reason.contains("a listing cannot tell")),
             "{outcome:?}"
         );
-        assert_eq!(events(&ctx), [Event::Run, Event::Intent, Event::Unknown]);
+        let events = events(&ctx);
+        assert_eq!(&events[..3], [Event::Run, Event::Intent, Event::Unknown]);
         // Sent again while IAM showed it unchanged: setting a status is idempotent.
         assert!(
             update.num_calls() >= UNCLEAR_ROUNDS,
@@ -701,9 +719,9 @@ mod tests {
             update.num_calls()
         );
         // Each round's read-back, then listings that watch the kept key until the
-        // verification's timeout (the change is never seen).
+        // verification's timeout: 30 s of back-off capped at 4 s is more than 8.
         assert!(
-            list.num_calls() > UNCLEAR_ROUNDS + 1,
+            list.num_calls() > UNCLEAR_ROUNDS + 8,
             "{}",
             list.num_calls()
         );
@@ -806,6 +824,67 @@ mod tests {
         };
         assert_eq!(restored, [OLD]);
         assert_eq!(update.num_calls(), 2, "the deactivation and its undoing");
+    }
+
+    /// Giving a key back after a lockout, the call gets no clear answer, and the
+    /// listing shows the key Active: a lagging listing shows it as it was before
+    /// keytrim's own change, so that proves nothing. The key is not counted restored,
+    /// and no `done` line claims it.
+    #[tokio::test(start_paused = true)]
+    async fn a_stale_listing_never_counts_as_a_key_given_back() {
+        let update = mock!(aws_sdk_iam::Client::update_access_key)
+            .sequence()
+            .output(|| UpdateAccessKeyOutput::builder().build())
+            .http_status(500, None)
+            .repeatedly()
+            .build();
+        let list = mock!(aws_sdk_iam::Client::list_access_keys)
+            .sequence()
+            .output(both_inactive)
+            .output(|| listing(StatusType::Active))
+            .repeatedly()
+            .build();
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(iam, journal(&dir));
+        let outcome = deactivate_old_keeping_new(&ctx).await;
+        let Outcome::LockoutAverted {
+            restored, reason, ..
+        } = outcome
+        else {
+            panic!("expected a lockout, got {outcome:?}");
+        };
+        assert!(restored.is_empty(), "{reason}");
+        assert!(reason.contains("HAS NO ACTIVE KEY"), "{reason}");
+        let entries = crate::journal::read(ctx.journal.as_ref().unwrap().path()).unwrap();
+        assert!(
+            !entries
+                .iter()
+                .any(|e| e.event == Event::Done && e.to == Some(KeyStatus::Active)),
+            "{entries:?}"
+        );
+    }
+
+    /// Someone deletes the key keytrim just switched off (a common clean-up): a key
+    /// that is gone is off, and the user, whose kept key shows Active, is verified.
+    #[tokio::test(start_paused = true)]
+    async fn a_key_deleted_after_its_deactivation_counts_as_off() {
+        let update = mock!(aws_sdk_iam::Client::update_access_key)
+            .then_output(|| UpdateAccessKeyOutput::builder().build());
+        let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| {
+            let mut gone = listing(StatusType::Inactive);
+            gone.access_key_metadata.remove(0);
+            gone
+        });
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(iam, journal(&dir));
+        let outcome = deactivate_old_keeping_new(&ctx).await;
+        assert!(
+            matches!(&outcome, Outcome::Verified { changed, .. } if changed == &[OLD]),
+            "{outcome:?}"
+        );
+        assert_eq!(update.num_calls(), 1);
     }
 
     /// An earlier attempt was applied and its answer lost; the SDK's retry is refused
