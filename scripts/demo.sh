@@ -93,8 +93,12 @@ printf '\nThe plan file (%s):\n' "$plan"
 cat "$work/account/$plan"
 
 echo
-echo "Applying it: alice's old key is deactivated and verified; hank is held for review."
-step 4 apply --yes "$plan" # 4: finished, hank held
+echo "Applying it: alice's old key is deactivated and verified, so are frank's and ivan's idle"
+echo "keys (no key of theirs is fresh: each keeps the key in use, marked for rotation);"
+echo "hank and rita are held for review."
+step 4 apply --yes "$plan" # 4: finished, hank and rita held
+"$KEYTRIM_MOTO_PYTHON" scripts/lib/demo_seed.py "$endpoint" "$work/clock" --check-one-active frank ivan ||
+  fail "frank and ivan do not each have one active key, the one in use"
 journal=$(cd "$work/account" && ls plans/*.journal.jsonl)
 printf '\nThe journal (%s):\n' "$journal"
 cat "$work/account/$journal"

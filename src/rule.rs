@@ -17,6 +17,12 @@ pub struct Policy {
     pub in_use_window_days: u32,
     /// When false, recent use does not turn a deactivation into a hold.
     pub in_use_guard: bool,
+    /// The older reading of CIS 1.13: when no active key is younger than
+    /// `max_key_age_days`, nothing is deactivated (the user is to `rotate`).
+    pub require_fresh_key: bool,
+    /// When no key is fresh: another key may be deactivated only once it has gone
+    /// unused this many days (or was never used and is this old). CIS 1.12's 45 days.
+    pub unused_days: u32,
 }
 
 impl Default for Policy {
@@ -25,9 +31,18 @@ impl Default for Policy {
             max_key_age_days: 90,
             in_use_window_days: 7,
             in_use_guard: true,
+            require_fresh_key: false,
+            unused_days: DEFAULT_UNUSED_DAYS,
         }
     }
 }
+
+/// CIS 1.12's definition of an unused credential: 45 days.
+pub const DEFAULT_UNUSED_DAYS: u32 = 45;
+
+/// The prefix of the IAM users the SES console creates for SMTP: their SMTP password
+/// is derived from the access key, so switching the key off stops mail.
+pub const SES_SMTP_USER_PREFIX: &str = "ses-smtp-user.";
 
 /// What the plan says to do with a user.
 #[derive(
@@ -93,6 +108,21 @@ pub struct Verdict {
     pub keep: Option<String>,
     /// The keys to deactivate (for deactivate; for hold, what deactivation would do).
     pub deactivate: Vec<String>,
+    /// The kept key is at or over the maximum age: it is due for rotation (CIS 1.14).
+    pub rotation_due: bool,
+}
+
+impl Verdict {
+    /// A verdict that keeps and deactivates nothing.
+    fn without_keys(decision: Decision, reason: String) -> Verdict {
+        Verdict {
+            decision,
+            reason,
+            keep: None,
+            deactivate: Vec::new(),
+            rotation_due: false,
+        }
+    }
 }
 
 /// Whole days from `earlier` to `now`, never negative.
@@ -135,20 +165,139 @@ fn recent_uses(keys: &[&KeyFacts], policy: &Policy, now: DateTime<Utc>) -> Vec<S
         .collect()
 }
 
+/// "used N day(s) ago" or "never used".
+fn last_use_words(key: &KeyFacts, now: DateTime<Utc>) -> String {
+    match key.last_used_at() {
+        Some(used) => format!("last used {} day(s) ago", age_in_days(used, now)),
+        None => "never used".to_string(),
+    }
+}
+
+/// The key in use when none is fresh: the one last used, or the newest when none was
+/// ever used. Last use is coarse, so ties go to the newest created, then the smallest
+/// key id.
+fn key_in_use<'k>(active: &[&'k KeyFacts]) -> Option<&'k KeyFacts> {
+    active.iter().copied().max_by(|a, b| {
+        a.last_used_at()
+            .cmp(&b.last_used_at())
+            .then_with(|| a.created.cmp(&b.created))
+            .then_with(|| b.access_key_id.cmp(&a.access_key_id))
+    })
+}
+
+/// Why `key` may not be deactivated beside a kept key when no key is fresh, or None
+/// when it is idle: unused for `unused_days` (never used and that old), not an SES
+/// SMTP credential. With the in-use guard on, the threshold is never shorter than the
+/// in-use window.
+fn still_needed(
+    user_name: &str,
+    key: &KeyFacts,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let id = &key.access_key_id;
+    if user_name.starts_with(SES_SMTP_USER_PREFIX) {
+        return Some(format!(
+            "{id} belongs to an SES SMTP user, whose SMTP password is derived from the key: switching it off stops mail"
+        ));
+    }
+    let last_use = key.last_use.as_ref();
+    if last_use
+        .and_then(|use_| use_.service.as_deref())
+        .is_some_and(|service| service.eq_ignore_ascii_case("ses"))
+    {
+        return Some(format!(
+            "{id} was last used by SES, where an SMTP password may be derived from it: switching it off may stop mail"
+        ));
+    }
+    let days = if policy.in_use_guard {
+        policy.unused_days.max(policy.in_use_window_days)
+    } else {
+        policy.unused_days
+    };
+    let threshold = Duration::days(i64::from(days));
+    match key.last_used_at() {
+        Some(used) if now - used < threshold => Some(format!(
+            "{id} was last used {} day(s) ago, within the {days}-day unused threshold: it may belong to another consumer (a monthly job, a vendor, disaster recovery)",
+            age_in_days(used, now)
+        )),
+        None if now - key.created < threshold => Some(format!(
+            "{id} was never used but is only {} day(s) old, under the {days}-day unused threshold",
+            age_in_days(key.created, now)
+        )),
+        _ => None,
+    }
+}
+
+/// No active key is fresh: keep the key in use and deactivate the others that are
+/// idle; any other is a hold. Either way the kept key is due for rotation.
+fn without_a_fresh_key(
+    user_name: &str,
+    keys: &[KeyFacts],
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Verdict {
+    let active: Vec<&KeyFacts> = keys.iter().filter(|key| key.is_active()).collect();
+    let keep = key_in_use(&active).expect("two or more active keys");
+    let others: Vec<&KeyFacts> = active
+        .iter()
+        .copied()
+        .filter(|key| key.access_key_id != keep.access_key_id)
+        .collect();
+    let deactivate: Vec<String> = others.iter().map(|k| k.access_key_id.clone()).collect();
+    let needed: Vec<String> = others
+        .iter()
+        .filter_map(|key| still_needed(user_name, key, policy, now))
+        .collect();
+    let head = format!(
+        "{} active keys and none is younger than {} days: keep the key in use, {} ({}, {} day(s) old)",
+        active.len(),
+        policy.max_key_age_days,
+        keep.access_key_id,
+        last_use_words(keep, now),
+        age_in_days(keep.created, now)
+    );
+    let rotate = format!(
+        "{} is over the maximum age: rotate it (CIS 1.14)",
+        keep.access_key_id
+    );
+    let (decision, reason) = if needed.is_empty() {
+        let idle: Vec<String> = others
+            .iter()
+            .map(|key| format!("{} ({})", key.access_key_id, last_use_words(key, now)))
+            .collect();
+        (
+            Decision::Deactivate,
+            format!("{head}, deactivate {}; {rotate}", idle.join(", ")),
+        )
+    } else {
+        (
+            Decision::Hold,
+            format!(
+                "{head}; {}: confirm nothing uses it, then change the decision to deactivate; {rotate}",
+                needed.join("; ")
+            ),
+        )
+    };
+    Verdict {
+        decision,
+        reason,
+        keep: Some(keep.access_key_id.clone()),
+        deactivate,
+        rotation_due: true,
+    }
+}
+
 /// Judge one user's keys.
 pub fn decide(
+    user_name: &str,
     keys: &[KeyFacts],
     exemption: Option<&Exemption>,
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Verdict {
     if !has_multiple_active_keys(keys) {
-        return Verdict {
-            decision: Decision::Compliant,
-            reason: "at most one active access key".into(),
-            keep: None,
-            deactivate: Vec::new(),
-        };
+        return Verdict::without_keys(Decision::Compliant, "at most one active access key".into());
     }
     let active_count = keys.iter().filter(|key| key.is_active()).count();
 
@@ -159,24 +308,20 @@ pub fn decide(
                 format!("exempt by exemptions file (pattern `{pattern}`): {reason}")
             }
         };
-        return Verdict {
-            decision: Decision::Exempt,
-            reason,
-            keep: None,
-            deactivate: Vec::new(),
-        };
+        return Verdict::without_keys(Decision::Exempt, reason);
     }
 
     let Some(keep) = key_to_keep(keys, policy, now) else {
-        return Verdict {
-            decision: Decision::Rotate,
-            reason: format!(
+        if !policy.require_fresh_key {
+            return without_a_fresh_key(user_name, keys, policy, now);
+        }
+        return Verdict::without_keys(
+            Decision::Rotate,
+            format!(
                 "{active_count} active keys and none is younger than {} days; IAM allows two keys per user, so no new key can be created beside them: move the application to one of them, deactivate the other and delete it once nothing fails, then create a new key, move the application to it, and audit again",
                 policy.max_key_age_days
             ),
-            keep: None,
-            deactivate: Vec::new(),
-        };
+        );
     };
 
     let to_deactivate: Vec<&KeyFacts> = keys
@@ -200,6 +345,7 @@ pub fn decide(
             ),
             keep: Some(keep.access_key_id.clone()),
             deactivate,
+            rotation_due: false,
         };
     }
 
@@ -214,6 +360,7 @@ pub fn decide(
         ),
         keep: Some(keep.access_key_id.clone()),
         deactivate,
+        rotation_due: false,
     }
 }
 
@@ -250,7 +397,7 @@ mod tests {
             key("AKIA1", Active, 400, None),
             key("AKIA2", Inactive, 5, None),
         ];
-        let verdict = decide(&keys, None, &Policy::default(), now());
+        let verdict = decide("alice", &keys, None, &Policy::default(), now());
         assert_eq!(verdict.decision, Decision::Compliant);
     }
 
@@ -260,22 +407,27 @@ mod tests {
             key("AKIAOLD", Active, 200, Some(30)),
             key("AKIANEW", Active, 10, Some(1)),
         ];
-        let verdict = decide(&keys, None, &Policy::default(), now());
+        let verdict = decide("alice", &keys, None, &Policy::default(), now());
         assert_eq!(verdict.decision, Decision::Deactivate);
         assert_eq!(verdict.keep.as_deref(), Some("AKIANEW"));
         assert_eq!(verdict.deactivate, vec!["AKIAOLD".to_string()]);
     }
 
     #[test]
-    fn two_old_keys_must_be_rotated_first() {
+    fn two_old_keys_must_be_rotated_first_when_a_fresh_key_is_required() {
         let keys = [
             key("AKIA1", Active, 200, None),
             key("AKIA2", Active, 90, None),
         ];
-        let verdict = decide(&keys, None, &Policy::default(), now());
+        let policy = Policy {
+            require_fresh_key: true,
+            ..Policy::default()
+        };
+        let verdict = decide("alice", &keys, None, &policy, now());
         assert_eq!(verdict.decision, Decision::Rotate);
         assert_eq!(verdict.keep, None);
         assert!(verdict.deactivate.is_empty());
+        assert!(!verdict.rotation_due);
         assert!(verdict.reason.contains("90 days"), "{}", verdict.reason);
         // IAM allows two keys per user: the advice makes room before creating one.
         assert!(
@@ -287,13 +439,123 @@ mod tests {
         );
     }
 
+    /// frank: a 400-day key last used 300 days ago, a 200-day key used 2 days ago.
+    /// None is fresh: keep the one in use, switch off the idle one, rotate the kept.
+    #[test]
+    fn with_no_fresh_key_the_key_in_use_is_kept_and_an_idle_one_deactivated() {
+        let keys = [
+            key("AKIAFRANKOLD", Active, 400, Some(300)),
+            key("AKIAFRANKUSED", Active, 200, Some(2)),
+        ];
+        let verdict = decide("frank", &keys, None, &Policy::default(), now());
+        assert_eq!(verdict.decision, Decision::Deactivate, "{}", verdict.reason);
+        assert_eq!(verdict.keep.as_deref(), Some("AKIAFRANKUSED"));
+        assert_eq!(verdict.deactivate, ["AKIAFRANKOLD"]);
+        assert!(verdict.rotation_due);
+        assert!(
+            verdict
+                .reason
+                .contains("AKIAFRANKOLD (last used 300 day(s) ago)")
+                && verdict.reason.contains("rotate it (CIS 1.14)"),
+            "{}",
+            verdict.reason
+        );
+        // ivan: 100 days used 50 days ago, 95 days used 20 days ago.
+        let keys = [
+            key("AKIAIVANA", Active, 100, Some(50)),
+            key("AKIAIVANB", Active, 95, Some(20)),
+        ];
+        let verdict = decide("ivan", &keys, None, &Policy::default(), now());
+        assert_eq!(verdict.decision, Decision::Deactivate, "{}", verdict.reason);
+        assert_eq!(verdict.keep.as_deref(), Some("AKIAIVANB"));
+        assert_eq!(verdict.deactivate, ["AKIAIVANA"]);
+    }
+
+    /// A monthly job's key, used 30 days ago beside a key used daily: held.
+    #[test]
+    fn with_no_fresh_key_a_key_used_within_the_unused_days_is_held() {
+        let keys = [
+            key("AKIAMONTHLY", Active, 300, Some(30)),
+            key("AKIADAILY", Active, 200, Some(0)),
+        ];
+        let verdict = decide("batch", &keys, None, &Policy::default(), now());
+        assert_eq!(verdict.decision, Decision::Hold);
+        assert_eq!(verdict.keep.as_deref(), Some("AKIADAILY"));
+        assert_eq!(verdict.deactivate, ["AKIAMONTHLY"]);
+        assert!(verdict.rotation_due);
+        assert!(
+            verdict.reason.contains(
+                "AKIAMONTHLY was last used 30 day(s) ago, within the 45-day unused threshold"
+            ),
+            "{}",
+            verdict.reason
+        );
+        // --unused-days 20 lets it go.
+        let policy = Policy {
+            unused_days: 20,
+            ..Policy::default()
+        };
+        assert_eq!(
+            decide("batch", &keys, None, &policy, now()).decision,
+            Decision::Deactivate
+        );
+    }
+
+    #[test]
+    fn with_no_fresh_key_and_no_use_the_newest_is_kept_and_ties_go_to_the_newest() {
+        let keys = [
+            key("AKIAB", Active, 120, None),
+            key("AKIAA", Active, 100, None),
+        ];
+        let verdict = decide("rita", &keys, None, &Policy::default(), now());
+        assert_eq!(verdict.decision, Decision::Deactivate);
+        assert_eq!(verdict.keep.as_deref(), Some("AKIAA"));
+        // The same last use: the newest created is kept.
+        let keys = [
+            key("AKIAOLDER", Active, 300, Some(100)),
+            key("AKIANEWER", Active, 200, Some(100)),
+        ];
+        let verdict = decide("u", &keys, None, &Policy::default(), now());
+        assert_eq!(verdict.keep.as_deref(), Some("AKIANEWER"));
+    }
+
+    #[test]
+    fn ses_smtp_credentials_are_held() {
+        let keys = [
+            key("AKIAOLD", Active, 400, Some(300)),
+            key("AKIAUSED", Active, 200, Some(2)),
+        ];
+        let verdict = decide(
+            "ses-smtp-user.20240101-1",
+            &keys,
+            None,
+            &Policy::default(),
+            now(),
+        );
+        assert_eq!(verdict.decision, Decision::Hold);
+        assert!(
+            verdict.reason.contains("SES SMTP user"),
+            "{}",
+            verdict.reason
+        );
+        let mut keys = keys;
+        keys[0].last_use.as_mut().unwrap().service = Some("ses".into());
+        let verdict = decide("mailer", &keys, None, &Policy::default(), now());
+        assert_eq!(verdict.decision, Decision::Hold);
+        assert!(
+            verdict.reason.contains("last used by SES"),
+            "{}",
+            verdict.reason
+        );
+    }
+
     #[test]
     fn recent_use_of_a_key_to_deactivate_holds_the_user() {
         let keys = [
             key("AKIAOLD", Active, 200, Some(2)),
             key("AKIANEW", Active, 10, None),
         ];
-        let verdict = decide(&keys, None, &Policy::default(), now());
+        let verdict = decide("alice", &keys, None, &Policy::default(), now());
         assert_eq!(verdict.decision, Decision::Hold);
         assert_eq!(verdict.keep.as_deref(), Some("AKIANEW"));
         assert_eq!(verdict.deactivate, vec!["AKIAOLD".to_string()]);
@@ -311,7 +573,7 @@ mod tests {
             ..Policy::default()
         };
         assert_eq!(
-            decide(&keys, None, &policy, now()).decision,
+            decide("alice", &keys, None, &policy, now()).decision,
             Decision::Deactivate
         );
     }
@@ -323,7 +585,7 @@ mod tests {
             key("AKIANEW", Active, 10, Some(0)),
         ];
         assert_eq!(
-            decide(&keys, None, &Policy::default(), now()).decision,
+            decide("alice", &keys, None, &Policy::default(), now()).decision,
             Decision::Deactivate
         );
     }
@@ -331,7 +593,7 @@ mod tests {
     #[test]
     fn ties_are_broken_by_the_smallest_key_id() {
         let keys = [key("AKIAB", Active, 3, None), key("AKIAA", Active, 3, None)];
-        let verdict = decide(&keys, None, &Policy::default(), now());
+        let verdict = decide("alice", &keys, None, &Policy::default(), now());
         assert_eq!(verdict.keep.as_deref(), Some("AKIAA"));
     }
 
@@ -342,7 +604,7 @@ mod tests {
             key("AKIA2", Active, 1, None),
         ];
         let tag = Exemption::Tag("break-glass".into());
-        let verdict = decide(&keys, Some(&tag), &Policy::default(), now());
+        let verdict = decide("alice", &keys, Some(&tag), &Policy::default(), now());
         assert_eq!(verdict.decision, Decision::Exempt);
         assert!(verdict.reason.ends_with("break-glass"));
         assert!(verdict.keep.is_none() && verdict.deactivate.is_empty());
@@ -353,7 +615,7 @@ mod tests {
         let keys = [key("AKIA1", Active, 200, None)];
         let tag = Exemption::Tag("x".into());
         assert_eq!(
-            decide(&keys, Some(&tag), &Policy::default(), now()).decision,
+            decide("alice", &keys, Some(&tag), &Policy::default(), now()).decision,
             Decision::Compliant
         );
     }
@@ -363,7 +625,7 @@ mod tests {
             "AKIA[A-Z0-9]{4}",
             any::<bool>(),
             0i64..400,
-            proptest::option::of(0i64..30),
+            proptest::option::of(0i64..400),
         )
             .prop_map(|(id, active, age, used)| {
                 key(&id, if active { Active } else { Inactive }, age, used)
@@ -379,17 +641,21 @@ mod tests {
     }
 
     fn arb_policy() -> impl Strategy<Value = Policy> {
-        (1u32..200, 0u32..30, any::<bool>()).prop_map(|(age, window, guard)| Policy {
-            max_key_age_days: age,
-            in_use_window_days: window,
-            in_use_guard: guard,
-        })
+        (1u32..200, 0u32..30, any::<bool>(), any::<bool>(), 1u32..120).prop_map(
+            |(age, window, guard, require_fresh_key, unused_days)| Policy {
+                max_key_age_days: age,
+                in_use_window_days: window,
+                in_use_guard: guard,
+                require_fresh_key,
+                unused_days,
+            },
+        )
     }
 
     proptest! {
         #[test]
         fn never_deactivates_the_kept_key(keys in arb_keys(), policy in arb_policy()) {
-            let verdict = decide(&keys, None, &policy, now());
+            let verdict = decide("alice", &keys, None, &policy, now());
             if let Some(keep) = &verdict.keep {
                 prop_assert!(!verdict.deactivate.contains(keep));
             }
@@ -397,7 +663,7 @@ mod tests {
 
         #[test]
         fn never_deactivates_every_active_key(keys in arb_keys(), policy in arb_policy()) {
-            let verdict = decide(&keys, None, &policy, now());
+            let verdict = decide("alice", &keys, None, &policy, now());
             let active = keys.iter().filter(|k| k.is_active()).count();
             prop_assert!(verdict.deactivate.len() < active.max(1));
             if verdict.decision == Decision::Deactivate {
@@ -408,7 +674,7 @@ mod tests {
 
         #[test]
         fn only_active_keys_are_listed_to_deactivate(keys in arb_keys(), policy in arb_policy()) {
-            let verdict = decide(&keys, None, &policy, now());
+            let verdict = decide("alice", &keys, None, &policy, now());
             for id in &verdict.deactivate {
                 let listed = keys.iter().find(|k| &k.access_key_id == id).expect("listed key exists");
                 prop_assert!(listed.is_active());
@@ -419,21 +685,70 @@ mod tests {
         fn is_deterministic_whatever_the_key_order(keys in arb_keys(), policy in arb_policy()) {
             let mut reversed = keys.clone();
             reversed.reverse();
-            let a = decide(&keys, None, &policy, now());
-            let b = decide(&reversed, None, &policy, now());
+            let a = decide("alice", &keys, None, &policy, now());
+            let b = decide("alice", &reversed, None, &policy, now());
             prop_assert_eq!(&a.keep, &b.keep);
             prop_assert_eq!(a.decision, b.decision);
             let (mut da, mut db) = (a.deactivate.clone(), b.deactivate.clone());
             da.sort();
             db.sort();
             prop_assert_eq!(da, db);
-            prop_assert_eq!(a, decide(&keys, None, &policy, now()));
+            prop_assert_eq!(a, decide("alice", &keys, None, &policy, now()));
+        }
+
+        /// With the in-use guard on, a key used within the in-use window is never
+        /// deactivated, whichever reading.
+        #[test]
+        fn a_key_used_within_the_in_use_window_is_never_deactivated(keys in arb_keys(), policy in arb_policy()) {
+            let verdict = decide("alice", &keys, None, &policy, now());
+            if policy.in_use_guard && verdict.decision == Decision::Deactivate {
+                let window = Duration::days(i64::from(policy.in_use_window_days));
+                for id in &verdict.deactivate {
+                    let key = keys.iter().find(|k| &k.access_key_id == id).unwrap();
+                    prop_assert!(key.last_used_at().is_none_or(|used| now() - used >= window));
+                }
+            }
+        }
+
+        /// With no fresh key, a key used within `unused_days` (or never used and
+        /// younger) is never deactivated, guard or not; and the key kept is the one
+        /// last used.
+        #[test]
+        fn with_no_fresh_key_a_key_used_within_the_unused_days_is_never_deactivated(keys in arb_keys(), policy in arb_policy()) {
+            let verdict = decide("alice", &keys, None, &policy, now());
+            if verdict.rotation_due {
+                prop_assert!(!policy.require_fresh_key);
+                let threshold = Duration::days(i64::from(policy.unused_days));
+                let keep = keys.iter().find(|k| Some(&k.access_key_id) == verdict.keep.as_ref()).unwrap();
+                for key in keys.iter().filter(|k| k.is_active()) {
+                    prop_assert!(key.last_used_at() <= keep.last_used_at());
+                }
+                if verdict.decision == Decision::Deactivate {
+                    for id in &verdict.deactivate {
+                        let key = keys.iter().find(|k| &k.access_key_id == id).unwrap();
+                        let idle_since = key.last_used_at().unwrap_or(key.created);
+                        prop_assert!(now() - idle_since >= threshold);
+                    }
+                }
+            }
+        }
+
+        /// The older reading never deactivates without a fresh key to keep.
+        #[test]
+        fn requiring_a_fresh_key_keeps_only_fresh_keys(keys in arb_keys(), policy in arb_policy()) {
+            let policy = Policy { require_fresh_key: true, ..policy };
+            let verdict = decide("alice", &keys, None, &policy, now());
+            prop_assert!(!verdict.rotation_due);
+            if let Some(keep) = &verdict.keep {
+                let key = keys.iter().find(|k| &k.access_key_id == keep).unwrap();
+                prop_assert!(age_in_days(key.created, now()) < policy.max_key_age_days);
+            }
         }
 
         #[test]
         fn exempt_users_get_no_actions(keys in arb_keys(), policy in arb_policy()) {
             let exemption = Exemption::File { pattern: "*".into(), reason: "r".into() };
-            let verdict = decide(&keys, Some(&exemption), &policy, now());
+            let verdict = decide("alice", &keys, Some(&exemption), &policy, now());
             prop_assert!(verdict.keep.is_none());
             prop_assert!(verdict.deactivate.is_empty());
         }

@@ -1,6 +1,10 @@
-"""Seed the demo's local IAM (moto) with seven users that show every decision.
+"""Seed the demo's local IAM (moto) with nine users that show every decision.
 
 Usage: demo_seed.py ENDPOINT CLOCK_FILE
+       demo_seed.py ENDPOINT CLOCK_FILE --check-one-active USER...
+
+The second form checks, after the apply, that each USER has exactly one active key and
+that it is the one used last (prints one line per user; exits 1 otherwise).
 
 The server runs under libfaketime with FAKETIME_TIMESTAMP_FILE=CLOCK_FILE, so writing
 an offset there ("-200d") makes the keys created or used next look that old. Uses
@@ -71,11 +75,32 @@ class Seeder:
             self.days_ago(0)
 
 
+def check_one_active(endpoint, users):
+    iam = client(endpoint)
+    ok = True
+    for user in users:
+        keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+        active = [k["AccessKeyId"] for k in keys if k["Status"] == "Active"]
+        used = {
+            k["AccessKeyId"]: iam.get_access_key_last_used(AccessKeyId=k["AccessKeyId"])[
+                "AccessKeyLastUsed"
+            ].get("LastUsedDate")
+            for k in keys
+        }
+        last = max(used, key=lambda key: (used[key] is not None, used[key] or 0))
+        good = active == [last]
+        ok = ok and good
+        print(f"  {user}: {len(active)} active key(s) {active}, the one used last is {last}")
+    return ok
+
+
 def main():
     endpoint, clock = sys.argv[1], sys.argv[2]
+    if len(sys.argv) > 3 and sys.argv[3] == "--check-one-active":
+        sys.exit(0 if check_one_active(endpoint, sys.argv[4:]) else 1)
     wait_until_ready(endpoint)
     seed = Seeder(endpoint, clock)
-    for name in ["alice", "carol", "dave", "hank", "nokey", "rita"]:
+    for name in ["alice", "carol", "dave", "frank", "hank", "ivan", "nokey", "rita"]:
         seed.user(name)
     seed.user("erin", tags=[("keytrim:exempt", "break-glass account")])
 
@@ -92,16 +117,31 @@ def main():
     hank_old = seed.key("hank", 150)
     seed.use(hank_old, 2)
     seed.key("hank", 5)
-    seed.key("rita", 120)
-    seed.key("rita", 100)
+    rita_monthly = seed.key("rita", 120)
+    seed.use(rita_monthly, 30)
+    rita_daily = seed.key("rita", 100)
+    seed.use(rita_daily, 1)
+    frank_idle = seed.key("frank", 400)
+    seed.use(frank_idle, 300)
+    frank_used = seed.key("frank", 200)
+    seed.use(frank_used, 2)
+    ivan_idle = seed.key("ivan", 100)
+    seed.use(ivan_idle, 50)
+    ivan_used = seed.key("ivan", 95)
+    seed.use(ivan_used, 20)
     seed.key("erin", 400)
     seed.key("erin", 3)
 
-    print("Seeded seven users:")
+    print("Seeded nine users:")
     print("  carol, dave, nokey: compliant (one active key or none)")
     print("  alice: keys 200 and 10 days old             -> deactivate the old one")
     print("  hank:  old key used 2 days ago              -> hold for review")
-    print("  rita:  both keys older than 90 days         -> rotate first")
+    print("  frank: keys 400 and 200 days old, the older idle 300 days")
+    print("                                              -> keep the one in use, deactivate the idle one,")
+    print("                                                 rotate the kept one")
+    print("  ivan:  keys 100 and 95 days old, the older idle 50 days -> the same")
+    print("  rita:  keys 120 and 100 days old, the older used 30 days ago (a monthly job)")
+    print("                                              -> hold for review, rotate the kept one")
     print("  erin:  tagged keytrim:exempt                -> exempt")
 
 

@@ -272,6 +272,7 @@ mod tests {
             keys: vec![key(OLD), key(NEW)],
             exempt_until: None,
             error: None,
+            rotation_due: false,
         }
     }
 

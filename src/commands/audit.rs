@@ -33,6 +33,8 @@ fn audit_inputs(settings: &Settings, args: &AuditArgs) -> Result<AuditInputs> {
             max_key_age_days: args.max_key_age,
             in_use_window_days: args.in_use_window,
             in_use_guard: !args.no_in_use_guard,
+            require_fresh_key: args.require_fresh_key,
+            unused_days: args.unused_days,
         },
         scope: Scope {
             users: args.users.clone(),
@@ -147,6 +149,21 @@ fn warn_unreadable(plan: &Plan) {
     }
 }
 
+/// "12 kept keys are over 90 days: rotate them (CIS 1.14)", when some are.
+fn rotation_note(plan: &Plan) -> Option<String> {
+    match plan.summary.rotation_due {
+        0 => None,
+        1 => Some(format!(
+            "1 kept key is over {} days: rotate it (CIS 1.14)",
+            plan.policy.max_key_age_days
+        )),
+        due => Some(format!(
+            "{due} kept keys are over {} days: rotate them (CIS 1.14)",
+            plan.policy.max_key_age_days
+        )),
+    }
+}
+
 /// One account's line in a several-account audit's summary.
 fn account_line(result: &audit::AccountResult) -> String {
     match result {
@@ -172,6 +189,10 @@ fn account_line(result: &audit::AccountResult) -> String {
                     render::unreadable_count(s),
                     path.display()
                 )
+            };
+            let line = match rotation_note(plan) {
+                Some(note) => format!("{line}; {note}"),
+                None => line,
             };
             match audit::expiring_note(plan) {
                 Some(note) => format!("{line}; {note}"),
@@ -218,6 +239,9 @@ fn write_one_plan(settings: &Settings, args: &AuditArgs, plan: &Plan) -> Result<
             s.exempt,
             render::unreadable_count(s)
         ));
+        if let Some(rotation) = rotation_note(plan) {
+            output::line(&rotation);
+        }
         if let Some(expiring) = audit::expiring_note(plan) {
             output::line(&expiring);
         }

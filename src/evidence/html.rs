@@ -121,7 +121,8 @@ fn sources(evidence: &Evidence) -> Markup {
                 tr { th scope="row" { "Policy" } td {
                     "Keys " (plan.policy.max_key_age_days) " days old or older are not kept; a key used within "
                     (plan.policy.in_use_window_days) " days holds its deactivation (guard "
-                    (if plan.policy.in_use_guard { "on" } else { "off" }) ")."
+                    (if plan.policy.in_use_guard { "on" } else { "off" }) "); "
+                    (crate::plan::render::no_fresh_key_reading(&plan.policy)) "."
                     @if crate::plan::standing::policy_of(plan) != crate::rule::Policy::default() {
                         " " strong { "This is not keytrim's default policy." }
                     }
@@ -177,6 +178,7 @@ fn summary(evidence: &Evidence) -> Markup {
                 tr { @for (_, label, _) in &outcomes { th.num { (label) } } }
                 tr { @for (id, _, count) in &outcomes { td.num id={ "count-" (id) } { (count) } } }
             }
+            (end_state(evidence))
             @if !overrides.is_empty() {
                 p.override {
                     strong { "Reviewer overrides (" (overrides.len()) "): " }
@@ -187,6 +189,48 @@ fn summary(evidence: &Evidence) -> Markup {
                     }
                     ". The rule decided otherwise on the plan's own facts; keytrim accepts an override only when it does less, or what the rule named for a held key."
                 }
+            }
+        }
+    }
+}
+
+/// Where the account stands after the runs: the plan's users still not compliant, by
+/// why, and the kept keys due for rotation.
+fn end_state(evidence: &Evidence) -> Markup {
+    let state = evidence.end_state();
+    let why = [
+        ("held", "held", state.held),
+        ("exempt", "exempt", state.exempt),
+        ("unreadable", "unreadable", state.unreadable),
+        (
+            "rotation-pending",
+            "rotation pending",
+            state.rotation_pending,
+        ),
+        (
+            "not-applied",
+            "not applied or not finished",
+            state.not_applied,
+        ),
+    ];
+    html! {
+        p #end-state {
+            strong { "After these runs: " }
+            (state.brought_into_line) " of the plan's users have one active key; "
+            span #count-still-not-compliant { (state.not_compliant()) }
+            " are still not compliant with CIS 1.13"
+            @if state.not_compliant() > 0 {
+                " ("
+                @for (index, (id, label, count)) in why.iter().filter(|(_, _, count)| *count > 0).enumerate() {
+                    @if index > 0 { ", " }
+                    span id={ "end-" (id) } { (label) " " (count) }
+                }
+                ")"
+            }
+            "."
+            @if state.rotation_due > 0 {
+                " " span #count-rotation-due { (state.rotation_due) } " kept keys are over "
+                (evidence.plan.policy.max_key_age_days) " days: rotate them (CIS 1.14)."
             }
         }
     }
@@ -304,6 +348,9 @@ fn user_section(evidence: &Evidence, evidence_of: &UserEvidence) -> Markup {
             h3 { code { (text(&user.user_name)) } ": " (user.decision.as_str()) }
             p.muted { code { (text(&user.user_arn)) } }
             p { "Reason: " (text(&user.reason)) }
+            @if let Some(mark) = crate::plan::render::rotation_mark(&evidence.plan, user) {
+                p.warning { "Rotation due: " (text(&mark)) }
+            }
             @if let Some(rule) = evidence_of.overridden {
                 p.override { "Reviewer override: the rule decided " strong { (rule.as_str()) } " on the plan's facts; the plan says " strong { (user.decision.as_str()) } "." }
             }

@@ -683,7 +683,61 @@ pub struct Tally {
     pub not_applied: usize,
 }
 
+/// Where the account stands after the runs, in the plan's users: those the runs
+/// brought to one active key, and those still not compliant, by why.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndState {
+    /// Deactivations done (or found done), every planned key Inactive.
+    pub brought_into_line: usize,
+    /// Of those, users whose kept key is over the maximum age (CIS 1.14).
+    pub rotation_due: usize,
+    /// Still two or more active keys: held for review.
+    pub held: usize,
+    /// Exempt: never acted on.
+    pub exempt: usize,
+    /// IAM refused to show them: not known to be compliant.
+    pub unreadable: usize,
+    /// `rotate`: no fresh key to keep under the plan's reading.
+    pub rotation_pending: usize,
+    /// A deactivation planned and not (or not wholly) carried out: not applied,
+    /// declined, drifted, failed, unknown, or undone.
+    pub not_applied: usize,
+}
+
+impl EndState {
+    /// Users still not compliant with CIS 1.13 after the runs.
+    pub fn not_compliant(&self) -> usize {
+        self.held + self.exempt + self.unreadable + self.rotation_pending + self.not_applied
+    }
+}
+
 impl Evidence {
+    /// Where the account stands after the runs (the plan's users only; the users the
+    /// audit found compliant stay so unless someone else acted).
+    pub fn end_state(&self) -> EndState {
+        let mut state = EndState::default();
+        for user in &self.users {
+            let done = matches!(
+                user.outcome.verdict,
+                Verdict::Deactivated { complete: true, .. } | Verdict::AlreadyDone { .. }
+            );
+            match user.user.decision {
+                _ if done => {
+                    state.brought_into_line += 1;
+                    if user.user.rotation_due {
+                        state.rotation_due += 1;
+                    }
+                }
+                Decision::Hold => state.held += 1,
+                Decision::Exempt => state.exempt += 1,
+                Decision::Unreadable => state.unreadable += 1,
+                Decision::Rotate => state.rotation_pending += 1,
+                Decision::Deactivate | Decision::Compliant => state.not_applied += 1,
+            }
+        }
+        state
+    }
+
     pub fn tally(&self) -> Tally {
         let mut tally = Tally::default();
         for user in &self.users {

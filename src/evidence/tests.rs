@@ -139,15 +139,22 @@ fn rollback_of_alice(start: u32, lines: Vec<Entry>) -> JournalFile {
 #[test]
 fn without_journals_a_planned_change_is_not_applied_and_the_rest_asks_for_none() {
     let evidence = evidence_of(Vec::new()).unwrap();
-    assert_eq!(outcome_of(&evidence, "alice").verdict, Verdict::NotApplied);
-    for user in ["hank", "rita", "erin"] {
+    // rita has no fresh key and an idle one: a deactivation too (it was a rotation).
+    for user in ["alice", "rita"] {
+        assert_eq!(
+            outcome_of(&evidence, user).verdict,
+            Verdict::NotApplied,
+            "{user}"
+        );
+    }
+    for user in ["hank", "erin"] {
         assert_eq!(
             outcome_of(&evidence, user).verdict,
             Verdict::NoChangePlanned,
             "{user}"
         );
     }
-    assert_eq!(evidence.tally().not_applied, 1);
+    assert_eq!(evidence.tally().not_applied, 2);
 }
 
 #[test]
@@ -623,4 +630,27 @@ fn every_string_from_outside_is_escaped() {
         .matches("&lt;b id=x&gt;&quot;'&amp;\\u{202e}")
         .count();
     assert!(shown > 20, "{shown}: {document}");
+}
+
+/// Where the account stands: without journals every planned user is still not
+/// compliant, each by why; after alice's apply she is in line and the rest stand.
+#[test]
+fn the_end_state_counts_users_still_not_compliant_by_why() {
+    let before = evidence_of(Vec::new()).unwrap().end_state();
+    assert_eq!(
+        before,
+        EndState {
+            brought_into_line: 0,
+            rotation_due: 0,
+            held: 1,
+            exempt: 1,
+            unreadable: 0,
+            rotation_pending: 0,
+            not_applied: 2,
+        }
+    );
+    assert_eq!(before.not_compliant(), 4);
+    let after = evidence_of(vec![apply_of_alice(10)]).unwrap().end_state();
+    assert_eq!(after.brought_into_line, 1);
+    assert_eq!((after.not_applied, after.not_compliant()), (1, 3));
 }

@@ -201,6 +201,16 @@ fn policy_changes(old: &Plan, new: &Plan) -> Vec<(&'static str, String, String)>
             a.in_use_guard.to_string(),
             b.in_use_guard.to_string(),
         ),
+        (
+            "require_fresh_key",
+            a.require_fresh_key.to_string(),
+            b.require_fresh_key.to_string(),
+        ),
+        (
+            "unused_days",
+            a.unused_days.to_string(),
+            b.unused_days.to_string(),
+        ),
     ]
     .into_iter()
     .filter(|(_, was, now)| was != now)

@@ -59,7 +59,7 @@ pub fn parse_at(text: &str, now: DateTime<Utc>) -> std::result::Result<Plan, Str
         Some(other) => {
             let shown = serde_yaml::to_string(&other).unwrap_or_default();
             return Err(format!(
-                "field `version`: unsupported plan version {} (this keytrim reads versions 1 and 2)",
+                "field `version`: unsupported plan version {} (this keytrim reads versions 1, 2 and 3)",
                 shown.trim()
             ));
         }

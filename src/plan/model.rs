@@ -1,4 +1,4 @@
-//! The plan file's data model (schema version 1) and how a plan is built from an
+//! The plan file's data model (schema version 3) and how a plan is built from an
 //! inventory and the rule's verdicts.
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -10,11 +10,14 @@ use crate::facts::{EXEMPT_TAG, Inventory, KeyStatus, UserFacts};
 use crate::rule::{self, Decision, Exemption, Policy};
 
 /// The schema version this keytrim writes. Version 2 added the `unreadable` decision,
-/// the user's `error` and the summary's `unreadable` count.
-pub const PLAN_VERSION: u32 = 2;
+/// the user's `error` and the summary's `unreadable` count. Version 3 added the
+/// policy's `require_fresh_key` and `unused_days` (a user with no fresh key keeps the
+/// key in use and loses idle ones), the user's `rotation_due` and the summary's
+/// `rotation_due` count.
+pub const PLAN_VERSION: u32 = 3;
 /// The schema versions this keytrim reads: a version 1 plan is a version 2 plan
-/// without unreadable users.
-pub const READABLE_PLAN_VERSIONS: [u32; 2] = [1, 2];
+/// without unreadable users, and both were written under `require_fresh_key: true`.
+pub const READABLE_PLAN_VERSIONS: [u32; 3] = [1, 2, 3];
 /// The value of `kind` in every plan.
 pub const PLAN_KIND: &str = "keytrim-plan";
 /// The benchmark control the plan enforces.
@@ -44,10 +47,10 @@ pub enum Source {
 
 /// A keytrim remediation plan (version 1): what an audit saw and what apply should do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(title = "keytrim plan, version 2 (version 1 is read too)")]
+#[schemars(title = "keytrim plan, version 3 (versions 1 and 2 are read too)")]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
-    #[schemars(range(min = 1, max = 2))]
+    #[schemars(range(min = 1, max = 3))]
     pub version: u32,
     #[schemars(extend("const" = "keytrim-plan"))]
     pub kind: String,
@@ -72,6 +75,23 @@ pub struct PlanPolicy {
     pub max_key_age_days: u32,
     pub in_use_window_days: u32,
     pub in_use_guard: bool,
+    /// Version 3: true for the older reading, where a user with no key under the
+    /// maximum age is to `rotate` and nothing is deactivated. Plans before version 3
+    /// were written so, and read so.
+    #[serde(default = "before_version_3")]
+    pub require_fresh_key: bool,
+    /// Version 3: with no fresh key, another key is deactivated only once unused this
+    /// many days. Plans before version 3 read as the default, 45.
+    #[serde(default = "default_unused_days")]
+    pub unused_days: u32,
+}
+
+fn before_version_3() -> bool {
+    true
+}
+
+fn default_unused_days() -> u32 {
+    rule::DEFAULT_UNUSED_DAYS
 }
 
 /// Counts of users per decision.
@@ -87,6 +107,10 @@ pub struct Summary {
     /// Users IAM refused to show (version 2; written only when there are some).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub unreadable: usize,
+    /// Users whose kept key is over the maximum age, due for rotation (version 3;
+    /// written only when there are some).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rotation_due: usize,
 }
 
 fn is_zero(count: &usize) -> bool {
@@ -119,6 +143,10 @@ pub struct PlanUser {
     pub keep: Option<String>,
     #[schemars(inner(regex(pattern = r"^[A-Z0-9]{16,128}$")))]
     pub deactivate: Vec<String>,
+    /// Version 3: the kept key is at or over the maximum age (no key was fresh), so it
+    /// is due for rotation (CIS 1.14); written only when true.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rotation_due: bool,
     pub keys: Vec<PlanKey>,
     /// `exempt` only: the last day the exemption applies (from the exemptions file's
     /// `expires` or the `keytrim:exempt-until` tag); absent when it does not expire.
@@ -127,6 +155,11 @@ pub struct PlanUser {
     /// `unreadable` only: the error IAM answered when keytrim read the user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// One key as the audit saw it.
@@ -199,6 +232,7 @@ fn verdict_for(user: &UserFacts, inputs: &PlanInputs<'_>) -> (rule::Verdict, Opt
                 reason: String::new(),
                 keep: None,
                 deactivate: Vec::new(),
+                rotation_due: false,
             };
             if let Exemption::File { pattern, reason } = &exemption {
                 verdict.reason = format!(
@@ -218,12 +252,19 @@ fn verdict_for(user: &UserFacts, inputs: &PlanInputs<'_>) -> (rule::Verdict, Opt
                 ),
                 keep: None,
                 deactivate: Vec::new(),
+                rotation_due: false,
             },
             None,
         );
     }
     let decide = |exemption: Option<&Exemption>| {
-        rule::decide(&user.keys, exemption, &inputs.policy, inputs.now)
+        rule::decide(
+            &user.user_name,
+            &user.keys,
+            exemption,
+            &inputs.policy,
+            inputs.now,
+        )
     };
     let exemptions = exemptions_for(user, inputs);
     let in_force = exemptions
@@ -325,6 +366,9 @@ pub fn build(inventory: &Inventory, inputs: &PlanInputs<'_>) -> Plan {
         let mut deactivate = verdict.deactivate;
         deactivate.sort_by_key(order);
         let verdict_decision = verdict.decision;
+        if verdict.rotation_due {
+            summary.rotation_due += 1;
+        }
         users.push(PlanUser {
             user_name: user.user_name.clone(),
             user_arn: user.user_arn.clone(),
@@ -338,6 +382,7 @@ pub fn build(inventory: &Inventory, inputs: &PlanInputs<'_>) -> Plan {
                 .unreadable
                 .clone()
                 .filter(|_| verdict_decision == Decision::Unreadable),
+            rotation_due: verdict.rotation_due,
         });
     }
     summary.compliant += inventory.users_scanned - inventory.candidates.len();
@@ -357,6 +402,8 @@ pub fn build(inventory: &Inventory, inputs: &PlanInputs<'_>) -> Plan {
             max_key_age_days: inputs.policy.max_key_age_days,
             in_use_window_days: inputs.policy.in_use_window_days,
             in_use_guard: inputs.policy.in_use_guard,
+            require_fresh_key: inputs.policy.require_fresh_key,
+            unused_days: inputs.policy.unused_days,
         },
         summary,
         users,

@@ -10,6 +10,7 @@
 //! | `hold` | `deactivate`, the same `keep` and `deactivate` | the deactivation the rule named |
 //! | `deactivate` | `hold`, the same `keep` and `deactivate` | nothing |
 //! | `deactivate` or `hold` | `rotate` | nothing |
+//! | `rotate` (under `require_fresh_key`) | `deactivate` or `hold`, the `keep` and `deactivate` the default reading names | at most what the default reading would |
 //! | anything | `exempt` or `unreadable` | nothing |
 //! | anything | the user removed | nothing |
 //!
@@ -47,6 +48,8 @@ pub fn policy_of(plan: &Plan) -> Policy {
         max_key_age_days: plan.policy.max_key_age_days,
         in_use_window_days: plan.policy.in_use_window_days,
         in_use_guard: plan.policy.in_use_guard,
+        require_fresh_key: plan.policy.require_fresh_key,
+        unused_days: plan.policy.unused_days,
     }
 }
 
@@ -71,7 +74,7 @@ pub fn key_facts(user: &PlanUser) -> Vec<KeyFacts> {
 /// What the rule decides for the user on the plan's facts as of `as_of`, without
 /// exemptions.
 pub fn rule_verdict(policy: &Policy, as_of: DateTime<Utc>, user: &PlanUser) -> Verdict {
-    rule::decide(&key_facts(user), None, policy, as_of)
+    rule::decide(&user.user_name, &key_facts(user), None, policy, as_of)
 }
 
 fn refused(user: &PlanUser, field: &str, message: String) -> Problem {
@@ -112,12 +115,26 @@ pub fn standing_as_of(
         _ => {}
     }
     let verdict = rule_verdict(policy, as_of, user);
+    // Under the older reading a user with no fresh key is to rotate; a reviewer may
+    // take the default reading for that user instead: what it names, no more.
+    let default_reading = (verdict.decision == Decision::Rotate
+        && policy.require_fresh_key
+        && matches!(user.decision, Decision::Deactivate | Decision::Hold))
+    .then(|| {
+        let policy = Policy {
+            require_fresh_key: false,
+            ..*policy
+        };
+        rule_verdict(&policy, as_of, user)
+    });
+    let named = default_reading.as_ref().unwrap_or(&verdict);
     let as_of = as_of.format("%Y-%m-%dT%H:%M:%SZ");
     match (verdict.decision, user.decision) {
         (ruled, planned) if ruled == planned => {}
         (Decision::Hold, Decision::Deactivate)
         | (Decision::Deactivate, Decision::Hold)
         | (Decision::Deactivate | Decision::Hold, Decision::Rotate) => {}
+        (Decision::Rotate, Decision::Deactivate | Decision::Hold) if default_reading.is_some() => {}
         (ruled, planned) => {
             return Err(refused(
                 user,
@@ -130,15 +147,28 @@ pub fn standing_as_of(
             ));
         }
     }
-    if matches!(user.decision, Decision::Deactivate | Decision::Hold) && !same_keys(user, &verdict)
-    {
-        let keep = verdict.keep.as_deref().unwrap_or("no key");
+    let acts = matches!(user.decision, Decision::Deactivate | Decision::Hold);
+    if acts && !same_keys(user, named) {
+        let keep = named.keep.as_deref().unwrap_or("no key");
         return Err(refused(
             user,
             "keep",
             format!(
                 "the rule keeps {keep} and deactivates {} as of {as_of}; an edit cannot change which key is kept",
-                verdict.deactivate.join(", ")
+                named.deactivate.join(", ")
+            ),
+        ));
+    }
+    // The mark tells a reviewer the kept key is over the maximum age; an edit can
+    // neither hide it nor add it.
+    if acts && user.rotation_due != named.rotation_due {
+        return Err(refused(
+            user,
+            "rotation_due",
+            format!(
+                "the kept key is {}due for rotation as of {as_of} (the rule says rotation_due: {})",
+                if named.rotation_due { "" } else { "not " },
+                named.rotation_due
             ),
         ));
     }

@@ -106,7 +106,7 @@ pub fn validate(plan: &Plan) -> Result<(), Problem> {
         return Err(top(
             "version",
             format!(
-                "unsupported plan version {} (this keytrim reads versions 1 and 2)",
+                "unsupported plan version {} (this keytrim reads versions 1, 2 and 3)",
                 plan.version
             ),
         ));
@@ -151,21 +151,7 @@ pub fn validate(plan: &Plan) -> Result<(), Problem> {
             "a version 1 plan has no `unreadable` users; they came with version 2",
         ));
     }
-    if plan.policy.max_key_age_days == 0 {
-        return Err(top("policy.max_key_age_days", "must be at least 1"));
-    }
-    // The bounds `audit` itself takes (`--max-key-age`, `--in-use-window`): a century.
-    for (field, days) in [
-        ("policy.max_key_age_days", plan.policy.max_key_age_days),
-        ("policy.in_use_window_days", plan.policy.in_use_window_days),
-    ] {
-        if days > MAX_POLICY_DAYS {
-            return Err(top(
-                field,
-                format!("must be at most {MAX_POLICY_DAYS} days"),
-            ));
-        }
-    }
+    validate_policy(plan)?;
     // IAM user names are unique ignoring case: `alice` and `ALICE` are one user.
     let mut seen_users = HashSet::new();
     for user in &plan.users {
@@ -177,6 +163,38 @@ pub fn validate(plan: &Plan) -> Result<(), Problem> {
             ));
         }
         validate_user(user, plan)?;
+    }
+    Ok(())
+}
+
+/// The policy's thresholds are within what `audit` takes, and a plan before version 3
+/// is read under the reading it was written with.
+fn validate_policy(plan: &Plan) -> Result<(), Problem> {
+    if plan.policy.max_key_age_days == 0 {
+        return Err(top("policy.max_key_age_days", "must be at least 1"));
+    }
+    if plan.policy.unused_days == 0 {
+        return Err(top("policy.unused_days", "must be at least 1"));
+    }
+    if plan.version < 3 && !plan.policy.require_fresh_key {
+        return Err(top(
+            "policy.require_fresh_key",
+            "plans before version 3 were written with a fresh key required; the other reading came with version 3",
+        ));
+    }
+    // The bounds `audit` itself takes (`--max-key-age`, `--in-use-window`,
+    // `--unused-days`): a century.
+    for (field, days) in [
+        ("policy.max_key_age_days", plan.policy.max_key_age_days),
+        ("policy.in_use_window_days", plan.policy.in_use_window_days),
+        ("policy.unused_days", plan.policy.unused_days),
+    ] {
+        if days > MAX_POLICY_DAYS {
+            return Err(top(
+                field,
+                format!("must be at most {MAX_POLICY_DAYS} days"),
+            ));
+        }
     }
     Ok(())
 }
@@ -452,6 +470,7 @@ mod tests {
             ],
             exempt_until: None,
             error: None,
+            rotation_due: false,
         }
     }
 
@@ -470,6 +489,8 @@ mod tests {
                 max_key_age_days: 90,
                 in_use_window_days: 7,
                 in_use_guard: true,
+                require_fresh_key: true,
+                unused_days: 45,
             },
             summary: Summary::default(),
             users,
@@ -597,13 +618,31 @@ mod tests {
                 rule: Decision::Hold
             })
         );
-        // Both keys too old to keep: the rule says rotate, and nothing may be
-        // deactivated.
+        // Both keys too old to keep: under the older reading (this plan's) the rule
+        // says rotate. A reviewer may take the default reading's deactivation for
+        // the user instead, marked for rotation as it marks it, and nothing else.
         let mut old = user(Decision::Deactivate, Some(NEW), &[OLD]);
         old.keys[1] = key(NEW, KeyStatus::Active, 95);
-        let message = problem(vec![old]);
+        old.rotation_due = true;
+        assert_eq!(
+            standing(&sound, &old),
+            Ok(Standing::Override {
+                rule: Decision::Rotate
+            })
+        );
+        let mut unmarked = old.clone();
+        unmarked.rotation_due = false;
+        let message = problem(vec![unmarked]);
         assert!(
-            message.contains("field `decision`: the rule decides `rotate`"),
+            message.contains("field `rotation_due`: the kept key is due for rotation"),
+            "{message}"
+        );
+        let mut swapped = user(Decision::Deactivate, Some(OLD), &[NEW]);
+        swapped.keys[1] = key(NEW, KeyStatus::Active, 95);
+        swapped.rotation_due = true;
+        let message = problem(vec![swapped]);
+        assert!(
+            message.contains("field `keep`: the rule keeps AKIANEWNEWNEWNEW0002"),
             "{message}"
         );
     }

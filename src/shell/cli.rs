@@ -202,6 +202,16 @@ pub struct AuditArgs {
     #[arg(long)]
     pub no_in_use_guard: bool,
 
+    /// When no active key is younger than --max-key-age, deactivate another key only
+    /// once it has gone unused this many days (or was never used and is this old).
+    #[arg(long, value_name = "DAYS", default_value_t = crate::rule::DEFAULT_UNUSED_DAYS, value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub unused_days: u32,
+
+    /// The older reading: when no active key is younger than --max-key-age, deactivate
+    /// nothing and plan `rotate`.
+    #[arg(long)]
+    pub require_fresh_key: bool,
+
     /// YAML list of {user: NAME-OR-GLOB, reason: TEXT, expires: YYYY-MM-DD} never to act
     /// on (expires is optional: the exemption's last day).
     #[arg(long, value_name = "FILE")]

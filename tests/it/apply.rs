@@ -36,7 +36,7 @@ fn events_for<'a>(entries: &'a [Entry], user: &str) -> Vec<&'a Entry> {
 #[test]
 fn apply_yes_deactivates_verifies_and_journals_exactly_the_plan() {
     let iam = LocalIam::start();
-    let keys = audited(&iam, &["--no-in-use-guard"]);
+    let keys = audited(&iam, &["--no-in-use-guard", "--require-fresh-key"]);
     iam.start_recording();
 
     let assert = iam
@@ -132,7 +132,7 @@ fn a_held_user_is_left_alone_and_apply_exits_four() {
 #[test]
 fn dry_run_writes_nothing_not_even_a_journal() {
     let iam = LocalIam::start();
-    let keys = audited(&iam, &["--no-in-use-guard"]);
+    let keys = audited(&iam, &["--no-in-use-guard", "--require-fresh-key"]);
     iam.start_recording();
     let assert = iam
         .keytrim()
@@ -153,7 +153,7 @@ fn dry_run_writes_nothing_not_even_a_journal() {
 #[test]
 fn applying_an_applied_plan_again_is_a_successful_no_op() {
     let iam = LocalIam::start();
-    audited(&iam, &["--no-in-use-guard"]);
+    audited(&iam, &["--no-in-use-guard", "--require-fresh-key"]);
     iam.keytrim()
         .args(["apply", "--yes", PLAN])
         .assert()
@@ -177,7 +177,7 @@ fn applying_an_applied_plan_again_is_a_successful_no_op() {
 #[test]
 fn a_kept_key_deactivated_after_the_audit_skips_the_user() {
     let iam = LocalIam::start();
-    let keys = audited(&iam, &["--no-in-use-guard"]);
+    let keys = audited(&iam, &["--no-in-use-guard", "--require-fresh-key"]);
     // Someone deactivates alice's new key by hand: deactivating the old one now would
     // leave alice with no working key.
     iam.set_status("alice", &keys.alice_new.id, false);
@@ -288,7 +288,7 @@ fn a_plan_for_another_account_is_refused_before_any_change() {
 #[test]
 fn without_a_terminal_and_without_yes_apply_refuses() {
     let iam = LocalIam::start();
-    let keys = audited(&iam, &["--no-in-use-guard"]);
+    let keys = audited(&iam, &["--no-in-use-guard", "--require-fresh-key"]);
     iam.start_recording();
     iam.keytrim()
         .args(["apply", PLAN])
@@ -304,7 +304,7 @@ fn without_a_terminal_and_without_yes_apply_refuses() {
 #[test]
 fn rollback_restores_exactly_what_apply_changed() {
     let iam = LocalIam::start();
-    let keys = audited(&iam, &["--no-in-use-guard"]);
+    let keys = audited(&iam, &["--no-in-use-guard", "--require-fresh-key"]);
     iam.keytrim()
         .args(["apply", "--yes", PLAN])
         .assert()
@@ -375,7 +375,7 @@ fn rollback_restores_exactly_what_apply_changed() {
 #[test]
 fn journal_option_names_the_file_and_never_overwrites() {
     let iam = LocalIam::start();
-    audited(&iam, &["--no-in-use-guard"]);
+    audited(&iam, &["--no-in-use-guard", "--require-fresh-key"]);
     iam.keytrim()
         .args(["apply", "--yes", "--journal", "records/run.jsonl", PLAN])
         .assert()
@@ -415,7 +415,7 @@ use predicates::prelude::PredicateBooleanExt;
 #[test]
 fn rollback_checks_live_state_for_intents_without_an_outcome() {
     let iam = LocalIam::start();
-    let keys = audited(&iam, &["--no-in-use-guard"]);
+    let keys = audited(&iam, &["--no-in-use-guard", "--require-fresh-key"]);
     iam.keytrim()
         .args(["apply", "--yes", PLAN])
         .assert()
@@ -473,7 +473,7 @@ fn rollback_checks_live_state_for_intents_without_an_outcome() {
 fn journals_are_readable_by_their_owner_only() {
     use std::os::unix::fs::PermissionsExt;
     let iam = LocalIam::start();
-    audited(&iam, &["--no-in-use-guard"]);
+    audited(&iam, &["--no-in-use-guard", "--require-fresh-key"]);
     iam.keytrim()
         .args(["apply", "--yes", PLAN])
         .assert()
@@ -500,7 +500,7 @@ fn journals_are_readable_by_their_owner_only() {
 #[test]
 fn a_user_exempted_after_the_audit_is_left_alone_as_drifted() {
     let iam = LocalIam::start();
-    let keys = audited(&iam, &["--no-in-use-guard"]);
+    let keys = audited(&iam, &["--no-in-use-guard", "--require-fresh-key"]);
     let tag = aws_sdk_iam::types::Tag::builder()
         .key("Keytrim:Exempt")
         .value("payments batch, ask team-pay")

@@ -45,7 +45,11 @@ fn audit_writes_a_plan_with_every_decision_and_makes_no_write() {
     let assert = iam.keytrim().arg("audit").assert().code(3);
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
     assert!(
-        stderr.contains("7 users scanned; compliant 3, deactivate 1, hold 1, rotate 1, exempt 1"),
+        stderr.contains("7 users scanned; compliant 3, deactivate 1, hold 2, rotate 0, exempt 1"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("\n1 kept key is over 90 days: rotate it (CIS 1.14)\n"),
         "{stderr}"
     );
     let path = format!("plans/{ACCOUNT_ID}.yaml");
@@ -85,12 +89,22 @@ fn audit_writes_a_plan_with_every_decision_and_makes_no_write() {
     assert_eq!(hank.deactivate, vec![keys.hank_old.id.clone()]);
     assert!(hank.reason.contains("used 2 day(s) ago"), "{}", hank.reason);
 
+    // rita has no key under 90 days; her older key was used 30 days ago (a monthly
+    // job): she keeps the key in use, the other is held, and the kept key is marked.
     let rita = user(&plan, "rita");
-    assert_eq!(rita.decision, Decision::Rotate);
-    assert_eq!(rita.keep, None);
-    assert!(rita.deactivate.is_empty());
+    assert_eq!(rita.decision, Decision::Hold);
+    assert_eq!(rita.keep.as_deref(), Some(keys.rita_old.id.as_str()));
+    assert_eq!(rita.deactivate, vec![keys.rita_older.id.clone()]);
+    assert!(rita.rotation_due);
+    assert!(
+        rita.reason
+            .contains("was last used 30 day(s) ago, within the 45-day unused threshold"),
+        "{}",
+        rita.reason
+    );
     assert_eq!(rita.keys[0].access_key_id, keys.rita_older.id);
     assert_eq!(rita.keys[1].access_key_id, keys.rita_old.id);
+    assert_eq!(plan.summary.rotation_due, 1);
 
     let erin = user(&plan, "erin");
     assert_eq!(erin.decision, Decision::Exempt);
@@ -204,9 +218,19 @@ fn max_key_age_decides_which_keys_are_fresh() {
     assert_eq!(rita.deactivate, vec![keys.rita_older.id.clone()]);
     assert_eq!(plan.policy.max_key_age_days, 365);
 
-    // With 7 days, alice's 10-day-old key is too old too.
+    // With 7 days, alice's 10-day-old key is too old too: no key is fresh, so she
+    // keeps the key in use (used a day ago), marked for rotation, and her other key,
+    // used 30 days ago, within the 45 unused days, is held. The older reading
+    // (a fresh key required) plans a rotation and nothing else.
     let plan = audit_to_stdout(&iam, &["--max-key-age", "7"], 3);
+    let alice = user(&plan, "alice");
+    assert_eq!(alice.decision, Decision::Hold);
+    assert_eq!(alice.keep.as_deref(), Some(keys.alice_new.id.as_str()));
+    assert!(alice.rotation_due);
+    assert_eq!(user(&plan, "hank").decision, Decision::Hold);
+    let plan = audit_to_stdout(&iam, &["--max-key-age", "7", "--require-fresh-key"], 3);
     assert_eq!(user(&plan, "alice").decision, Decision::Rotate);
+    assert!(!user(&plan, "alice").rotation_due);
     assert_eq!(user(&plan, "hank").decision, Decision::Hold);
 }
 
@@ -325,7 +349,7 @@ fn the_endpoint_url_flag_reaches_the_local_iam() {
         .args(["--endpoint-url", &iam.endpoint, "audit", "-o", "-"])
         .assert()
         .code(3)
-        .stdout(predicates::str::contains("decision: rotate"));
+        .stdout(predicates::str::contains("decision: deactivate"));
 }
 
 /// Two audits of one account with changes in between: `keytrim diff` names the users
@@ -340,7 +364,7 @@ fn diff_shows_what_changed_between_two_audits() {
         .assert()
         .code(3);
     // alice: her old key deactivated by hand (fixed). bob: a second active key (new).
-    // rita: exempted by tag (rotate -> exempt).
+    // rita: exempted by tag (hold -> exempt).
     iam.set_status("alice", &keys.alice_old.id, false);
     iam.create_user("bob");
     iam.create_key("bob", 200);
@@ -373,7 +397,7 @@ fn diff_shows_what_changed_between_two_audits() {
         "{text}"
     );
     assert!(
-        text.contains("changed decision (1):\n  rita     rotate -> exempt  exempt by tag keytrim:exempt: vendor-managed"),
+        text.contains("changed decision (1):\n  rita     hold -> exempt  exempt by tag keytrim:exempt: vendor-managed"),
         "{text}"
     );
     assert!(!text.contains("hank"), "{text}");
@@ -388,7 +412,7 @@ fn diff_shows_what_changed_between_two_audits() {
     assert!(markdown.contains("### fixed (1)"), "{markdown}");
     assert!(
         markdown.contains(
-            "| `rita` | rotate | exempt | exempt by tag keytrim\\:exempt: vendor-managed |"
+            "| `rita` | hold | exempt | exempt by tag keytrim\\:exempt: vendor-managed |"
         ),
         "{markdown}"
     );
@@ -415,16 +439,25 @@ fn diff_shows_what_changed_between_two_audits() {
         ));
 }
 
-/// A `rotate` user has two old active keys, and IAM allows two keys per user. The
+/// Under the older reading (`--require-fresh-key`, recorded in the plan's policy) a
+/// `rotate` user has two old active keys, and IAM allows two keys per user. The
 /// reason's steps are the ones IAM accepts: creating a key beside the two is refused
-/// (LimitExceeded), deleting one first makes room.
+/// (LimitExceeded), deleting one first makes room. The default reading plans the same
+/// user's idle key off instead.
 #[test]
 fn the_rotate_advice_works_within_iams_two_key_limit() {
     let iam = LocalIam::start();
     iam.create_user("rita");
     let older = iam.create_key("rita", 120);
-    iam.create_key("rita", 100);
+    let newer = iam.create_key("rita", 100);
     let plan = audit_to_stdout(&iam, &[], 3);
+    assert!(!plan.policy.require_fresh_key);
+    let rita = user(&plan, "rita");
+    assert_eq!(rita.decision, Decision::Deactivate);
+    assert_eq!(rita.keep.as_deref(), Some(newer.id.as_str()));
+    assert!(rita.rotation_due);
+    let plan = audit_to_stdout(&iam, &["--require-fresh-key"], 3);
+    assert!(plan.policy.require_fresh_key);
     let rita = user(&plan, "rita");
     assert_eq!(rita.decision, Decision::Rotate);
     assert!(

@@ -14,11 +14,11 @@ const CORPUS: &[(&str, &str)] = &[
     ),
     (
         "unknown-field.yaml",
-        "user `hank`: users[2]: unknown field `approved_by`, expected one of `user_name`, `user_arn`, `decision`, `reason`, `keep`, `deactivate`, `keys`, `exempt_until`, `error` at line 81 column 3",
+        "user `hank`: users[2]: unknown field `approved_by`, expected one of `user_name`, `user_arn`, `decision`, `reason`, `keep`, `deactivate`, `rotation_due`, `keys`, `exempt_until`, `error` at line 81 column 3",
     ),
     (
         "wrong-version.yaml",
-        "field `version`: unsupported plan version 3 (this keytrim reads versions 1 and 2)",
+        "field `version`: unsupported plan version 4 (this keytrim reads versions 1, 2 and 3)",
     ),
     (
         "wrong-kind.yaml",
@@ -113,7 +113,9 @@ const CORPUS: &[(&str, &str)] = &[
     ),
     (
         "deactivates-where-the-rule-rotates.yaml",
-        "user `rita`: field `decision`: the rule decides `rotate` for these keys as of 2026-11-29T12:00:00Z, and `deactivate` is not an override keytrim accepts (see \"Reviewer overrides\" in docs/formats.md)",
+        // Under this plan's (older) reading the rule rotates; a reviewer may take the
+        // default reading's deactivation instead, but not with another kept key.
+        "user `rita`: field `keep`: the rule keeps AKIAEXAMPLERITA00001 and deactivates AKIAEXAMPLERITA00002 as of 2026-11-29T12:00:00Z; an edit cannot change which key is kept",
     ),
     (
         "age-does-not-match-created.yaml",

@@ -405,7 +405,7 @@ fn users_iam_refuses_to_show_are_findings_and_the_rest_is_planned() {
     assert!(stderr.contains("unreadable 3"), "{stderr}");
 
     let plan = keytrim::plan::load(&iam.dir().join(PLAN)).unwrap();
-    assert_eq!(plan.version, 2);
+    assert_eq!(plan.version, keytrim::plan::model::PLAN_VERSION);
     assert_eq!(plan.summary.unreadable, 3);
     let decision = |name: &str| {
         plan.users

@@ -23,6 +23,7 @@ mod iam_policy;
 mod in_flight;
 mod interrupt;
 mod layout;
+mod no_fresh_key;
 mod org;
 mod prompt;
 mod quick_start;

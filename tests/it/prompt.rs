@@ -22,7 +22,7 @@ fn interactive_apply_after(
     let keys = seed_every_decision(&iam);
     before_audit(&iam, &keys);
     iam.keytrim()
-        .args(["audit", "--no-in-use-guard"])
+        .args(["audit", "--no-in-use-guard", "--require-fresh-key"])
         .assert()
         .code(3);
     let mut command = iam.keytrim_std();

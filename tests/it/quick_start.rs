@@ -75,8 +75,10 @@ fn run_demo(clone: &Path, from: &Path, home: &Path, target_dir: Option<&str>) ->
 fn assert_every_decision_shown(stdout: &str) {
     for (decision, user) in [
         ("deactivate", "alice"),
+        ("deactivate", "frank"),
+        ("deactivate", "ivan"),
         ("hold", "hank"),
-        ("rotate", "rita"),
+        ("hold", "rita"),
         ("exempt", "erin"),
     ] {
         assert!(
@@ -84,6 +86,18 @@ fn assert_every_decision_shown(stdout: &str) {
                 line.starts_with(decision) && line.split_whitespace().eq([decision, user])
             }),
             "no `{decision} {user}` line:\n{stdout}"
+        );
+    }
+    // frank and ivan have no fresh key: each keeps the key in use, marked for
+    // rotation in the plan, and the apply leaves each with that one key active.
+    assert!(
+        stdout.matches("ROTATION DUE: the kept key").count() >= 3,
+        "frank, ivan and rita are marked for rotation:\n{stdout}"
+    );
+    for user in ["frank", "ivan"] {
+        assert!(
+            stdout.contains(&format!("  {user}: 1 active key(s)")),
+            "{user} does not end with one active key:\n{stdout}"
         );
     }
     // The journal the demo prints shows alice's key deactivated and verified.

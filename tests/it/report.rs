@@ -184,7 +184,9 @@ fn an_apply_and_its_rollback_make_one_evidence_report() {
         &sha256_of(&rolled_back),
         "alice: deactivate",
         "hank: hold",
-        "rita: rotate",
+        "rita: hold",
+        "Rotation due: the kept key",
+        "still not compliant with CIS 1.13",
         "erin: exempt",
         "break-glass account",
         // alice's old key was deactivated by the apply and re-activated by the rollback.

@@ -9,7 +9,10 @@ use crate::plan::{Plan, PlanUser, Summary, standing};
 use crate::rule::Decision;
 use crate::term;
 
-use super::{ago, effective_summary, overridden, role, timestamp, with_place};
+use super::{
+    ago, effective_summary, no_fresh_key_reading, overridden, role, rotation_mark, timestamp,
+    with_place,
+};
 
 /// A section longer than this many users is folded into `<details>`.
 const FOLD_AFTER_USERS: usize = 10;
@@ -23,6 +26,10 @@ fn markdown_user(out: &mut String, user: &PlanUser, plan: &Plan) {
         user.user_name,
         term::markdown(&user.reason)
     );
+    if let Some(mark) = rotation_mark(plan, user) {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "> **Rotation due:** {mark}.");
+    }
     if let Some(rule) = overridden(plan, user) {
         let _ = writeln!(out);
         let _ = writeln!(
@@ -85,7 +92,7 @@ pub fn to_markdown(plan: &Plan) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{}. Generated {} by {} (source: {}). Keys {} days old or older are not kept; a key used within {} days holds its deactivation (guard {}). Ages and last use are as of the audit.",
+        "{}. Generated {} by {} (source: {}). Keys {} days old or older are not kept; a key used within {} days holds its deactivation (guard {}); {}. Ages and last use are as of the audit.",
         term::markdown(&plan.policy.control),
         timestamp(plan.generated_at),
         term::markdown(&plan.generated_by),
@@ -99,7 +106,8 @@ pub fn to_markdown(plan: &Plan) -> String {
             "on"
         } else {
             "off"
-        }
+        },
+        no_fresh_key_reading(&plan.policy)
     );
     markdown_policy(&mut out, plan);
     markdown_counts(&mut out, &effective_summary(plan));
@@ -124,12 +132,19 @@ fn markdown_policy(out: &mut String, plan: &Plan) {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "**This plan's policy differs from keytrim's defaults** (max key age {} days, in-use window {} days, guard on): max key age {} days, in-use window {} days, guard {}.",
+        "**This plan's policy differs from keytrim's defaults** (max key age {} days, in-use window {} days, guard on, unused {} days, no fresh key required): max key age {} days, in-use window {} days, guard {}, unused {} days, {}.",
         defaults.max_key_age_days,
         defaults.in_use_window_days,
+        defaults.unused_days,
         policy.max_key_age_days,
         policy.in_use_window_days,
-        if policy.in_use_guard { "on" } else { "off" }
+        if policy.in_use_guard { "on" } else { "off" },
+        policy.unused_days,
+        if policy.require_fresh_key {
+            "a fresh key required (the older reading: nothing is deactivated without one)"
+        } else {
+            "no fresh key required"
+        }
     );
 }
 
@@ -165,15 +180,21 @@ fn markdown_overrides(out: &mut String, plan: &Plan) {
 fn markdown_counts(out: &mut String, summary: &Summary) {
     // The unreadable column appears only when some user was, so plans without such
     // users read as before.
-    let (head, rule, unreadable) = if summary.unreadable > 0 {
+    let (mut head, mut rule, mut unreadable) = if summary.unreadable > 0 {
         (
-            " unreadable |",
-            "---:|",
+            " unreadable |".to_string(),
+            "---:|".to_string(),
             format!(" {} |", summary.unreadable),
         )
     } else {
-        ("", "", String::new())
+        (String::new(), String::new(), String::new())
     };
+    // Kept keys over the maximum age: a column of their own, only when there are some.
+    if summary.rotation_due > 0 {
+        head.push_str(" rotation due |");
+        rule.push_str("---:|");
+        unreadable.push_str(&format!(" {} |", summary.rotation_due));
+    }
     let _ = writeln!(out);
     let _ = writeln!(
         out,
@@ -201,7 +222,7 @@ fn markdown_decisions(out: &mut String, plan: &Plan) {
         ),
         (
             Decision::Hold,
-            "a key to deactivate was used recently; change `hold` to `deactivate` once you know it is unused",
+            "a key to deactivate was used recently (or, with no fresh key, within the unused threshold); change `hold` to `deactivate` once you know it is unused",
         ),
         (
             Decision::Rotate,

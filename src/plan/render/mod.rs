@@ -35,6 +35,7 @@ pub fn effective_summary(plan: &Plan) -> Summary {
         rotate: count(Decision::Rotate),
         exempt: count(Decision::Exempt),
         unreadable: count(Decision::Unreadable),
+        rotation_due: plan.users.iter().filter(|u| u.rotation_due).count(),
     }
 }
 
@@ -46,6 +47,45 @@ pub fn unreadable_count(summary: &Summary) -> String {
     } else {
         format!(", unreadable {}", summary.unreadable)
     }
+}
+
+/// ", rotation due N" when some kept keys are over the maximum age, else nothing.
+pub fn rotation_due_count(summary: &Summary) -> String {
+    if summary.rotation_due == 0 {
+        String::new()
+    } else {
+        format!(", rotation due {}", summary.rotation_due)
+    }
+}
+
+/// What the plan's policy does for a user with no key under the maximum age.
+pub fn no_fresh_key_reading(policy: &crate::plan::model::PlanPolicy) -> String {
+    if policy.require_fresh_key {
+        "with no fresh key, rotate and deactivate nothing (fresh key required)".to_string()
+    } else {
+        format!(
+            "with no fresh key, keep the key in use and deactivate keys unused {} days or more",
+            policy.unused_days
+        )
+    }
+}
+
+/// The rotation mark of a user whose kept key is over the maximum age, naming the
+/// key and its age; None for any other user.
+pub fn rotation_mark(plan: &Plan, user: &PlanUser) -> Option<String> {
+    if !user.rotation_due {
+        return None;
+    }
+    let keep = user.keep.as_deref()?;
+    let age = user
+        .keys
+        .iter()
+        .find(|key| key.access_key_id == keep)
+        .map_or(0, |key| key.age_days);
+    Some(format!(
+        "the kept key {keep} is {age} days old, over the {}-day maximum: rotate it (CIS 1.14)",
+        plan.policy.max_key_age_days
+    ))
 }
 
 /// `when (service, region)`, or just `when` where IAM named no place; the place is
@@ -278,7 +318,7 @@ pub(crate) mod tests {
         // Loaded back, the plan is valid; as version 1 it is refused.
         let yaml = to_yaml(&plan);
         assert_eq!(crate::plan::load::parse(&yaml).unwrap(), plan);
-        let err = crate::plan::load::parse(&yaml.replace("version: 2", "version: 1")).unwrap_err();
+        let err = crate::plan::load::parse(&yaml.replace("version: 3", "version: 1")).unwrap_err();
         assert!(
             err.contains("version 1 plan has no `unreadable` users"),
             "{err}"
@@ -318,8 +358,54 @@ pub(crate) mod tests {
         plan.policy.in_use_guard = false;
         let markdown = to_markdown(&plan);
         assert!(
-            markdown.contains("**This plan's policy differs from keytrim's defaults** (max key age 90 days, in-use window 7 days, guard on): max key age 90 days, in-use window 7 days, guard off."),
+            markdown.contains("**This plan's policy differs from keytrim's defaults** (max key age 90 days, in-use window 7 days, guard on, unused 45 days, no fresh key required): max key age 90 days, in-use window 7 days, guard off, unused 45 days, no fresh key required."),
             "{markdown}"
+        );
+        // The older reading is a policy of its own, said as plainly.
+        plan.policy.in_use_guard = true;
+        plan.policy.require_fresh_key = true;
+        assert!(
+            to_markdown(&plan)
+                .contains("guard on, unused 45 days, a fresh key required (the older reading"),
+            "{}",
+            to_markdown(&plan)
+        );
+    }
+
+    /// A user with no fresh key: the kept key is marked for rotation next to the user
+    /// in text and Markdown, and as its own note in SARIF.
+    #[test]
+    fn a_kept_key_due_for_rotation_is_marked_in_every_format() {
+        let plan = every_decision_plan();
+        let rita = plan.users.iter().find(|u| u.user_name == "rita").unwrap();
+        assert!(rita.rotation_due);
+        let mark = "the kept key AKIAEXAMPLERITA00001 is 120 days old, over the 90-day maximum: rotate it (CIS 1.14)";
+        let text = to_text_styled(&plan, &Plain);
+        assert!(text.contains(&format!("ROTATION DUE: {mark}")), "{text}");
+        assert!(text.contains(", rotation due 1"), "{text}");
+        let markdown = to_markdown(&plan);
+        assert!(
+            markdown.contains(&format!("> **Rotation due:** {mark}.")),
+            "{markdown}"
+        );
+        let sarif: serde_json::Value =
+            serde_json::from_str(&to_sarif(&plan, &to_yaml(&plan), "plan.yaml")).unwrap();
+        let notes: Vec<&serde_json::Value> = sarif["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["ruleId"] == "CIS-AWS-1.14")
+            .collect();
+        assert_eq!(notes.len(), 1);
+        assert_eq!(notes[0]["level"], "note");
+        assert!(notes[0]["message"]["text"].as_str().unwrap().contains(mark));
+        // Only rita's kept key is over the maximum age.
+        assert_eq!(
+            plan.users
+                .iter()
+                .filter(|u| rotation_mark(&plan, u).is_some())
+                .count(),
+            1
         );
     }
 

@@ -8,6 +8,10 @@ use crate::term;
 /// The SARIF rule id of CIS AWS Foundations Benchmark 1.13.
 const SARIF_RULE_ID: &str = "CIS-AWS-1.13";
 
+/// The SARIF rule id of the rotation of keys over the maximum age (CIS 1.14: keys
+/// rotated every 90 days or less), for kept keys due for rotation.
+const ROTATION_RULE_ID: &str = "CIS-AWS-1.14";
+
 /// SARIF 2.1.0 for GitHub code scanning: one result per non-compliant user, located at
 /// the user's entry in the plan file (`plan_uri`, relative to the repository root);
 /// exempt users are reported as suppressed, with the exemption's reason.
@@ -19,11 +23,16 @@ pub fn to_sarif(plan: &Plan, plan_text: &str, plan_uri: &str) -> String {
             .position(|line| line.trim_end() == entry)
             .map_or(1, |index| index + 1)
     };
-    let results: Vec<serde_json::Value> = plan
+    let mut results: Vec<serde_json::Value> = plan
         .users
         .iter()
         .map(|user| sarif_result(plan, user, plan_uri, line_of(&user.user_name)))
         .collect();
+    results.extend(
+        plan.users
+            .iter()
+            .filter_map(|user| rotation_result(plan, user, plan_uri, line_of(&user.user_name))),
+    );
     let document = serde_json::json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -34,7 +43,7 @@ pub fn to_sarif(plan: &Plan, plan_text: &str, plan_uri: &str) -> String {
                     "version": env!("CARGO_PKG_VERSION"),
                     "semanticVersion": env!("CARGO_PKG_VERSION"),
                     "informationUri": "https://www.cisecurity.org/benchmark/amazon_web_services",
-                    "rules": [sarif_rule()]
+                    "rules": [sarif_rule(), rotation_rule()]
                 }
             },
             "automationDetails": { "id": format!("keytrim/{}/", plan.account_id) },
@@ -72,6 +81,60 @@ fn sarif_rule() -> serde_json::Value {
             "cisAwsFoundationsBenchmark": cis_numbers
         }
     })
+}
+
+/// The rotation rule: a kept key over the maximum age is due for rotation.
+fn rotation_rule() -> serde_json::Value {
+    serde_json::json!({
+        "id": ROTATION_RULE_ID,
+        "name": "KeptAccessKeyDueForRotation",
+        "shortDescription": {
+            "text": "Ensure access keys are rotated every 90 days or less"
+        },
+        "fullDescription": {
+            "text": "CIS AWS Foundations Benchmark control 1.14: the key keytrim keeps for a user with no key under the maximum age is over that age and due for rotation."
+        },
+        "helpUri": "https://www.cisecurity.org/benchmark/amazon_web_services",
+        "help": {
+            "text": "Create a new key, move the application to it, then deactivate the old one."
+        },
+        "defaultConfiguration": { "level": "note" },
+        "properties": { "tags": ["security", "CIS AWS Foundations Benchmark"] }
+    })
+}
+
+/// A note that the user's kept key is due for rotation, when it is.
+fn rotation_result(
+    plan: &Plan,
+    user: &PlanUser,
+    plan_uri: &str,
+    line: usize,
+) -> Option<serde_json::Value> {
+    let mark = super::rotation_mark(plan, user)?;
+    Some(serde_json::json!({
+        "ruleId": ROTATION_RULE_ID,
+        "ruleIndex": 1,
+        "level": "note",
+        "kind": "fail",
+        "message": { "text": format!("IAM user {}: {mark}", user.user_name) },
+        "locations": [{
+            "physicalLocation": {
+                "artifactLocation": { "uri": plan_uri },
+                "region": { "startLine": line }
+            },
+            "logicalLocations": [{
+                "name": user.user_name,
+                "fullyQualifiedName": user.user_arn,
+                "kind": "object"
+            }]
+        }],
+        "partialFingerprints": { "keytrimUserArn/v1": user.user_arn },
+        "properties": {
+            "decision": user.decision.as_str(),
+            "accountId": plan.account_id,
+            "rotationDue": true
+        }
+    }))
 }
 
 /// One user's SARIF result, located at `line` of the plan file.

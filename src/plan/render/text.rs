@@ -6,7 +6,10 @@ use crate::plan::Plan;
 use crate::rule::Decision;
 use crate::term;
 
-use super::{described, effective_summary, last_used, role, timestamp, unreadable_count};
+use super::{
+    described, effective_summary, last_used, no_fresh_key_reading, role, rotation_due_count,
+    rotation_mark, timestamp, unreadable_count,
+};
 
 /// How text output colours a decision word: the shell's palette does, `Plain` does not.
 pub trait DecisionColour {
@@ -37,25 +40,27 @@ pub fn to_text_styled(plan: &Plan, palette: &dyn DecisionColour) -> String {
     );
     let _ = writeln!(
         out,
-        "Policy: max key age {} days, in-use window {} days, in-use guard {}",
+        "Policy: max key age {} days, in-use window {} days, in-use guard {}; {}",
         plan.policy.max_key_age_days,
         plan.policy.in_use_window_days,
         if plan.policy.in_use_guard {
             "on"
         } else {
             "off"
-        }
+        },
+        no_fresh_key_reading(&plan.policy)
     );
     let _ = writeln!(
         out,
-        "Users scanned {}: compliant {}, deactivate {}, hold {}, rotate {}, exempt {}{}",
+        "Users scanned {}: compliant {}, deactivate {}, hold {}, rotate {}, exempt {}{}{}",
         summary.users_scanned,
         summary.compliant,
         summary.deactivate,
         summary.hold,
         summary.rotate,
         summary.exempt,
-        unreadable_count(&summary)
+        unreadable_count(&summary),
+        rotation_due_count(&summary)
     );
     for user in &plan.users {
         let _ = writeln!(out);
@@ -67,6 +72,9 @@ pub fn to_text_styled(plan: &Plan, palette: &dyn DecisionColour) -> String {
             user.user_name
         );
         let _ = writeln!(out, "           {}", term::escape(&user.reason));
+        if let Some(mark) = rotation_mark(plan, user) {
+            let _ = writeln!(out, "           ROTATION DUE: {mark}");
+        }
         for key in &user.keys {
             let _ = writeln!(
                 out,

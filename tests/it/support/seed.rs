@@ -10,7 +10,9 @@ pub(crate) struct EveryDecision {
     /// hank: `hank_old` was used two days ago, so its deactivation is held.
     pub hank_old: SeededKey,
     pub hank_new: SeededKey,
-    /// rita: both keys are older than 90 days: rotate.
+    /// rita: both keys are older than 90 days; the older was used 30 days ago (a
+    /// monthly job), the newer a day ago: keep the newer, hold the older, and the
+    /// kept key is due for rotation.
     pub rita_older: SeededKey,
     pub rita_old: SeededKey,
     /// erin: two keys, exempt by tag.
@@ -19,7 +21,9 @@ pub(crate) struct EveryDecision {
 }
 
 /// Seed seven users: carol (one key), dave (one active, one inactive), nokey (none) are
-/// compliant; alice, hank, rita and erin show deactivate, hold, rotate and exempt.
+/// compliant; alice, hank, rita and erin show deactivate, hold (with a fresh key and
+/// without one) and exempt. `rotate` comes only with `audit --require-fresh-key`, which
+/// makes rita one.
 pub(crate) fn seed_every_decision(iam: &LocalIam) -> EveryDecision {
     for user in ["alice", "carol", "dave", "hank", "nokey", "rita"] {
         iam.create_user(user);
@@ -41,7 +45,9 @@ pub(crate) fn seed_every_decision(iam: &LocalIam) -> EveryDecision {
     let hank_new = iam.create_key("hank", 5);
 
     let rita_older = iam.create_key("rita", 120);
+    iam.use_key(&rita_older, 30);
     let rita_old = iam.create_key("rita", 100);
+    iam.use_key(&rita_old, 1);
 
     let erin_a = iam.create_key("erin", 400);
     let erin_b = iam.create_key("erin", 3);
