@@ -25,6 +25,7 @@ mod interrupt;
 mod layout;
 mod no_fresh_key;
 mod org;
+mod population;
 mod prompt;
 mod quick_start;
 mod report;
