@@ -307,11 +307,17 @@ fn check_journal(plan: &Plan, plan_file: &SourceFile, journal: &JournalFile) -> 
         ));
     }
     match run.source_sha256.as_deref() {
+        // Every keytrim release writes it (it came before the first): a run line
+        // without it was edited, or is not keytrim's, and cannot be told apart from
+        // another plan's run.
+        None => Err(
+            "its run line does not record the SHA-256 of the file it replayed, which every keytrim release writes: the journal was edited, or is not keytrim's".to_string(),
+        ),
         Some(digest) if run.mode == Mode::Apply && digest != plan_file.sha256 => Err(format!(
             "its apply replayed a plan with SHA-256 {digest}, not this plan ({}): it is not a run of this plan",
             plan_file.sha256
         )),
-        _ => Ok(()),
+        Some(_) => Ok(()),
     }
 }
 
@@ -354,28 +360,22 @@ fn file_name(path: &str) -> &str {
 }
 
 /// What cannot be proved from the files. An apply of this plan names it by its SHA-256
-/// (checked in `check_journals`); an older journal names it only by the path on its
-/// command line. A rollback names the journal it undid, which may not be given.
+/// (checked in `check_journals`). A rollback names the journal it undid, which may not
+/// be given.
 fn notes_on(runs: &[Run]) -> Vec<String> {
     let mut notes = Vec::new();
     let given: Vec<&str> = runs.iter().map(|run| run.file.sha256.as_str()).collect();
-    let given_names: Vec<&str> = runs.iter().map(|run| file_name(&run.file.path)).collect();
     for run in runs {
         let source = file_name(&run.source);
-        match (run.mode, run.source_sha256.as_deref()) {
-            (Mode::Apply, None) => notes.push(format!(
-                "{}'s journal does not record which plan it replayed (an older keytrim): it names a file `{source}`; check that it is this plan",
-                run.label
-            )),
-            (Mode::Rollback, Some(digest)) if !given.contains(&digest) => notes.push(format!(
+        // Every run names what it replayed by SHA-256 (`check_journals` refuses one
+        // that does not).
+        if let (Mode::Rollback, Some(digest)) = (run.mode, run.source_sha256.as_deref())
+            && !given.contains(&digest)
+        {
+            notes.push(format!(
                 "{} undid the journal `{source}`, which is not among the journals given: the apply it undid is not in this report",
                 run.label
-            )),
-            (Mode::Rollback, None) if !given_names.contains(&source) => notes.push(format!(
-                "{} undid the journal `{source}`, which is not among the journals given: the apply it undid is not in this report",
-                run.label
-            )),
-            _ => {}
+            ));
         }
     }
     notes

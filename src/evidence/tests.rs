@@ -434,24 +434,37 @@ fn journals_that_cannot_be_of_this_plan_are_refused() {
     }
 }
 
-/// What the files cannot prove is said: an apply whose journal does not record the
-/// plan's SHA-256 (an older keytrim), a rollback whose apply journal is not given.
+/// What the files cannot prove is said: a rollback whose apply journal is not given.
 #[test]
-fn an_older_apply_and_a_rollback_without_its_apply_are_noted() {
-    let mut older = apply_of_alice(10);
-    older.entries[0].run.as_mut().unwrap().source_sha256 = None;
+fn a_rollback_without_its_apply_is_noted() {
     let mut orphan = rollback_of_alice(20, Vec::new());
     orphan.entries[0].run.as_mut().unwrap().source_sha256 = Some("9".repeat(64));
-    let evidence = evidence_of(vec![older, orphan]).unwrap();
-    assert_eq!(evidence.notes.len(), 2, "{:?}", evidence.notes);
-    assert!(evidence.notes[0].contains("apply 1's journal does not record which plan"));
+    let evidence = evidence_of(vec![apply_of_alice(10), orphan]).unwrap();
+    assert_eq!(evidence.notes.len(), 1, "{:?}", evidence.notes);
     assert!(
-        evidence.notes[1]
+        evidence.notes[0]
             .contains("rollback 1 undid the journal `10.journal.jsonl`, which is not among")
     );
     // With its apply given, the rollback needs no note.
     let both = evidence_of(vec![apply_of_alice(10), rollback_of_alice(20, Vec::new())]).unwrap();
     assert!(both.notes.is_empty(), "{:?}", both.notes);
+}
+
+/// A run line without the SHA-256 of what it replayed was edited (every keytrim
+/// release writes it): deleting it must not turn another plan's apply into a note.
+/// The journal is refused, apply or rollback.
+#[test]
+fn a_run_line_without_what_it_replayed_is_refused() {
+    for mut forged in [apply_of_alice(10), rollback_of_alice(20, Vec::new())] {
+        forged.entries[0].run.as_mut().unwrap().source_sha256 = None;
+        let refused = evidence_of(vec![forged]).unwrap_err();
+        assert!(
+            refused
+                .detail
+                .contains("does not record the SHA-256 of the file it replayed"),
+            "{refused:?}"
+        );
+    }
 }
 
 /// Each key's latest state counts: a rollback that finds the key already Active

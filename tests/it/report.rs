@@ -312,6 +312,45 @@ fn a_journal_of_another_account_is_refused() {
     assert!(!iam.dir().join("report.html").exists());
 }
 
+/// A journal whose run line lost its `source_sha256` (deleted by hand, so another
+/// plan's apply would not be refused by it) is refused too: every keytrim release
+/// writes it. One line naming the journal, exit 1, no report written.
+#[test]
+fn a_journal_without_the_sha256_of_what_it_replayed_is_refused() {
+    let iam = LocalIam::start();
+    seed_every_decision(&iam);
+    iam.keytrim().arg("audit").assert().code(3);
+    iam.keytrim()
+        .args(["apply", "--yes", PLAN])
+        .assert()
+        .code(4);
+    let journal = only_journal(iam.dir());
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let mut run: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert!(run["run"]["source_sha256"].is_string(), "{run}");
+    run["run"].as_object_mut().unwrap().remove("source_sha256");
+    lines[0] = run.to_string();
+    std::fs::write(
+        iam.dir().join("forged.journal.jsonl"),
+        lines.join("\n") + "\n",
+    )
+    .unwrap();
+    let output = iam
+        .keytrim()
+        .args(["report", PLAN, "forged.journal.jsonl", "-o", "report.html"])
+        .output()
+        .unwrap();
+    let stderr = crate::support::stderr_with_code(&output, 1);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("forged.journal.jsonl")
+            && stderr.contains("does not record the SHA-256 of the file it replayed"),
+        "{stderr}"
+    );
+    assert!(!iam.dir().join("report.html").exists());
+}
+
 /// The outcome line of one user's section in the loaded page.
 fn outcome_line(dom: &str, user: &str) -> String {
     let section = dom
