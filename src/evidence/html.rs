@@ -153,6 +153,11 @@ fn summary(evidence: &Evidence) -> Markup {
         ("unverified", "of them not verified", tally.unverified),
         ("already-done", "already done", tally.already_done),
         ("reactivated", "re-activated", tally.reactivated),
+        (
+            "found-active",
+            "found active again (not by keytrim)",
+            tally.found_active,
+        ),
         ("left-alone", "left alone", tally.left_alone),
         (
             "failed-or-unknown",
@@ -504,6 +509,10 @@ fn verdict_text(verdict: &Verdict) -> (String, &'static str) {
         }
         Verdict::Reactivated { by_rollback: false } => (
             "re-activated by the apply's lockout guard (see the keys)".to_string(),
+            "hold",
+        ),
+        Verdict::FoundActive => (
+            "active again, switched on by someone else: a later run found the key already Active and changed nothing (see the keys)".to_string(),
             "hold",
         ),
         Verdict::LeftAlone { event, reason } => {

@@ -126,6 +126,10 @@ pub enum Verdict {
     AlreadyDone { verified: bool },
     /// Keys were re-activated: by a rollback, or by the apply's lockout guard.
     Reactivated { by_rollback: bool },
+    /// A key the apply deactivated was found Active again by a later run (a rollback
+    /// that journaled it "already Active"): someone else switched it back on, not
+    /// keytrim.
+    FoundActive,
     /// The user was left alone: drifted, declined, skipped, not reached.
     LeftAlone { event: Event, reason: String },
     /// IAM refused a change: nothing changed for that key.
@@ -581,6 +585,23 @@ pub fn outcome(user: &PlanUser, runs: &[Run], steps: &[Step]) -> Outcome {
     }
 }
 
+/// Active again: re-activated by keytrim, or found Active by a later run (then someone
+/// else switched it on, and the report must not say keytrim did).
+fn active_again(runs: &[Run], keys: &[KeyOutcome]) -> Option<Verdict> {
+    let reactivated = keys.iter().find_map(|k| match &k.changed {
+        Some(change) if change.to == KeyStatus::Active => Some(change.run),
+        _ => None,
+    });
+    if let Some(run) = reactivated {
+        return Some(Verdict::Reactivated {
+            by_rollback: runs[run].mode == Mode::Rollback,
+        });
+    }
+    keys.iter()
+        .any(|k| matches!(k.already, Some((KeyStatus::Active, _, _))))
+        .then_some(Verdict::FoundActive)
+}
+
 fn verdict_of(
     user: &PlanUser,
     runs: &[Run],
@@ -618,16 +639,8 @@ fn verdict_of(
         return Verdict::Failed;
     }
     let changed: Vec<&Change> = keys.iter().filter_map(|k| k.changed.as_ref()).collect();
-    // Active again: re-activated, or found Active by a later run.
-    let active_again = keys.iter().find_map(|k| match (&k.changed, k.already) {
-        (Some(change), _) if change.to == KeyStatus::Active => Some(change.run),
-        (_, Some((KeyStatus::Active, run, _))) => Some(run),
-        _ => None,
-    });
-    if let Some(run) = active_again {
-        return Verdict::Reactivated {
-            by_rollback: runs[run].mode == Mode::Rollback,
-        };
+    if let Some(verdict) = active_again(runs, keys) {
+        return verdict;
     }
     let inactive = |id: &String| {
         keys.iter().any(|k| {
@@ -678,6 +691,8 @@ pub struct Tally {
     pub unverified: usize,
     pub already_done: usize,
     pub reactivated: usize,
+    /// Found Active again by a later run: switched on by someone else.
+    pub found_active: usize,
     pub left_alone: usize,
     pub failed_or_unknown: usize,
     pub not_applied: usize,
@@ -750,6 +765,7 @@ impl Evidence {
                 }
                 Verdict::AlreadyDone { .. } => tally.already_done += 1,
                 Verdict::Reactivated { .. } => tally.reactivated += 1,
+                Verdict::FoundActive => tally.found_active += 1,
                 Verdict::LeftAlone { .. } => tally.left_alone += 1,
                 Verdict::Failed | Verdict::Uncertain | Verdict::NoActiveKey { .. } => {
                     tally.failed_or_unknown += 1;

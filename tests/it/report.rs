@@ -351,6 +351,49 @@ fn a_journal_without_the_sha256_of_what_it_replayed_is_refused() {
     assert!(!iam.dir().join("report.html").exists());
 }
 
+/// alice's old key is switched back on by hand after the apply; the rollback then
+/// finds it already Active and changes nothing. The report must not say keytrim rolled
+/// it back: the outcome names someone else, and no user counts as re-activated.
+#[test]
+fn a_key_switched_on_by_hand_before_the_rollback_is_not_reported_as_rolled_back() {
+    let iam = LocalIam::start();
+    let keys = seed_every_decision(&iam);
+    iam.keytrim().arg("audit").assert().code(3);
+    iam.keytrim()
+        .args(["apply", "--yes", PLAN])
+        .assert()
+        .code(4);
+    let apply = only_journal(iam.dir());
+    iam.set_status("alice", &keys.alice_old.id, true);
+    let before = crate::support::journals(iam.dir());
+    iam.keytrim()
+        .args(["rollback", "--yes"])
+        .arg(&apply)
+        .assert()
+        .code(0);
+    let rollback = new_journal(iam.dir(), &before).expect("a rollback journal");
+    assert!(
+        std::fs::read_to_string(&rollback)
+            .unwrap()
+            .contains("already Active")
+    );
+    iam.keytrim()
+        .args(["report", PLAN])
+        .arg(&apply)
+        .arg(&rollback)
+        .args(["-o", "report.html"])
+        .assert()
+        .code(0);
+    let html = std::fs::read_to_string(iam.dir().join("report.html")).unwrap();
+    assert!(!html.contains("Outcome: rolled back"), "{html}");
+    assert!(
+        html.contains("Outcome: active again, switched on by someone else"),
+        "{html}"
+    );
+    assert!(html.contains(r#"id="count-reactivated">0<"#), "{html}");
+    assert!(html.contains(r#"id="count-found-active">1<"#), "{html}");
+}
+
 /// The outcome line of one user's section in the loaded page.
 fn outcome_line(dom: &str, user: &str) -> String {
     let section = dom
