@@ -89,16 +89,30 @@ impl Exemptions {
 
     /// Read and parse an exemptions file.
     pub fn load(path: &Path) -> Result<Exemptions> {
+        Exemptions::load_with_sha256(path).map(|(exemptions, _)| exemptions)
+    }
+
+    /// Read and parse an exemptions file; with the SHA-256 of its bytes, which a plan
+    /// records so that what the audit read can be checked again.
+    pub fn load_with_sha256(path: &Path) -> Result<(Exemptions, String)> {
         let fail = |detail: String| Error::Exemptions {
             path: path.to_path_buf(),
             detail,
         };
         let metadata = std::fs::metadata(path).map_err(|err| fail(err.to_string()))?;
+        // Only a regular file: a plan names the file to read again, and a FIFO or a
+        // device must not make `show` wait or read without end.
+        if !metadata.is_file() {
+            return Err(fail("not a regular file".to_string()));
+        }
         if metadata.len() > MAX_FILE_BYTES {
             return Err(fail(format!("file is larger than {MAX_FILE_BYTES} bytes")));
         }
         let text = std::fs::read_to_string(path).map_err(|err| fail(err.to_string()))?;
-        Exemptions::parse(&text).map_err(fail)
+        let sha256 = crate::digest::sha256_hex(text.as_bytes());
+        Exemptions::parse(&text)
+            .map(|exemptions| (exemptions, sha256))
+            .map_err(fail)
     }
 
     /// Every entry that matches a user name, in file order, each with its last day.

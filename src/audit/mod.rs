@@ -30,6 +30,8 @@ pub(crate) struct AuditInputs {
     pub policy: Policy,
     pub scope: Scope,
     pub exemptions: Exemptions,
+    /// The exemptions file's path and SHA-256, recorded in each plan.
+    pub exemptions_file: Option<model::ExemptionsFile>,
 }
 
 /// Audit the account `clients` reach: inventory, then the rule, into a plan.
@@ -46,6 +48,7 @@ pub(crate) async fn audit_account(clients: &Clients, inputs: &AuditInputs) -> Re
             source: inputs.scope.source,
             now,
             exemptions: &inputs.exemptions,
+            exemptions_file: inputs.exemptions_file.clone(),
         },
     ))
 }

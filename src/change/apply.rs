@@ -29,6 +29,7 @@ pub(crate) async fn apply(
     connect: &ConnectOptions,
     plans: &[PathBuf],
     journal_path: Option<&Path>,
+    exemptions: Option<&Path>,
     org_role: Option<&str>,
     options: &RunOptions,
     reporter: &dyn Reporter,
@@ -37,10 +38,12 @@ pub(crate) async fn apply(
     let loaded: Vec<(PathBuf, Plan, String)> = plans
         .iter()
         .map(|path| {
-            plan::load::load_with_text(path).map(|(plan, text)| {
-                let digest = crate::digest::sha256_hex(text.as_bytes());
-                (path.clone(), plan, digest)
-            })
+            let (mut plan, text) = plan::load::load_with_text(path)?;
+            if exemptions.is_some() {
+                plan::load::read_exemptions(&mut plan, exemptions)?;
+            }
+            let digest = crate::digest::sha256_hex(text.as_bytes());
+            Ok((path.clone(), plan, digest))
         })
         .collect::<Result<_>>()?;
     require_confirmation_channel(options, Mode::Apply, reporter)?;
@@ -106,7 +109,23 @@ pub(crate) async fn apply(
 /// is left alone; the summary lists users in the plan's order.
 fn confirm_plan<'r>(mut run: ChangeRun<'r>, plan: &Plan) -> Result<ConfirmedRun<'r>> {
     let mut changes = Vec::new();
+    let today = Utc::now().date_naive();
     for user in &plan.users {
+        // The exemptions file exempts the user, whatever the plan says: an edit that
+        // dropped the exemption does not reach IAM.
+        if let Some(why) = plan.exempt_by_file.exempts(&user.user_name, today)
+            && user.decision != Decision::Exempt
+        {
+            let reason = format!(
+                "exempt by the exemptions file, though the plan says {}: {why}",
+                user.decision.as_str()
+            );
+            let left_alone = Outcome::Skipped {
+                reason: reason.clone(),
+            };
+            run.leave_alone(&user.user_name, reason, left_alone)?;
+            continue;
+        }
         let left_alone = match user.decision {
             Decision::Deactivate => {
                 changes.push(UserChange::Deactivate {

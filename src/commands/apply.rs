@@ -17,6 +17,7 @@ pub(super) async fn run(settings: &Settings, args: &ApplyArgs) -> Result<ExitSta
         &change_connect(settings, &args.change),
         &args.plans,
         args.journal.as_deref(),
+        args.exemptions.as_deref(),
         args.org_role.as_deref(),
         &options,
         &Terminal::new(settings.quiet, settings.color),

@@ -20,9 +20,16 @@ use super::Settings;
 /// What every account's audit needs, from the arguments. Every local input (the
 /// exemptions file) is read and checked here, before the first AWS call.
 fn audit_inputs(settings: &Settings, args: &AuditArgs) -> Result<AuditInputs> {
-    let exemptions = match &args.exemptions {
-        Some(path) => Exemptions::load(path)?,
-        None => Exemptions::default(),
+    let (exemptions, exemptions_file) = match &args.exemptions {
+        Some(path) => {
+            let (exemptions, sha256) = Exemptions::load_with_sha256(path)?;
+            let file = crate::plan::model::ExemptionsFile {
+                path: path.display().to_string(),
+                sha256,
+            };
+            (exemptions, Some(file))
+        }
+        None => (Exemptions::default(), None),
     };
     let source = match args.source {
         SourceArg::Live => Source::Live,
@@ -48,6 +55,7 @@ fn audit_inputs(settings: &Settings, args: &AuditArgs) -> Result<AuditInputs> {
             },
         },
         exemptions,
+        exemptions_file,
     })
 }
 

@@ -393,10 +393,7 @@ fn users_and_strays(plan: &Plan, runs: &[Run], steps: Vec<Step>) -> (Vec<UserEvi
         .iter()
         .map(|user| UserEvidence {
             user: user.clone(),
-            overridden: match standing::standing(plan, user) {
-                Ok(standing::Standing::Override { rule }) => Some(rule),
-                _ => None,
-            },
+            overridden: standing::override_of(plan, user),
             steps: Vec::new(),
             outcome: Outcome {
                 verdict: Verdict::NotApplied,

@@ -71,10 +71,7 @@ impl PlanDiff<'_> {
 /// The override a plan makes for a user, if any (and if the plan is sound; `diff`
 /// only sees validated plans).
 fn override_of(plan: &Plan, user: &PlanUser) -> Option<Decision> {
-    match super::standing::standing(plan, user) {
-        Ok(super::standing::Standing::Override { rule }) => Some(rule),
-        _ => None,
-    }
+    super::standing::override_of(plan, user)
 }
 
 fn at(time: Option<chrono::DateTime<chrono::Utc>>) -> String {

@@ -128,8 +128,48 @@ pub fn load_with_text(path: &Path) -> Result<(Plan, String)> {
             err.utf8_error().valid_up_to()
         ))
     })?;
-    let plan = parse(&text).map_err(fail)?;
+    let mut plan = parse(&text).map_err(fail)?;
+    read_exemptions(&mut plan, None)?;
     Ok((plan, text))
+}
+
+/// What the exemptions file says of the plan's users: `given` (apply `--exemptions`,
+/// which must read), else the file the plan records, read again where it is (relative
+/// to the working directory). A recorded file that cannot be read here, or differs
+/// from the one the audit read, is a note, never an error: the plan still shows.
+pub fn read_exemptions(plan: &mut Plan, given: Option<&Path>) -> Result<()> {
+    let recorded = plan.exemptions.clone();
+    let (exemptions, sha256, path) = match (given, &recorded) {
+        (Some(path), _) => {
+            let (exemptions, sha256) = crate::exemptions::Exemptions::load_with_sha256(path)?;
+            (exemptions, sha256, path.display().to_string())
+        }
+        (None, Some(file)) => {
+            match crate::exemptions::Exemptions::load_with_sha256(Path::new(&file.path)) {
+                Ok((exemptions, sha256)) => (exemptions, sha256, file.path.clone()),
+                Err(_) => {
+                    plan.exempt_by_file = super::model::FileExemptions {
+                        entries: Vec::new(),
+                        note: Some(format!(
+                            "the exemptions file the audit read, `{}`, cannot be read here: an edit that drops one of its exemptions cannot be seen",
+                            file.path
+                        )),
+                    };
+                    return Ok(());
+                }
+            }
+        }
+        (None, None) => return Ok(()),
+    };
+    let mut read = super::model::FileExemptions::of(&plan.users, &exemptions);
+    read.note = match &recorded {
+        Some(file) if file.sha256 != sha256 => Some(format!(
+            "the exemptions file `{path}` is not the one the audit read (its SHA-256 differs): its exemptions as it is now are applied"
+        )),
+        _ => None,
+    };
+    plan.exempt_by_file = read;
+    Ok(())
 }
 
 fn describe_io(err: &std::io::Error) -> String {

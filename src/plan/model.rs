@@ -63,8 +63,72 @@ pub struct Plan {
     pub caller_arn: String,
     pub source: Source,
     pub policy: PlanPolicy,
+    /// Version 3: the exemptions file the audit read (`--exemptions`), by path and
+    /// SHA-256, so that `show`, `diff`, `report` and `apply` can read it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exemptions: Option<ExemptionsFile>,
     pub summary: Summary,
     pub users: Vec<PlanUser>,
+    /// Not in the file: what the exemptions file says of the plan's users, read when
+    /// the plan is loaded (`plan::load`), or given to apply with `--exemptions`.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub exempt_by_file: FileExemptions,
+}
+
+/// The exemptions file an audit read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExemptionsFile {
+    /// As given to `audit --exemptions`, relative to where the audit ran.
+    pub path: String,
+    #[schemars(regex(pattern = r"^[0-9a-f]{64}$"))]
+    pub sha256: String,
+}
+
+/// The plan's users an exemptions file exempts, each entry with its reason and last
+/// day; and what keeps it from being the file the audit read, if anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileExemptions {
+    /// (user name, the reason as a plan says it, the last day), in file order.
+    pub entries: Vec<(String, String, Option<NaiveDate>)>,
+    /// Why the file could not be checked as the audit read it (missing, changed).
+    pub note: Option<String>,
+}
+
+impl FileExemptions {
+    /// The users of `plan` that `exemptions` exempts, with each entry's reason.
+    pub fn of(plan_users: &[PlanUser], exemptions: &Exemptions) -> FileExemptions {
+        let entries = plan_users
+            .iter()
+            .flat_map(|user| {
+                exemptions
+                    .lookup(&user.user_name)
+                    .into_iter()
+                    .map(|(exemption, until)| {
+                        let reason = match exemption {
+                            Exemption::File { pattern, reason } => {
+                                format!("exempt by exemptions file (pattern `{pattern}`): {reason}")
+                            }
+                            Exemption::Tag(value) => value,
+                        };
+                        (user.user_name.clone(), reason, until)
+                    })
+            })
+            .collect();
+        FileExemptions {
+            entries,
+            note: None,
+        }
+    }
+
+    /// Why the file exempts `user_name` on `day`, if it does: its first entry in force.
+    pub fn exempts(&self, user_name: &str, day: NaiveDate) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(name, _, until)| name == user_name && until.is_none_or(|until| until >= day))
+            .map(|(_, reason, _)| reason.as_str())
+    }
 }
 
 /// The thresholds the audit used.
@@ -188,6 +252,8 @@ pub struct PlanInputs<'a> {
     pub now: DateTime<Utc>,
     /// The exemptions file's entries (empty without `--exemptions`).
     pub exemptions: &'a Exemptions,
+    /// The exemptions file's path and SHA-256, recorded in the plan.
+    pub exemptions_file: Option<ExemptionsFile>,
 }
 
 /// Every exemption a user has, each with its last day: its tags first, then the
@@ -405,7 +471,9 @@ pub fn build(inventory: &Inventory, inputs: &PlanInputs<'_>) -> Plan {
             require_fresh_key: inputs.policy.require_fresh_key,
             unused_days: inputs.policy.unused_days,
         },
+        exemptions: inputs.exemptions_file.clone(),
         summary,
         users,
+        exempt_by_file: FileExemptions::default(),
     }
 }

@@ -42,6 +42,25 @@ pub enum Standing {
     Unreadable,
 }
 
+/// The rule's decision when the plan's is a reviewer override of it: an override the
+/// rule accepts, or a user the exemptions file exempts (as of the audit's day) whom
+/// the plan does not say is exempt. Leaving an exemption is an override like the
+/// others, marked wherever the plan is shown; apply leaves such a user alone.
+pub fn override_of(plan: &Plan, user: &PlanUser) -> Option<Decision> {
+    if user.decision != Decision::Exempt
+        && plan
+            .exempt_by_file
+            .exempts(&user.user_name, plan.generated_at.date_naive())
+            .is_some()
+    {
+        return Some(Decision::Exempt);
+    }
+    match standing(plan, user) {
+        Ok(Standing::Override { rule }) => Some(rule),
+        _ => None,
+    }
+}
+
 /// The policy a plan records, as the rule takes it.
 pub fn policy_of(plan: &Plan) -> Policy {
     Policy {

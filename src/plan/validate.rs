@@ -492,8 +492,10 @@ mod tests {
                 require_fresh_key: true,
                 unused_days: 45,
             },
+            exemptions: None,
             summary: Summary::default(),
             users,
+            exempt_by_file: Default::default(),
         }
     }
 
@@ -645,6 +647,24 @@ mod tests {
             message.contains("field `keep`: the rule keeps AKIANEWNEWNEWNEW0002"),
             "{message}"
         );
+    }
+
+    /// A user the exemptions file exempts (as of the audit's day) whom the plan does
+    /// not call exempt is a reviewer override of `exempt`; an entry that had expired
+    /// by then is not.
+    #[test]
+    fn leaving_a_file_exemption_is_an_override() {
+        let mut sound = plan(vec![user(Decision::Deactivate, Some(NEW), &[OLD])]);
+        let alice = sound.users[0].clone();
+        assert_eq!(crate::plan::standing::override_of(&sound, &alice), None);
+        let day = sound.generated_at.date_naive();
+        sound.exempt_by_file.entries = vec![("alice".into(), "vendor".into(), Some(day))];
+        assert_eq!(
+            crate::plan::standing::override_of(&sound, &alice),
+            Some(Decision::Exempt)
+        );
+        sound.exempt_by_file.entries[0].2 = day.pred_opt();
+        assert_eq!(crate::plan::standing::override_of(&sound, &alice), None);
     }
 
     #[test]

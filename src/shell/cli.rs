@@ -149,6 +149,11 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_changes: Option<u64>,
 
+    /// The exemptions file to check again: a user it exempts is left alone, whatever
+    /// the plan says [default: the file the plan records, when it can be read].
+    #[arg(long, value_name = "FILE")]
+    pub exemptions: Option<PathBuf>,
+
     #[command(flatten)]
     pub change: ChangeArgs,
 }

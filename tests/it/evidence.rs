@@ -208,3 +208,76 @@ fn a_generated_at_moved_back_cannot_turn_a_rotation_into_a_deactivation() {
     assert_eq!(iam.key_status("carol", &older.id), "Active");
     assert_eq!(iam.key_status("carol", &newer.id), "Active");
 }
+
+/// An audit with an exemptions file exempts alice; the edit makes her the rule's own
+/// `deactivate`, which the plan's facts agree with. Leaving the exemption is a reviewer
+/// override: the Markdown marks it and lists it, `diff` lists it, and apply, which
+/// reads the file the plan records again (or the one `--exemptions` names), leaves
+/// alice alone whatever the plan says.
+#[test]
+fn an_exemption_dropped_by_an_edit_is_marked_and_apply_leaves_the_user_alone() {
+    let iam = LocalIam::start();
+    let keys = seed_every_decision(&iam);
+    std::fs::write(
+        iam.dir().join("exempt.yaml"),
+        "- user: alice\n  reason: vendor-managed, INC-7\n",
+    )
+    .unwrap();
+    iam.keytrim()
+        .args(["audit", "--exemptions", "exempt.yaml"])
+        .assert()
+        .code(3);
+    let mut plan = read_plan(&iam);
+    let recorded = plan.exemptions.clone().expect("the plan records the file");
+    assert_eq!(recorded.path, "exempt.yaml");
+    let alice = user(&mut plan, "alice");
+    assert_eq!(alice.decision, keytrim::rule::Decision::Exempt);
+    alice.decision = keytrim::rule::Decision::Deactivate;
+    alice.keep = Some(keys.alice_new.id.clone());
+    alice.deactivate = vec![keys.alice_old.id.clone()];
+    write_edited(&iam, &plan);
+
+    let markdown = iam
+        .keytrim()
+        .args(["show", "--format", "markdown", EDITED])
+        .output()
+        .unwrap();
+    let markdown = String::from_utf8_lossy(&markdown.stdout);
+    assert!(
+        markdown.contains("`alice` (exempt → deactivate)")
+            && markdown.contains("> **Reviewer override:** the rule decides `exempt`"),
+        "{markdown}"
+    );
+    let listed = diff_of_the_edit(&iam);
+    assert!(
+        listed.contains("alice    the rule decides exempt, the plan says deactivate"),
+        "{listed}"
+    );
+    for extra in [&[][..], &["--exemptions", "exempt.yaml"][..]] {
+        let output = iam
+            .keytrim()
+            .args(["apply", "--yes"])
+            .args(extra)
+            .arg(EDITED)
+            .output()
+            .unwrap();
+        let stderr = crate::support::stderr_with_code(&output, 4);
+        let line = line_of(&stderr, "alice");
+        assert!(
+            line.contains("exempt by the exemptions file, though the plan says deactivate"),
+            "{line}"
+        );
+        assert_eq!(iam.key_status("alice", &keys.alice_old.id), "Active");
+    }
+    // Without the file where the plan says, the plan still shows, and says so.
+    std::fs::remove_file(iam.dir().join("exempt.yaml")).unwrap();
+    let text = iam.keytrim().args(["show", EDITED]).output().unwrap();
+    assert_eq!(text.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains(
+            "Check: the exemptions file the audit read, `exempt.yaml`, cannot be read here"
+        ),
+        "{}",
+        String::from_utf8_lossy(&text.stdout)
+    );
+}

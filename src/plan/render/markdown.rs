@@ -110,6 +110,10 @@ pub fn to_markdown(plan: &Plan) -> String {
         no_fresh_key_reading(&plan.policy)
     );
     markdown_policy(&mut out, plan);
+    for line in super::exemptions_lines(plan, term::markdown) {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{line}");
+    }
     markdown_counts(&mut out, &effective_summary(plan));
     markdown_overrides(&mut out, plan);
     markdown_decisions(&mut out, plan);

@@ -58,6 +58,24 @@ pub fn rotation_due_count(summary: &Summary) -> String {
     }
 }
 
+/// The exemptions file the audit read, and anything that kept it from being checked
+/// again, as lines for a reader (empty when the audit read none). Its path comes from
+/// the plan: `shown` escapes it for the format.
+pub fn exemptions_lines(plan: &Plan, shown: fn(&str) -> String) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(file) = &plan.exemptions {
+        lines.push(format!(
+            "Exemptions file: {} (SHA-256 {})",
+            shown(&file.path),
+            file.sha256
+        ));
+    }
+    if let Some(note) = &plan.exempt_by_file.note {
+        lines.push(format!("Check: {}", shown(note)));
+    }
+    lines
+}
+
 /// What the plan's policy does for a user with no key under the maximum age.
 pub fn no_fresh_key_reading(policy: &crate::plan::model::PlanPolicy) -> String {
     if policy.require_fresh_key {
@@ -155,10 +173,7 @@ pub fn ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
 
 /// The rule's decision when the plan overrides it for `user` (a reviewer's edit).
 pub(super) fn overridden(plan: &Plan, user: &PlanUser) -> Option<Decision> {
-    match super::standing::standing(plan, user) {
-        Ok(super::standing::Standing::Override { rule }) => Some(rule),
-        _ => None,
-    }
+    super::standing::override_of(plan, user)
 }
 
 #[cfg(test)]
@@ -255,6 +270,7 @@ pub(crate) mod tests {
                 source: Source::Live,
                 now: now(),
                 exemptions: &Exemptions::default(),
+                exemptions_file: None,
             },
         )
     }
@@ -291,6 +307,7 @@ pub(crate) mod tests {
                 source: Source::Live,
                 now: now(),
                 exemptions: &exemptions,
+                exemptions_file: None,
             },
         );
         let bob = &plan.users[0];

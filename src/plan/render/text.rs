@@ -50,6 +50,9 @@ pub fn to_text_styled(plan: &Plan, palette: &dyn DecisionColour) -> String {
         },
         no_fresh_key_reading(&plan.policy)
     );
+    for line in super::exemptions_lines(plan, |text| term::escape(text).into_owned()) {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = writeln!(
         out,
         "Users scanned {}: compliant {}, deactivate {}, hold {}, rotate {}, exempt {}{}{}",
