@@ -204,6 +204,11 @@ fn summary(evidence: &Evidence) -> Markup {
 fn end_state(evidence: &Evidence) -> Markup {
     let state = evidence.end_state();
     let why = [
+        (
+            "no-active-key",
+            "MAY HAVE NO ACTIVE KEY",
+            state.no_active_key,
+        ),
         ("held", "held", state.held),
         ("exempt", "exempt", state.exempt),
         ("unreadable", "unreadable", state.unreadable),
@@ -234,7 +239,7 @@ fn end_state(evidence: &Evidence) -> Markup {
             }
             "."
             @if state.rotation_due > 0 {
-                " " span #count-rotation-due { (state.rotation_due) } " kept keys are over "
+                " " span #count-rotation-due { (state.rotation_due) } " of the plan's kept keys are over "
                 (evidence.plan.policy.max_key_age_days) " days: rotate them (CIS 1.14)."
             }
         }

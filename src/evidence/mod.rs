@@ -699,9 +699,11 @@ pub struct Tally {
 /// brought to one active key, and those still not compliant, by why.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EndState {
-    /// Deactivations done (or found done), every planned key Inactive.
+    /// Deactivations done (or found done) and seen so, every planned key Inactive.
     pub brought_into_line: usize,
-    /// Of those, users whose kept key is over the maximum age (CIS 1.14).
+    /// The apply's lockout guard could not give a key back: the user may have none.
+    pub no_active_key: usize,
+    /// Users whose kept key is over the maximum age (CIS 1.14), whatever happened.
     pub rotation_due: usize,
     /// Still two or more active keys: held for review.
     pub held: usize,
@@ -711,41 +713,56 @@ pub struct EndState {
     pub unreadable: usize,
     /// `rotate`: no fresh key to keep under the plan's reading.
     pub rotation_pending: usize,
+    /// Deactivated (or found so) but never seen so by a verifying listing.
+    pub not_verified: usize,
     /// A deactivation planned and not (or not wholly) carried out: not applied,
     /// declined, drifted, failed, unknown, or undone.
     pub not_applied: usize,
 }
 
 impl EndState {
-    /// Users still not compliant with CIS 1.13 after the runs.
+    /// Users not known to comply with CIS 1.13 after the runs.
     pub fn not_compliant(&self) -> usize {
-        self.held + self.exempt + self.unreadable + self.rotation_pending + self.not_applied
+        self.no_active_key
+            + self.held
+            + self.exempt
+            + self.unreadable
+            + self.rotation_pending
+            + self.not_verified
+            + self.not_applied
     }
 }
 
 impl Evidence {
     /// Where the account stands after the runs (the plan's users only; the users the
-    /// audit found compliant stay so unless someone else acted).
+    /// audit found compliant stay so unless someone else acted). Only what a journal
+    /// shows verified counts as done.
     pub fn end_state(&self) -> EndState {
         let mut state = EndState::default();
         for user in &self.users {
-            let done = matches!(
-                user.outcome.verdict,
-                Verdict::Deactivated { complete: true, .. } | Verdict::AlreadyDone { .. }
-            );
-            match user.user.decision {
-                _ if done => {
-                    state.brought_into_line += 1;
-                    if user.user.rotation_due {
-                        state.rotation_due += 1;
-                    }
-                }
-                Decision::Hold => state.held += 1,
-                Decision::Exempt => state.exempt += 1,
-                Decision::Unreadable => state.unreadable += 1,
-                Decision::Rotate => state.rotation_pending += 1,
-                Decision::Deactivate | Decision::Compliant => state.not_applied += 1,
+            if user.user.rotation_due {
+                state.rotation_due += 1;
             }
+            let bucket = match (&user.outcome.verdict, user.user.decision) {
+                (Verdict::NoActiveKey { .. }, _) => &mut state.no_active_key,
+                (
+                    Verdict::Deactivated {
+                        complete: true,
+                        verified: true,
+                    }
+                    | Verdict::AlreadyDone { verified: true },
+                    _,
+                ) => &mut state.brought_into_line,
+                (Verdict::Deactivated { complete: true, .. } | Verdict::AlreadyDone { .. }, _) => {
+                    &mut state.not_verified
+                }
+                (_, Decision::Hold) => &mut state.held,
+                (_, Decision::Exempt) => &mut state.exempt,
+                (_, Decision::Unreadable) => &mut state.unreadable,
+                (_, Decision::Rotate) => &mut state.rotation_pending,
+                (_, Decision::Deactivate | Decision::Compliant) => &mut state.not_applied,
+            };
+            *bucket += 1;
         }
         state
     }

@@ -304,6 +304,15 @@ fn the_lockout_guard_is_reported_and_a_failed_restore_is_the_worst_verdict() {
             reason: reason.into()
         }
     );
+    // The end state names that user first, apart from users not yet applied.
+    let failed_restore = lockout(
+        vec![on(12, Event::Failed, ALICE_OLD).error("AccessDenied")],
+        reason,
+    );
+    let state = evidence_of(vec![journal(Mode::Apply, 10, failed_restore)])
+        .unwrap()
+        .end_state();
+    assert_eq!((state.no_active_key, state.not_applied), (1, 1));
 }
 
 #[test]
@@ -657,11 +666,14 @@ fn the_end_state_counts_users_still_not_compliant_by_why() {
         before,
         EndState {
             brought_into_line: 0,
-            rotation_due: 0,
+            no_active_key: 0,
+            // rita's kept key, whatever the runs did.
+            rotation_due: 1,
             held: 1,
             exempt: 1,
             unreadable: 0,
             rotation_pending: 0,
+            not_verified: 0,
             not_applied: 2,
         }
     );

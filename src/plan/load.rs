@@ -26,7 +26,14 @@ pub const CLOCK_SKEW_SECONDS: i64 = 60;
 #[derive(Deserialize)]
 struct VersionOnly {
     version: Option<serde_yaml::Value>,
+    /// To tell which policy fields the file itself holds (serde fills defaults in).
+    policy: Option<serde_yaml::Value>,
 }
+
+/// The policy fields that came with version 3: a version 3 plan states both (a
+/// missing one must not quietly pick a reading). An older plan is read as the older
+/// reading, and one that says otherwise is refused (`validate`).
+const VERSION_3_POLICY: [&str; 2] = ["require_fresh_key", "unused_days"];
 
 /// Parse and validate plan text, as of this machine's clock. The error is the detail,
 /// without the file name.
@@ -51,6 +58,7 @@ pub fn parse_at(text: &str, now: DateTime<Utc>) -> std::result::Result<Plan, Str
             .replace("struct VersionOnly", "a mapping of plan fields");
         format!("not a plan: {detail}")
     })?;
+    let version = head.version.as_ref().and_then(serde_yaml::Value::as_u64);
     match head.version {
         None => return Err("field `version`: missing; is this a keytrim plan?".into()),
         Some(serde_yaml::Value::Number(n))
@@ -63,6 +71,19 @@ pub fn parse_at(text: &str, now: DateTime<Utc>) -> std::result::Result<Plan, Str
                 shown.trim()
             ));
         }
+    }
+    let states = |field: &str| {
+        head.policy
+            .as_ref()
+            .and_then(serde_yaml::Value::as_mapping)
+            .is_some_and(|policy| policy.contains_key(field))
+    };
+    if version == Some(3)
+        && let Some(field) = VERSION_3_POLICY.into_iter().find(|field| !states(field))
+    {
+        return Err(format!(
+            "field `policy.{field}`: missing; a version 3 plan states which reading of the rule it used"
+        ));
     }
     let plan: Plan =
         serde_yaml::from_str(text).map_err(|err| name_the_user(text, &err.to_string()))?;

@@ -120,23 +120,16 @@ pub fn standing(plan: &Plan, user: &PlanUser) -> Result<Standing, Problem> {
     standing_as_of(&policy_of(plan), plan.generated_at, user)
 }
 
-/// How the plan's decision for `user` stands against the rule on the plan's facts as
-/// of `as_of`, or why it is refused. apply asks as of now too: a `generated_at` moved
-/// back in time (which makes a kept key look younger) cannot move now.
-pub fn standing_as_of(
+/// Under the older reading a user with no fresh key is to rotate; a reviewer may take
+/// the default reading for that user instead: what it names, no more. Its verdict,
+/// when the plan's decision is one that could be it.
+fn default_reading(
     policy: &Policy,
     as_of: DateTime<Utc>,
     user: &PlanUser,
-) -> Result<Standing, Problem> {
-    match user.decision {
-        Decision::Exempt => return Ok(Standing::Exempt),
-        Decision::Unreadable => return Ok(Standing::Unreadable),
-        _ => {}
-    }
-    let verdict = rule_verdict(policy, as_of, user);
-    // Under the older reading a user with no fresh key is to rotate; a reviewer may
-    // take the default reading for that user instead: what it names, no more.
-    let default_reading = (verdict.decision == Decision::Rotate
+    verdict: &Verdict,
+) -> Option<Verdict> {
+    (verdict.decision == Decision::Rotate
         && policy.require_fresh_key
         && matches!(user.decision, Decision::Deactivate | Decision::Hold))
     .then(|| {
@@ -145,7 +138,35 @@ pub fn standing_as_of(
             ..*policy
         };
         rule_verdict(&policy, as_of, user)
-    });
+    })
+}
+
+/// How the plan's decision for `user` stands against the rule on the plan's facts as
+/// of `as_of`, or why it is refused. apply asks as of now too: a `generated_at` moved
+/// back in time (which makes a kept key look younger) cannot move now.
+pub fn standing_as_of(
+    policy: &Policy,
+    as_of: DateTime<Utc>,
+    user: &PlanUser,
+) -> Result<Standing, Problem> {
+    let acts = matches!(user.decision, Decision::Deactivate | Decision::Hold);
+    if !acts && user.rotation_due {
+        return Err(refused(
+            user,
+            "rotation_due",
+            format!(
+                "only a `deactivate` or `hold` keeps a key that can be due for rotation, not `{}`",
+                user.decision.as_str()
+            ),
+        ));
+    }
+    match user.decision {
+        Decision::Exempt => return Ok(Standing::Exempt),
+        Decision::Unreadable => return Ok(Standing::Unreadable),
+        _ => {}
+    }
+    let verdict = rule_verdict(policy, as_of, user);
+    let default_reading = default_reading(policy, as_of, user, &verdict);
     let named = default_reading.as_ref().unwrap_or(&verdict);
     let as_of = as_of.format("%Y-%m-%dT%H:%M:%SZ");
     match (verdict.decision, user.decision) {
@@ -166,7 +187,6 @@ pub fn standing_as_of(
             ));
         }
     }
-    let acts = matches!(user.decision, Decision::Deactivate | Decision::Hold);
     if acts && !same_keys(user, named) {
         let keep = named.keep.as_deref().unwrap_or("no key");
         return Err(refused(
@@ -191,12 +211,21 @@ pub fn standing_as_of(
             ),
         ));
     }
-    Ok(if verdict.decision == user.decision {
-        Standing::AsRuled
-    } else {
-        Standing::Override {
+    Ok(match &default_reading {
+        _ if verdict.decision == user.decision => Standing::AsRuled,
+        // The default reading's own decision: an override of the older reading's
+        // `rotate`. Anything else overrides the default reading's decision, which is
+        // what a reviewer must see (a `hold` made `deactivate` is a hold overridden,
+        // with its reason, not a rotation).
+        Some(named) if named.decision == user.decision => Standing::Override {
+            rule: Decision::Rotate,
+        },
+        Some(named) => Standing::Override {
+            rule: named.decision,
+        },
+        None => Standing::Override {
             rule: verdict.decision,
-        }
+        },
     })
 }
 

@@ -176,10 +176,23 @@ fn validate_policy(plan: &Plan) -> Result<(), Problem> {
     if plan.policy.unused_days == 0 {
         return Err(top("policy.unused_days", "must be at least 1"));
     }
-    if plan.version < 3 && !plan.policy.require_fresh_key {
+    // Plans before version 3 were written under the older reading; one that says
+    // otherwise (or lowers the threshold a reviewer's default-reading override uses)
+    // is refused.
+    if plan.version < 3
+        && (!plan.policy.require_fresh_key
+            || plan.policy.unused_days != crate::rule::DEFAULT_UNUSED_DAYS)
+    {
         return Err(top(
-            "policy.require_fresh_key",
-            "plans before version 3 were written with a fresh key required; the other reading came with version 3",
+            "policy",
+            "plans before version 3 were written with a fresh key required and 45 unused days; other settings came with version 3",
+        ));
+    }
+    let marked = plan.users.iter().any(|user| user.rotation_due) || plan.summary.rotation_due > 0;
+    if plan.version < 3 && (marked || plan.exemptions.is_some()) {
+        return Err(top(
+            "version",
+            "`rotation_due` and `exemptions` came with version 3; this plan is older",
         ));
     }
     // The bounds `audit` itself takes (`--max-key-age`, `--in-use-window`,
@@ -476,7 +489,7 @@ mod tests {
 
     fn plan(users: Vec<PlanUser>) -> Plan {
         Plan {
-            version: 1,
+            version: 3,
             kind: PLAN_KIND.into(),
             account_id: "123456789012".into(),
             partition: "aws".into(),
@@ -646,6 +659,48 @@ mod tests {
         assert!(
             message.contains("field `keep`: the rule keeps AKIANEWNEWNEWNEW0002"),
             "{message}"
+        );
+    }
+
+    /// Under the older reading (this fixture's) the rule rotates; the default reading
+    /// holds, since OLD was used the day before the audit. A plan that deactivates is
+    /// that hold overridden, and says so: a reviewer must see the hold, not a rotation.
+    #[test]
+    fn taking_the_default_reading_shows_the_hold_it_overrides() {
+        use crate::plan::standing::{Standing, standing};
+        let sound = plan(vec![]);
+        let mut edited = user(Decision::Deactivate, Some(NEW), &[OLD]);
+        edited.keys[1] = key(NEW, KeyStatus::Active, 95);
+        edited.keys[1].last_used = Some(audit_time());
+        edited.keys[0].last_used = Some(audit_time() - chrono::Duration::days(1));
+        edited.rotation_due = true;
+        assert_eq!(
+            standing(&sound, &edited),
+            Ok(Standing::Override {
+                rule: Decision::Hold
+            })
+        );
+    }
+
+    /// The mark and the exemptions file came with version 3, and the mark belongs to a
+    /// kept key: an older plan with them, or an exempt user marked, is refused.
+    #[test]
+    fn version_3_fields_are_refused_where_they_do_not_belong() {
+        let mut marked = user(Decision::Deactivate, Some(NEW), &[OLD]);
+        marked.keys[1] = key(NEW, KeyStatus::Active, 95);
+        marked.rotation_due = true;
+        let mut older = plan(vec![marked]);
+        older.version = 2;
+        assert!(
+            validate(&older)
+                .unwrap_err()
+                .to_string()
+                .contains("came with version 3"),
+        );
+        let mut exempt = user(Decision::Exempt, None, &[]);
+        exempt.rotation_due = true;
+        assert!(
+            problem(vec![exempt]).contains("field `rotation_due`: only a `deactivate` or `hold`"),
         );
     }
 

@@ -145,7 +145,7 @@ fn markdown_policy(out: &mut String, plan: &Plan) {
         if policy.in_use_guard { "on" } else { "off" },
         policy.unused_days,
         if policy.require_fresh_key {
-            "a fresh key required (the older reading: nothing is deactivated without one)"
+            "a fresh key required (the older reading: with none, the rule plans a rotation)"
         } else {
             "no fresh key required"
         }

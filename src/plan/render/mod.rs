@@ -335,7 +335,10 @@ pub(crate) mod tests {
         // Loaded back, the plan is valid; as version 1 it is refused.
         let yaml = to_yaml(&plan);
         assert_eq!(crate::plan::load::parse(&yaml).unwrap(), plan);
-        let err = crate::plan::load::parse(&yaml.replace("version: 3", "version: 1")).unwrap_err();
+        let as_version_1 = yaml
+            .replace("version: 3", "version: 1")
+            .replace("  require_fresh_key: false\n  unused_days: 45\n", "");
+        let err = crate::plan::load::parse(&as_version_1).unwrap_err();
         assert!(
             err.contains("version 1 plan has no `unreadable` users"),
             "{err}"
@@ -435,5 +438,17 @@ pub(crate) mod tests {
             crate::plan::load::parse(&yaml).unwrap(),
             every_decision_plan()
         );
+        // A version 3 plan states which reading it used: without it, it is refused
+        // rather than read under either.
+        for field in ["require_fresh_key: false", "unused_days: 45"] {
+            let missing = yaml.replace(&format!("  {field}\n"), "");
+            let name = field.split(':').next().unwrap();
+            assert!(
+                crate::plan::load::parse(&missing)
+                    .unwrap_err()
+                    .contains(&format!("field `policy.{name}`: missing")),
+                "{field}"
+            );
+        }
     }
 }
