@@ -69,6 +69,8 @@ pub(crate) struct CallLimits {
     pub per_account: usize,
     /// One HTTPS client for the run, so every account shares its connections.
     pub https: SharedHttpClient,
+    /// How long one attempt may be on the wire, counted from when it has a place.
+    pub attempt_timeout: std::time::Duration,
 }
 
 impl CallLimits {
@@ -77,6 +79,7 @@ impl CallLimits {
             run: RunBudget::new(run_calls),
             per_account: per_account.max(1),
             https: https_client(),
+            attempt_timeout: super::ATTEMPT_TIMEOUT,
         }
     }
 }
@@ -400,8 +403,8 @@ impl AccountGate {
     }
 
     /// Wait for a place in this account's window, then for one in the run's budget,
-    /// each in turn of arrival. The SDK's attempt timeout counts this wait: at most
-    /// twice `--concurrency` users wait in an account, so it is a few calls long.
+    /// each in turn of arrival. No clock of the SDK's counts this wait but the
+    /// operation's (180 s); the attempt's starts once the place is taken.
     async fn enter(self: &Arc<Self>) -> Place {
         let mut place = Place {
             gate: Arc::clone(self),
@@ -464,16 +467,26 @@ enum Heard {
     Throttled,
 }
 
-/// The SDK's HTTP client, with every attempt passing through an account's gate.
+/// The SDK's HTTP client, with every attempt passing through an account's gate, and
+/// timed out only once it has a place.
 #[derive(Debug, Clone)]
 pub(crate) struct GatedHttpClient {
     inner: SharedHttpClient,
     gate: Arc<AccountGate>,
+    attempt_timeout: std::time::Duration,
 }
 
 impl GatedHttpClient {
-    pub(crate) fn new(inner: SharedHttpClient, gate: Arc<AccountGate>) -> GatedHttpClient {
-        GatedHttpClient { inner, gate }
+    pub(crate) fn new(
+        inner: SharedHttpClient,
+        gate: Arc<AccountGate>,
+        attempt_timeout: std::time::Duration,
+    ) -> GatedHttpClient {
+        GatedHttpClient {
+            inner,
+            gate,
+            attempt_timeout,
+        }
     }
 }
 
@@ -486,6 +499,7 @@ impl HttpClient for GatedHttpClient {
         SharedHttpConnector::new(GatedConnector {
             inner: self.inner.http_connector(settings, components),
             gate: Arc::clone(&self.gate),
+            attempt_timeout: self.attempt_timeout,
         })
     }
 }
@@ -494,14 +508,27 @@ impl HttpClient for GatedHttpClient {
 struct GatedConnector {
     inner: SharedHttpConnector,
     gate: Arc<AccountGate>,
+    attempt_timeout: std::time::Duration,
 }
 
 impl HttpConnector for GatedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let (inner, gate) = (self.inner.clone(), Arc::clone(&self.gate));
+        let attempt_timeout = self.attempt_timeout;
         HttpConnectorFuture::new(async move {
             let place = gate.enter().await;
-            let mut response = inner.call(request).await?;
+            // The attempt's clock starts with its place: waiting is never failing. A
+            // timeout is the SDK's kind of connector timeout, retried like its own.
+            let answer = tokio::time::timeout(attempt_timeout, inner.call(request)).await;
+            let mut response = answer.map_err(|_| {
+                aws_smithy_runtime_api::client::result::ConnectorError::timeout(
+                    format!(
+                        "no answer within {} s of being sent",
+                        attempt_timeout.as_secs_f64()
+                    )
+                    .into(),
+                )
+            })??;
             response.add_extension(HeldPlace(Arc::new(Mutex::new(Some(place)))));
             Ok(response)
         })
@@ -852,6 +879,7 @@ mod tests {
                 .http_client(GatedHttpClient::new(
                     aws_smithy_mocks::create_mock_http_client(),
                     Arc::clone(&configured),
+                    crate::aws::ATTEMPT_TIMEOUT,
                 ))
                 .interceptor(ThrottleWatch::new(Arc::clone(&configured)))
                 .retry_config(RetryConfig::disabled())
@@ -895,6 +923,7 @@ mod tests {
             run: RunBudget::new(3),
             per_account: 2,
             https: https_client(),
+            attempt_timeout: crate::aws::ATTEMPT_TIMEOUT,
         };
         let (first, second) = (AccountGate::new(&limits), AccountGate::new(&limits));
         let a = first.enter().await;

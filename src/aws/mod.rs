@@ -35,7 +35,7 @@ pub(crate) const DEFAULT_REGION: &str = "us-east-1";
 pub(crate) const DEFAULT_MAX_ATTEMPTS: u32 = 8;
 /// Time allowed to open a connection.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Time allowed for one attempt of one call.
+/// Time allowed for one attempt of one call on the wire (from when it has a place).
 pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time allowed for one call, retries included.
 pub(crate) const OPERATION_TIMEOUT: Duration = Duration::from_secs(180);
@@ -60,11 +60,25 @@ pub(crate) struct AccountConfig {
 }
 
 impl AccountConfig {
-    /// `sdk` with a new gate of its own, under the run's budget in `calls`.
+    /// `sdk` with a new gate of its own, under the run's budget in `calls`. Waiting
+    /// for a place is never failing: the SDK's clocks must not count it. So the
+    /// attempt timeout is the gate's, started once the place is taken, and the upload
+    /// side of stalled-stream protection is off (an IAM request is one small form
+    /// post; a "stall" before it is sent can only be the wait for a place). The
+    /// download side, which watches the answer, stays on.
     fn gated(sdk: aws_types::sdk_config::Builder, calls: &CallLimits) -> AccountConfig {
         let gate = AccountGate::new(calls);
         let sdk = sdk
-            .http_client(GatedHttpClient::new(calls.https.clone(), Arc::clone(&gate)))
+            .http_client(GatedHttpClient::new(
+                calls.https.clone(),
+                Arc::clone(&gate),
+                calls.attempt_timeout,
+            ))
+            .stalled_stream_protection(
+                aws_smithy_runtime_api::client::stalled_stream_protection::StalledStreamProtectionConfig::enabled()
+                    .upload_enabled(false)
+                    .build(),
+            )
             .build();
         AccountConfig {
             sdk,
@@ -269,9 +283,10 @@ pub(crate) async fn load_config(options: &ConnectOptions) -> Result<AccountConfi
             retry_settings(profile.as_deref(), &Env::real(), &Fs::real()).await?,
         ))
         .timeout_config(
+            // The attempt timeout is the gate's (`AccountConfig::gated`): the SDK's would
+            // count the wait for a place as the attempt's time.
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
                 .operation_timeout(OPERATION_TIMEOUT)
                 .build(),
         );
@@ -462,6 +477,80 @@ where
 mod tests {
     use super::*;
     use aws_config::retry::RetryMode;
+
+    /// An STS that answers GetCallerIdentity after `wire` on the wire.
+    #[derive(Debug, Clone)]
+    struct SlowSts {
+        wire: Duration,
+    }
+
+    impl aws_smithy_runtime_api::client::http::HttpConnector for SlowSts {
+        fn call(
+            &self,
+            _request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+        ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+            let wire = self.wire;
+            aws_smithy_runtime_api::client::http::HttpConnectorFuture::new(async move {
+                tokio::time::sleep(wire).await;
+                let body = "<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/t</Arn><UserId>AIDA</UserId><Account>123456789012</Account></GetCallerIdentityResult></GetCallerIdentityResponse>";
+                Ok(aws_smithy_runtime_api::http::Response::new(
+                    aws_smithy_runtime_api::http::StatusCode::try_from(200).unwrap(),
+                    aws_smithy_types::body::SdkBody::from(body),
+                ))
+            })
+        }
+    }
+
+    impl aws_smithy_runtime_api::client::http::HttpClient for SlowSts {
+        fn http_connector(
+            &self,
+            _settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+            _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+            aws_smithy_runtime_api::client::http::SharedHttpConnector::new(self.clone())
+        }
+    }
+
+    /// Waiting for a place is never failing (issue steady, item 3): 20 calls through
+    /// one place, each 30 ms on the wire, so the last waits about 570 ms, longer than
+    /// this configuration's stalled-stream grace period (200 ms) and attempt timeout
+    /// (400 ms). With retries off, every call still succeeds.
+    #[tokio::test]
+    async fn waiting_for_a_place_counts_against_no_attempt_clock() {
+        use aws_smithy_runtime_api::client::stalled_stream_protection::StalledStreamProtectionConfig;
+        let calls = CallLimits {
+            https: aws_smithy_runtime_api::client::http::SharedHttpClient::new(SlowSts {
+                wire: Duration::from_millis(30),
+            }),
+            attempt_timeout: Duration::from_millis(400),
+            ..CallLimits::new(1, 1)
+        };
+        let credentials =
+            aws_credential_types::Credentials::new("AKID", "SECRET", None, None, "test");
+        let sdk = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+            )
+            .retry_config(RetryConfig::disabled())
+            .stalled_stream_protection(
+                StalledStreamProtectionConfig::enabled()
+                    .grace_period(Duration::from_millis(200))
+                    .build(),
+            );
+        let clients = Clients::new(&AccountConfig::gated(sdk, &calls));
+        let sent: Vec<_> = (0..20)
+            .map(|_| {
+                let sts = clients.sts.clone();
+                tokio::spawn(async move { sts.get_caller_identity().send().await })
+            })
+            .collect();
+        for call in sent {
+            let answered = call.await.unwrap();
+            assert!(answered.is_ok(), "{answered:?}");
+        }
+    }
 
     #[test]
     fn retries_are_standard_under_the_2026_retry_behaviour() {
