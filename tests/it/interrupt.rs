@@ -111,3 +111,150 @@ fn sigint_stops_new_changes_and_leaves_a_true_journal() {
         assert_eq!(iam.key_status(user, &key.id), "Inactive", "{user}");
     }
 }
+
+/// `users` users with an old and a new active key, audited; the old keys.
+fn audited_pairs(iam: &LocalIam, users: usize) -> Vec<(String, SeededKey)> {
+    let mut old_keys = Vec::new();
+    for index in 0..users {
+        let user = format!("user{index:03}");
+        iam.create_user(&user);
+        old_keys.push((user.clone(), iam.create_key(&user, 200)));
+        iam.create_key(&user, 10);
+    }
+    iam.keytrim().arg("audit").assert().code(3);
+    old_keys
+}
+
+fn interrupt(child: &std::process::Child) {
+    let signalled = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+}
+
+/// Every call takes half a second on the wire. Ctrl-C comes while users are part way
+/// through their drift checks (their ListUserTags on the wire). From then on users in
+/// progress start no new drift-check read (ListUserTags, ListAccessKeys before a change,
+/// GetAccessKeyLastUsed) and no deactivation: only the read-backs of a change already
+/// sent may follow, and here none was. A call that began just as the signal came is
+/// allowed 200 ms.
+#[test]
+fn after_ctrl_c_users_in_progress_start_no_new_reads() {
+    let iam = LocalIam::start();
+    let old_keys = audited_pairs(&iam, 8);
+    let proxy = crate::support::proxy::FaultProxy::start(
+        &iam.endpoint,
+        crate::support::proxy::Faults {
+            latency: Duration::from_millis(500),
+            ..Default::default()
+        },
+    );
+    let mut child = iam.keytrim_std();
+    let mut child = child
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .args(["apply", "--yes", "--concurrency", "2", PLAN])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("keytrim apply starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !proxy.tally().received.contains_key("ListUserTags") {
+        assert!(child.try_wait().unwrap().is_none(), "apply ended first");
+        assert!(Instant::now() < deadline, "no call within 60 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    interrupt(&child);
+    let signalled = Instant::now();
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let late: Vec<(Duration, String)> = proxy
+        .tally()
+        .arrivals
+        .into_iter()
+        .filter(|(at, _, _)| *at > signalled + Duration::from_millis(200))
+        .filter(|(_, action, form)| {
+            matches!(
+                action.as_str(),
+                "ListUserTags" | "ListAccessKeys" | "GetAccessKeyLastUsed"
+            ) || (action == "UpdateAccessKey" && form.contains("Status=Inactive"))
+        })
+        .map(|(at, action, _)| (at - signalled, action))
+        .collect();
+    assert!(
+        late.is_empty(),
+        "calls started after Ctrl-C: {late:?}\n{stderr}"
+    );
+    crate::support::assert_journals_tell_the_truth(
+        &iam,
+        &[journal_path(&iam).unwrap()],
+        old_keys.iter().map(|(user, key)| (user.as_str(), key)),
+    );
+}
+
+/// Every call takes 20 s on the wire. A second Ctrl-C, once the first is taken,
+/// ends the run at once with 130, without waiting for the calls in flight; the
+/// journal stays valid JSON Lines.
+#[test]
+fn a_second_ctrl_c_ends_the_run_at_once() {
+    let iam = LocalIam::start();
+    audited_pairs(&iam, 2);
+    let proxy = crate::support::proxy::FaultProxy::start(
+        &iam.endpoint,
+        crate::support::proxy::Faults {
+            latency: Duration::from_secs(20),
+            ..Default::default()
+        },
+    );
+    let mut child = iam.keytrim_std();
+    let mut child = child
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .args(["apply", "--yes", PLAN])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("keytrim apply starts");
+    // The first Ctrl-C once a user's first call is on the wire (the listener is set
+    // by then); the second once keytrim has said it took the first.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !proxy.tally().received.contains_key("ListUserTags") {
+        assert!(child.try_wait().unwrap().is_none(), "apply ended first");
+        assert!(Instant::now() < deadline, "no call within 60 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    interrupt(&child);
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("Ctrl-C again to stop at once") {
+        let mut line = String::new();
+        let read = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        assert!(
+            read > 0,
+            "keytrim ended before taking the first Ctrl-C: {said}"
+        );
+        said.push_str(&line);
+    }
+    interrupt(&child);
+    let second = Instant::now();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{said}");
+    // The calls in flight take 20 s; the run ended long before.
+    assert!(
+        second.elapsed() < Duration::from_secs(10),
+        "ended {:?} after the second Ctrl-C",
+        second.elapsed()
+    );
+    let text = std::fs::read_to_string(journal_path(&iam).unwrap()).unwrap();
+    for line in text.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap();
+    }
+}

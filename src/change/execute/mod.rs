@@ -97,6 +97,44 @@ impl RunState {
     }
 }
 
+/// After Ctrl-C (or a journal that cannot be written) a user whose reads have not
+/// begun starts none: it is journaled skipped, with nothing changed. Read-backs of a
+/// change already sent are not stopped this way.
+fn stopped_before_reads(ctx: &RunState, user_name: &str) -> Option<Outcome> {
+    let cause = ctx.stop_cause()?;
+    let _ = ctx.record(
+        ctx.entry(Event::Skipped, user_name)
+            .reason(cause.describe()),
+    );
+    Some(Outcome::Stopped {
+        changed: Vec::new(),
+        cause,
+    })
+}
+
+/// A drift-check read that gives way to a stop: not started once the run is stopped
+/// (Ctrl-C, a journal that cannot be written), and dropped by Ctrl-C while it waits
+/// for a place or is on the wire (reads change nothing). The user is then stopped
+/// before any change.
+async fn read_until_stopped<T, E>(
+    ctx: &RunState,
+    user_name: &str,
+    read: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<Result<T, Outcome>, StepError>
+where
+    StepError: From<E>,
+{
+    if let Some(stopped) = stopped_before_reads(ctx, user_name) {
+        return Ok(Err(stopped));
+    }
+    tokio::select! {
+        biased;
+        read = read => Ok(Ok(read?)),
+        () = ctx.interrupt.stopped() => Ok(Err(stopped_before_reads(ctx, user_name)
+            .unwrap_or(Outcome::Stopped { changed: Vec::new(), cause: StopCause::Interrupted }))),
+    }
+}
+
 /// The live keys of a user, with last use looked up for `needs_last_use`.
 async fn live_keys(
     ctx: &RunState,
@@ -130,13 +168,20 @@ async fn deactivate(
         return Ok(Outcome::Drifted { reason });
     }
     // An owner may have exempted the user since the audit.
-    let tags = iam::user_tags(&ctx.clients, name).await?;
+    let tags = match read_until_stopped(ctx, name, iam::user_tags(&ctx.clients, name)).await? {
+        Ok(tags) => tags,
+        Err(stopped) => return Ok(stopped),
+    };
     if let Some(reason) = tags.in_force(Utc::now().date_naive()) {
         let reason = drift::now_exempt(&reason);
         ctx.record(ctx.entry(Event::Drifted, name).reason(reason.clone()))?;
         return Ok(Outcome::Drifted { reason });
     }
-    let live = live_keys(ctx, name, |keys| drift::needs_last_use(user, keys)).await?;
+    let live = live_keys(ctx, name, |keys| drift::needs_last_use(user, keys));
+    let live = match read_until_stopped(ctx, name, live).await? {
+        Ok(live) => live,
+        Err(stopped) => return Ok(stopped),
+    };
     let (to_change, already) = match drift::check_deactivation(user, generated_at, &live) {
         Deactivation::Drifted(reason) => {
             ctx.record(ctx.entry(Event::Drifted, name).reason(reason.clone()))?;
@@ -199,7 +244,11 @@ async fn reactivate(
     user_name: &str,
     keys: &[ChangedKey],
 ) -> Result<Outcome, StepError> {
-    let live = live_keys(ctx, user_name, |live| drift::still_inactive(keys, live)).await?;
+    let live = live_keys(ctx, user_name, |live| drift::still_inactive(keys, live));
+    let live = match read_until_stopped(ctx, user_name, live).await? {
+        Ok(live) => live,
+        Err(stopped) => return Ok(stopped),
+    };
     let check = drift::check_reactivation(keys, &live);
     if !check.missing.is_empty() {
         let reason = format!(

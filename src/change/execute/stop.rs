@@ -4,11 +4,17 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Set by Ctrl-C: no new call starts once it is set.
+/// The exit code of a run ended by Ctrl-C (128 + SIGINT), as `ExitStatus::Interrupted`.
+const EXIT_INTERRUPTED: i32 = 130;
+
+/// Set by Ctrl-C: no new call starts once it is set (but the read-backs a change
+/// already sent needs). A second Ctrl-C ends the process at once.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Interrupt {
     flag: Arc<AtomicBool>,
     listening: Arc<AtomicBool>,
+    /// Wakes the reads that give way to an interrupt (`stopped`).
+    raised: Arc<tokio::sync::Notify>,
 }
 
 impl Interrupt {
@@ -17,11 +23,22 @@ impl Interrupt {
         if self.listening.swap(true, Ordering::SeqCst) {
             return;
         }
-        let flag = Arc::clone(&self.flag);
+        let interrupt = self.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::warn!("interrupted: finishing the calls in flight, starting no new ones");
-                flag.store(true, Ordering::SeqCst);
+                tracing::warn!(
+                    "interrupted: finishing the calls in flight, starting no new ones (Ctrl-C again to stop at once)"
+                );
+                interrupt.set();
+            }
+            // A second Ctrl-C ends the run at once, as a kill would: every journal
+            // line is on disk when written, and an intent without an outcome is what
+            // rollback and report read live state for.
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::warn!(
+                    "interrupted again: stopping now; an intent without an outcome in the journal is settled by rollback from live state"
+                );
+                std::process::exit(EXIT_INTERRUPTED);
             }
         });
     }
@@ -32,6 +49,16 @@ impl Interrupt {
 
     pub(crate) fn set(&self) {
         self.flag.store(true, Ordering::SeqCst);
+        self.raised.notify_waiters();
+    }
+
+    /// Ready once the run is interrupted.
+    pub(crate) async fn stopped(&self) {
+        let raised = self.raised.notified();
+        if self.is_set() {
+            return;
+        }
+        raised.await;
     }
 }
 

@@ -79,6 +79,8 @@ pub(crate) struct Tally {
     pub faults: BTreeMap<&'static str, usize>,
     /// The most requests the proxy was answering at once.
     pub peak_in_flight: usize,
+    /// Every request as it arrived: when, its Action, and its form body.
+    pub arrivals: Vec<(Instant, String, String)>,
 }
 
 impl Tally {
@@ -187,13 +189,12 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
     // here is never above the client's own.
     let _answering = Answering::start(&state);
     let action = action_of(&body);
-    *state
-        .tally
-        .lock()
-        .unwrap()
-        .received
-        .entry(action.clone())
-        .or_default() += 1;
+    {
+        let mut tally = state.tally.lock().unwrap();
+        *tally.received.entry(action.clone()).or_default() += 1;
+        let form = String::from_utf8_lossy(&body).into_owned();
+        tally.arrivals.push((Instant::now(), action.clone(), form));
+    }
     if !state.faults.latency.is_zero() {
         // tokio's timer rounds up to whole milliseconds (20 ms measured 21.3 ms); a
         // thread's sleep is within a few microseconds of what was asked.
