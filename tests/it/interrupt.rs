@@ -125,6 +125,33 @@ fn audited_pairs(iam: &LocalIam, users: usize) -> Vec<(String, SeededKey)> {
     old_keys
 }
 
+/// `keytrim apply --yes PLAN` through `proxy`, returned once a user's first
+/// drift-check read (ListUserTags) is on the wire.
+fn apply_through(
+    iam: &LocalIam,
+    proxy: &crate::support::proxy::FaultProxy,
+    extra: &[&str],
+) -> std::process::Child {
+    let mut child = iam.keytrim_std();
+    let mut child = child
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .args(["apply", "--yes"])
+        .args(extra)
+        .arg(PLAN)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("keytrim apply starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !proxy.tally().received.contains_key("ListUserTags") {
+        assert!(child.try_wait().unwrap().is_none(), "apply ended first");
+        assert!(Instant::now() < deadline, "no call within 60 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child
+}
+
 fn interrupt(child: &std::process::Child) {
     let signalled = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -150,21 +177,7 @@ fn after_ctrl_c_users_in_progress_start_no_new_reads() {
             ..Default::default()
         },
     );
-    let mut child = iam.keytrim_std();
-    let mut child = child
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
-        .args(["apply", "--yes", "--concurrency", "2", PLAN])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("keytrim apply starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !proxy.tally().received.contains_key("ListUserTags") {
-        assert!(child.try_wait().unwrap().is_none(), "apply ended first");
-        assert!(Instant::now() < deadline, "no call within 60 s");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut child = apply_through(&iam, &proxy, &["--concurrency", "2"]);
     interrupt(&child);
     let signalled = Instant::now();
     let status = child.wait().unwrap();
@@ -214,23 +227,9 @@ fn a_second_ctrl_c_ends_the_run_at_once() {
             ..Default::default()
         },
     );
-    let mut child = iam.keytrim_std();
-    let mut child = child
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
-        .args(["apply", "--yes", PLAN])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("keytrim apply starts");
     // The first Ctrl-C once a user's first call is on the wire (the listener is set
     // by then); the second once keytrim has said it took the first.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !proxy.tally().received.contains_key("ListUserTags") {
-        assert!(child.try_wait().unwrap().is_none(), "apply ended first");
-        assert!(Instant::now() < deadline, "no call within 60 s");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut child = apply_through(&iam, &proxy, &[]);
     interrupt(&child);
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut said = String::new();

@@ -496,20 +496,7 @@ mod tests {
         );
         assert!(started.elapsed() <= Duration::from_secs(30));
         assert_eq!(update.num_calls(), 2, "the deactivation and its undoing");
-        let entries = crate::journal::read(ctx.journal.as_ref().unwrap().path()).unwrap();
-        let lines: Vec<(Event, Option<KeyStatus>)> =
-            entries.iter().map(|e| (e.event, e.to)).collect();
-        assert_eq!(
-            lines,
-            [
-                (Event::Run, None),
-                (Event::Intent, Some(KeyStatus::Inactive)),
-                (Event::Done, Some(KeyStatus::Inactive)),
-                (Event::Intent, Some(KeyStatus::Active)),
-                (Event::Done, Some(KeyStatus::Active)),
-                (Event::Drifted, None),
-            ]
-        );
+        assert_journals_the_change_given_back(&ctx);
     }
 
     /// A re-activation (rollback) IAM never shows within the timeout is unverified:
@@ -654,6 +641,25 @@ mod tests {
         )
         .await
         .unwrap()
+    }
+
+    /// The journal of a deactivation keytrim gave back: its intent and done, the
+    /// re-activation's intent and done, and the user's `drifted` line.
+    fn assert_journals_the_change_given_back(ctx: &RunState) {
+        let entries = crate::journal::read(ctx.journal.as_ref().unwrap().path()).unwrap();
+        let lines: Vec<(Event, Option<KeyStatus>)> =
+            entries.iter().map(|e| (e.event, e.to)).collect();
+        assert_eq!(
+            lines,
+            [
+                (Event::Run, None),
+                (Event::Intent, Some(KeyStatus::Inactive)),
+                (Event::Done, Some(KeyStatus::Inactive)),
+                (Event::Intent, Some(KeyStatus::Active)),
+                (Event::Done, Some(KeyStatus::Active)),
+                (Event::Drifted, None),
+            ]
+        );
     }
 
     fn events(ctx: &RunState) -> Vec<Event> {
@@ -995,19 +1001,6 @@ mod tests {
         assert!(reason.contains("re-activated AKIAOLD"), "{reason}");
         assert_eq!(update.num_calls(), 2, "the deactivation and its undoing");
         assert!(started.elapsed() < Duration::from_secs(1));
-        let entries = crate::journal::read(ctx.journal.as_ref().unwrap().path()).unwrap();
-        let lines: Vec<(Event, Option<KeyStatus>)> =
-            entries.iter().map(|e| (e.event, e.to)).collect();
-        assert_eq!(
-            lines,
-            [
-                (Event::Run, None),
-                (Event::Intent, Some(KeyStatus::Inactive)),
-                (Event::Done, Some(KeyStatus::Inactive)),
-                (Event::Intent, Some(KeyStatus::Active)),
-                (Event::Done, Some(KeyStatus::Active)),
-                (Event::Drifted, None),
-            ]
-        );
+        assert_journals_the_change_given_back(&ctx);
     }
 }

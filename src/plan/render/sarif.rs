@@ -103,6 +103,21 @@ fn rotation_rule() -> serde_json::Value {
     })
 }
 
+/// Where a user's result points: the user's entry in the plan file, and the user.
+fn location(user: &PlanUser, plan_uri: &str, line: usize) -> serde_json::Value {
+    serde_json::json!({
+        "physicalLocation": {
+            "artifactLocation": { "uri": plan_uri },
+            "region": { "startLine": line }
+        },
+        "logicalLocations": [{
+            "name": user.user_name,
+            "fullyQualifiedName": user.user_arn,
+            "kind": "object"
+        }]
+    })
+}
+
 /// A note that the user's kept key is due for rotation, when it is.
 fn rotation_result(
     plan: &Plan,
@@ -117,17 +132,7 @@ fn rotation_result(
         "level": "note",
         "kind": "fail",
         "message": { "text": format!("IAM user {}: {mark}", user.user_name) },
-        "locations": [{
-            "physicalLocation": {
-                "artifactLocation": { "uri": plan_uri },
-                "region": { "startLine": line }
-            },
-            "logicalLocations": [{
-                "name": user.user_name,
-                "fullyQualifiedName": user.user_arn,
-                "kind": "object"
-            }]
-        }],
+        "locations": [location(user, plan_uri, line)],
         "partialFingerprints": { "keytrimUserArn/v1": user.user_arn },
         "properties": {
             "decision": user.decision.as_str(),
@@ -167,17 +172,7 @@ fn sarif_result(plan: &Plan, user: &PlanUser, plan_uri: &str, line: usize) -> se
         "level": level,
         "kind": "fail",
         "message": { "text": finding },
-        "locations": [{
-            "physicalLocation": {
-                "artifactLocation": { "uri": plan_uri },
-                "region": { "startLine": line }
-            },
-            "logicalLocations": [{
-                "name": user.user_name,
-                "fullyQualifiedName": user.user_arn,
-                "kind": "object"
-            }]
-        }],
+        "locations": [location(user, plan_uri, line)],
         "partialFingerprints": { "keytrimUserArn/v1": user.user_arn },
         "properties": { "decision": user.decision.as_str(), "accountId": plan.account_id }
     });
