@@ -188,6 +188,19 @@ fn validate_policy(plan: &Plan) -> Result<(), Problem> {
             "plans before version 3 were written with a fresh key required and 45 unused days; other settings came with version 3",
         ));
     }
+    // The digest is shown as it stands: only the 64 hex digits a SHA-256 is.
+    if let Some(file) = &plan.exemptions
+        && !(file.sha256.len() == 64
+            && file
+                .sha256
+                .bytes()
+                .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte)))
+    {
+        return Err(top(
+            "exemptions.sha256",
+            "not a SHA-256 (64 lower-case hex digits)",
+        ));
+    }
     let marked = plan.users.iter().any(|user| user.rotation_due) || plan.summary.rotation_due > 0;
     if plan.version < 3 && (marked || plan.exemptions.is_some()) {
         return Err(top(
@@ -702,6 +715,31 @@ mod tests {
         assert!(
             problem(vec![exempt]).contains("field `rotation_due`: only a `deactivate` or `hold`"),
         );
+    }
+
+    /// The exemptions file's digest is shown as it stands, so nothing but a SHA-256
+    /// passes.
+    #[test]
+    fn an_exemptions_digest_is_64_hex_digits() {
+        let mut recorded = plan(vec![]);
+        recorded.exemptions = Some(crate::plan::model::ExemptionsFile {
+            path: "exempt.yaml".into(),
+            sha256: "ab".repeat(32),
+        });
+        assert_eq!(validate(&recorded), Ok(()));
+        for hostile in [
+            "\u{1b}[2J".to_string() + &"a".repeat(60),
+            "<b>x</b>".into(),
+            "AB".repeat(32),
+        ] {
+            recorded.exemptions.as_mut().unwrap().sha256 = hostile;
+            assert!(
+                validate(&recorded)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("field `exemptions.sha256`: not a SHA-256")
+            );
+        }
     }
 
     /// A user the exemptions file exempts (as of the audit's day) whom the plan does
