@@ -42,6 +42,16 @@ pub(crate) async fn apply(
             if exemptions.is_some() {
                 plan::load::read_exemptions(&mut plan, exemptions)?;
             }
+            // The exemptions file could not be checked as the audit read it: apply goes
+            // on (exemption tags are read live), but says so. Both strings may come
+            // from the plan.
+            if let Some(note) = &plan.exempt_by_file.note {
+                tracing::warn!(
+                    "{}: {}",
+                    crate::term::escape(&path.display().to_string()),
+                    crate::term::escape(note)
+                );
+            }
             let digest = crate::digest::sha256_hex(text.as_bytes());
             Ok((path.clone(), plan, digest))
         })

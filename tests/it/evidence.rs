@@ -269,8 +269,19 @@ fn an_exemption_dropped_by_an_edit_is_marked_and_apply_leaves_the_user_alone() {
         );
         assert_eq!(iam.key_status("alice", &keys.alice_old.id), "Active");
     }
-    // Without the file where the plan says, the plan still shows, and says so.
+    // Without the file where the plan says, the plan still shows, and says so; so
+    // does apply, which cannot check it then.
     std::fs::remove_file(iam.dir().join("exempt.yaml")).unwrap();
+    let dry_run = iam
+        .keytrim()
+        .args(["apply", "--dry-run", EDITED])
+        .output()
+        .unwrap();
+    let warned = String::from_utf8_lossy(&dry_run.stderr);
+    assert!(
+        warned.contains("the exemptions file the audit read, `exempt.yaml`, cannot be read here"),
+        "{warned}"
+    );
     let text = iam.keytrim().args(["show", EDITED]).output().unwrap();
     assert_eq!(text.status.code(), Some(0));
     assert!(
