@@ -30,6 +30,46 @@ fn apply_through(iam: &LocalIam, proxy: &FaultProxy) -> std::process::Output {
         .unwrap()
 }
 
+/// erin's lockout was averted: one LOCKOUT AVERTED line naming her, `why` and the key
+/// given back; that key Active again, the kept key as someone else left it (Inactive);
+/// the journal's intent and done of the change, then of its undoing, then `drifted`.
+fn assert_lockout_averted(
+    iam: &LocalIam,
+    stderr: &str,
+    old: &SeededKey,
+    new: &SeededKey,
+    why: &str,
+) {
+    let loud: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("LOCKOUT AVERTED:"))
+        .collect();
+    assert_eq!(loud.len(), 1, "{stderr}");
+    assert!(
+        loud[0].contains("erin")
+            && loud[0].contains(why)
+            && loud[0].contains(&format!("re-activated {}", old.id)),
+        "{stderr}"
+    );
+    assert_eq!(iam.key_status("erin", &old.id), "Active");
+    assert_eq!(iam.key_status("erin", &new.id), "Inactive");
+    let lines: Vec<(Event, Option<KeyStatus>)> = read(&only_journal(iam.dir()))
+        .iter()
+        .map(|e| (e.event, e.to))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (Event::Run, None),
+            (Event::Intent, Some(KeyStatus::Inactive)),
+            (Event::Done, Some(KeyStatus::Inactive)),
+            (Event::Intent, Some(KeyStatus::Active)),
+            (Event::Done, Some(KeyStatus::Active)),
+            (Event::Drifted, None),
+        ]
+    );
+}
+
 fn read(path: &std::path::Path) -> Vec<Entry> {
     keytrim::journal::read(path).expect("a readable journal")
 }
@@ -56,33 +96,8 @@ fn a_kept_key_switched_off_mid_run_never_leaves_the_user_without_an_active_key()
     let output = apply_through(&iam, &proxy);
     let stderr = crate::support::stderr_with_code(&output, 1);
     assert_eq!(proxy.tally().faults.get("side_change"), Some(&1));
-    let loud: Vec<&str> = stderr
-        .lines()
-        .filter(|line| line.contains("LOCKOUT AVERTED:"))
-        .collect();
-    assert_eq!(loud.len(), 1, "{stderr}");
-    assert!(
-        loud[0].contains("erin") && loud[0].contains(&format!("re-activated {}", old.id)),
-        "{stderr}"
-    );
-    // erin keeps a working key: the one keytrim switched off is back on.
-    assert_eq!(iam.key_status("erin", &old.id), "Active");
-    assert_eq!(iam.key_status("erin", &new.id), "Inactive");
-
+    assert_lockout_averted(&iam, &stderr, &old, &new, "re-activated");
     let journal = only_journal(iam.dir());
-    let lines: Vec<(Event, Option<KeyStatus>)> =
-        read(&journal).iter().map(|e| (e.event, e.to)).collect();
-    assert_eq!(
-        lines,
-        [
-            (Event::Run, None),
-            (Event::Intent, Some(KeyStatus::Inactive)),
-            (Event::Done, Some(KeyStatus::Inactive)),
-            (Event::Intent, Some(KeyStatus::Active)),
-            (Event::Done, Some(KeyStatus::Active)),
-            (Event::Drifted, None),
-        ]
-    );
 
     // Rolling that apply back changes nothing: keytrim already undid its change, and
     // the key someone else switched off is theirs to decide.
@@ -132,43 +147,7 @@ fn a_kept_key_switched_off_while_listings_lag_never_leaves_the_user_without_an_a
         let tally = proxy.tally();
         assert_eq!(tally.faults.get("side_change"), Some(&1), "{tally:?}");
         assert!(tally.faults.get("lagged_status") > Some(&0), "{tally:?}");
-        let loud: Vec<&str> = stderr
-            .lines()
-            .filter(|line| line.contains("LOCKOUT AVERTED:"))
-            .collect();
-        assert_eq!(loud.len(), 1, "--verify-timeout {timeout}: {stderr}");
-        assert!(
-            loud[0].contains("erin")
-                && loud[0].contains(why)
-                && loud[0].contains(&format!("re-activated {}", old.id)),
-            "--verify-timeout {timeout}: {stderr}"
-        );
-        assert_eq!(
-            iam.key_status("erin", &old.id),
-            "Active",
-            "--verify-timeout {timeout}"
-        );
-        assert_eq!(
-            iam.key_status("erin", &new.id),
-            "Inactive",
-            "--verify-timeout {timeout}"
-        );
-        let lines: Vec<(Event, Option<KeyStatus>)> = read(&only_journal(iam.dir()))
-            .iter()
-            .map(|e| (e.event, e.to))
-            .collect();
-        assert_eq!(
-            lines,
-            [
-                (Event::Run, None),
-                (Event::Intent, Some(KeyStatus::Inactive)),
-                (Event::Done, Some(KeyStatus::Inactive)),
-                (Event::Intent, Some(KeyStatus::Active)),
-                (Event::Done, Some(KeyStatus::Active)),
-                (Event::Drifted, None),
-            ],
-            "--verify-timeout {timeout}"
-        );
+        assert_lockout_averted(&iam, &stderr, &old, &new, why);
     }
 }
 
