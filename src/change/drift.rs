@@ -168,11 +168,16 @@ pub(crate) fn now_exempt(reason: &str) -> String {
     format!("exempted since the audit by tag {EXEMPT_TAG}: {reason}")
 }
 
-/// A key an apply deactivated, and when (its `done` line, or its intent's).
+/// A key an apply set out to deactivate, and when it can last have changed it (its
+/// outcome line, or the journal's end for a call without one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ChangedKey {
     pub id: String,
     pub changed_at: DateTime<Utc>,
+    /// IAM refused the apply's only attempt (`failed`): the apply did not change the
+    /// key. Rollback reads its live state but never switches it on: found Inactive,
+    /// someone else switched it off, and that is theirs to undo.
+    pub refused: bool,
 }
 
 /// What to do for one user on rollback.
@@ -184,15 +189,20 @@ pub(crate) struct Reactivation {
     pub already_active: Vec<String>,
     /// Gone: cannot be re-activated.
     pub missing: Vec<String>,
-    /// Inactive, but used after the apply changed it: someone else switched it on and
-    /// off again since, so its state is their decision. Each with the reason.
-    pub used_since: Vec<(String, String)>,
+    /// Inactive, but not keytrim's to switch on: used after the apply changed it
+    /// (someone else switched it on and off again since), or IAM refused the apply's
+    /// change (someone else switched it off). Each with the reason, for a person.
+    pub left_inactive: Vec<(String, String)>,
+    /// IAM refused the apply's change, and the key is Active or gone: nothing to undo.
+    /// Each with the reason.
+    pub refused_unchanged: Vec<(String, String)>,
 }
 
 /// The keys of `keys` that are Inactive live: only those need their last use looked
 /// up before `check_reactivation`.
 pub(crate) fn still_inactive(keys: &[ChangedKey], live: &[KeyFacts]) -> Vec<String> {
     keys.iter()
+        .filter(|changed| !changed.refused)
         .filter(|changed| {
             live.iter()
                 .any(|key| key.access_key_id == changed.id && !key.is_active())
@@ -210,18 +220,46 @@ fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
 /// Inactive ones). A use in a later minute than the apply's change proves the key was
 /// switched on again after it; a use in the same minute does not (the application's
 /// last call before the change), and a key switched off and on without use is not seen.
-pub(crate) fn check_reactivation(keys: &[ChangedKey], live: &[KeyFacts]) -> Reactivation {
+/// A key IAM refused to switch off is only looked at: the apply never changed it.
+pub(crate) fn check_reactivation(
+    user_name: &str,
+    keys: &[ChangedKey],
+    live: &[KeyFacts],
+) -> Reactivation {
     let mut result = Reactivation::default();
     for changed in keys {
         let id = &changed.id;
-        match live.iter().find(|key| &key.access_key_id == id) {
+        let found = live.iter().find(|key| &key.access_key_id == id);
+        if changed.refused {
+            let refused = format!(
+                "IAM refused the apply's call to switch {id} off (journaled at {})",
+                changed.changed_at.format("%Y-%m-%d %H:%M:%S UTC")
+            );
+            match found {
+                Some(key) if !key.is_active() => result.left_inactive.push((
+                    id.clone(),
+                    format!(
+                        "{id} is Inactive, yet {refused}: something other than that apply switched it off since (a later keytrim run or a person), so it stays Inactive for a person to decide (to switch it on: aws iam update-access-key --user-name {user_name} --access-key-id {id} --status Active)"
+                    ),
+                )),
+                Some(_) => result
+                    .refused_unchanged
+                    .push((id.clone(), format!("nothing to undo: {refused}, and it is Active"))),
+                None => result.refused_unchanged.push((
+                    id.clone(),
+                    format!("nothing to undo: {refused}, and it has been deleted since"),
+                )),
+            }
+            continue;
+        }
+        match found {
             None => result.missing.push(id.clone()),
             Some(key) if key.is_active() => result.already_active.push(id.clone()),
             Some(key) => match key
                 .last_used_at()
                 .filter(|used| minute_of(*used) > minute_of(changed.changed_at))
             {
-                Some(used) => result.used_since.push((
+                Some(used) => result.left_inactive.push((
                     id.clone(),
                     format!(
                         "{id} was used at {} after the apply deactivated it at {}: someone switched it on again since, so it stays Inactive",
@@ -458,6 +496,14 @@ mod tests {
         ChangedKey {
             id: id.into(),
             changed_at: at,
+            refused: false,
+        }
+    }
+
+    fn refused(id: &str, at: DateTime<Utc>) -> ChangedKey {
+        ChangedKey {
+            refused: true,
+            ..changed(id, at)
         }
     }
 
@@ -470,15 +516,59 @@ mod tests {
             changed("AKIAGONEGONEGONE0009", audit_time()),
         ];
         assert_eq!(
-            check_reactivation(&wanted, &keys),
+            check_reactivation("erin", &wanted, &keys),
             Reactivation {
                 reactivate: vec![OLD.into()],
                 already_active: vec![NEW.into()],
                 missing: vec!["AKIAGONEGONEGONE0009".into()],
-                used_since: vec![],
+                left_inactive: vec![],
+                refused_unchanged: vec![],
             }
         );
         assert_eq!(still_inactive(&wanted, &keys), [OLD]);
+    }
+
+    /// A key IAM refused to switch off was not changed by the apply: Active or gone,
+    /// there is nothing to undo; Inactive, someone else switched it off, and rollback
+    /// leaves it so for a person, however long ago it was last used.
+    #[test]
+    fn a_key_iam_refused_to_switch_off_is_never_switched_on() {
+        const GONE: &str = "AKIAGONEGONEGONE0009";
+        let third = "AKIATHIRDTHIRDTHI003";
+        for used in [None, Some(audit_time() - Duration::days(3))] {
+            let keys = [live(OLD, Inactive, used), live(NEW, Active, None)];
+            let wanted = [
+                refused(OLD, audit_time()),
+                refused(NEW, audit_time()),
+                refused(GONE, audit_time()),
+            ];
+            let check = check_reactivation("erin", &wanted, &keys);
+            assert!(check.reactivate.is_empty(), "{used:?}: {check:?}");
+            assert!(check.already_active.is_empty() && check.missing.is_empty());
+            let unchanged: Vec<&str> = check
+                .refused_unchanged
+                .iter()
+                .map(|(id, _)| id.as_str())
+                .collect();
+            assert_eq!(unchanged, [NEW, GONE]);
+            assert!(check.refused_unchanged[0].1.ends_with("and it is Active"));
+            assert!(check.refused_unchanged[1].1.ends_with("deleted since"));
+            assert_eq!(check.left_inactive.len(), 1);
+            assert_eq!(check.left_inactive[0].0, OLD);
+            assert!(check.left_inactive[0].1.contains("IAM refused"));
+            assert!(check.left_inactive[0].1.contains("stays Inactive"));
+            assert!(check.left_inactive[0].1.contains(&format!(
+                "aws iam update-access-key --user-name erin --access-key-id {OLD} --status Active"
+            )));
+            // Its last use is not looked up: it is not a key to switch on.
+            assert!(still_inactive(&wanted, &keys).is_empty());
+        }
+        let mixed = [changed(third, audit_time()), refused(OLD, audit_time())];
+        let keys = [live(third, Inactive, None), live(OLD, Inactive, None)];
+        assert_eq!(
+            check_reactivation("erin", &mixed, &keys).reactivate,
+            [third]
+        );
     }
 
     /// A use in a later minute than the apply's change means someone switched the key
@@ -495,11 +585,11 @@ mod tests {
             (Some(audit_time() + Duration::days(2)), true),
         ] {
             let keys = [live(OLD, Inactive, used)];
-            let check = check_reactivation(&[changed(OLD, change)], &keys);
-            assert_eq!(!check.used_since.is_empty(), left_alone, "{used:?}");
+            let check = check_reactivation("erin", &[changed(OLD, change)], &keys);
+            assert_eq!(!check.left_inactive.is_empty(), left_alone, "{used:?}");
             assert_eq!(check.reactivate.is_empty(), left_alone, "{used:?}");
             if left_alone {
-                assert!(check.used_since[0].1.contains("stays Inactive"));
+                assert!(check.left_inactive[0].1.contains("stays Inactive"));
             }
         }
     }

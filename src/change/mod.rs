@@ -348,6 +348,10 @@ impl<'r> ChangeRun<'r> {
         };
         for work in changes {
             let answer = match answer_rest {
+                // Nothing to ask: reading changes nothing, whatever the answer to the
+                // rest (but Ctrl-C, which stops everything).
+                Some(answer) if answer != Answer::Interrupted && work.only_reads() => Answer::Yes,
+                None if work.only_reads() => Answer::Yes,
                 Some(answer) => answer,
                 None => {
                     let reporter = self.reporter;

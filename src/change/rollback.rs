@@ -21,15 +21,15 @@ use super::{
 };
 
 /// The keys to re-activate, per user in journal order: every key with an intent to go
-/// Inactive that ended `done`, that ended `unknown` (no clear answer and no read-back),
-/// or that has no outcome at all (the apply was stopped during the call); for the last
-/// two, live state decides. Keys whose call `failed` (IAM answered with an error and
-/// showed the key unchanged, so the apply changed nothing; someone else may have
-/// deactivated the key since), keys the apply itself re-activated (a lockout it
-/// averted), and keys the apply found already Inactive were not left changed by it and
-/// are left alone. Each key carries the latest time the apply can have changed it: its
-/// `done` or `unknown` line's, or the journal's last line's for a call without an
-/// outcome.
+/// Inactive that ended `done`, that ended `unknown` (no clear answer), or that has no
+/// outcome at all (the apply was stopped during the call); for the last two, live state
+/// decides. Keys whose call `failed` (IAM refused it: the apply changed nothing) come
+/// marked `refused`: rollback reads their live state and reports one found Inactive,
+/// but never switches it on, since someone else switched it off. Keys the apply itself
+/// re-activated (a lockout it averted) and keys it found already Inactive were not
+/// left changed by it and are left alone. Each key carries the latest time the apply
+/// can have changed it: its outcome line's, or the journal's last line's for a call
+/// without an outcome.
 pub(crate) fn keys_to_reactivate(entries: &[Entry]) -> Vec<(String, Vec<ChangedKey>)> {
     let mut users: Vec<(String, Vec<ChangedKey>)> = Vec::new();
     for (index, intent) in entries.iter().enumerate() {
@@ -51,9 +51,6 @@ pub(crate) fn keys_to_reactivate(entries: &[Entry]) -> Vec<(String, Vec<ChangedK
             matches!(later.event, Event::Done | Event::Failed | Event::Unknown)
                 && later.to == Some(KeyStatus::Inactive)
         });
-        if outcome.is_some_and(|entry| entry.event == Event::Failed) {
-            continue;
-        }
         let undone_by_apply = later
             .iter()
             .filter(about_key)
@@ -68,10 +65,15 @@ pub(crate) fn keys_to_reactivate(entries: &[Entry]) -> Vec<(String, Vec<ChangedK
         let changed = ChangedKey {
             id: key.clone(),
             changed_at: outcome.map_or(last_line, |entry| entry.ts),
+            refused: outcome.is_some_and(|entry| entry.event == Event::Failed),
         };
         match users.iter_mut().find(|(name, _)| name == user) {
-            Some((_, keys)) if !keys.iter().any(|known| &known.id == key) => keys.push(changed),
-            Some(_) => {}
+            Some((_, keys)) => match keys.iter_mut().find(|known| &known.id == key) {
+                None => keys.push(changed),
+                // A change that may have landed outweighs a refused one.
+                Some(known) if known.refused && !changed.refused => *known = changed,
+                Some(_) => {}
+            },
             None => users.push((user.clone(), vec![changed])),
         }
     }
@@ -122,6 +124,33 @@ fn read_apply_journal(path: &Path) -> Result<ApplyJournal> {
     })
 }
 
+/// Journals of one account are rolled back one after the other: a key one of them
+/// will switch on must not first be reported by another as left Inactive, because
+/// IAM refused that other apply's call for it. Such refused keys are dropped (and a
+/// user left with none).
+fn drop_refused_keys_another_journal_restores(journals: &mut [ApplyJournal]) {
+    let restored: Vec<(String, String, String)> = journals
+        .iter()
+        .flat_map(|journal| {
+            journal.users.iter().flat_map(move |(user, keys)| {
+                keys.iter()
+                    .filter(|key| !key.refused)
+                    .map(move |key| (journal.account_id.clone(), user.clone(), key.id.clone()))
+            })
+        })
+        .collect();
+    for journal in journals.iter_mut() {
+        let account = journal.account_id.clone();
+        for (user, keys) in &mut journal.users {
+            keys.retain(|key| {
+                !(key.refused
+                    && restored.contains(&(account.clone(), user.clone(), key.id.clone())))
+            });
+        }
+        journal.users.retain(|(_, keys)| !keys.is_empty());
+    }
+}
+
 /// `keytrim rollback JOURNAL...`. Every journal is read and checked, and every
 /// journal's account reached and guarded, before the first change. With `org_role`, a
 /// journal of another account than the caller's is rolled back through that role in
@@ -136,10 +165,11 @@ pub(crate) async fn rollback(
     options: &RunOptions,
     reporter: &dyn Reporter,
 ) -> Result<ExitStatus> {
-    let journals: Vec<ApplyJournal> = journal_paths
+    let mut journals: Vec<ApplyJournal> = journal_paths
         .iter()
         .map(|path| read_apply_journal(path))
         .collect::<Result<_>>()?;
+    drop_refused_keys_another_journal_restores(&mut journals);
     require_confirmation_channel(options, Mode::Rollback, reporter)?;
     let config = aws::load_config(connect).await?;
     let own_clients = aws::Clients::new(&config);
@@ -215,8 +245,10 @@ mod tests {
         Entry::new(event, ACCOUNT, user).key(key, KeyStatus::Active, KeyStatus::Inactive)
     }
 
+    /// Done, unknown and unfinished intents are rolled back; a failed one (IAM refused
+    /// the call) comes marked refused, for its live state to be read but never undone.
     #[test]
-    fn done_unknown_and_unfinished_intents_are_rolled_back_failed_ones_are_not() {
+    fn done_unknown_and_unfinished_intents_are_rolled_back_failed_ones_only_looked_at() {
         let entries = vec![
             intent("alice", "AKIAALICE00000000001"),
             outcome(Event::Done, "alice", "AKIAALICE00000000001"),
@@ -233,19 +265,21 @@ mod tests {
             intent("erin", "AKIAERIN000000000001"),
             outcome(Event::Unknown, "erin", "AKIAERIN000000000001"),
         ];
-        let ids: Vec<(String, Vec<String>)> = keys_to_reactivate(&entries)
+        let ids: Vec<(String, Vec<(String, bool)>)> = keys_to_reactivate(&entries)
             .into_iter()
-            .map(|(user, keys)| (user, keys.into_iter().map(|key| key.id).collect()))
+            .map(|(user, keys)| {
+                let keys = keys.into_iter().map(|key| (key.id, key.refused)).collect();
+                (user, keys)
+            })
             .collect();
+        let key = |id: &str, refused| vec![(id.to_string(), refused)];
         assert_eq!(
             ids,
             vec![
-                (
-                    "alice".to_string(),
-                    vec!["AKIAALICE00000000001".to_string()]
-                ),
-                ("dave".to_string(), vec!["AKIADAVE000000000001".to_string()]),
-                ("erin".to_string(), vec!["AKIAERIN000000000001".to_string()]),
+                ("alice".into(), key("AKIAALICE00000000001", false)),
+                ("bob".into(), key("AKIABOB0000000000001", true)),
+                ("dave".into(), key("AKIADAVE000000000001", false)),
+                ("erin".into(), key("AKIAERIN000000000001", false)),
             ]
         );
     }
@@ -267,6 +301,26 @@ mod tests {
         let users = keys_to_reactivate(&entries);
         assert_eq!(users.len(), 1);
         assert_eq!(users[0].1[0].id, key);
+        assert!(
+            !users[0].1[0].refused,
+            "the re-activation's failure is not the apply's"
+        );
+    }
+
+    /// Two intents for one key (a journal no apply writes today, but rollback reads what
+    /// it is given): a change that may have landed is rolled back even after a refused one.
+    #[test]
+    fn a_change_that_may_have_landed_outweighs_a_refused_one() {
+        let key = "AKIAALICE00000000001";
+        let entries = vec![
+            intent("alice", key),
+            outcome(Event::Failed, "alice", key),
+            intent("alice", key),
+            outcome(Event::Done, "alice", key),
+        ];
+        let users = keys_to_reactivate(&entries);
+        assert_eq!(users[0].1.len(), 1);
+        assert!(!users[0].1[0].refused);
     }
 
     /// A key carries the time of its outcome line (the journal's end without one), and a key
@@ -310,7 +364,8 @@ mod tests {
                     "alice".to_string(),
                     vec![ChangedKey {
                         id: "AKIAALICE00000000001".into(),
-                        changed_at: at(2)
+                        changed_at: at(2),
+                        refused: false,
                     }]
                 ),
                 (
@@ -318,11 +373,57 @@ mod tests {
                     "dave".to_string(),
                     vec![ChangedKey {
                         id: "AKIADAVE000000000001".into(),
-                        changed_at: at(7)
+                        changed_at: at(7),
+                        refused: false,
                     }]
                 ),
             ]
         );
+    }
+
+    /// `rollback J1 J2` of one account: J1's apply was refused a key that J2's apply
+    /// switched off. J2 restores it, so J1 does not report it as left Inactive; a refused
+    /// key no other journal restores, and another account's, stay.
+    #[test]
+    fn a_refused_key_another_journal_restores_is_left_to_it() {
+        let key = |id: &str, refused| ChangedKey {
+            id: id.into(),
+            changed_at: Utc::now(),
+            refused,
+        };
+        let journal = |account: &str, keys: Vec<ChangedKey>| ApplyJournal {
+            path: PathBuf::from("j.journal.jsonl"),
+            account_id: account.into(),
+            users: vec![("alice".into(), keys)],
+            sha256: String::new(),
+        };
+        let mut journals = vec![
+            journal("123456789012", vec![key("AKIAONE", true)]),
+            journal(
+                "123456789012",
+                vec![key("AKIAONE", false), key("AKIATWO", true)],
+            ),
+            journal("210987654321", vec![key("AKIAONE", true)]),
+        ];
+        drop_refused_keys_another_journal_restores(&mut journals);
+        let left: Vec<Vec<(String, bool)>> = journals
+            .iter()
+            .map(|j| {
+                j.users
+                    .iter()
+                    .flat_map(|(_, keys)| keys.iter().map(|k| (k.id.clone(), k.refused)))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            left,
+            vec![
+                vec![],
+                vec![("AKIAONE".into(), false), ("AKIATWO".into(), true)],
+                vec![("AKIAONE".into(), true)],
+            ]
+        );
+        assert!(journals[0].users.is_empty());
     }
 
     #[test]

@@ -682,3 +682,50 @@ fn the_end_state_counts_users_still_not_compliant_by_why() {
     assert_eq!(after.brought_into_line, 1);
     assert_eq!((after.not_applied, after.not_compliant()), (1, 3));
 }
+
+/// IAM refused the apply's call for alice's key. A rollback that finds the key Active
+/// journals, on the key, that there was nothing to undo: the report says so, never that
+/// someone switched the key on. One that finds it Inactive leaves it so for a person:
+/// the report says so and why. The later rollback's finding replaces the earlier one.
+#[test]
+fn a_rollback_of_a_refused_call_is_read_as_what_it_found() {
+    let refused_apply = journal(
+        Mode::Apply,
+        10,
+        vec![
+            off(11, Event::Intent, ALICE_OLD),
+            off(11, Event::Failed, ALICE_OLD).error("AccessDenied: not allowed"),
+        ],
+    );
+    // As execute writes them: on the key, in the rollback's direction.
+    let left_for_a_person = rollback_of_alice(
+        20,
+        vec![on(21, Event::Drifted, ALICE_OLD).reason(format!(
+            "{ALICE_OLD} is Inactive, yet IAM refused the apply's call to switch {ALICE_OLD} off (journaled at 2026-11-29 13:11:00 UTC): something other than that apply switched it off since"
+        ))],
+    );
+    let nothing_to_undo = rollback_of_alice(
+        30,
+        vec![on(31, Event::Skipped, ALICE_OLD).reason(format!(
+            "nothing to undo: IAM refused the apply's call to switch {ALICE_OLD} off (journaled at 2026-11-29 13:11:00 UTC), and it is Active"
+        ))],
+    );
+    let left_alone = |journals| {
+        let evidence = evidence_of(journals).unwrap();
+        let tally = evidence.tally();
+        assert_eq!((tally.reactivated, tally.found_active), (0, 0));
+        match outcome_of(&evidence, "alice").verdict {
+            Verdict::LeftAlone { event, reason } => (event, reason),
+            other => panic!("{other:?}"),
+        }
+    };
+    let (event, reason) = left_alone(vec![refused_apply.clone(), left_for_a_person.clone()]);
+    assert_eq!(event, Event::Drifted);
+    assert!(reason.contains("IAM refused") && reason.contains("switched it off since"));
+    let (event, reason) = left_alone(vec![refused_apply, left_for_a_person, nothing_to_undo]);
+    assert_eq!(event, Event::Skipped);
+    assert!(
+        reason.starts_with("nothing to undo: IAM refused"),
+        "{reason}"
+    );
+}

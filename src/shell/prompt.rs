@@ -42,7 +42,12 @@ pub(crate) fn ask(work: &UserChange) -> Answer {
         ),
         UserChange::Reactivate { user_name, keys } => {
             // Names from the journal were checked as IAM identities when it was read.
-            let ids: Vec<&str> = keys.iter().map(|key| key.id.as_str()).collect();
+            // Keys IAM refused to switch off are only looked at: not asked about.
+            let ids: Vec<&str> = keys
+                .iter()
+                .filter(|key| !key.refused)
+                .map(|key| key.id.as_str())
+                .collect();
             (
                 format!("\nUser {user_name}\n  reactivate {}\n", ids.join(", ")),
                 format!("Re-activate these keys of {user_name}?"),

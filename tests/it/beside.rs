@@ -335,6 +335,102 @@ fn rollback_leaves_alone_a_key_used_after_the_apply_changed_it() {
     );
 }
 
+/// IAM refuses the apply's call for erin's and frank's old keys (`failed`). Later
+/// someone switches erin's off. Rollback reads both keys' live state and switches
+/// neither on: erin's is someone else's doing, left Inactive for a person with the
+/// reason (exit 4); frank's is Active, so there is nothing to undo, and no
+/// UpdateAccessKey is sent at all. gina's key, which the apply did switch off, is
+/// restored beside them.
+#[test]
+fn rollback_reads_keys_iam_refused_to_switch_off_and_never_switches_them_on() {
+    let iam = LocalIam::start();
+    let (erin_old, _) = erin(&iam);
+    iam.create_user("frank");
+    let frank_old = iam.create_key("frank", 150);
+    iam.create_key("frank", 5);
+    iam.create_user("gina");
+    let gina_old = iam.create_key("gina", 150);
+    iam.create_key("gina", 5);
+    iam.keytrim().arg("audit").assert().code(3);
+    let refusing = FaultProxy::start(
+        &iam.endpoint,
+        Faults {
+            deny_containing: vec![
+                "Action=UpdateAccessKey&UserName=erin".to_string(),
+                "Action=UpdateAccessKey&UserName=frank".to_string(),
+            ],
+            ..Faults::default()
+        },
+    );
+    let before = journals(iam.dir());
+    let output = apply_through(&iam, &refusing);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let journal = new_journal(iam.dir(), &before).expect("the apply's journal");
+    let failed = read(&journal)
+        .iter()
+        .filter(|e| e.event == Event::Failed)
+        .count();
+    assert_eq!(failed, 2, "erin's and frank's calls were refused");
+    assert_eq!(iam.key_status("gina", &gina_old.id), "Inactive");
+
+    iam.set_status("erin", &erin_old.id, false);
+    let watching = FaultProxy::start(&iam.endpoint, Faults::default());
+    let before = journals(iam.dir());
+    let output = iam
+        .keytrim_via(&watching.endpoint)
+        .args(["rollback", "--yes"])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    let stderr = crate::support::stderr_with_code(&output, 4);
+    let line_of = |user: &str| {
+        stderr
+            .lines()
+            .find(|line| line.trim_start().starts_with(user))
+            .unwrap_or_else(|| panic!("no line for {user}: {stderr}"))
+            .to_string()
+    };
+    let erin_line = line_of("erin");
+    assert!(
+        erin_line.contains("drifted")
+            && erin_line.contains(&erin_old.id)
+            && erin_line.contains("IAM refused")
+            && erin_line.contains("stays Inactive"),
+        "{erin_line}"
+    );
+    assert!(line_of("frank").contains("nothing to undo"), "{stderr}");
+    assert_eq!(iam.key_status("erin", &erin_old.id), "Inactive");
+    assert_eq!(iam.key_status("frank", &frank_old.id), "Active");
+    assert_eq!(iam.key_status("gina", &gina_old.id), "Active");
+    // gina's key alone was switched on: one call.
+    assert_eq!(
+        watching.tally().received.get("UpdateAccessKey"),
+        Some(&1),
+        "{:?}",
+        watching.tally().received
+    );
+
+    let rollback_journal = new_journal(iam.dir(), &before).expect("the rollback's journal");
+    let lines = read(&rollback_journal);
+    let about = |user: &str| -> Vec<(Event, Option<String>)> {
+        lines
+            .iter()
+            .filter(|e| e.user_name.as_deref() == Some(user))
+            .map(|e| (e.event, e.access_key_id.clone()))
+            .collect()
+    };
+    assert_eq!(about("erin"), [(Event::Drifted, Some(erin_old.id.clone()))]);
+    assert_eq!(
+        about("frank"),
+        [(Event::Skipped, Some(frank_old.id.clone()))]
+    );
+    // No line says a key was found Active (Active -> Active): frank's was never off.
+    assert!(
+        !lines.iter().any(|e| e.from == Some(KeyStatus::Active)),
+        "{lines:?}"
+    );
+}
+
 /// Policies beside keytrim: an explicit deny protects `breakglass` (its keys cannot be
 /// listed), one of bob's keys (its last use cannot be read) and carl's tags. Each is a
 /// finding, not a crash: the plan is written for every user, those three are

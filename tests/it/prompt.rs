@@ -246,3 +246,89 @@ fn ctrl_c_at_a_prompt_changes_nothing_in_any_plan() {
     iam.use_account(&member);
     assert_eq!(iam.key_status("a-deactivate", &member_old.id), "Active");
 }
+
+/// The every-decision account audited (alice and hank to deactivate) and applied with
+/// `--yes` while IAM refuses every UpdateAccessKey of `refused_user`; the apply's
+/// journal.
+fn applied_with_calls_refused_for(
+    refused_user: &str,
+) -> (LocalIam, EveryDecision, std::path::PathBuf) {
+    use crate::support::proxy::{FaultProxy, Faults};
+    let iam = LocalIam::start();
+    let keys = seed_every_decision(&iam);
+    iam.keytrim()
+        .args(["audit", "--no-in-use-guard", "--require-fresh-key"])
+        .assert()
+        .code(3);
+    let refusing = FaultProxy::start(
+        &iam.endpoint,
+        Faults {
+            deny_containing: vec![format!("Action=UpdateAccessKey&UserName={refused_user}")],
+            ..Faults::default()
+        },
+    );
+    iam.keytrim_via(&refusing.endpoint)
+        .args(["apply", "--yes", PLAN])
+        .assert()
+        .code(1);
+    let journal = support::only_journal(iam.dir());
+    (iam, keys, journal)
+}
+
+/// An interactive rollback asks only about keys it would switch on. IAM refused the
+/// apply's call for alice's key: rollback reads it (Active: nothing to undo) without
+/// asking, and asks about hank's, which the apply switched off.
+#[test]
+fn rollback_asks_only_about_keys_it_would_switch_on() {
+    let (iam, keys, journal) = applied_with_calls_refused_for("alice");
+    assert_eq!(iam.key_status("hank", &keys.hank_old.id), "Inactive");
+
+    let mut command = iam.keytrim_std();
+    command.arg("rollback").arg(&journal);
+    let mut p = spawn_command(command, Some(30_000)).expect("keytrim in a pseudo-terminal");
+    p.exp_string(&format!("reactivate {}", keys.hank_old.id))
+        .unwrap();
+    let asked = p
+        .exp_string("Re-activate these keys of hank? [y,n,a,q,?]")
+        .unwrap();
+    assert!(!asked.contains("alice"), "{asked}");
+    p.send_line("y").unwrap();
+    let rest = p.exp_eof().unwrap();
+    assert!(!rest.contains("of alice?"), "{rest}");
+    assert!(rest.contains("nothing to undo"), "{rest}");
+    assert_eq!(exit_code(&mut p), 0);
+    assert_eq!(iam.key_status("hank", &keys.hank_old.id), "Active");
+    assert_eq!(iam.key_status("alice", &keys.alice_old.id), "Active");
+}
+
+/// `q` at the first rollback prompt declines the rest, but a user whose keys IAM
+/// refused to switch off is still read (nothing is asked and nothing written): hank's
+/// key, switched off by someone since, is named for a person, not passed over as
+/// declined.
+#[test]
+fn q_at_a_rollback_prompt_still_reads_keys_iam_refused() {
+    let (iam, keys, journal) = applied_with_calls_refused_for("hank");
+    iam.set_status("hank", &keys.hank_old.id, false);
+
+    let mut command = iam.keytrim_std();
+    command.arg("rollback").arg(&journal);
+    let mut p = spawn_command(command, Some(30_000)).expect("keytrim in a pseudo-terminal");
+    p.exp_string("Re-activate these keys of alice? [y,n,a,q,?]")
+        .unwrap();
+    p.send_line("q").unwrap();
+    let rest = p.exp_eof().unwrap();
+    assert!(!rest.contains("of hank?"), "{rest}");
+    let hank = rest
+        .lines()
+        .find(|line| line.trim_start().starts_with("hank"))
+        .unwrap_or_else(|| panic!("no line for hank: {rest}"));
+    assert!(
+        hank.contains("drifted")
+            && hank.contains(&keys.hank_old.id)
+            && hank.contains("IAM refused"),
+        "{hank}"
+    );
+    assert_eq!(exit_code(&mut p), 4);
+    assert_eq!(iam.key_status("alice", &keys.alice_old.id), "Inactive");
+    assert_eq!(iam.key_status("hank", &keys.hank_old.id), "Inactive");
+}

@@ -55,6 +55,15 @@ impl UserChange {
             UserChange::Reactivate { user_name, .. } => user_name,
         }
     }
+
+    /// Whether carrying this out can only read: a rollback of keys IAM refused to
+    /// switch off, which it looks at but never switches on. No one is asked about it.
+    pub(crate) fn only_reads(&self) -> bool {
+        match self {
+            UserChange::Deactivate { .. } => false,
+            UserChange::Reactivate { keys, .. } => keys.iter().all(|key| key.refused),
+        }
+    }
 }
 
 /// The state of one run that every user's change shares: the clients, the account, the
@@ -239,6 +248,81 @@ async fn deactivate(
     .await
 }
 
+/// What a rollback's live check settles before any write: keys left Inactive for a
+/// person and keys IAM refused with nothing to undo (each journaled on its own line,
+/// whatever else happens to the user), a key deleted since the apply (the user is left
+/// alone), a user with nothing to switch on, and a dry run. `None`: there are keys to
+/// switch on.
+fn settle_before_writing(
+    ctx: &RunState,
+    user_name: &str,
+    check: &drift::Reactivation,
+    left_inactive: &str,
+) -> Result<Option<Outcome>, StepError> {
+    // A dry run has no journal: these write nothing there.
+    for (id, reason) in &check.left_inactive {
+        ctx.record(
+            ctx.entry(Event::Drifted, user_name)
+                .key(id, KeyStatus::Inactive, KeyStatus::Active)
+                .reason(reason.clone()),
+        )?;
+    }
+    // Never Active -> Active: that line says a run found the key switched on.
+    for (id, reason) in &check.refused_unchanged {
+        ctx.record(
+            ctx.entry(Event::Skipped, user_name)
+                .key(id, KeyStatus::Inactive, KeyStatus::Active)
+                .reason(reason.clone()),
+        )?;
+    }
+    let with_left_inactive = |reason: String| {
+        if left_inactive.is_empty() {
+            reason
+        } else {
+            format!("{reason}; {left_inactive}")
+        }
+    };
+    if !check.missing.is_empty() {
+        let reason = format!(
+            "key(s) deleted since the apply: {}",
+            check.missing.join(", ")
+        );
+        ctx.record(ctx.entry(Event::Drifted, user_name).reason(reason.clone()))?;
+        return Ok(Some(Outcome::Drifted {
+            reason: with_left_inactive(reason),
+        }));
+    }
+    let nothing_to_write = check.reactivate.is_empty() && check.already_active.is_empty();
+    if nothing_to_write && left_inactive.is_empty() {
+        // Only keys IAM refused to switch off, each Active or gone: the apply changed
+        // nothing here.
+        let reasons: Vec<String> = check
+            .refused_unchanged
+            .iter()
+            .map(|(_, reason)| reason.clone())
+            .collect();
+        return Ok(Some(Outcome::Skipped {
+            reason: reasons.join("; "),
+        }));
+    }
+    let left_alone = || Outcome::Drifted {
+        reason: left_inactive.to_string(),
+    };
+    if ctx.mode.is_dry_run() {
+        return Ok(Some(
+            if check.reactivate.is_empty() && !left_inactive.is_empty() {
+                left_alone()
+            } else {
+                Outcome::WouldChange {
+                    keys: check.reactivate.clone(),
+                    unchanged: check.already_active.clone(),
+                }
+            },
+        ));
+    }
+    Ok(nothing_to_write.then(left_alone))
+}
+
 async fn reactivate(
     ctx: &RunState,
     user_name: &str,
@@ -249,40 +333,15 @@ async fn reactivate(
         Ok(live) => live,
         Err(stopped) => return Ok(stopped),
     };
-    let check = drift::check_reactivation(keys, &live);
-    if !check.missing.is_empty() {
-        let reason = format!(
-            "key(s) deleted since the apply: {}",
-            check.missing.join(", ")
-        );
-        ctx.record(ctx.entry(Event::Drifted, user_name).reason(reason.clone()))?;
-        return Ok(Outcome::Drifted { reason });
-    }
-    let used_since: Vec<&str> = check
-        .used_since
+    let check = drift::check_reactivation(user_name, keys, &live);
+    let left_inactive: Vec<&str> = check
+        .left_inactive
         .iter()
         .map(|(_, reason)| reason.as_str())
         .collect();
-    let used_since = used_since.join("; ");
-    if ctx.mode.is_dry_run() {
-        return Ok(if check.reactivate.is_empty() && !used_since.is_empty() {
-            Outcome::Drifted { reason: used_since }
-        } else {
-            Outcome::WouldChange {
-                keys: check.reactivate,
-                unchanged: check.already_active,
-            }
-        });
-    }
-    for (id, reason) in &check.used_since {
-        ctx.record(
-            ctx.entry(Event::Drifted, user_name)
-                .key(id, KeyStatus::Inactive, KeyStatus::Active)
-                .reason(reason.clone()),
-        )?;
-    }
-    if check.reactivate.is_empty() && check.already_active.is_empty() {
-        return Ok(Outcome::Drifted { reason: used_since });
+    let left_inactive = left_inactive.join("; ");
+    if let Some(settled) = settle_before_writing(ctx, user_name, &check, &left_inactive)? {
+        return Ok(settled);
     }
     for id in &check.already_active {
         ctx.record(
@@ -307,11 +366,11 @@ async fn reactivate(
         expected,
     )
     .await?;
-    // The rest was restored; the keys used since are still this user's news.
+    // The rest was restored; the keys left Inactive are still this user's news.
     Ok(match outcome {
-        Outcome::Verified { changed, .. } if !used_since.is_empty() => Outcome::PartlyDrifted {
+        Outcome::Verified { changed, .. } if !left_inactive.is_empty() => Outcome::PartlyDrifted {
             changed,
-            reason: used_since,
+            reason: left_inactive,
         },
         other => other,
     })
