@@ -10,11 +10,17 @@ use crate::exit::ExitStatus;
 /// Anything that stops a keytrim command.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// No credentials could be found by the credential chain.
+    /// No credentials could be found by the credential chain: each source said it had
+    /// none, or only instance metadata answered, with an error (`imds`, its reason; off
+    /// EC2 that is the usual end of the chain, not a fault to debug).
     #[error(
-        "no AWS credentials found while calling {action}: set AWS_PROFILE or --profile, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or log in with `aws sso login`"
+        "no AWS credentials found while calling {action}: tried the environment (AWS_ACCESS_KEY_ID), the AWS config and credentials files (profile, SSO, credential process), web identity, container and instance metadata{}; set AWS_PROFILE or --profile, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or log in with `aws sso login`",
+        imds.as_deref().map(|reason| format!(" (which said: {reason})")).unwrap_or_default()
     )]
-    NoCredentials { action: &'static str },
+    NoCredentials {
+        action: &'static str,
+        imds: Option<String>,
+    },
 
     /// The named profile is not in the AWS config or credentials files.
     #[error("AWS profile `{profile}` not found in the AWS config or credentials files")]
@@ -164,7 +170,7 @@ impl Error {
             | Error::AwsRequest { action, .. }
             | Error::Unreachable { action, .. }
             | Error::Credentials { action, .. }
-            | Error::NoCredentials { action } => Some(action),
+            | Error::NoCredentials { action, .. } => Some(action),
             _ => None,
         }
     }

@@ -11,15 +11,21 @@ use keytrim::exit::ExitStatus;
 use keytrim::shell::cli::Cli;
 use tracing_subscriber::EnvFilter;
 
+/// Logging to stderr. By default keytrim's own warnings show and its dependencies' only
+/// at error level: a credential chain's debug dump is not a new user's first sight,
+/// and keytrim says what went wrong in its own line. `-v` brings them back;
+/// `KEYTRIM_LOG` (then `RUST_LOG`) replaces the default with a filter of its own.
 fn init_tracing(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
-        (false, 0) => "warn",
+        (false, 0) => "error,keytrim=warn",
         (false, 1) => "keytrim=info,warn",
         (false, 2) => "keytrim=debug,info",
         (false, _) => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let filter = EnvFilter::try_from_env("KEYTRIM_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -356,6 +356,21 @@ fn credentials_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a Creden
     None
 }
 
+/// Whether a credentials failure came from instance metadata (IMDS).
+fn from_instance_metadata(err: &(dyn StdError + 'static)) -> bool {
+    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(error) = current {
+        if error
+            .downcast_ref::<aws_config::imds::client::error::ImdsError>()
+            .is_some()
+        {
+            return true;
+        }
+        current = error.source();
+    }
+    false
+}
+
 /// The innermost cause's message, the most specific one.
 fn root_cause(err: &(dyn StdError + 'static)) -> String {
     let mut current = err;
@@ -428,7 +443,15 @@ where
 {
     if let Some(credentials) = credentials_error(&err) {
         return match credentials {
-            CredentialsError::CredentialsNotLoaded(_) => Error::NoCredentials { action },
+            CredentialsError::CredentialsNotLoaded(_) => {
+                Error::NoCredentials { action, imds: None }
+            }
+            // The chain asks instance metadata last, only when no other source was
+            // configured: its error means there were no credentials to find.
+            other if from_instance_metadata(other) => Error::NoCredentials {
+                action,
+                imds: Some(root_cause(other)),
+            },
             other => Error::Credentials {
                 action,
                 detail: root_cause(other),

@@ -44,7 +44,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=50))]
     pub max_attempts: Option<u32>,
 
-    /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    /// More log output on stderr (-v info with the SDK's warnings, -vv debug, -vvv
+    /// trace). KEYTRIM_LOG, then RUST_LOG, overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
 

@@ -66,6 +66,91 @@ fn missing_credentials_are_explained() {
     );
 }
 
+/// Instance metadata that answers every request with `status` (403: IMDS switched off
+/// or the hop limit reached, as on many machines), or nothing at all (`None`: a closed
+/// port, as on a laptop). Returns its endpoint.
+fn instance_metadata(status: Option<u16>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let Some(status) = status else {
+        return endpoint; // dropped: the port is closed
+    };
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = [0u8; 4096];
+            let _ = std::io::Read::read(&mut stream, &mut request);
+            let answer = format!(
+                "HTTP/1.1 {status} Refused\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = std::io::Write::write_all(&mut stream, answer.as_bytes());
+        }
+    });
+    endpoint
+}
+
+/// A new user's first run, with no AWS setting at all (no credential variable, no
+/// profile, no config files): at most 3 lines on stderr and no debug dump, the error
+/// naming every source tried and how to set one. Instance metadata is played locally
+/// (refusing, or not there), so the run cannot find credentials anywhere real, and its
+/// calls would go to a closed local port if it did.
+#[test]
+fn with_no_aws_settings_the_first_error_is_one_quiet_line() {
+    for imds in [Some(403), None] {
+        let dir = tempfile::tempdir().unwrap();
+        let output = std::process::Command::new(support::keytrim_path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", instance_metadata(imds))
+            .env("AWS_ENDPOINT_URL", instance_metadata(None))
+            .current_dir(dir.path())
+            .arg("audit")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{imds:?}: {stderr}");
+        assert!(stderr.lines().count() <= 3, "{imds:?}: {stderr}");
+        for dump in ["ProviderError", "Extensions", "source:", " WARN "] {
+            assert!(!stderr.contains(dump), "{imds:?}: {dump} in {stderr}");
+        }
+        assert_one_error(
+            &output,
+            "no AWS credentials found while calling sts:GetCallerIdentity: tried the environment (AWS_ACCESS_KEY_ID), the AWS config and credentials files",
+        );
+        assert!(stderr.contains("`aws sso login`"), "{stderr}");
+        assert!(!dir.path().join("plans").exists());
+    }
+}
+
+/// `-v` brings the SDK's own warnings back, for whoever needs to see the chain.
+#[test]
+fn verbose_shows_what_the_credential_chain_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(support::keytrim_path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .env("NO_COLOR", "1")
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            instance_metadata(Some(403)),
+        )
+        .env("AWS_ENDPOINT_URL", instance_metadata(None))
+        .current_dir(dir.path())
+        .args(["-v", "audit"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|line| line.contains("WARN") && line.contains("Ec2InstanceMetadata")),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn an_unknown_profile_is_named() {
     let iam = LocalIam::start();
