@@ -1,6 +1,9 @@
-//! `keytrim show PLAN`: validate a plan and render it (text, Markdown, JSON, SARIF).
+//! `keytrim show PLAN...`: validate plans and render them (text, Markdown, JSON, SARIF for
+//! one plan; CSV for one or more).
 
 use std::io::IsTerminal;
+
+use clap::ValueEnum;
 
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
@@ -12,7 +15,27 @@ use crate::shell::style::{self, Palette};
 use super::Settings;
 
 pub(super) fn run(settings: &Settings, args: &ShowArgs) -> Result<ExitStatus> {
-    let plan = plan::load(&args.plan)?;
+    let path = match (args.format, args.plans.as_slice()) {
+        (ShowFormat::Csv, paths) => {
+            // Every plan is read and checked before anything is written.
+            let plans = paths
+                .iter()
+                .map(|path| plan::load(path))
+                .collect::<Result<Vec<_>>>()?;
+            output::stdout(&render::to_csv(&plans))?;
+            return Ok(ExitStatus::Ok);
+        }
+        (_, [one]) => one,
+        (format, _) => {
+            return Err(Error::Usage(format!(
+                "--format {} shows one plan; only --format csv takes several",
+                format
+                    .to_possible_value()
+                    .map_or_else(String::new, |v| v.get_name().to_string())
+            )));
+        }
+    };
+    let plan = plan::load(path)?;
     let text = match args.format {
         ShowFormat::Text => {
             let palette = Palette::new(
@@ -26,13 +49,14 @@ pub(super) fn run(settings: &Settings, args: &ShowArgs) -> Result<ExitStatus> {
         ShowFormat::Json => render::to_json(&plan),
         ShowFormat::Sarif => {
             // The plan was just read and validated, so it is there and small.
-            let text = std::fs::read_to_string(&args.plan).map_err(|err| Error::Plan {
-                path: args.plan.display().to_string(),
+            let text = std::fs::read_to_string(path).map_err(|err| Error::Plan {
+                path: path.display().to_string(),
                 detail: err.to_string(),
             })?;
-            let uri = args.plan.to_string_lossy().replace('\\', "/");
+            let uri = path.to_string_lossy().replace('\\', "/");
             render::to_sarif(&plan, &text, uri.trim_start_matches("./"))
         }
+        ShowFormat::Csv => unreachable!("CSV is rendered above"),
     };
     output::stdout(&text)?;
     Ok(ExitStatus::Ok)

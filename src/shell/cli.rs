@@ -284,12 +284,15 @@ pub enum ShowFormat {
     Json,
     /// SARIF 2.1.0, for GitHub code scanning.
     Sarif,
+    /// CSV (RFC 4180) for spreadsheets: a row per key; several plans under one header.
+    Csv,
 }
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The plan file.
-    pub plan: PathBuf,
+    /// The plan file (with --format csv, one or more: an Organization's plans).
+    #[arg(required = true, num_args = 1.., value_name = "PLAN")]
+    pub plans: Vec<PathBuf>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = ShowFormat::Text)]

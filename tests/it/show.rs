@@ -18,9 +18,15 @@ fn show(format: &str) -> String {
 /// `keytrim show PLAN --format FORMAT`, which must succeed; its standard output.
 fn show_plan(plan: &Path, format: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let output = keytrim_isolated(dir.path())
+    show_plans(dir.path(), &[plan], format)
+}
+
+/// `keytrim show PLAN... --format FORMAT` in `dir`, which must succeed; its standard
+/// output.
+fn show_plans(dir: &Path, plans: &[&Path], format: &str) -> String {
+    let output = keytrim_isolated(dir)
         .arg("show")
-        .arg(plan)
+        .args(plans)
         .args(["--format", format])
         .output()
         .unwrap();
@@ -314,4 +320,154 @@ fn the_example_in_plans_readme_is_current() {
         stale.is_empty(),
         "plans/README.md is stale ({stale:?}): run `KEYTRIM_UPDATE_README=1 cargo test --test it show::` and commit it"
     );
+}
+
+/// CSV as a spreadsheet or a script reads it: Python's csv module, the reader most
+/// tools share. Returns the rows.
+fn read_csv(text: &str) -> Vec<Vec<String>> {
+    let mut python = std::process::Command::new(support::moto_python())
+        .args([
+            "-c",
+            "import csv, io, json, sys; print(json.dumps(list(csv.reader(io.StringIO(sys.stdin.read(), newline='')))))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 beside moto_server (scripts/test.sh installs it)");
+    std::io::Write::write_all(python.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
+    let output = python.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Two plans under one header, a row per key of every user (one for a user with no
+/// key). A reason with commas, quotes and a line break comes back whole through
+/// Python's csv module; hidden characters are written out.
+#[test]
+fn csv_is_one_header_and_a_row_per_key_of_every_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let edited = dir.path().join("edited.yaml");
+    let reason = "said \"no\", then, after a while,\nsaid yes \u{1b}[8mhidden";
+    let text = good().replace(
+        "  reason: '2 active keys: keep the newest key under 90 days (AKIAEXAMPLEALICE0002, 10 day(s) old), deactivate AKIAEXAMPLEALICE0001'",
+        &format!("  reason: {}", serde_json::to_string(reason).unwrap()),
+    );
+    assert_ne!(text, good());
+    std::fs::write(&edited, text).unwrap();
+    let hostile =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plans/hostile-strings.yaml");
+    let rows = read_csv(&show_plans(dir.path(), &[&edited, &hostile], "csv"));
+
+    let header = &rows[0];
+    assert_eq!(
+        header[..4],
+        ["account_id", "user_name", "user_arn", "decision"]
+    );
+    for column in [
+        "access_key_id",
+        "status",
+        "created",
+        "age_days",
+        "last_used",
+    ] {
+        assert!(header.contains(&column.to_string()), "{header:?}");
+    }
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    assert_eq!(rows.iter().filter(|row| row[0] == "account_id").count(), 1);
+    let expected_rows: usize = [&edited, &hostile]
+        .iter()
+        .map(|path| {
+            let plan: serde_yaml::Value =
+                serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            plan["users"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|user| user["keys"].as_sequence().map_or(0, Vec::len).max(1))
+                .sum::<usize>()
+        })
+        .sum();
+    assert_eq!(rows.len() - 1, expected_rows);
+    let alice: Vec<&Vec<String>> = rows.iter().filter(|row| row[1] == "alice").collect();
+    let first_alice = alice[0];
+    assert_eq!(
+        first_alice[col("reason")],
+        "said \"no\", then, after a while,\nsaid yes \\u{1b}[8mhidden"
+    );
+    let action = |key: &str| {
+        alice
+            .iter()
+            .find(|row| row[col("access_key_id")] == key)
+            .map(|row| row[col("planned_action")].clone())
+    };
+    assert_eq!(
+        action("AKIAEXAMPLEALICE0001").as_deref(),
+        Some("deactivate")
+    );
+    assert_eq!(action("AKIAEXAMPLEALICE0002").as_deref(), Some("keep"));
+    // The hostile plan's reason: no hidden character survives.
+    for row in &rows {
+        for cell in row {
+            assert!(
+                !cell
+                    .chars()
+                    .any(|c| c != '\n' && keytrim::term::is_hidden_control(c)),
+                "{cell:?}"
+            );
+        }
+    }
+}
+
+/// IAM allows user names a spreadsheet would evaluate (`=2+5`, `@x`, `-x`, `+x`): the
+/// CSV of a real audit neutralises each with a leading `'`, as OWASP advises.
+#[test]
+fn csv_cells_a_spreadsheet_would_evaluate_are_neutralised() {
+    let iam = crate::support::LocalIam::start();
+    let names = ["=2+5", "@sum", "-x", "+x"];
+    for name in names {
+        iam.create_user(name);
+        iam.create_key(name, 200);
+        iam.create_key(name, 10);
+    }
+    iam.keytrim().arg("audit").assert().code(3);
+    let rows = read_csv(&show_plans(
+        iam.dir(),
+        &[Path::new("plans/123456789012.yaml")],
+        "csv",
+    ));
+    let users: std::collections::BTreeSet<&str> =
+        rows[1..].iter().map(|row| row[1].as_str()).collect();
+    let expected: std::collections::BTreeSet<String> =
+        names.iter().map(|name| format!("'{name}")).collect();
+    assert_eq!(
+        users,
+        expected.iter().map(String::as_str).collect(),
+        "{rows:?}"
+    );
+    for row in &rows {
+        for cell in row {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "{row:?}"
+            );
+        }
+    }
+}
+
+/// Only CSV takes several plans; the others show one.
+#[test]
+fn several_plans_need_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = keytrim_isolated(dir.path())
+        .arg("show")
+        .args([fixture(), fixture()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--format text shows one plan; only --format csv takes several"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty());
 }

@@ -42,6 +42,20 @@ fn moto_server_path() -> PathBuf {
         .unwrap_or_else(|| panic!("{INSTALL_MOTO}"))
 }
 
+/// The Python that runs moto_server (it has botocore, and the standard library's csv
+/// module): $KEYTRIM_MOTO_PYTHON, else the `python3` beside moto_server.
+pub(crate) fn moto_python() -> PathBuf {
+    if let Some(path) = std::env::var_os("KEYTRIM_MOTO_PYTHON") {
+        return PathBuf::from(path);
+    }
+    let beside = moto_server_path().with_file_name("python3");
+    assert!(
+        beside.is_file(),
+        "no python3 beside moto_server: {INSTALL_MOTO}"
+    );
+    beside
+}
+
 fn libfaketime_path() -> PathBuf {
     if let Some(path) = std::env::var_os("KEYTRIM_LIBFAKETIME") {
         return PathBuf::from(path);

@@ -23,7 +23,7 @@ mod seed;
 pub(crate) use calls::{is_write, param};
 pub(crate) use command::{isolated_env, keytrim_isolated, keytrim_path, stderr_with_code};
 pub(crate) use journals::{assert_journals_tell_the_truth, journals, new_journal, only_journal};
-pub(crate) use local_iam::{ACCOUNT_ID, LocalIam, SeededKey};
+pub(crate) use local_iam::{ACCOUNT_ID, LocalIam, SeededKey, moto_python};
 pub(crate) use seed::{EveryDecision, seed_every_decision};
 
 /// A plan's text without the moment it was written, for comparing two audits.

@@ -1,0 +1,183 @@
+//! Plans as CSV (RFC 4180) for spreadsheets: one header, then a row per key of every
+//! user each plan lists (a row with empty key cells for a user with none), several
+//! plans (an Organization's) under the one header. A cell a spreadsheet would evaluate
+//! is neutralised, as OWASP advises against CSV injection, and hidden characters are
+//! written out: plans and IAM are data.
+
+use crate::plan::standing;
+use crate::plan::{Plan, PlanKey, PlanUser};
+use crate::term;
+
+/// The columns, in order.
+const HEADER: [&str; 15] = [
+    "account_id",
+    "user_name",
+    "user_arn",
+    "decision",
+    "reviewer_override_of",
+    "rotation_due",
+    "access_key_id",
+    "status",
+    "created",
+    "age_days",
+    "last_used",
+    "last_used_service",
+    "last_used_region",
+    "planned_action",
+    "reason",
+];
+
+/// The characters a spreadsheet reads, at the start of a cell, as a formula (OWASP's
+/// list): `=`, `+`, `-`, `@`, a tab and a carriage return.
+fn starts_a_formula(cell: &str) -> bool {
+    cell.starts_with(['=', '+', '-', '@', '\t', '\r'])
+}
+
+/// A cell as written: every hidden character but the line break written out (a
+/// reason's line breaks are kept, and quoted by the writer), then a leading `'` where
+/// a spreadsheet would take the cell for a formula. IAM allows user names such as
+/// `=2+5`.
+fn cell(text: &str) -> String {
+    let shown: String = text
+        .split('\n')
+        .map(|line| term::escape(line).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n");
+    if starts_a_formula(text) || starts_a_formula(&shown) {
+        format!("'{shown}")
+    } else {
+        shown
+    }
+}
+
+/// What apply is to do with `key`: `keep`, `deactivate`, or `none` (an Inactive key,
+/// or a user the plan acts on in no way).
+fn planned_action(user: &PlanUser, key: &PlanKey) -> &'static str {
+    if user.deactivate.contains(&key.access_key_id) {
+        "deactivate"
+    } else if user.keep.as_deref() == Some(key.access_key_id.as_str()) {
+        "keep"
+    } else {
+        "none"
+    }
+}
+
+/// The user's reason, with IAM's error for an unreadable user.
+fn reason(user: &PlanUser) -> String {
+    match &user.error {
+        Some(error) => format!("{}: {error}", user.reason),
+        None => user.reason.clone(),
+    }
+}
+
+fn rows(plan: &Plan) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for user in &plan.users {
+        let user_cells = [
+            plan.account_id.clone(),
+            user.user_name.clone(),
+            user.user_arn.clone(),
+            user.decision.as_str().to_string(),
+            standing::override_of(plan, user)
+                .map(|rule| rule.as_str().to_string())
+                .unwrap_or_default(),
+            user.rotation_due.to_string(),
+        ];
+        let key_cells = |key: &PlanKey| {
+            [
+                key.access_key_id.clone(),
+                key.status.as_str().to_string(),
+                key.created
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                key.age_days.to_string(),
+                key.last_used
+                    .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    .unwrap_or_default(),
+                key.last_used_service.clone().unwrap_or_default(),
+                key.last_used_region.clone().unwrap_or_default(),
+                planned_action(user, key).to_string(),
+            ]
+        };
+        let keys: Vec<[String; 8]> = if user.keys.is_empty() {
+            vec![Default::default()]
+        } else {
+            user.keys.iter().map(key_cells).collect()
+        };
+        for key in keys {
+            let mut row: Vec<String> = user_cells.to_vec();
+            row.extend(key);
+            row.push(reason(user));
+            rows.push(row.iter().map(|text| cell(text)).collect());
+        }
+    }
+    rows
+}
+
+/// The plans as one CSV document: the header, then each plan's rows in turn.
+pub fn to_csv(plans: &[Plan]) -> String {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    let all =
+        std::iter::once(HEADER.map(str::to_string).to_vec()).chain(plans.iter().flat_map(rows));
+    for row in all {
+        writer
+            .write_record(&row)
+            .expect("writing CSV to memory cannot fail");
+    }
+    let bytes = writer
+        .into_inner()
+        .expect("flushing CSV to memory cannot fail");
+    String::from_utf8(bytes).expect("CSV made of strings is UTF-8")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::render::tests::every_decision_plan;
+
+    #[test]
+    fn a_cell_a_spreadsheet_would_evaluate_is_neutralised() {
+        for formula in ["=2+5", "+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            let written = cell(formula);
+            assert!(written.starts_with('\''), "{formula:?} -> {written:?}");
+        }
+        assert_eq!(cell("alice"), "alice");
+        assert_eq!(cell("line one\nline two"), "line one\nline two");
+        assert_eq!(cell("\u{1b}[8mhidden"), "\\u{1b}[8mhidden");
+        assert_eq!(cell("a\u{202e}b"), "a\\u{202e}b");
+    }
+
+    /// One row per key, each carrying its user's cells; what apply does with each key.
+    #[test]
+    fn every_key_is_a_row_with_its_planned_action() {
+        let plan = every_decision_plan();
+        let text = to_csv(std::slice::from_ref(&plan));
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let header: Vec<String> = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(header, HEADER);
+        let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        let keys: usize = plan.users.iter().map(|u| u.keys.len().max(1)).sum();
+        assert_eq!(records.len(), keys);
+        let alice: Vec<&csv::StringRecord> = records.iter().filter(|r| &r[1] == "alice").collect();
+        let user = plan.users.iter().find(|u| u.user_name == "alice").unwrap();
+        for record in alice {
+            let id = &record[6];
+            let expected = if user.deactivate.iter().any(|k| k == id) {
+                "deactivate"
+            } else if user.keep.as_deref() == Some(id) {
+                "keep"
+            } else {
+                "none"
+            };
+            assert_eq!(&record[13], expected, "{record:?}");
+            assert_eq!(&record[0], "123456789012");
+            assert_eq!(&record[3], "deactivate");
+        }
+    }
+}
