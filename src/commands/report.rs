@@ -1,11 +1,12 @@
-//! `keytrim report PLAN [JOURNAL...]`: the evidence of an apply, as one HTML file.
+//! `keytrim report PLAN [JOURNAL...]`: the evidence of an apply, as one HTML file, or the
+//! plan's Security Hub findings as the runs left them (ASFF).
 
 use crate::error::{Error, Result};
 use crate::evidence::{self, JournalFile, Made, SourceFile};
 use crate::exit::ExitStatus;
 use crate::files;
 use crate::plan;
-use crate::shell::cli::ReportArgs;
+use crate::shell::cli::{ReportArgs, ReportFormat};
 use crate::shell::output;
 
 use super::Settings;
@@ -47,7 +48,26 @@ pub(super) fn run(settings: &Settings, args: &ReportArgs) -> Result<ExitStatus> 
             output::warning_line(note);
         }
     }
-    let document = evidence::html::render(&evidence);
+    let document = match args.format {
+        ReportFormat::Html => evidence::html::render(&evidence),
+        ReportFormat::Asff => {
+            let region = super::security_hub_region(settings)?;
+            let brought_into_line = evidence
+                .users
+                .iter()
+                .filter(|user| user.outcome.verdict.brought_into_line())
+                .map(|user| user.user.user_name.clone())
+                .collect();
+            crate::plan::render::to_asff(
+                &evidence.plan,
+                &crate::plan::render::FindingContext {
+                    region: &region,
+                    updated_at: evidence.made_at,
+                    brought_into_line: &brought_into_line,
+                },
+            )
+        }
+    };
     if args.out.as_os_str() == "-" {
         output::stdout(&document)?;
     } else {

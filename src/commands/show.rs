@@ -1,5 +1,5 @@
-//! `keytrim show PLAN...`: validate plans and render them (text, Markdown, JSON, SARIF for
-//! one plan; CSV for one or more).
+//! `keytrim show PLAN...`: validate plans and render them (text, Markdown, JSON, SARIF and
+//! ASFF for one plan; CSV for one or more).
 
 use std::io::IsTerminal;
 
@@ -55,6 +55,18 @@ pub(super) fn run(settings: &Settings, args: &ShowArgs) -> Result<ExitStatus> {
             })?;
             let uri = path.to_string_lossy().replace('\\', "/");
             render::to_sarif(&plan, &text, uri.trim_start_matches("./"))
+        }
+        ShowFormat::Asff => {
+            let region = super::security_hub_region(settings)?;
+            let none = std::collections::HashSet::new();
+            render::to_asff(
+                &plan,
+                &render::FindingContext {
+                    region: &region,
+                    updated_at: plan.generated_at,
+                    brought_into_line: &none,
+                },
+            )
         }
         ShowFormat::Csv => unreachable!("CSV is rendered above"),
     };

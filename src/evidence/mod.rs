@@ -733,6 +733,20 @@ impl EndState {
     }
 }
 
+impl Verdict {
+    /// The runs brought the user to one active key and a listing saw it so: every
+    /// planned key deactivated (or found so), verified.
+    pub fn brought_into_line(&self) -> bool {
+        matches!(
+            self,
+            Verdict::Deactivated {
+                complete: true,
+                verified: true,
+            } | Verdict::AlreadyDone { verified: true }
+        )
+    }
+}
+
 impl Evidence {
     /// Where the account stands after the runs (the plan's users only; the users the
     /// audit found compliant stay so unless someone else acted). Only what a journal
@@ -745,14 +759,7 @@ impl Evidence {
             }
             let bucket = match (&user.outcome.verdict, user.user.decision) {
                 (Verdict::NoActiveKey { .. }, _) => &mut state.no_active_key,
-                (
-                    Verdict::Deactivated {
-                        complete: true,
-                        verified: true,
-                    }
-                    | Verdict::AlreadyDone { verified: true },
-                    _,
-                ) => &mut state.brought_into_line,
+                (verdict, _) if verdict.brought_into_line() => &mut state.brought_into_line,
                 (Verdict::Deactivated { complete: true, .. } | Verdict::AlreadyDone { .. }, _) => {
                     &mut state.not_verified
                 }

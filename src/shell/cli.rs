@@ -286,6 +286,9 @@ pub enum ShowFormat {
     Sarif,
     /// CSV (RFC 4180) for spreadsheets: a row per key; several plans under one header.
     Csv,
+    /// AWS Security Finding Format for Security Hub (BatchImportFindings): a finding
+    /// per user, in the Security Hub region of --region (or AWS_REGION).
+    Asff,
 }
 
 #[derive(Debug, Args)]
@@ -329,14 +332,27 @@ pub struct ReportArgs {
     #[arg(value_name = "JOURNAL")]
     pub journals: Vec<PathBuf>,
 
-    /// Where to write the HTML document: a path, or - for stdout.
+    /// Where to write the document: a path, or - for stdout.
     #[arg(short, long, value_name = "FILE", default_value = "-")]
     pub out: PathBuf,
+
+    /// html: the evidence report for an auditor; asff: the plan's Security Hub
+    /// findings as the runs left them (PASSED for users brought into line), in the
+    /// region of --region (or AWS_REGION).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+    pub format: ReportFormat,
 
     /// The commit or pull request that approved the plan (e.g. $GITHUB_SHA), shown as
     /// given.
     #[arg(long, value_name = "REF")]
     pub commit: Option<String>,
+}
+
+/// What `report` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Asff,
 }
 
 /// Which phase's permissions to print.

@@ -31,5 +31,6 @@ mod quick_start;
 mod report;
 mod sarif;
 mod schema;
+mod security_hub;
 mod show;
 mod special_files;

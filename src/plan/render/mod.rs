@@ -1,10 +1,11 @@
 //! Rendering a plan for people and machines, one file per format: the YAML file itself
 //! (`yaml`), JSON (`json`), plain text for a terminal (`text`), Markdown for a
-//! pull-request comment (`markdown`), SARIF for code scanning (`sarif`) and CSV for
-//! spreadsheets (`csv`). What they
+//! pull-request comment (`markdown`), SARIF for code scanning (`sarif`), CSV for
+//! spreadsheets (`csv`) and ASFF findings for Security Hub (`asff`). What they
 //! share (counts, a key's last use, ages in words) is here. Every string from the plan
 //! goes through `term`.
 
+mod asff;
 mod csv;
 mod json;
 mod markdown;
@@ -19,6 +20,7 @@ use crate::term;
 
 use super::model::{Plan, PlanKey, PlanUser, Summary};
 
+pub use asff::{FindingContext, finding_id, is_region, to_asff};
 pub use csv::to_csv;
 pub use json::to_json;
 pub use markdown::to_markdown;
