@@ -25,11 +25,12 @@ const DESCRIPTION_LIMIT: usize = 1024;
 const RECOMMENDATION_LIMIT: usize = 512;
 
 /// Is `region` shaped like an AWS region (`us-east-1`, `us-gov-west-1`,
-/// `cn-north-1`)? It goes into the product ARN, so nothing else may.
+/// `cn-north-1`, `us-isob-east-1`, `eusc-de-east-1`)? It goes into the product ARN, so
+/// nothing else may.
 pub fn is_region(region: &str) -> bool {
     let parts: Vec<&str> = region.split('-').collect();
     parts.len() >= 3
-        && parts[0].len() == 2
+        && (2..=4).contains(&parts[0].len())
         && parts[0].bytes().all(|b| b.is_ascii_lowercase())
         && parts[1..parts.len() - 1]
             .iter()
