@@ -514,49 +514,50 @@ fn interrupted() -> Outcome {
     }
 }
 
-/// The exit status of a run's reports.
+/// How much one user's outcome weighs in the run's exit status: interrupted over
+/// error over partial over ok. Every outcome is named, so a new one cannot fall
+/// through to ok unseen.
+fn exit_weight(outcome: &Outcome) -> ExitStatus {
+    match outcome {
+        Outcome::Stopped {
+            cause: StopCause::Interrupted,
+            ..
+        } => ExitStatus::Interrupted,
+        Outcome::Failed { .. }
+        | Outcome::Unknown { .. }
+        | Outcome::JournalFailed { .. }
+        | Outcome::LockoutAverted { .. }
+        | Outcome::Stopped { .. } => ExitStatus::Error,
+        Outcome::Declined
+        | Outcome::Held { .. }
+        | Outcome::Drifted { .. }
+        | Outcome::PartlyDrifted { .. }
+        | Outcome::Unverified { .. }
+        | Outcome::Limited { .. } => ExitStatus::Partial,
+        Outcome::Verified { .. } | Outcome::WouldChange { .. } | Outcome::Skipped { .. } => {
+            ExitStatus::Ok
+        }
+    }
+}
+
+/// The exit status of a run's reports: the heaviest outcome's, or interrupted when
+/// the run was.
 pub(crate) fn exit_status(reports: &[UserReport], interrupted: bool) -> ExitStatus {
-    if interrupted
-        || reports.iter().any(|r| {
-            matches!(
-                r.outcome,
-                Outcome::Stopped {
-                    cause: StopCause::Interrupted,
-                    ..
-                }
-            )
-        })
-    {
+    let rank = |status: ExitStatus| match status {
+        ExitStatus::Interrupted => 3,
+        ExitStatus::Error => 2,
+        ExitStatus::Partial => 1,
+        // Not a run's outcome: `exit_weight` gives none of these but Ok.
+        ExitStatus::Ok | ExitStatus::Changed | ExitStatus::NotCompliant | ExitStatus::Usage => 0,
+    };
+    if interrupted {
         return ExitStatus::Interrupted;
     }
-    if reports.iter().any(|r| {
-        matches!(
-            r.outcome,
-            Outcome::Failed { .. }
-                | Outcome::Unknown { .. }
-                | Outcome::JournalFailed { .. }
-                | Outcome::LockoutAverted { .. }
-                | Outcome::Stopped { .. }
-        )
-    }) {
-        return ExitStatus::Error;
-    }
-    let partial = reports.iter().any(|r| {
-        matches!(
-            r.outcome,
-            Outcome::Declined
-                | Outcome::Held { .. }
-                | Outcome::Drifted { .. }
-                | Outcome::PartlyDrifted { .. }
-                | Outcome::Unverified { .. }
-                | Outcome::Limited { .. }
-        )
-    });
-    if partial {
-        ExitStatus::Partial
-    } else {
-        ExitStatus::Ok
-    }
+    reports
+        .iter()
+        .map(|report| exit_weight(&report.outcome))
+        .max_by_key(|status| rank(*status))
+        .unwrap_or(ExitStatus::Ok)
 }
 
 /// After the summary: a journal that failed is an error of the whole run.
@@ -591,5 +592,42 @@ mod tests {
             "apply p.yaml (account 1), journal p.journal.jsonl"
         );
         assert_eq!(Mode::Apply.verb(), "deactivate");
+    }
+
+    /// The run exits with its heaviest user's status: interrupted over error over
+    /// partial over ok, whatever the order.
+    #[test]
+    fn the_heaviest_outcome_sets_the_exit_status() {
+        let report = |outcome| UserReport {
+            user_name: "u".into(),
+            outcome,
+        };
+        let ok = report(Outcome::Skipped {
+            reason: "exempt".into(),
+        });
+        let partial = report(Outcome::Declined);
+        let error = report(Outcome::Failed {
+            changed: Vec::new(),
+            error: "AccessDenied".into(),
+        });
+        let stopped = report(interrupted());
+        assert_eq!(exit_status(&[], false), ExitStatus::Ok);
+        assert_eq!(
+            exit_status(std::slice::from_ref(&ok), false),
+            ExitStatus::Ok
+        );
+        assert_eq!(
+            exit_status(&[ok.clone(), partial.clone()], false),
+            ExitStatus::Partial
+        );
+        assert_eq!(
+            exit_status(&[error.clone(), partial.clone(), ok.clone()], false),
+            ExitStatus::Error
+        );
+        assert_eq!(
+            exit_status(&[partial, stopped, error], false),
+            ExitStatus::Interrupted
+        );
+        assert_eq!(exit_status(&[ok], true), ExitStatus::Interrupted);
     }
 }

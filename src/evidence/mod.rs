@@ -477,7 +477,8 @@ fn fold_run<'s>(keys: &mut Vec<KeyOutcome>, run: usize, lines: &[&'s Entry]) -> 
                 Event::Unverified => mark_verified(keys, run, Verification::Unverified),
                 Event::Drifted | Event::Declined | Event::Skipped => user.left_alone = Some(*line),
                 Event::Failed | Event::Unknown => user.failed = Some(*line),
-                _ => {}
+                // The run line is the journal's header; an intent or a done names a key.
+                Event::Run | Event::Intent | Event::Done => {}
             }
             continue;
         };
@@ -528,7 +529,9 @@ fn fold_run<'s>(keys: &mut Vec<KeyOutcome>, run: usize, lines: &[&'s Entry]) -> 
                     reason: text().unwrap_or_default(),
                 });
             }
-            _ => {}
+            // Verification is about the user's keys as a whole (read above, on lines
+            // without a key); the run line names no key.
+            Event::Run | Event::Verified | Event::Unverified => {}
         }
     }
     // An intent with no outcome: the run ended during the call.
