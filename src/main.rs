@@ -23,9 +23,18 @@ fn init_tracing(verbose: u8, quiet: bool) {
         (false, 2) => "keytrim=debug,info",
         (false, _) => "trace",
     };
-    let filter = EnvFilter::try_from_env("KEYTRIM_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new(default));
+    let filter = match EnvFilter::try_from_env("KEYTRIM_LOG") {
+        Ok(filter) => filter,
+        Err(err) => {
+            if std::env::var_os("KEYTRIM_LOG").is_some() {
+                eprintln!(
+                    "keytrim: warning: KEYTRIM_LOG is not a log filter ({}); using the default",
+                    keytrim::term::escape(&err.to_string())
+                );
+            }
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default))
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -356,19 +356,16 @@ fn credentials_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a Creden
     None
 }
 
-/// Whether a credentials failure came from instance metadata (IMDS).
-fn from_instance_metadata(err: &(dyn StdError + 'static)) -> bool {
-    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(error) = current {
-        if error
+/// Whether a credentials failure is instance metadata's own (IMDS), as the last
+/// provider of the default chain reports it: its error is the failure's direct cause.
+/// A profile that takes its credentials from instance metadata wraps that failure in
+/// its own, and stays the profile's failure.
+fn from_instance_metadata(err: &CredentialsError) -> bool {
+    err.source().is_some_and(|cause| {
+        cause
             .downcast_ref::<aws_config::imds::client::error::ImdsError>()
             .is_some()
-        {
-            return true;
-        }
-        current = error.source();
-    }
-    false
+    })
 }
 
 /// The innermost cause's message, the most specific one.

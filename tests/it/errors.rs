@@ -123,6 +123,35 @@ fn with_no_aws_settings_the_first_error_is_one_quiet_line() {
     }
 }
 
+/// A profile that takes its credentials from instance metadata, which refuses: that is
+/// the profile failing, not an account with no credentials, and the error says so.
+#[test]
+fn a_profile_whose_source_fails_is_not_called_missing_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config"),
+        "[profile ops]\nrole_arn = arn:aws:iam::123456789012:role/ops\ncredential_source = Ec2InstanceMetadata\nregion = us-east-1\n",
+    )
+    .unwrap();
+    let output = std::process::Command::new(support::keytrim_path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .env("AWS_CONFIG_FILE", dir.path().join("config"))
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            instance_metadata(Some(403)),
+        )
+        .env("AWS_ENDPOINT_URL", instance_metadata(None))
+        .current_dir(dir.path())
+        .args(["--profile", "ops", "audit"])
+        .output()
+        .unwrap();
+    assert_one_error(&output, "cannot load AWS credentials while calling");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("no AWS credentials found"), "{stderr}");
+}
+
 /// `-v` brings the SDK's own warnings back, for whoever needs to see the chain.
 #[test]
 fn verbose_shows_what_the_credential_chain_said() {
