@@ -6,6 +6,7 @@
 
 use crate::plan::standing;
 use crate::plan::{Plan, PlanKey, PlanUser};
+use crate::rule::Decision;
 use crate::term;
 
 /// The columns, in order.
@@ -27,10 +28,17 @@ const HEADER: [&str; 15] = [
     "reason",
 ];
 
-/// The characters a spreadsheet reads, at the start of a cell, as a formula (OWASP's
-/// list): `=`, `+`, `-`, `@`, a tab and a carriage return.
+/// Whether a spreadsheet may read the cell as a formula: its first character (after
+/// any leading white space, which some spreadsheets trim) is one OWASP lists (`=`, `+`,
+/// `-`, `@`, a tab, a carriage return) or its full-width form, which some spreadsheets
+/// take for it.
 fn starts_a_formula(cell: &str) -> bool {
-    cell.starts_with(['=', '+', '-', '@', '\t', '\r'])
+    let starts = |text: &str| {
+        text.starts_with([
+            '=', '+', '-', '@', '\t', '\r', '\u{ff1d}', '\u{ff0b}', '\u{ff0d}', '\u{ff20}',
+        ])
+    };
+    starts(cell) || starts(cell.trim_start())
 }
 
 /// A cell as written: every hidden character but the line break written out (a
@@ -50,15 +58,21 @@ fn cell(text: &str) -> String {
     }
 }
 
-/// What apply is to do with `key`: `keep`, `deactivate`, or `none` (an Inactive key,
-/// or a user the plan acts on in no way).
-fn planned_action(user: &PlanUser, key: &PlanKey) -> &'static str {
-    if user.deactivate.contains(&key.access_key_id) {
-        "deactivate"
-    } else if user.keep.as_deref() == Some(key.access_key_id.as_str()) {
-        "keep"
-    } else {
-        "none"
+/// What apply is to do with `key`: `deactivate` or `keep` for a user the plan
+/// deactivates keys of; `held` for a key a held user would lose once a reviewer
+/// approves (apply leaves it); `none` otherwise (an Inactive key, an exempt, rotated or
+/// unreadable user, or a user the exemptions file exempts, whom apply leaves alone
+/// whatever the plan says).
+fn planned_action(plan: &Plan, user: &PlanUser, key: &PlanKey) -> &'static str {
+    let listed = user.deactivate.contains(&key.access_key_id);
+    let kept = user.keep.as_deref() == Some(key.access_key_id.as_str());
+    let left_alone = standing::override_of(plan, user) == Some(Decision::Exempt);
+    match user.decision {
+        _ if left_alone => "none",
+        Decision::Deactivate if listed => "deactivate",
+        Decision::Deactivate | Decision::Hold if kept => "keep",
+        Decision::Hold if listed => "held",
+        _ => "none",
     }
 }
 
@@ -95,7 +109,7 @@ fn rows(plan: &Plan) -> Vec<Vec<String>> {
                     .unwrap_or_default(),
                 key.last_used_service.clone().unwrap_or_default(),
                 key.last_used_region.clone().unwrap_or_default(),
-                planned_action(user, key).to_string(),
+                planned_action(plan, user, key).to_string(),
             ]
         };
         let keys: Vec<[String; 8]> = if user.keys.is_empty() {
@@ -138,7 +152,19 @@ mod tests {
 
     #[test]
     fn a_cell_a_spreadsheet_would_evaluate_is_neutralised() {
-        for formula in ["=2+5", "+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+        for formula in [
+            "=2+5",
+            "+1",
+            "-1",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+            " =1+1",
+            "\u{a0}=1+1",
+            "\u{3000}=1+1",
+            "\u{ff1d}1+1",
+            "\u{ff0b}cmd",
+        ] {
             let written = cell(formula);
             assert!(written.starts_with('\''), "{formula:?} -> {written:?}");
         }
@@ -164,20 +190,19 @@ mod tests {
         let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
         let keys: usize = plan.users.iter().map(|u| u.keys.len().max(1)).sum();
         assert_eq!(records.len(), keys);
-        let alice: Vec<&csv::StringRecord> = records.iter().filter(|r| &r[1] == "alice").collect();
-        let user = plan.users.iter().find(|u| u.user_name == "alice").unwrap();
-        for record in alice {
-            let id = &record[6];
-            let expected = if user.deactivate.iter().any(|k| k == id) {
-                "deactivate"
-            } else if user.keep.as_deref() == Some(id) {
-                "keep"
-            } else {
-                "none"
-            };
-            assert_eq!(&record[13], expected, "{record:?}");
-            assert_eq!(&record[0], "123456789012");
-            assert_eq!(&record[3], "deactivate");
-        }
+        let action = |user: &str, key: &str| {
+            records
+                .iter()
+                .find(|r| &r[1] == user && &r[6] == key)
+                .map(|r| r[13].to_string())
+                .unwrap()
+        };
+        assert_eq!(action("alice", "AKIAEXAMPLEALICE0001"), "deactivate");
+        assert_eq!(action("alice", "AKIAEXAMPLEALICE0002"), "keep");
+        assert_eq!(action("alice", "AKIAEXAMPLEALICE0003"), "none");
+        // hank is held: apply leaves both keys; the held one is marked as such.
+        assert_eq!(action("hank", "AKIAEXAMPLEHANK00001"), "held");
+        assert_eq!(action("hank", "AKIAEXAMPLEHANK00002"), "keep");
+        assert!(records.iter().all(|r| &r[0] == "123456789012"));
     }
 }
