@@ -93,34 +93,39 @@ fn usage(message: &str) -> Result<()> {
     Err(Error::Usage(message.to_string()))
 }
 
-/// Every combination of options keytrim refuses beyond clap's own rules, as a usage
-/// error (exit 2), before anything is read or called.
-/// The Security Hub region ASFF findings are made for: `--region`, else AWS_REGION,
-/// else AWS_DEFAULT_REGION. Findings name it in their product ARN, and Security Hub
-/// takes them only in that region, so there is no default.
-fn security_hub_region(settings: &Settings) -> Result<String> {
+/// The Security Hub region ASFF findings about `partition` are made for: `--region`,
+/// else AWS_REGION, else AWS_DEFAULT_REGION (an empty one is not set). Findings name
+/// it in their product ARN, and Security Hub takes them only in that region, so there
+/// is no default; it must be a region of the plan's partition.
+fn security_hub_region(settings: &Settings, partition: &str) -> Result<String> {
+    let set = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
     let region = settings
         .connect
         .region
         .clone()
-        .or_else(|| std::env::var("AWS_REGION").ok())
-        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-        .filter(|region| !region.is_empty())
+        .or_else(|| set("AWS_REGION"))
+        .or_else(|| set("AWS_DEFAULT_REGION"))
         .ok_or_else(|| {
             Error::Usage(
                 "ASFF findings are made for one Security Hub region: give --region REGION (or set AWS_REGION)"
                     .to_string(),
             )
         })?;
-    if crate::plan::render::is_region(&region) {
-        Ok(region)
-    } else {
-        Err(Error::Usage(format!(
+    if !crate::plan::render::is_region(&region) {
+        return Err(Error::Usage(format!(
             "`{region}` is not an AWS region (e.g. us-east-1)"
-        )))
+        )));
     }
+    if !crate::plan::render::region_in_partition(&region, partition) {
+        return Err(Error::Usage(format!(
+            "region {region} is not in the plan's partition {partition}: Security Hub there cannot take its findings"
+        )));
+    }
+    Ok(region)
 }
 
+/// Every combination of options keytrim refuses beyond clap's own rules, as a usage
+/// error (exit 2), before anything is read or called.
 fn check_usage(command: &Command, settings: &Settings) -> Result<()> {
     let several_profiles = settings.profiles.len() > 1;
     match command {

@@ -2,10 +2,11 @@
 //! plan's Security Hub findings as the runs left them (ASFF).
 
 use crate::error::{Error, Result};
-use crate::evidence::{self, JournalFile, Made, SourceFile};
+use crate::evidence::{self, JournalFile, Made, SourceFile, Verdict};
 use crate::exit::ExitStatus;
 use crate::files;
 use crate::plan;
+use crate::plan::render::AfterRuns;
 use crate::shell::cli::{ReportArgs, ReportFormat};
 use crate::shell::output;
 
@@ -51,19 +52,21 @@ pub(super) fn run(settings: &Settings, args: &ReportArgs) -> Result<ExitStatus> 
     let document = match args.format {
         ReportFormat::Html => evidence::html::render(&evidence),
         ReportFormat::Asff => {
-            let region = super::security_hub_region(settings)?;
-            let brought_into_line = evidence
+            let region = super::security_hub_region(settings, &evidence.plan.partition)?;
+            let after_runs = evidence
                 .users
                 .iter()
-                .filter(|user| user.outcome.verdict.brought_into_line())
-                .map(|user| user.user.user_name.clone())
+                .filter_map(|user| {
+                    after_runs(&user.outcome.verdict)
+                        .map(|after| (user.user.user_name.clone(), after))
+                })
                 .collect();
             crate::plan::render::to_asff(
                 &evidence.plan,
                 &crate::plan::render::FindingContext {
                     region: &region,
                     updated_at: evidence.made_at,
-                    brought_into_line: &brought_into_line,
+                    after_runs: &after_runs,
                 },
             )
         }
@@ -80,4 +83,28 @@ pub(super) fn run(settings: &Settings, args: &ReportArgs) -> Result<ExitStatus> 
         }
     }
     Ok(ExitStatus::Ok)
+}
+
+/// Where a user's verdict leaves its finding: in line (PASSED), changed but never
+/// confirmed (NOT_AVAILABLE), or as the plan says (None: still FAILED).
+fn after_runs(verdict: &Verdict) -> Option<AfterRuns> {
+    if verdict.brought_into_line() {
+        return Some(AfterRuns::InLine);
+    }
+    match verdict {
+        Verdict::Deactivated {
+            verified: false, ..
+        }
+        | Verdict::AlreadyDone { verified: false }
+        | Verdict::NoActiveKey { .. }
+        | Verdict::Uncertain => Some(AfterRuns::NotConfirmed),
+        Verdict::Deactivated { .. }
+        | Verdict::AlreadyDone { .. }
+        | Verdict::Reactivated { .. }
+        | Verdict::FoundActive
+        | Verdict::LeftAlone { .. }
+        | Verdict::Failed
+        | Verdict::NotApplied
+        | Verdict::NoChangePlanned => None,
+    }
 }

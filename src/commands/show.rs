@@ -57,14 +57,14 @@ pub(super) fn run(settings: &Settings, args: &ShowArgs) -> Result<ExitStatus> {
             render::to_sarif(&plan, &text, uri.trim_start_matches("./"))
         }
         ShowFormat::Asff => {
-            let region = super::security_hub_region(settings)?;
-            let none = std::collections::HashSet::new();
+            let region = super::security_hub_region(settings, &plan.partition)?;
+            let none = std::collections::HashMap::new();
             render::to_asff(
                 &plan,
                 &render::FindingContext {
                     region: &region,
                     updated_at: plan.generated_at,
-                    brought_into_line: &none,
+                    after_runs: &none,
                 },
             )
         }

@@ -20,7 +20,7 @@ use crate::term;
 
 use super::model::{Plan, PlanKey, PlanUser, Summary};
 
-pub use asff::{FindingContext, finding_id, is_region, to_asff};
+pub use asff::{AfterRuns, FindingContext, finding_id, is_region, region_in_partition, to_asff};
 pub use csv::to_csv;
 pub use json::to_json;
 pub use markdown::to_markdown;
