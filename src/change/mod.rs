@@ -540,23 +540,16 @@ fn exit_weight(outcome: &Outcome) -> ExitStatus {
     }
 }
 
-/// The exit status of a run's reports: the heaviest outcome's, or interrupted when
-/// the run was.
+/// The exit status of a run's reports: the heaviest outcome's (`ExitStatus` is
+/// ordered so), or interrupted when the run was.
 pub(crate) fn exit_status(reports: &[UserReport], interrupted: bool) -> ExitStatus {
-    let rank = |status: ExitStatus| match status {
-        ExitStatus::Interrupted => 3,
-        ExitStatus::Error => 2,
-        ExitStatus::Partial => 1,
-        // Not a run's outcome: `exit_weight` gives none of these but Ok.
-        ExitStatus::Ok | ExitStatus::Changed | ExitStatus::NotCompliant | ExitStatus::Usage => 0,
-    };
     if interrupted {
         return ExitStatus::Interrupted;
     }
     reports
         .iter()
         .map(|report| exit_weight(&report.outcome))
-        .max_by_key(|status| rank(*status))
+        .max()
         .unwrap_or(ExitStatus::Ok)
 }
 
