@@ -10,8 +10,7 @@ use crate::aws::{self, ConnectOptions};
 use crate::change::reporter::Reporter;
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
-use crate::facts::KeyStatus;
-use crate::journal::{self, Entry, Event, Mode};
+use crate::journal::{self, Deactivation, Entry, Mode};
 
 use super::drift::ChangedKey;
 use super::execute::{Interrupt, UserChange};
@@ -31,50 +30,25 @@ use super::{
 /// can have changed it: its outcome line's, or the journal's last line's for a call
 /// without an outcome.
 pub(crate) fn keys_to_reactivate(entries: &[Entry]) -> Vec<(String, Vec<ChangedKey>)> {
+    let journal_end = entries.last().map_or_else(Utc::now, |entry| entry.ts);
     let mut users: Vec<(String, Vec<ChangedKey>)> = Vec::new();
-    for (index, intent) in entries.iter().enumerate() {
-        let (Event::Intent, Some(user), Some(key), Some(KeyStatus::Inactive)) = (
-            intent.event,
-            intent.user_name.as_ref(),
-            intent.access_key_id.as_ref(),
-            intent.to,
-        ) else {
-            continue;
-        };
-        let later = &entries[index + 1..];
-        let about_key = |entry: &&Entry| {
-            entry.user_name.as_ref() == Some(user) && entry.access_key_id.as_ref() == Some(key)
-        };
-        // The outcome of this change, not of a later one the other way (a lockout the
-        // apply undid).
-        let outcome = later.iter().filter(about_key).find(|later| {
-            matches!(later.event, Event::Done | Event::Failed | Event::Unknown)
-                && later.to == Some(KeyStatus::Inactive)
-        });
-        let undone_by_apply = later
-            .iter()
-            .filter(about_key)
-            .any(|entry| entry.event == Event::Done && entry.to == Some(KeyStatus::Active));
-        if undone_by_apply {
-            continue;
-        }
-        // The latest the change can have landed: when its outcome was journaled, or
-        // for a call cut off by the end of the apply, the journal's last line. Later
-        // than that, a use can only follow someone switching the key on again.
-        let last_line = entries.last().map_or(intent.ts, |entry| entry.ts);
-        let changed = ChangedKey {
-            id: key.clone(),
-            changed_at: outcome.map_or(last_line, |entry| entry.ts),
-            refused: outcome.is_some_and(|entry| entry.event == Event::Failed),
-        };
-        match users.iter_mut().find(|(name, _)| name == user) {
-            Some((_, keys)) => match keys.iter_mut().find(|known| &known.id == key) {
-                None => keys.push(changed),
-                // A change that may have landed outweighs a refused one.
-                Some(known) if known.refused && !changed.refused => *known = changed,
-                Some(_) => {}
+    for history in journal::key_histories(entries) {
+        let changed = match history.deactivation(journal_end) {
+            None | Some(Deactivation::UndoneByTheRun) => continue,
+            Some(Deactivation::MayHaveChanged { at }) => ChangedKey {
+                id: history.key.to_string(),
+                changed_at: at,
+                refused: false,
             },
-            None => users.push((user.clone(), vec![changed])),
+            Some(Deactivation::Refused { at }) => ChangedKey {
+                id: history.key.to_string(),
+                changed_at: at,
+                refused: true,
+            },
+        };
+        match users.iter_mut().find(|(name, _)| name == history.user) {
+            Some((_, keys)) => keys.push(changed),
+            None => users.push((history.user.to_string(), vec![changed])),
         }
     }
     users
@@ -234,6 +208,8 @@ pub(crate) async fn rollback(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::facts::KeyStatus;
+    use crate::journal::Event;
 
     const ACCOUNT: &str = "123456789012";
 

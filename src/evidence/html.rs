@@ -13,7 +13,7 @@ use super::{
     Evidence, KeyOutcome, KeyProblem, Outcome, Run, Step, Tally, UserEvidence, Verdict,
     Verification,
 };
-use crate::journal::{Entry, Event, Mode};
+use crate::journal::{Entry, KeyLine, LeftBy, Line, Mode, UserLine};
 use crate::plan::{PlanKey, PlanUser, Source};
 use crate::rule::Decision;
 use crate::term;
@@ -460,21 +460,41 @@ fn step_text(runs: &[Run], step: &Step) -> Markup {
 }
 
 fn event_text(mode: Mode, entry: &Entry) -> &'static str {
-    let reactivating = entry.to == Some(crate::facts::KeyStatus::Active);
-    match entry.event {
-        Event::Run => "run started",
-        Event::Intent if reactivating => "about to re-activate",
-        Event::Intent => "about to deactivate",
-        Event::Done if reactivating && mode == Mode::Apply => "re-activated (lockout guard)",
-        Event::Done if reactivating => "re-activated",
-        Event::Done => "deactivated",
-        Event::Failed => "IAM refused the call; nothing changed",
-        Event::Unknown => "no clear answer; live state decides",
-        Event::Verified => "verified: IAM lists the intended state",
-        Event::Unverified => "not verified in time",
-        Event::Skipped => "skipped",
-        Event::Drifted => "left alone: live state differs from the plan",
-        Event::Declined => "declined at the prompt",
+    let left_alone = |by| match by {
+        LeftBy::Skipped => "skipped",
+        LeftBy::Drifted => "left alone: live state differs from the plan",
+        LeftBy::Declined => "declined at the prompt",
+    };
+    match entry.typed() {
+        Line::Run(_) => "run started",
+        Line::Key { change, what, .. } => {
+            let reactivating = change.to == crate::facts::KeyStatus::Active;
+            match what {
+                KeyLine::Intent if reactivating => "about to re-activate",
+                KeyLine::Intent => "about to deactivate",
+                KeyLine::Done if reactivating && mode == Mode::Apply => {
+                    "re-activated (lockout guard)"
+                }
+                KeyLine::Done if reactivating => "re-activated",
+                KeyLine::Done => "deactivated",
+                KeyLine::Refused { .. } => "IAM refused the call; nothing changed",
+                KeyLine::Unknown { .. } => "no clear answer; live state decides",
+                KeyLine::AlreadySo
+                | KeyLine::LeftAlone {
+                    by: LeftBy::Skipped,
+                    ..
+                } => "skipped",
+                KeyLine::LeftAlone { by, .. } => left_alone(by),
+            }
+        }
+        Line::User { what, .. } => match what {
+            UserLine::Verified => "verified: IAM lists the intended state",
+            UserLine::Unverified => "not verified in time",
+            UserLine::LeftAlone { by, .. } => left_alone(by),
+            UserLine::Failed { unknown: true, .. } => "no clear answer; live state decides",
+            UserLine::Failed { .. } => "IAM refused the call; nothing changed",
+        },
+        Line::Nothing => "noted",
     }
 }
 
@@ -520,11 +540,11 @@ fn verdict_text(verdict: &Verdict) -> (String, &'static str) {
             "active again, switched on by someone else: a later run found the key already Active and changed nothing (see the keys)".to_string(),
             "hold",
         ),
-        Verdict::LeftAlone { event, reason } => {
-            let what = match event {
-                Event::Drifted => "left alone, drifted",
-                Event::Declined => "declined at the prompt",
-                _ => "skipped",
+        Verdict::LeftAlone { by, reason } => {
+            let what = match by {
+                LeftBy::Drifted => "left alone, drifted",
+                LeftBy::Declined => "declined at the prompt",
+                LeftBy::Skipped => "skipped",
             };
             (format!("{what}: {}", text(reason)), "hold")
         }

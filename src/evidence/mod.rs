@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use crate::facts::KeyStatus;
-use crate::journal::{Entry, Event, Mode};
+use crate::journal::{Entry, KeyLine, LeftBy, Line, Mode, UserLine};
 use crate::plan::{Plan, PlanUser, standing};
 use crate::rule::Decision;
 
@@ -96,7 +96,7 @@ pub enum KeyProblem {
     /// journal failure), or found it drifted.
     NotReached {
         run: usize,
-        event: Event,
+        by: LeftBy,
         reason: String,
     },
 }
@@ -131,7 +131,7 @@ pub enum Verdict {
     /// keytrim.
     FoundActive,
     /// The user was left alone: drifted, declined, skipped, not reached.
-    LeftAlone { event: Event, reason: String },
+    LeftAlone { by: LeftBy, reason: String },
     /// IAM refused a change: nothing changed for that key.
     Failed,
     /// A change's outcome is unknown: live state decides.
@@ -219,7 +219,7 @@ pub fn assemble(
             journals[index]
                 .entries
                 .iter()
-                .filter(|entry| entry.event != Event::Run)
+                .filter(|entry| !matches!(entry.typed(), Line::Run(_)))
                 .map(move |entry| Step {
                     run,
                     entry: entry.clone(),
@@ -281,7 +281,7 @@ fn check_journal(plan: &Plan, plan_file: &SourceFile, journal: &JournalFile) -> 
     let runs = journal
         .entries
         .iter()
-        .filter(|entry| entry.event == Event::Run)
+        .filter(|entry| matches!(entry.typed(), Line::Run(_)))
         .count();
     let first = journal.entries.first();
     let (Some(first), Some(run), 1) = (first, first.and_then(|f| f.run.as_ref()), runs) else {
@@ -456,10 +456,11 @@ fn mark_verified(keys: &mut [KeyOutcome], run: usize, verified: Verification) {
 /// What one run said about a user as a whole (not about one key).
 #[derive(Debug, Default)]
 struct UserLines<'s> {
-    /// The last line that left the user alone (drifted, declined, skipped).
-    left_alone: Option<&'s Entry>,
-    /// A failure about the user, e.g. its keys could not be listed.
-    failed: Option<&'s Entry>,
+    /// The last line that left the user alone (drifted, declined, skipped): why.
+    left_alone: Option<(LeftBy, &'s str)>,
+    /// A failure about the user, e.g. its keys could not be listed; `true` when a
+    /// call's effect is unknown.
+    failed: Option<(&'s str, bool)>,
     /// The run changed a key, or found one already as intended.
     settled_a_key: bool,
 }
@@ -470,25 +471,28 @@ fn fold_run<'s>(keys: &mut Vec<KeyOutcome>, run: usize, lines: &[&'s Entry]) -> 
     let mut pending: Vec<(String, KeyStatus)> = Vec::new();
     let mut user = UserLines::default();
     for line in lines {
-        let text = || line.error.clone().or_else(|| line.reason.clone());
-        let (Some(key), Some(to)) = (line.access_key_id.as_deref(), line.to) else {
-            match line.event {
-                Event::Verified => mark_verified(keys, run, Verification::Verified),
-                Event::Unverified => mark_verified(keys, run, Verification::Unverified),
-                Event::Drifted | Event::Declined | Event::Skipped => user.left_alone = Some(*line),
-                Event::Failed | Event::Unknown => user.failed = Some(*line),
-                // The run line is the journal's header; an intent or a done names a key.
-                Event::Run | Event::Intent | Event::Done => {}
+        let (key, to, what) = match line.typed() {
+            Line::Key {
+                key, change, what, ..
+            } => (key, change.to, what),
+            Line::User { what, .. } => {
+                match what {
+                    UserLine::Verified => mark_verified(keys, run, Verification::Verified),
+                    UserLine::Unverified => mark_verified(keys, run, Verification::Unverified),
+                    UserLine::LeftAlone { by, reason } => user.left_alone = Some((by, reason)),
+                    UserLine::Failed { error, unknown } => user.failed = Some((error, unknown)),
+                }
+                continue;
             }
-            continue;
+            Line::Run(_) | Line::Nothing => continue,
         };
         pending.retain(|(pending_key, _)| pending_key != key);
         let record = key_record(keys, key);
-        match line.event {
-            Event::Intent => pending.push((key.to_string(), to)),
+        match what {
+            KeyLine::Intent => pending.push((key.to_string(), to)),
             // The key's latest state replaces what came before: a change, or a run that
             // found it already so.
-            Event::Done => {
+            KeyLine::Done => {
                 user.settled_a_key = true;
                 record.changed = Some(Change {
                     to,
@@ -498,23 +502,23 @@ fn fold_run<'s>(keys: &mut Vec<KeyOutcome>, run: usize, lines: &[&'s Entry]) -> 
                 record.already = None;
                 record.problem = None;
             }
-            Event::Failed => {
+            KeyLine::Refused { error } => {
                 record.problem = Some(KeyProblem::Failed {
                     run,
                     to,
-                    error: text().unwrap_or_default(),
+                    error: error.to_string(),
                 });
             }
-            Event::Unknown => {
+            KeyLine::Unknown { error } => {
                 record.problem = Some(KeyProblem::Uncertain {
                     run,
                     to,
-                    error: text(),
+                    error: error.map(str::to_string),
                 });
             }
             // Found already as intended: the key's latest state, unless an earlier
             // change left it so (that change still stands, and says more).
-            Event::Skipped if line.from == Some(to) => {
+            KeyLine::AlreadySo => {
                 user.settled_a_key = true;
                 record.problem = None;
                 if record.changed.as_ref().is_none_or(|change| change.to != to) {
@@ -522,16 +526,13 @@ fn fold_run<'s>(keys: &mut Vec<KeyOutcome>, run: usize, lines: &[&'s Entry]) -> 
                     record.changed = None;
                 }
             }
-            Event::Skipped | Event::Drifted | Event::Declined => {
+            KeyLine::LeftAlone { by, reason } => {
                 record.problem = Some(KeyProblem::NotReached {
                     run,
-                    event: line.event,
-                    reason: text().unwrap_or_default(),
+                    by,
+                    reason: reason.to_string(),
                 });
             }
-            // Verification is about the user's keys as a whole (read above, on lines
-            // without a key); the run line names no key.
-            Event::Run | Event::Verified | Event::Unverified => {}
         }
     }
     // An intent with no outcome: the run ended during the call.
@@ -550,8 +551,8 @@ fn fold_run<'s>(keys: &mut Vec<KeyOutcome>, run: usize, lines: &[&'s Entry]) -> 
 /// about the user stands until a later run settles one of its keys.
 pub fn outcome(user: &PlanUser, runs: &[Run], steps: &[Step]) -> Outcome {
     let mut keys: Vec<KeyOutcome> = Vec::new();
-    let mut left_alone: Option<&Entry> = None;
-    let mut failed: Option<&Entry> = None;
+    let mut left_alone: Option<(LeftBy, &str)> = None;
+    let mut failed: Option<(&str, bool)> = None;
     for run in 0..runs.len() {
         let lines: Vec<&Entry> = steps
             .iter()
@@ -571,11 +572,13 @@ pub fn outcome(user: &PlanUser, runs: &[Run], steps: &[Step]) -> Outcome {
         }
     }
     let note = failed
-        .or(left_alone)
-        .and_then(|line| line.error.clone().or_else(|| line.reason.clone()));
+        .map(|(error, _)| error)
+        .or(left_alone.map(|(_, reason)| reason))
+        .filter(|text| !text.is_empty())
+        .map(str::to_string);
     let verdict = match failed {
-        Some(line) if line.event == Event::Unknown => Verdict::Uncertain,
-        Some(_) => Verdict::Failed,
+        Some((_, true)) => Verdict::Uncertain,
+        Some((_, false)) => Verdict::Failed,
         None => verdict_of(user, runs, &keys, left_alone),
     };
     Outcome {
@@ -606,13 +609,9 @@ fn verdict_of(
     user: &PlanUser,
     runs: &[Run],
     keys: &[KeyOutcome],
-    left_alone: Option<&Entry>,
+    left_alone: Option<(LeftBy, &str)>,
 ) -> Verdict {
-    let reason = || {
-        left_alone
-            .and_then(|line| line.reason.clone())
-            .unwrap_or_default()
-    };
+    let reason = || left_alone.map_or_else(String::new, |(_, reason)| reason.to_string());
     let problems = || keys.iter().filter_map(|k| k.problem.as_ref());
     // The apply's lockout guard tried to give a key back, and no key came back in
     // that run.
@@ -665,9 +664,9 @@ fn verdict_of(
             verified: already.iter().all(|v| *v == Verification::Verified),
         };
     }
-    if let Some(KeyProblem::NotReached { event, reason, .. }) = problems().next() {
+    if let Some(KeyProblem::NotReached { by, reason, .. }) = problems().next() {
         return Verdict::LeftAlone {
-            event: *event,
+            by: *by,
             reason: reason.clone(),
         };
     }
@@ -676,8 +675,8 @@ fn verdict_of(
         // Held, rotated, exempt or unreadable users are journaled as skipped: the plan
         // asked for nothing, and nothing was done.
         _ if !planned => Verdict::NoChangePlanned,
-        Some(line) => Verdict::LeftAlone {
-            event: line.event,
+        Some((by, _)) => Verdict::LeftAlone {
+            by,
             reason: reason(),
         },
         None => Verdict::NotApplied,

@@ -1,7 +1,7 @@
 //! The join of plans and journals, on journal lines as apply and rollback write them.
 
 use super::*;
-use crate::journal::RunInfo;
+use crate::journal::{Event, LeftBy, RunInfo};
 use crate::plan::render::tests::every_decision_plan;
 
 const ACCOUNT: &str = "123456789012";
@@ -357,21 +357,21 @@ fn each_other_ending_of_a_run_is_its_own_verdict() {
         (
             vec![off(11, Event::Skipped, ALICE_OLD).reason("limit before this key")],
             Verdict::LeftAlone {
-                event: Event::Skipped,
+                by: LeftBy::Skipped,
                 reason: "limit before this key".into(),
             },
         ),
         (
             vec![line(11, Event::Drifted, "alice").reason("a third key")],
             Verdict::LeftAlone {
-                event: Event::Drifted,
+                by: LeftBy::Drifted,
                 reason: "a third key".into(),
             },
         ),
         (
             vec![line(11, Event::Declined, "alice").reason("declined at the prompt")],
             Verdict::LeftAlone {
-                event: Event::Declined,
+                by: LeftBy::Declined,
                 reason: "declined at the prompt".into(),
             },
         ),
@@ -715,15 +715,15 @@ fn a_rollback_of_a_refused_call_is_read_as_what_it_found() {
         let tally = evidence.tally();
         assert_eq!((tally.reactivated, tally.found_active), (0, 0));
         match outcome_of(&evidence, "alice").verdict {
-            Verdict::LeftAlone { event, reason } => (event, reason),
+            Verdict::LeftAlone { by, reason } => (by, reason),
             other => panic!("{other:?}"),
         }
     };
-    let (event, reason) = left_alone(vec![refused_apply.clone(), left_for_a_person.clone()]);
-    assert_eq!(event, Event::Drifted);
+    let (by, reason) = left_alone(vec![refused_apply.clone(), left_for_a_person.clone()]);
+    assert_eq!(by, LeftBy::Drifted);
     assert!(reason.contains("IAM refused") && reason.contains("switched it off since"));
-    let (event, reason) = left_alone(vec![refused_apply, left_for_a_person, nothing_to_undo]);
-    assert_eq!(event, Event::Skipped);
+    let (by, reason) = left_alone(vec![refused_apply, left_for_a_person, nothing_to_undo]);
+    assert_eq!(by, LeftBy::Skipped);
     assert!(
         reason.starts_with("nothing to undo: IAM refused"),
         "{reason}"

@@ -1,6 +1,13 @@
 //! The journal: a JSON Lines record of every intent and outcome of an apply or a
 //! rollback, each line flushed to disk before the next AWS call, so an interrupted run
-//! leaves a true record. Rollback reads it back.
+//! leaves a true record. Rollback and the report read it back, one way: through the
+//! typed lines and per-key histories of `history`.
+
+mod history;
+
+pub use history::{
+    Change, Deactivation, KeyHistory, KeyLine, KeyStep, LeftBy, Line, UserLine, key_histories,
+};
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};

@@ -1,0 +1,388 @@
+//! The one reading of journal lines: each line as a typed `Line` whose kind carries
+//! its own data (a flat `Entry` is a bag of options, told apart by which are set), and
+//! each key's history in one run. Rollback and the report read journals only through
+//! these, so what a line means is decided once, here.
+
+use chrono::{DateTime, Utc};
+
+use super::{Entry, Event, RunInfo};
+use crate::facts::KeyStatus;
+
+/// A key's status change, `from` → `to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    pub from: KeyStatus,
+    pub to: KeyStatus,
+}
+
+/// Why a run left a user or key alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeftBy {
+    /// Held, exempt, rotated, limited, interrupted, not started, nothing to undo.
+    Skipped,
+    /// Live state no longer matched.
+    Drifted,
+    /// The person at the prompt said no.
+    Declined,
+}
+
+impl LeftBy {
+    /// The journal event that says so.
+    pub fn event(self) -> Event {
+        match self {
+            LeftBy::Skipped => Event::Skipped,
+            LeftBy::Drifted => Event::Drifted,
+            LeftBy::Declined => Event::Declined,
+        }
+    }
+}
+
+/// What a line says about one key's change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyLine<'a> {
+    /// About to change (written before the call).
+    Intent,
+    /// Changed (IAM answered success, or a read-back settled an unclear call).
+    Done,
+    /// IAM refused the only attempt, or the request was never sent: nothing changed.
+    Refused { error: &'a str },
+    /// No clear answer: live state decides.
+    Unknown { error: Option<&'a str> },
+    /// Found already as intended (`from` = `to`).
+    AlreadySo,
+    /// Left alone, with the reason.
+    LeftAlone { by: LeftBy, reason: &'a str },
+}
+
+/// What a line says about a user as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserLine<'a> {
+    /// A listing showed every key as intended.
+    Verified,
+    /// The intended state was not seen in time.
+    Unverified,
+    /// Left alone, with the reason.
+    LeftAlone { by: LeftBy, reason: &'a str },
+    /// A failure about the user (its keys could not be read, say): `unknown` when
+    /// a call's effect is not known.
+    Failed { error: &'a str, unknown: bool },
+}
+
+/// One journal line, typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// The first line: what run this is.
+    Run(&'a RunInfo),
+    /// About one key of `user`.
+    Key {
+        user: &'a str,
+        key: &'a str,
+        change: Change,
+        what: KeyLine<'a>,
+    },
+    /// About `user` as a whole.
+    User { user: &'a str, what: UserLine<'a> },
+    /// Says nothing a reader acts on: a user-level intent or done (keytrim writes
+    /// none), or a verification line that names a key.
+    Nothing,
+}
+
+impl Entry {
+    /// The line, typed. An error or reason the line lacks reads as empty.
+    pub fn typed(&self) -> Line<'_> {
+        let text = || {
+            self.error
+                .as_deref()
+                .or(self.reason.as_deref())
+                .unwrap_or_default()
+        };
+        if let Some(run) = &self.run {
+            return Line::Run(run);
+        }
+        let Some(user) = self.user_name.as_deref() else {
+            return Line::Nothing;
+        };
+        let left = |by| (by, text());
+        match (self.access_key_id.as_deref(), self.from, self.to) {
+            (Some(key), Some(from), Some(to)) => {
+                let what = match self.event {
+                    Event::Intent => KeyLine::Intent,
+                    Event::Done => KeyLine::Done,
+                    Event::Failed => KeyLine::Refused { error: text() },
+                    Event::Unknown => KeyLine::Unknown {
+                        error: self.error.as_deref().or(self.reason.as_deref()),
+                    },
+                    Event::Skipped if from == to => KeyLine::AlreadySo,
+                    Event::Skipped | Event::Drifted | Event::Declined => {
+                        let (by, reason) = left(match self.event {
+                            Event::Drifted => LeftBy::Drifted,
+                            Event::Declined => LeftBy::Declined,
+                            _ => LeftBy::Skipped,
+                        });
+                        KeyLine::LeftAlone { by, reason }
+                    }
+                    Event::Run | Event::Verified | Event::Unverified => return Line::Nothing,
+                };
+                Line::Key {
+                    user,
+                    key,
+                    change: Change { from, to },
+                    what,
+                }
+            }
+            _ => {
+                let what = match self.event {
+                    Event::Verified => UserLine::Verified,
+                    Event::Unverified => UserLine::Unverified,
+                    Event::Skipped => UserLine::LeftAlone {
+                        by: LeftBy::Skipped,
+                        reason: text(),
+                    },
+                    Event::Drifted => UserLine::LeftAlone {
+                        by: LeftBy::Drifted,
+                        reason: text(),
+                    },
+                    Event::Declined => UserLine::LeftAlone {
+                        by: LeftBy::Declined,
+                        reason: text(),
+                    },
+                    Event::Failed => UserLine::Failed {
+                        error: text(),
+                        unknown: false,
+                    },
+                    Event::Unknown => UserLine::Failed {
+                        error: text(),
+                        unknown: true,
+                    },
+                    Event::Run | Event::Intent | Event::Done => return Line::Nothing,
+                };
+                Line::User { user, what }
+            }
+        }
+    }
+}
+
+/// One step in a key's history: when, which change, and what the line said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyStep<'a> {
+    pub ts: DateTime<Utc>,
+    pub change: Change,
+    pub what: KeyLine<'a>,
+}
+
+/// Everything one journal says about one key, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyHistory<'a> {
+    pub user: &'a str,
+    pub key: &'a str,
+    pub steps: Vec<KeyStep<'a>>,
+}
+
+/// How a journal's deactivation of a key ended, as rollback needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deactivation {
+    /// The run changed the key (done), or may have (unknown, or no outcome: the run
+    /// ended during the call); `at` is the latest it can have landed.
+    MayHaveChanged { at: DateTime<Utc> },
+    /// IAM refused the call: the run did not change the key; `at` is the refusal's.
+    Refused { at: DateTime<Utc> },
+    /// The run itself gave the key back (a lockout it averted).
+    UndoneByTheRun,
+}
+
+impl KeyHistory<'_> {
+    /// How the run's deactivation of this key ended, or None when the run never set
+    /// out to switch it off. `journal_end` is the journal's last line's time: the latest
+    /// a call without an outcome can have landed. Should one journal hold several
+    /// intents for the key (no apply writes that), a change that may have landed
+    /// outweighs a refused one.
+    pub fn deactivation(&self, journal_end: DateTime<Utc>) -> Option<Deactivation> {
+        let intents: Vec<usize> = self
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, step)| {
+                step.what == KeyLine::Intent && step.change.to == KeyStatus::Inactive
+            })
+            .map(|(index, _)| index)
+            .collect();
+        let first = *intents.first()?;
+        if self.steps[first + 1..]
+            .iter()
+            .any(|step| step.what == KeyLine::Done && step.change.to == KeyStatus::Active)
+        {
+            return Some(Deactivation::UndoneByTheRun);
+        }
+        let ends = intents.iter().map(|&start| {
+            // The outcome of this change, not of a later one the other way.
+            let outcome = self.steps[start + 1..].iter().find(|step| {
+                step.change.to == KeyStatus::Inactive
+                    && matches!(
+                        step.what,
+                        KeyLine::Done | KeyLine::Refused { .. } | KeyLine::Unknown { .. }
+                    )
+            });
+            match outcome {
+                Some(step) if matches!(step.what, KeyLine::Refused { .. }) => {
+                    Deactivation::Refused { at: step.ts }
+                }
+                Some(step) => Deactivation::MayHaveChanged { at: step.ts },
+                None => Deactivation::MayHaveChanged { at: journal_end },
+            }
+        });
+        ends.reduce(|kept, next| match (kept, next) {
+            (Deactivation::MayHaveChanged { at: a }, Deactivation::MayHaveChanged { at: b }) => {
+                Deactivation::MayHaveChanged { at: a.max(b) }
+            }
+            (Deactivation::MayHaveChanged { .. }, _) => kept,
+            (_, other) => other,
+        })
+    }
+}
+
+/// Each key's history in one journal, in the order the keys first appear.
+pub fn key_histories(entries: &[Entry]) -> Vec<KeyHistory<'_>> {
+    let mut histories: Vec<KeyHistory<'_>> = Vec::new();
+    for entry in entries {
+        let Line::Key {
+            user,
+            key,
+            change,
+            what,
+        } = entry.typed()
+        else {
+            continue;
+        };
+        let step = KeyStep {
+            ts: entry.ts,
+            change,
+            what,
+        };
+        match histories
+            .iter_mut()
+            .find(|history| history.user == user && history.key == key)
+        {
+            Some(history) => history.steps.push(step),
+            None => histories.push(KeyHistory {
+                user,
+                key,
+                steps: vec![step],
+            }),
+        }
+    }
+    histories
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ACCOUNT: &str = "123456789012";
+
+    fn off(event: Event) -> Entry {
+        Entry::new(event, ACCOUNT, "alice").key("AKIAALICE", KeyStatus::Active, KeyStatus::Inactive)
+    }
+
+    /// Each event reads as its own kind; a skip that found the key as intended is
+    /// told apart from one that left it alone by the line's own change.
+    #[test]
+    fn lines_read_as_their_kind() {
+        assert_eq!(
+            off(Event::Failed).error("AccessDenied").typed(),
+            Line::Key {
+                user: "alice",
+                key: "AKIAALICE",
+                change: Change {
+                    from: KeyStatus::Active,
+                    to: KeyStatus::Inactive
+                },
+                what: KeyLine::Refused {
+                    error: "AccessDenied"
+                },
+            }
+        );
+        let already = Entry::new(Event::Skipped, ACCOUNT, "alice").key(
+            "AKIAALICE",
+            KeyStatus::Inactive,
+            KeyStatus::Inactive,
+        );
+        assert!(matches!(
+            already.typed(),
+            Line::Key {
+                what: KeyLine::AlreadySo,
+                ..
+            }
+        ));
+        let held = off(Event::Skipped).reason("held");
+        assert!(matches!(
+            held.typed(),
+            Line::Key {
+                what: KeyLine::LeftAlone {
+                    by: LeftBy::Skipped,
+                    reason: "held"
+                },
+                ..
+            }
+        ));
+        let unknown = Entry::new(Event::Unknown, ACCOUNT, "alice").error("timeout");
+        assert_eq!(
+            unknown.typed(),
+            Line::User {
+                user: "alice",
+                what: UserLine::Failed {
+                    error: "timeout",
+                    unknown: true
+                }
+            }
+        );
+    }
+
+    /// A deactivation ends as its first outcome the same way says; a give-back by the
+    /// run (a lockout averted) wins; a call without an outcome may have landed until
+    /// the journal's end.
+    #[test]
+    fn a_deactivation_ends_as_its_history_says() {
+        let end = Utc::now();
+        let history = |entries: &[Entry]| {
+            let histories = key_histories(entries);
+            assert_eq!(histories.len(), 1);
+            histories[0].deactivation(end)
+        };
+        let refused = [off(Event::Intent), off(Event::Failed)];
+        assert!(matches!(
+            history(&refused),
+            Some(Deactivation::Refused { .. })
+        ));
+        let cut_off = [off(Event::Intent)];
+        assert_eq!(
+            history(&cut_off),
+            Some(Deactivation::MayHaveChanged { at: end })
+        );
+        let back = |event| {
+            Entry::new(event, ACCOUNT, "alice").key(
+                "AKIAALICE",
+                KeyStatus::Inactive,
+                KeyStatus::Active,
+            )
+        };
+        let undone = [
+            off(Event::Intent),
+            off(Event::Done),
+            back(Event::Intent),
+            back(Event::Done),
+        ];
+        assert_eq!(history(&undone), Some(Deactivation::UndoneByTheRun));
+        // The give-back's own failure is not the deactivation's outcome.
+        let lost = [off(Event::Intent), back(Event::Intent), back(Event::Failed)];
+        assert_eq!(
+            history(&lost),
+            Some(Deactivation::MayHaveChanged { at: end })
+        );
+        let found = [Entry::new(Event::Skipped, ACCOUNT, "alice").key(
+            "AKIAALICE",
+            KeyStatus::Inactive,
+            KeyStatus::Inactive,
+        )];
+        assert_eq!(history(&found), None);
+    }
+}
