@@ -197,46 +197,59 @@ impl KeyHistory<'_> {
     /// intents for the key (no apply writes that), a change that may have landed
     /// outweighs a refused one.
     pub fn deactivation(&self, journal_end: DateTime<Utc>) -> Option<Deactivation> {
-        let intents: Vec<usize> = self
+        let ends: Vec<Deactivation> = self
             .steps
             .iter()
             .enumerate()
             .filter(|(_, step)| {
                 step.what == KeyLine::Intent && step.change.to == KeyStatus::Inactive
             })
-            .map(|(index, _)| index)
+            .map(|(start, _)| self.end_of(start, journal_end))
             .collect();
-        let first = *intents.first()?;
-        if self.steps[first + 1..]
+        let first = *ends.first()?;
+        // A change that may have landed outweighs a refused one, and the latest such
+        // change's time counts; a key every deactivation of which was given back is
+        // not the run's to undo.
+        Some(
+            ends.into_iter()
+                .fold(first, |kept, next| match (kept, next) {
+                    (
+                        Deactivation::MayHaveChanged { at: a },
+                        Deactivation::MayHaveChanged { at: b },
+                    ) => Deactivation::MayHaveChanged { at: a.max(b) },
+                    (Deactivation::MayHaveChanged { .. }, _) => kept,
+                    (_, Deactivation::MayHaveChanged { .. }) => next,
+                    (Deactivation::Refused { .. }, _) => kept,
+                    (Deactivation::UndoneByTheRun, other) => other,
+                }),
+        )
+    }
+
+    /// How the deactivation whose intent is step `start` ended.
+    fn end_of(&self, start: usize, journal_end: DateTime<Utc>) -> Deactivation {
+        let later = &self.steps[start + 1..];
+        // The run gave the key back after this change (a lockout it averted).
+        if later
             .iter()
             .any(|step| step.what == KeyLine::Done && step.change.to == KeyStatus::Active)
         {
-            return Some(Deactivation::UndoneByTheRun);
+            return Deactivation::UndoneByTheRun;
         }
-        let ends = intents.iter().map(|&start| {
-            // The outcome of this change, not of a later one the other way.
-            let outcome = self.steps[start + 1..].iter().find(|step| {
-                step.change.to == KeyStatus::Inactive
-                    && matches!(
-                        step.what,
-                        KeyLine::Done | KeyLine::Refused { .. } | KeyLine::Unknown { .. }
-                    )
-            });
-            match outcome {
-                Some(step) if matches!(step.what, KeyLine::Refused { .. }) => {
-                    Deactivation::Refused { at: step.ts }
-                }
-                Some(step) => Deactivation::MayHaveChanged { at: step.ts },
-                None => Deactivation::MayHaveChanged { at: journal_end },
-            }
+        // The outcome of this change, not of a later one the other way.
+        let outcome = later.iter().find(|step| {
+            step.change.to == KeyStatus::Inactive
+                && matches!(
+                    step.what,
+                    KeyLine::Done | KeyLine::Refused { .. } | KeyLine::Unknown { .. }
+                )
         });
-        ends.reduce(|kept, next| match (kept, next) {
-            (Deactivation::MayHaveChanged { at: a }, Deactivation::MayHaveChanged { at: b }) => {
-                Deactivation::MayHaveChanged { at: a.max(b) }
+        match outcome {
+            Some(step) if matches!(step.what, KeyLine::Refused { .. }) => {
+                Deactivation::Refused { at: step.ts }
             }
-            (Deactivation::MayHaveChanged { .. }, _) => kept,
-            (_, other) => other,
-        })
+            Some(step) => Deactivation::MayHaveChanged { at: step.ts },
+            None => Deactivation::MayHaveChanged { at: journal_end },
+        }
     }
 }
 
@@ -337,6 +350,49 @@ mod tests {
         );
     }
 
+    /// User lines read as their kind; the run line as the run; a user-level intent
+    /// (keytrim writes none) as nothing.
+    #[test]
+    fn user_lines_read_as_their_kind() {
+        let user = |event| Entry::new(event, ACCOUNT, "alice");
+        let is = |entry: Entry, expected: UserLine<'_>| {
+            assert_eq!(
+                entry.typed(),
+                Line::User {
+                    user: "alice",
+                    what: expected
+                }
+            );
+        };
+        is(user(Event::Verified), UserLine::Verified);
+        is(user(Event::Unverified), UserLine::Unverified);
+        is(
+            user(Event::Declined).reason("no"),
+            UserLine::LeftAlone {
+                by: LeftBy::Declined,
+                reason: "no",
+            },
+        );
+        is(
+            user(Event::Failed).error("denied"),
+            UserLine::Failed {
+                error: "denied",
+                unknown: false,
+            },
+        );
+        assert_eq!(user(Event::Intent).typed(), Line::Nothing);
+        let mut run = user(Event::Run);
+        run.user_name = None;
+        run.run = Some(RunInfo {
+            mode: super::super::Mode::Apply,
+            source: "p.yaml".into(),
+            tool: "keytrim test".into(),
+            caller_arn: "arn:aws:iam::123456789012:user/ops".into(),
+            source_sha256: None,
+        });
+        assert!(matches!(run.typed(), Line::Run(_)));
+    }
+
     /// A deactivation ends as its first outcome the same way says; a give-back by the
     /// run (a lockout averted) wins; a call without an outcome may have landed until
     /// the journal's end.
@@ -378,6 +434,31 @@ mod tests {
             history(&lost),
             Some(Deactivation::MayHaveChanged { at: end })
         );
+        // Switched off, given back, switched off again: the second change is the
+        // run's to undo.
+        let again = [
+            off(Event::Intent),
+            off(Event::Done),
+            back(Event::Intent),
+            back(Event::Done),
+            off(Event::Intent),
+            off(Event::Done),
+        ];
+        assert!(matches!(
+            history(&again),
+            Some(Deactivation::MayHaveChanged { .. })
+        ));
+        // A refusal, then a change that may have landed: the change counts.
+        let retried = [
+            off(Event::Intent),
+            off(Event::Failed),
+            off(Event::Intent),
+            off(Event::Unknown),
+        ];
+        assert!(matches!(
+            history(&retried),
+            Some(Deactivation::MayHaveChanged { .. })
+        ));
         let found = [Entry::new(Event::Skipped, ACCOUNT, "alice").key(
             "AKIAALICE",
             KeyStatus::Inactive,

@@ -306,6 +306,25 @@ fn identity_problem(entry: &Entry) -> Option<String> {
     None
 }
 
+/// What is wrong with a line's shape, if anything: every reader takes a line by its
+/// kind (`Entry::typed`), so a line whose fields do not fit its event is refused rather
+/// than read as something else.
+fn shape_problem(entry: &Entry) -> Option<&'static str> {
+    let names_a_key = entry.access_key_id.is_some();
+    let names_a_change = entry.from.is_some() || entry.to.is_some();
+    let complete_change = entry.from.is_some() && entry.to.is_some();
+    if (entry.event == Event::Run) != entry.run.is_some() {
+        return Some("a `run` line says what run it is, and no other line does");
+    }
+    if names_a_key != names_a_change || (names_a_key && !complete_change) {
+        return Some("a line about a key names the key and its change (`from` and `to`)");
+    }
+    if names_a_key && matches!(entry.event, Event::Verified | Event::Unverified) {
+        return Some("a verification line is about a user, not one key");
+    }
+    None
+}
+
 /// Read a journal back. A last line cut short (the process died while writing it) is
 /// left out; any other bad line is an error naming its number.
 pub fn read(path: &Path) -> Result<Vec<Entry>> {
@@ -360,6 +379,9 @@ fn parse_lines(bytes: &[u8]) -> std::result::Result<Vec<Entry>, String> {
             Ok(entry) => {
                 // Rollback acts on what the journal names: only IAM identities pass.
                 if let Some(problem) = identity_problem(&entry) {
+                    return Err(format!("line {number}: {problem}"));
+                }
+                if let Some(problem) = shape_problem(&entry) {
                     return Err(format!("line {number}: {problem}"));
                 }
                 entries.push(entry);
@@ -453,6 +475,47 @@ mod tests {
         let err = read(&path).unwrap_err().to_string();
         assert!(err.contains("line 2: `alice"), "{err}");
         assert!(err.contains("is not an IAM user name"), "{err}");
+    }
+
+    /// Every reader takes a line by its kind, so a line whose fields do not fit its
+    /// event is refused, not read as another kind: a refusal without `from` would
+    /// otherwise read as a user's failure, and its key as changed.
+    #[test]
+    fn a_line_whose_fields_do_not_fit_its_event_is_refused() {
+        let line = |json: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("j.journal.jsonl");
+            Journal::create(&path, "123456789012", run_info()).unwrap();
+            let mut text = std::fs::read_to_string(&path).unwrap();
+            text.push_str(json);
+            text.push('\n');
+            std::fs::write(&path, &text).unwrap();
+            read(&path).map(|_| ()).map_err(|err| err.to_string())
+        };
+        let head =
+            r#"{"ts":"2026-11-29T12:00:00Z","account_id":"123456789012","user_name":"alice""#;
+        for (rest, problem) in [
+            (
+                r#","event":"failed","access_key_id":"AKIAEXAMPLE000000001","to":"Inactive"}"#,
+                "names the key and its change",
+            ),
+            (
+                r#","event":"done","from":"Active","to":"Inactive"}"#,
+                "names the key and its change",
+            ),
+            (r#","event":"run"}"#, "a `run` line says what run it is"),
+            (
+                r#","event":"verified","access_key_id":"AKIAEXAMPLE000000001","from":"Active","to":"Inactive"}"#,
+                "about a user, not one key",
+            ),
+        ] {
+            let err = line(&format!("{head}{rest}")).unwrap_err();
+            assert!(err.contains("line 2") && err.contains(problem), "{err}");
+        }
+        let fits = format!(
+            r#"{head},"event":"failed","access_key_id":"AKIAEXAMPLE000000001","from":"Active","to":"Inactive","error":"AccessDenied"}}"#
+        );
+        assert_eq!(line(&fits), Ok(()));
     }
 
     /// A failed write is remembered, so the run can stop starting changes. /dev/full
