@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use crate::aws::iam;
-use crate::aws::{self, ConnectOptions};
+use crate::aws::ConnectOptions;
 use crate::change::reporter::Reporter;
 use crate::error::Result;
 use crate::exit::ExitStatus;
@@ -20,8 +19,8 @@ use crate::rule::Decision;
 
 use super::execute::{ChangeBudget, Interrupt, Outcome, UserChange};
 use super::{
-    ChangeRun, ConfirmedRun, JournalTarget, RunMode, RunOptions, RunSetup, guard_account,
-    require_confirmation_channel,
+    ChangeRun, ConfirmedRun, JournalTarget, RunMode, RunOptions, RunSetup, RunTarget,
+    reach_and_guard,
 };
 
 /// `keytrim apply PLAN...`
@@ -56,26 +55,20 @@ pub(crate) async fn apply(
             Ok((path.clone(), plan, digest))
         })
         .collect::<Result<_>>()?;
-    require_confirmation_channel(options, Mode::Apply, reporter)?;
-    let config = aws::load_config(connect).await?;
-    let clients = aws::Clients::new(&config);
-    let caller = iam::caller(&clients).await?;
-    // Every plan's account is reached and guarded before any change.
-    let mut ready = Vec::new();
-    for (path, plan, digest) in loaded {
-        let (plan_clients, plan_caller) = match org_role {
-            Some(role) if plan.account_id != caller.account_id => {
-                let arn = aws::role_arn(&plan.partition, &plan.account_id, role);
-                let assumed =
-                    aws::Clients::new(&aws::assume_role(&config, &arn, "keytrim-apply").await?);
-                let assumed_caller = iam::caller(&assumed).await?;
-                (assumed, assumed_caller)
-            }
-            _ => (clients.clone(), caller.clone()),
-        };
-        guard_account(&plan_caller, &plan.account_id, &path)?;
-        ready.push((path, plan, digest, plan_clients, plan_caller));
-    }
+    let targets: Vec<RunTarget<'_>> = loaded
+        .iter()
+        .map(|(path, plan, _)| RunTarget {
+            source: path,
+            account_id: &plan.account_id,
+            partition: &plan.partition,
+        })
+        .collect();
+    let reached =
+        reach_and_guard(connect, Mode::Apply, &targets, org_role, options, reporter).await?;
+    let ready = loaded
+        .into_iter()
+        .zip(reached)
+        .map(|((path, plan, digest), (clients, caller))| (path, plan, digest, clients, caller));
     let interrupt = Interrupt::default();
     // One budget for every plan of the run.
     let budget = options

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::aws::Clients;
+use crate::aws::{Clients, ConnectOptions};
 use crate::bounded;
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
@@ -176,6 +176,53 @@ fn require_confirmation_channel(
         });
     }
     Ok(())
+}
+
+/// Where one run acts: the file it replays, and the account and partition that file
+/// names.
+pub(crate) struct RunTarget<'a> {
+    pub source: &'a Path,
+    pub account_id: &'a str,
+    pub partition: &'a str,
+}
+
+/// The one way apply and rollback reach their accounts: refuse first when nobody can
+/// confirm, then load the configuration, find the caller, and reach every target's
+/// account (through `org_role`, in the target's own partition, when it is not the
+/// caller's) and guard it, every one before the first change. Clients and caller per
+/// target, in order.
+pub(crate) async fn reach_and_guard(
+    connect: &ConnectOptions,
+    mode: Mode,
+    targets: &[RunTarget<'_>],
+    org_role: Option<&str>,
+    options: &RunOptions,
+    reporter: &dyn Reporter,
+) -> Result<Vec<(Clients, Caller)>> {
+    require_confirmation_channel(options, mode, reporter)?;
+    let config = crate::aws::load_config(connect).await?;
+    let own_clients = Clients::new(&config);
+    let own_caller = crate::aws::iam::caller(&own_clients).await?;
+    // How the session shows in CloudTrail.
+    let session = match mode {
+        Mode::Apply => "keytrim-apply",
+        Mode::Rollback => "keytrim-rollback",
+    };
+    let mut reached = Vec::with_capacity(targets.len());
+    for target in targets {
+        let (clients, caller) = match org_role {
+            Some(role) if own_caller.account_id != target.account_id => {
+                let arn = crate::aws::role_arn(target.partition, target.account_id, role);
+                let assumed = Clients::new(&crate::aws::assume_role(&config, &arn, session).await?);
+                let caller = crate::aws::iam::caller(&assumed).await?;
+                (assumed, caller)
+            }
+            _ => (own_clients.clone(), own_caller.clone()),
+        };
+        guard_account(&caller, target.account_id, target.source)?;
+        reached.push((clients, caller));
+    }
+    Ok(reached)
 }
 
 /// The caller, refusing unless it is in `account_id`.

@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 
-use crate::aws::iam;
-use crate::aws::{self, ConnectOptions};
+use crate::aws::ConnectOptions;
 use crate::change::reporter::Reporter;
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
@@ -14,10 +13,7 @@ use crate::journal::{self, Deactivation, Entry, Mode};
 
 use super::drift::ChangedKey;
 use super::execute::{Interrupt, UserChange};
-use super::{
-    ChangeRun, JournalTarget, RunMode, RunOptions, RunSetup, guard_account,
-    require_confirmation_channel,
-};
+use super::{ChangeRun, JournalTarget, RunMode, RunOptions, RunSetup, RunTarget, reach_and_guard};
 
 /// The keys to re-activate, per user in journal order: every key with an intent to go
 /// Inactive that ended `done`, that ended `unknown` (no clear answer), or that has no
@@ -72,6 +68,9 @@ fn rollback_journal_path(apply_journal: &Path) -> PathBuf {
 struct ApplyJournal {
     path: PathBuf,
     account_id: String,
+    /// The partition of the apply's caller (its run line's ARN): the apply's account is
+    /// in it, and its role is reached there.
+    partition: String,
     users: Vec<(String, Vec<ChangedKey>)>,
     sha256: String,
 }
@@ -90,9 +89,23 @@ fn read_apply_journal(path: &Path) -> Result<ApplyJournal> {
                 .to_string(),
         });
     }
+    let partition = run
+        .caller_arn
+        .split(':')
+        .nth(1)
+        .filter(|partition| crate::plan::validate::is_partition(partition))
+        .ok_or_else(|| Error::Journal {
+            path: path.display().to_string(),
+            detail: format!(
+                "the run line's caller `{}` is not an ARN naming its partition",
+                crate::term::escape(&run.caller_arn)
+            ),
+        })?
+        .to_string();
     Ok(ApplyJournal {
         path: path.to_path_buf(),
         account_id: first.account_id.clone(),
+        partition,
         users: keys_to_reactivate(&entries),
         sha256: crate::digest::sha256_hex(&bytes),
     })
@@ -144,29 +157,28 @@ pub(crate) async fn rollback(
         .map(|path| read_apply_journal(path))
         .collect::<Result<_>>()?;
     drop_refused_keys_another_journal_restores(&mut journals);
-    require_confirmation_channel(options, Mode::Rollback, reporter)?;
-    let config = aws::load_config(connect).await?;
-    let own_clients = aws::Clients::new(&config);
-    let own_caller = iam::caller(&own_clients).await?;
-    let mut ready = Vec::new();
-    for applied in journals {
-        let (clients, caller) = match org_role {
-            Some(role) if own_caller.account_id != applied.account_id => {
-                let arn = aws::role_arn(own_caller.partition(), &applied.account_id, role);
-                let clients =
-                    aws::Clients::new(&aws::assume_role(&config, &arn, "keytrim-rollback").await?);
-                let caller = iam::caller(&clients).await?;
-                (clients, caller)
-            }
-            _ => (own_clients.clone(), own_caller.clone()),
-        };
-        guard_account(&caller, &applied.account_id, &applied.path)?;
-        ready.push((applied, clients, caller));
-    }
+    let targets: Vec<RunTarget<'_>> = journals
+        .iter()
+        .map(|applied| RunTarget {
+            source: &applied.path,
+            account_id: &applied.account_id,
+            partition: &applied.partition,
+        })
+        .collect();
+    let reached = reach_and_guard(
+        connect,
+        Mode::Rollback,
+        &targets,
+        org_role,
+        options,
+        reporter,
+    )
+    .await?;
+    let ready = journals.into_iter().zip(reached);
     let interrupt = Interrupt::default();
     // Every rollback's journal is started before the first prompt.
     let mut started = Vec::new();
-    for (applied, clients, caller) in ready {
+    for (applied, (clients, caller)) in ready {
         let run = ChangeRun::start(RunSetup {
             mode: RunMode::new(Mode::Rollback, options.dry_run),
             clients,
@@ -370,6 +382,7 @@ mod tests {
         let journal = |account: &str, keys: Vec<ChangedKey>| ApplyJournal {
             path: PathBuf::from("j.journal.jsonl"),
             account_id: account.into(),
+            partition: "aws".into(),
             users: vec![("alice".into(), keys)],
             sha256: String::new(),
         };

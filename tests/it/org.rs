@@ -279,27 +279,33 @@ fn apply_with_org_role_changes_each_plan_in_its_own_account() {
 
 /// A member account's apply journal is rolled back through the same role, with the
 /// same account guard.
-#[test]
-fn rollback_with_org_role_restores_a_member_account() {
-    let (mut iam, [first, _], [_, first_old, _]) = organization();
+/// The Organization audited with the role, and `member`'s plan applied through it; the
+/// apply's journal.
+fn audited_and_applied_in(iam: &LocalIam, member: &str) -> std::path::PathBuf {
     iam.keytrim()
         .args(["audit", "--org-role", ROLE])
         .assert()
         .code(3);
     iam.keytrim()
         .args(["apply", "--yes", "--org-role", ROLE])
-        .arg(format!("plans/{first}.yaml"))
+        .arg(format!("plans/{member}.yaml"))
         .assert()
         .code(0);
-    let journal = support::journals(iam.dir())
+    support::journals(iam.dir())
         .into_iter()
         .find(|path| {
             path.file_name()
                 .unwrap()
                 .to_string_lossy()
-                .starts_with(&first)
+                .starts_with(member)
         })
-        .expect("the member's journal");
+        .expect("the member's journal")
+}
+
+#[test]
+fn rollback_with_org_role_restores_a_member_account() {
+    let (mut iam, [first, _], [_, first_old, _]) = organization();
+    let journal = audited_and_applied_in(&iam, &first);
 
     // Without the role, the caller's own account is not the journal's: refused.
     iam.keytrim()
@@ -490,4 +496,47 @@ fn iam_policy_names_the_partition_and_each_phases_role() {
         .output()
         .unwrap();
     assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+}
+
+/// Rollback reaches a member through the role in the partition the apply ran in (its
+/// journal's caller), as apply does with the plan's, not in the partition of whoever
+/// runs the rollback: both go through one function now.
+#[test]
+fn rollback_assumes_the_role_in_the_journals_partition() {
+    let (iam, [first, _], _) = organization();
+    let journal = audited_and_applied_in(&iam, &first);
+    // The apply ran in another partition (as its run line's caller says).
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let moved = text.replacen(
+        "\"caller_arn\":\"arn:aws:",
+        "\"caller_arn\":\"arn:aws-us-gov:",
+        1,
+    );
+    assert_ne!(moved, text);
+    std::fs::write(&journal, moved).unwrap();
+
+    iam.start_recording();
+    let _ = iam
+        .keytrim()
+        .args(["rollback", "--yes", "--dry-run", "--org-role", ROLE])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    let roles: Vec<String> = iam
+        .recorded_calls()
+        .into_iter()
+        .filter(|call| call.iter().any(|(k, v)| k == "Action" && v == "AssumeRole"))
+        .filter_map(|call| {
+            call.into_iter()
+                .find(|(k, _)| k == "RoleArn")
+                .map(|(_, v)| v)
+        })
+        .collect();
+    assert_eq!(
+        roles,
+        [format!(
+            "arn%3Aaws-us-gov%3Aiam%3A%3A{first}%3Arole%2F{ROLE}"
+        )],
+        "the role is reached in the journal's partition"
+    );
 }
