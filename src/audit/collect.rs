@@ -18,8 +18,8 @@ pub(crate) struct Scope {
     /// Only these users (all users when empty).
     pub users: Vec<String>,
     pub source: Source,
-    /// Calls in flight at once.
-    pub concurrency: usize,
+    /// Calls in flight at once, and users in progress.
+    pub concurrency: crate::aws::concurrency::Concurrency,
     /// Advanced once per user looked at (hidden unless stderr is a terminal).
     pub progress: crate::progress::SharedProgress,
 }
@@ -94,13 +94,13 @@ struct Gathered {
 async fn gather(
     clients: &Clients,
     users: tokio::sync::mpsc::Receiver<Result<(String, String)>>,
-    concurrency: usize,
+    concurrency: crate::aws::concurrency::Concurrency,
     progress: &crate::progress::SharedProgress,
 ) -> Result<Gathered> {
     let (clients, tick) = (clients.clone(), progress.clone());
     // More users in progress than calls may be in flight (the account's gate holds
     // the calls to `concurrency`): a user backing off leaves its place to another.
-    let in_progress = concurrency * crate::aws::in_flight::IN_PROGRESS_PER_PLACE;
+    let in_progress = concurrency.users_in_progress();
     let facts = bounded::try_map_received(users, in_progress, move |(name, arn)| {
         let (clients, tick) = (clients.clone(), tick.clone());
         async move {

@@ -33,17 +33,6 @@ use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::retry::ErrorKind;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// The run's budget, by default, in accounts' worth of `--concurrency`: what 4 accounts
-/// audited at once allowed before the budget was shared.
-pub(crate) const ACCOUNTS_AT_FULL_SPEED: usize = 4;
-/// Calls in flight at once in the whole run, by default.
-pub(crate) const DEFAULT_RUN_CALLS: usize = ACCOUNTS_AT_FULL_SPEED * DEFAULT_ACCOUNT_CALLS;
-/// Calls in flight at once in one account, by default (`--concurrency`).
-pub(crate) const DEFAULT_ACCOUNT_CALLS: usize = 8;
-/// Users (or accounts) kept in progress per place: while one waits out a back-off or
-/// makes its calls in series, another has a call ready for the place.
-pub(crate) const IN_PROGRESS_PER_PLACE: usize = 2;
-
 /// What the window multiplies itself by when IAM throttles.
 const DECREASE: f64 = 0.5;
 
@@ -81,12 +70,6 @@ impl CallLimits {
             https: https_client(),
             attempt_timeout: super::ATTEMPT_TIMEOUT,
         }
-    }
-}
-
-impl Default for CallLimits {
-    fn default() -> Self {
-        CallLimits::new(DEFAULT_RUN_CALLS, DEFAULT_ACCOUNT_CALLS)
     }
 }
 

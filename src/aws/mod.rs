@@ -5,6 +5,7 @@
 //! UpdateAccessKey), `accounts` the Organizations calls.
 
 pub(crate) mod accounts;
+pub(crate) mod concurrency;
 pub(crate) mod credential_report;
 pub(crate) mod iam;
 pub(crate) mod in_flight;

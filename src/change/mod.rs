@@ -32,7 +32,8 @@ use execute::{ChangeBudget, Interrupt, Outcome, RunState, StopCause, UserChange,
 pub(crate) struct RunOptions {
     pub yes: bool,
     pub dry_run: bool,
-    pub concurrency: usize,
+    /// `--concurrency` and `--max-in-flight`.
+    pub concurrency: crate::aws::concurrency::Concurrency,
     pub verify_timeout: Duration,
     /// apply `--max-changes`: keys the whole run may change.
     pub max_changes: Option<usize>,
@@ -47,9 +48,9 @@ impl RunOptions {
     /// closely as `--concurrency` allows (one at a time with `--concurrency 1`).
     fn users_in_progress(&self) -> usize {
         if self.max_changes.is_some() {
-            self.concurrency
+            self.concurrency.per_account()
         } else {
-            self.concurrency * crate::aws::in_flight::IN_PROGRESS_PER_PLACE
+            self.concurrency.users_in_progress()
         }
     }
 

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use crate::audit::collect::Scope;
 use crate::audit::{self, AuditInputs, ManyOptions};
+use crate::aws::concurrency::Concurrency;
 use crate::error::{Error, Result};
 use crate::exemptions::Exemptions;
 use crate::exit::ExitStatus;
@@ -46,7 +47,7 @@ fn audit_inputs(settings: &Settings, args: &AuditArgs) -> Result<AuditInputs> {
         scope: Scope {
             users: args.users.clone(),
             source,
-            concurrency: args.concurrency as usize,
+            concurrency: Concurrency::new(args.concurrency, args.max_in_flight),
             // One bar for a single account; accounts run in parallel, so none for many.
             progress: if settings.profiles.len() > 1 || args.org_role.is_some() {
                 std::sync::Arc::new(NoProgress)
@@ -61,7 +62,7 @@ fn audit_inputs(settings: &Settings, args: &AuditArgs) -> Result<AuditInputs> {
 
 pub(super) async fn run(settings: &Settings, args: AuditArgs) -> Result<ExitStatus> {
     let inputs = audit_inputs(settings, &args)?;
-    let connect = settings.connect_with(args.concurrency, args.max_in_flight);
+    let connect = settings.connect_with(Concurrency::new(args.concurrency, args.max_in_flight));
     let many = ManyOptions {
         only: args.accounts.clone(),
         except: args.exclude_accounts.clone(),

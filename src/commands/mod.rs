@@ -17,7 +17,7 @@ mod show;
 use std::path::Path;
 
 use crate::aws::ConnectOptions;
-use crate::aws::in_flight::CallLimits;
+use crate::aws::concurrency::Concurrency;
 use crate::change::RunOptions;
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
@@ -42,7 +42,7 @@ impl Settings {
                 region: global.region.clone(),
                 endpoint_url: global.endpoint_url.clone(),
                 max_attempts: global.max_attempts,
-                calls: CallLimits::default(),
+                calls: Concurrency::default().limits(),
             },
             profiles: global.profile.clone(),
             quiet: global.quiet,
@@ -52,20 +52,10 @@ impl Settings {
 }
 
 impl Settings {
-    /// How to reach AWS with at most `concurrency` calls in flight in each account and
-    /// `max_in_flight` in the whole run (4 accounts' worth when not given).
-    pub(crate) fn connect_with(
-        &self,
-        concurrency: u32,
-        max_in_flight: Option<u32>,
-    ) -> ConnectOptions {
-        let per_account = concurrency as usize;
-        let run = max_in_flight.map_or(
-            crate::aws::in_flight::ACCOUNTS_AT_FULL_SPEED * per_account,
-            |n| n as usize,
-        );
+    /// How to reach AWS under `concurrency`.
+    pub(crate) fn connect_with(&self, concurrency: Concurrency) -> ConnectOptions {
         ConnectOptions {
-            calls: CallLimits::new(run, per_account),
+            calls: concurrency.limits(),
             ..self.connect.clone()
         }
     }
@@ -190,14 +180,19 @@ fn run_options(change: &ChangeArgs) -> RunOptions {
     RunOptions {
         yes: change.yes,
         dry_run: change.dry_run,
-        concurrency: change.concurrency as usize,
+        concurrency: change_concurrency(change),
         verify_timeout: std::time::Duration::from_secs(change.verify_timeout),
         max_changes: None,
         accounts_in_progress: change.account_concurrency as usize,
     }
 }
 
-/// How apply and rollback reach AWS: `--concurrency` and `--max-in-flight`.
+/// Apply's and rollback's `--concurrency` and `--max-in-flight`, as one value.
+fn change_concurrency(change: &ChangeArgs) -> Concurrency {
+    Concurrency::new(change.concurrency, change.max_in_flight)
+}
+
+/// How apply and rollback reach AWS.
 fn change_connect(settings: &Settings, change: &ChangeArgs) -> ConnectOptions {
-    settings.connect_with(change.concurrency, change.max_in_flight)
+    settings.connect_with(change_concurrency(change))
 }

@@ -111,7 +111,7 @@ pub struct ChangeArgs {
     pub dry_run: bool,
 
     /// AWS calls in flight at once (fewer while IAM throttles).
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    #[arg(long, value_name = "N", default_value_t = crate::aws::concurrency::DEFAULT_ACCOUNT_CALLS, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub concurrency: u32,
 
     /// Plans (accounts) changed at once, with several plans or journals; one at a time
@@ -232,7 +232,7 @@ pub struct AuditArgs {
     pub source: SourceArg,
 
     /// AWS calls in flight at once, per account (fewer while IAM throttles).
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    #[arg(long, value_name = "N", default_value_t = crate::aws::concurrency::DEFAULT_ACCOUNT_CALLS, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub concurrency: u32,
 
     /// Audit every ACTIVE account of the AWS Organization by assuming this role in each
