@@ -1,0 +1,625 @@
+//! The change engine's tests: each user's work against mocked IAM answers
+//! (aws-smithy-mocks), for what neither moto nor the fault proxy can show.
+
+use super::key_change::{CONFIRMING_LISTINGS, UNCLEAR_ROUNDS};
+use super::*;
+use aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput;
+use aws_sdk_iam::operation::update_access_key::UpdateAccessKeyOutput;
+use aws_sdk_iam::types::AccessKeyMetadata;
+use aws_sdk_iam::types::StatusType;
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+const OLD: &str = "AKIAOLDOLDOLDOLD0001";
+const NEW: &str = "AKIANEWNEWNEWNEW0002";
+
+fn listing(old: StatusType) -> ListAccessKeysOutput {
+    let key = |id: &str, status: StatusType| {
+        AccessKeyMetadata::builder()
+            .user_name("alice")
+            .access_key_id(id)
+            .status(status)
+            .create_date(aws_sdk_iam::primitives::DateTime::from_secs(1_790_000_000))
+            .build()
+    };
+    ListAccessKeysOutput::builder()
+        .access_key_metadata(key(OLD, old))
+        .access_key_metadata(key(NEW, StatusType::Active))
+        .build()
+        .unwrap()
+}
+
+fn context(iam: aws_sdk_iam::Client, journal: Arc<Journal>) -> RunState {
+    RunState {
+        clients: Clients::with_mock_iam(iam),
+        account_id: "123456789012".into(),
+        mode: super::super::RunMode::Apply,
+        journal: Some(journal),
+        interrupt: Interrupt::default(),
+        verify_timeout: Duration::from_secs(30),
+        budget: None,
+    }
+}
+
+fn journal(dir: &tempfile::TempDir) -> Arc<Journal> {
+    Arc::new(
+        Journal::create(
+            &dir.path().join("j.journal.jsonl"),
+            "123456789012",
+            crate::journal::RunInfo {
+                mode: crate::journal::Mode::Apply,
+                source: "plan.yaml".into(),
+                tool: "test".into(),
+                caller_arn: "arn:aws:iam::123456789012:user/t".into(),
+                source_sha256: None,
+            },
+        )
+        .unwrap(),
+    )
+}
+
+/// IAM is eventually consistent: the first listings after the change may still show
+/// the key Active. Verification polls until two listings in a row show it Inactive.
+#[tokio::test(start_paused = true)]
+async fn verification_waits_for_eventual_consistency() {
+    let update = mock!(aws_sdk_iam::Client::update_access_key)
+        .then_output(|| UpdateAccessKeyOutput::builder().build());
+    let list = mock!(aws_sdk_iam::Client::list_access_keys)
+        .sequence()
+        .output(|| listing(StatusType::Active))
+        .times(3)
+        .output(|| listing(StatusType::Inactive))
+        .repeatedly()
+        .build();
+    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(iam, journal(&dir));
+    let outcome = deactivate_old_keeping_new(&ctx).await;
+    assert_eq!(
+        outcome,
+        Outcome::Verified {
+            changed: vec![OLD.into()],
+            unchanged: vec![]
+        }
+    );
+    assert_eq!(update.num_calls(), 1);
+    assert_eq!(list.num_calls(), 3 + CONFIRMING_LISTINGS);
+}
+
+/// A deactivation IAM never shows within the timeout is undone: a lagging listing
+/// cannot show whether someone switched the kept key off meanwhile, so keytrim
+/// gives the key back rather than risk a user with no working key.
+#[tokio::test(start_paused = true)]
+async fn a_deactivation_never_seen_is_undone_after_the_timeout() {
+    let update = mock!(aws_sdk_iam::Client::update_access_key)
+        .then_output(|| UpdateAccessKeyOutput::builder().build());
+    let list =
+        mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| listing(StatusType::Active));
+    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(iam, journal(&dir));
+    let started = tokio::time::Instant::now();
+    let outcome = deactivate_old_keeping_new(&ctx).await;
+    let Outcome::LockoutAverted {
+        deactivated,
+        restored,
+        reason,
+    } = outcome
+    else {
+        panic!("expected the change to be undone, got {outcome:?}");
+    };
+    assert_eq!(
+        (deactivated, restored),
+        (vec![OLD.into()], vec![OLD.into()])
+    );
+    assert!(
+        reason.contains("was not seen Inactive within 30 s")
+            && reason.contains("re-activated AKIAOLD"),
+        "{reason}"
+    );
+    assert!(started.elapsed() <= Duration::from_secs(30));
+    assert_eq!(update.num_calls(), 2, "the deactivation and its undoing");
+    assert_journals_the_change_given_back(&ctx);
+}
+
+/// A re-activation (rollback) IAM never shows within the timeout is unverified:
+/// nobody can be locked out by a key switched on.
+#[tokio::test(start_paused = true)]
+async fn a_reactivation_never_seen_is_unverified_after_the_timeout() {
+    let update = mock!(aws_sdk_iam::Client::update_access_key)
+        .then_output(|| UpdateAccessKeyOutput::builder().build());
+    let list =
+        mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| listing(StatusType::Inactive));
+    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(iam, journal(&dir));
+    let started = tokio::time::Instant::now();
+    let outcome = change_and_verify(
+        &ctx,
+        "alice",
+        &[OLD.to_string()],
+        KeyStatus::Inactive,
+        KeyStatus::Active,
+        Vec::new(),
+        vec![(OLD.into(), KeyStatus::Active)],
+    )
+    .await
+    .unwrap();
+    let Outcome::Unverified { changed, reason } = outcome else {
+        panic!("expected unverified, got {outcome:?}");
+    };
+    assert_eq!(changed, [OLD]);
+    assert!(
+        reason.contains("was not seen Active within 30 s"),
+        "{reason}"
+    );
+    assert!(started.elapsed() <= Duration::from_secs(30));
+    assert_eq!(
+        events(&ctx),
+        [Event::Run, Event::Intent, Event::Done, Event::Unverified]
+    );
+}
+
+/// A lagging listing shows the change (OLD Inactive) and the kept key still
+/// Active; the next shows the kept key switched off by someone else. No decision
+/// rests on one listing: keytrim gives OLD back.
+#[tokio::test(start_paused = true)]
+async fn one_listing_that_shows_the_change_is_not_enough_to_call_the_user_safe() {
+    let update = mock!(aws_sdk_iam::Client::update_access_key)
+        .then_output(|| UpdateAccessKeyOutput::builder().build());
+    let list = mock!(aws_sdk_iam::Client::list_access_keys)
+        .sequence()
+        .output(|| listing(StatusType::Inactive))
+        .output(both_inactive)
+        .repeatedly()
+        .build();
+    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(iam, journal(&dir));
+    let outcome = deactivate_old_keeping_new(&ctx).await;
+    assert!(
+        matches!(&outcome, Outcome::LockoutAverted { restored, .. } if restored == &[OLD]),
+        "{outcome:?}"
+    );
+}
+
+/// A lagging listing still shows the key keytrim just switched off as Active, and
+/// already shows the kept key switched off: there is an Active key in the listing,
+/// but not the one that stays. keytrim gives OLD back at once.
+#[tokio::test(start_paused = true)]
+async fn a_listing_with_the_kept_key_off_undoes_the_change_though_another_key_shows_active() {
+    let update = mock!(aws_sdk_iam::Client::update_access_key)
+        .then_output(|| UpdateAccessKeyOutput::builder().build());
+    let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| {
+        let mut stale = listing(StatusType::Active);
+        stale.access_key_metadata[1].status = Some(StatusType::Inactive);
+        stale
+    });
+    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(iam, journal(&dir));
+    let started = tokio::time::Instant::now();
+    let outcome = deactivate_old_keeping_new(&ctx).await;
+    assert!(
+        matches!(&outcome, Outcome::LockoutAverted { restored, reason, .. }
+            if restored == &[OLD] && reason.contains("showed the key to keep switched off")),
+        "{outcome:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn a_budget_gives_whole_users_or_nothing() {
+    let budget = ChangeBudget::new(3);
+    assert!(budget.take(2));
+    assert!(!budget.take(2), "2 more would make 4 of 3");
+    assert!(budget.take(1));
+    assert!(!budget.take(1));
+}
+
+/// UpdateAccessKey that only ever gets a server error: no clear answer.
+fn unanswered_update() -> aws_smithy_mocks::Rule {
+    mock!(aws_sdk_iam::Client::update_access_key)
+        .sequence()
+        .http_status(500, None)
+        .repeatedly()
+        .build()
+}
+
+/// Both keys Inactive: someone switched off the kept one too.
+fn both_inactive() -> ListAccessKeysOutput {
+    let mut listing = listing(StatusType::Inactive);
+    listing.access_key_metadata[1].status = Some(StatusType::Inactive);
+    listing
+}
+
+/// Deactivate OLD, expecting it Inactive and NEW still Active.
+async fn deactivate_old_keeping_new(ctx: &RunState) -> Outcome {
+    change_and_verify(
+        ctx,
+        "alice",
+        &[OLD.to_string()],
+        KeyStatus::Active,
+        KeyStatus::Inactive,
+        Vec::new(),
+        vec![
+            (OLD.into(), KeyStatus::Inactive),
+            (NEW.into(), KeyStatus::Active),
+        ],
+    )
+    .await
+    .unwrap()
+}
+
+/// Deactivate OLD and expect it Inactive.
+async fn deactivate_old(ctx: &RunState) -> Outcome {
+    change_and_verify(
+        ctx,
+        "alice",
+        &[OLD.to_string()],
+        KeyStatus::Active,
+        KeyStatus::Inactive,
+        Vec::new(),
+        vec![(OLD.into(), KeyStatus::Inactive)],
+    )
+    .await
+    .unwrap()
+}
+
+/// The journal of a deactivation keytrim gave back: its intent and done, the
+/// re-activation's intent and done, and the user's `drifted` line.
+fn assert_journals_the_change_given_back(ctx: &RunState) {
+    let entries = crate::journal::read(ctx.journal.as_ref().unwrap().path()).unwrap();
+    let lines: Vec<(Event, Option<KeyStatus>)> = entries.iter().map(|e| (e.event, e.to)).collect();
+    assert_eq!(
+        lines,
+        [
+            (Event::Run, None),
+            (Event::Intent, Some(KeyStatus::Inactive)),
+            (Event::Done, Some(KeyStatus::Inactive)),
+            (Event::Intent, Some(KeyStatus::Active)),
+            (Event::Done, Some(KeyStatus::Active)),
+            (Event::Drifted, None),
+        ]
+    );
+}
+
+fn events(ctx: &RunState) -> Vec<Event> {
+    crate::journal::read(ctx.journal.as_ref().unwrap().path())
+        .unwrap()
+        .iter()
+        .map(|e| e.event)
+        .collect()
+}
+
+/// A server error gives no clear answer (the SDK retries it, and an earlier attempt
+/// may have landed): the key is read back, and IAM shows it Inactive, so the change
+/// is journaled `done`, not `failed`.
+#[tokio::test(start_paused = true)]
+async fn an_update_without_a_clear_answer_is_read_back_as_done() {
+    let update = unanswered_update();
+    let list =
+        mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| listing(StatusType::Inactive));
+    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(iam, journal(&dir));
+    let outcome = deactivate_old(&ctx).await;
+    assert_eq!(
+        outcome,
+        Outcome::Verified {
+            changed: vec![OLD.into()],
+            unchanged: vec![]
+        }
+    );
+    assert_eq!(
+        events(&ctx),
+        [Event::Run, Event::Intent, Event::Done, Event::Verified]
+    );
+    let entries = crate::journal::read(ctx.journal.as_ref().unwrap().path()).unwrap();
+    let reason = entries[2].reason.as_deref().unwrap();
+    assert!(
+        reason.contains("no clear answer") && reason.contains("shows it Inactive"),
+        "{reason}"
+    );
+}
+
+/// No clear answer, and the read-back fails too: the key's outcome is journaled as
+/// unknown (rollback lets live state decide), never as failed. The listings that
+/// watch the kept key fail as well, so keytrim cannot tell the user still has a
+/// working key: it tries to give the key back, and with IAM failing every call,
+/// says the user may have none.
+#[tokio::test(start_paused = true)]
+async fn an_update_that_cannot_be_read_back_is_unknown() {
+    let update = unanswered_update();
+    let list = mock!(aws_sdk_iam::Client::list_access_keys)
+        .sequence()
+        .http_status(503, None)
+        .repeatedly()
+        .build();
+    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(iam, journal(&dir));
+    let outcome = deactivate_old(&ctx).await;
+    let Outcome::LockoutAverted {
+        restored, reason, ..
+    } = outcome
+    else {
+        panic!("expected the change to be undone, got {outcome:?}");
+    };
+    assert!(restored.is_empty());
+    assert!(
+        reason.contains("reading the keys back failed too")
+            && reason.contains("MAY HAVE NO ACTIVE KEY"),
+        "{reason}"
+    );
+    let entries = crate::journal::read(ctx.journal.as_ref().unwrap().path()).unwrap();
+    let lines: Vec<(Event, Option<KeyStatus>)> = entries.iter().map(|e| (e.event, e.to)).collect();
+    assert_eq!(
+        lines,
+        [
+            (Event::Run, None),
+            (Event::Intent, Some(KeyStatus::Inactive)),
+            (Event::Unknown, Some(KeyStatus::Inactive)),
+            (Event::Intent, Some(KeyStatus::Active)),
+            (Event::Unknown, Some(KeyStatus::Active)),
+            (Event::Drifted, None),
+        ]
+    );
+}
+
+/// No clear answer, and IAM still shows the key Active: it may yet change
+/// (eventual consistency), so the outcome is unknown rather than failed.
+#[tokio::test(start_paused = true)]
+async fn an_update_read_back_unchanged_is_unknown_not_failed() {
+    let update = unanswered_update();
+    let list =
+        mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| listing(StatusType::Active));
+    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(iam, journal(&dir));
+    let outcome = deactivate_old(&ctx).await;
+    // Never seen changed within the timeout: undone (the undoing gets no clear
+    // answer either, and a stale listing showing the key Active proves nothing).
+    assert!(
+        matches!(&outcome, Outcome::LockoutAverted { reason, .. }
+            if reason.contains("still shows it Active after 3 rounds")
+                && reason.contains("a listing cannot tell")),
+        "{outcome:?}"
+    );
+    let events = events(&ctx);
+    assert_eq!(&events[..3], [Event::Run, Event::Intent, Event::Unknown]);
+    // Sent again while IAM showed it unchanged: setting a status is idempotent.
+    assert!(
+        update.num_calls() >= UNCLEAR_ROUNDS,
+        "{}",
+        update.num_calls()
+    );
+    // Each round's read-back, then listings that watch the kept key until the
+    // verification's timeout: 30 s of back-off capped at 4 s is more than 8.
+    assert!(
+        list.num_calls() > UNCLEAR_ROUNDS + 8,
+        "{}",
+        list.num_calls()
+    );
+}
+
+fn refused_update(code: &'static str) -> aws_smithy_mocks::Rule {
+    use aws_sdk_iam::operation::update_access_key::UpdateAccessKeyError;
+    mock!(aws_sdk_iam::Client::update_access_key).then_error(move || {
+        UpdateAccessKeyError::generic(
+            aws_sdk_iam::error::ErrorMetadata::builder()
+                .code(code)
+                .message("not allowed")
+                .build(),
+        )
+    })
+}
+
+/// IAM answered with an error and the key reads back unchanged: the journal says
+/// `failed`, after its intent.
+#[tokio::test]
+async fn a_failed_update_is_journaled_as_failed_after_its_intent() {
+    let update = refused_update("AccessDenied");
+    let list =
+        mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| listing(StatusType::Active));
+    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(iam, journal(&dir));
+    let outcome = change_and_verify(
+        &ctx,
+        "alice",
+        &[OLD.to_string()],
+        KeyStatus::Active,
+        KeyStatus::Inactive,
+        Vec::new(),
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::Failed {
+            changed: vec![],
+            error: "iam:UpdateAccessKey failed: AccessDenied: not allowed".into()
+        }
+    );
+    let entries = crate::journal::read(ctx.journal.as_ref().unwrap().path()).unwrap();
+    assert_eq!(entries[1].event, Event::Intent);
+    assert_eq!(entries[2].event, Event::Failed);
+    assert_eq!(
+        entries[2].error.as_deref(),
+        Some(
+            "iam:UpdateAccessKey failed: AccessDenied: not allowed; reading the key back shows it unchanged (Active)"
+        )
+    );
+    assert_eq!(list.num_calls(), 1, "one read-back");
+}
+
+/// The call succeeds and the disk fills before its `done` line: the key was
+/// changed, so the user's report names it, and the run stops.
+#[tokio::test]
+async fn a_change_whose_done_line_cannot_be_written_is_still_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = journal(&dir);
+    let filled = Arc::clone(&journal);
+    let update = mock!(aws_sdk_iam::Client::update_access_key).then_output(move || {
+        filled.fill_disk();
+        UpdateAccessKeyOutput::builder().build()
+    });
+    let list =
+        mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| listing(StatusType::Inactive));
+    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+    let ctx = context(iam, journal);
+    let outcome = deactivate_old(&ctx).await;
+    let Outcome::JournalFailed { changed, error } = outcome else {
+        panic!("expected the journal to fail, got {outcome:?}");
+    };
+    assert_eq!(changed, [OLD], "the change that happened is reported");
+    assert!(error.contains("No space"), "{error}");
+    assert_eq!(ctx.stop_cause(), Some(StopCause::JournalFailed));
+}
+
+/// The kept key was switched off by someone else, and the disk filled before the
+/// `done` line: the user still gets the key back, although the journal cannot
+/// say so (the run's journal failure is reported apart).
+#[tokio::test]
+async fn a_lockout_is_undone_even_when_the_journal_has_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = journal(&dir);
+    let filled = Arc::clone(&journal);
+    let update = mock!(aws_sdk_iam::Client::update_access_key).then_output(move || {
+        filled.fill_disk();
+        UpdateAccessKeyOutput::builder().build()
+    });
+    let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(both_inactive);
+    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+    let ctx = context(iam, journal);
+    let outcome = deactivate_old(&ctx).await;
+    let Outcome::LockoutAverted { restored, .. } = outcome else {
+        panic!("expected the lockout to be undone, got {outcome:?}");
+    };
+    assert_eq!(restored, [OLD]);
+    assert_eq!(update.num_calls(), 2, "the deactivation and its undoing");
+}
+
+/// Giving a key back after a lockout, the call gets no clear answer, and the
+/// listing shows the key Active: a lagging listing shows it as it was before
+/// keytrim's own change, so that proves nothing. The key is not counted restored,
+/// and no `done` line claims it.
+#[tokio::test(start_paused = true)]
+async fn a_stale_listing_never_counts_as_a_key_given_back() {
+    let update = mock!(aws_sdk_iam::Client::update_access_key)
+        .sequence()
+        .output(|| UpdateAccessKeyOutput::builder().build())
+        .http_status(500, None)
+        .repeatedly()
+        .build();
+    let list = mock!(aws_sdk_iam::Client::list_access_keys)
+        .sequence()
+        .output(both_inactive)
+        .output(|| listing(StatusType::Active))
+        .repeatedly()
+        .build();
+    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(iam, journal(&dir));
+    let outcome = deactivate_old_keeping_new(&ctx).await;
+    let Outcome::LockoutAverted {
+        restored, reason, ..
+    } = outcome
+    else {
+        panic!("expected a lockout, got {outcome:?}");
+    };
+    assert!(restored.is_empty(), "{reason}");
+    assert!(reason.contains("HAS NO ACTIVE KEY"), "{reason}");
+    let entries = crate::journal::read(ctx.journal.as_ref().unwrap().path()).unwrap();
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e.event == Event::Done && e.to == Some(KeyStatus::Active)),
+        "{entries:?}"
+    );
+}
+
+/// Someone deletes the key keytrim just switched off (a common clean-up): a key
+/// that is gone is off, and the user, whose kept key shows Active, is verified.
+#[tokio::test(start_paused = true)]
+async fn a_key_deleted_after_its_deactivation_counts_as_off() {
+    let update = mock!(aws_sdk_iam::Client::update_access_key)
+        .then_output(|| UpdateAccessKeyOutput::builder().build());
+    let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| {
+        let mut gone = listing(StatusType::Inactive);
+        gone.access_key_metadata.remove(0);
+        gone
+    });
+    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(iam, journal(&dir));
+    let outcome = deactivate_old_keeping_new(&ctx).await;
+    assert!(
+        matches!(&outcome, Outcome::Verified { changed, .. } if changed == &[OLD]),
+        "{outcome:?}"
+    );
+    assert_eq!(update.num_calls(), 1);
+}
+
+/// An earlier attempt was applied and its answer lost; the SDK's retry is refused
+/// (the session expired). The final error is an answer, but IAM shows the key
+/// Inactive: the journal says `done`, never `failed`.
+#[tokio::test]
+async fn a_refusal_after_a_lost_answer_is_read_back_as_done() {
+    for code in ["ExpiredToken", "AccessDenied", "NoSuchEntity"] {
+        let update = refused_update(code);
+        let list = mock!(aws_sdk_iam::Client::list_access_keys)
+            .then_output(|| listing(StatusType::Inactive));
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(iam, journal(&dir));
+        let outcome = deactivate_old(&ctx).await;
+        assert_eq!(
+            outcome,
+            Outcome::Verified {
+                changed: vec![OLD.into()],
+                unchanged: vec![]
+            },
+            "{code}"
+        );
+        let entries = crate::journal::read(ctx.journal.as_ref().unwrap().path()).unwrap();
+        assert_eq!(entries[2].event, Event::Done, "{code}");
+        let reason = entries[2].reason.as_deref().unwrap();
+        assert!(
+            reason.contains("IAM answered with an error") && reason.contains(code),
+            "{reason}"
+        );
+    }
+}
+
+/// Someone switched off the kept key while keytrim deactivated the other: the
+/// first listing shows no active key, and keytrim re-activates the key it changed
+/// at once (no wait for the verification's timeout).
+#[tokio::test(start_paused = true)]
+async fn a_user_left_with_no_active_key_gets_its_key_back() {
+    let update = mock!(aws_sdk_iam::Client::update_access_key)
+        .then_output(|| UpdateAccessKeyOutput::builder().build());
+    let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(both_inactive);
+    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&update, &list]);
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(iam, journal(&dir));
+    let started = tokio::time::Instant::now();
+    let outcome = deactivate_old_keeping_new(&ctx).await;
+    let Outcome::LockoutAverted {
+        deactivated,
+        restored,
+        reason,
+    } = outcome
+    else {
+        panic!("expected the lockout to be averted, got {outcome:?}");
+    };
+    assert_eq!(
+        (deactivated, restored),
+        (vec![OLD.into()], vec![OLD.into()])
+    );
+    assert!(reason.contains("re-activated AKIAOLD"), "{reason}");
+    assert_eq!(update.num_calls(), 2, "the deactivation and its undoing");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_journals_the_change_given_back(&ctx);
+}
