@@ -10,6 +10,7 @@ use crate::rule::Decision;
 use crate::term;
 
 use super::model::{Plan, PlanUser};
+use super::standing;
 
 /// One user whose decision differs between the plans. A user a plan does not list is
 /// compliant in it.
@@ -66,12 +67,6 @@ impl PlanDiff<'_> {
             && self.keys.is_empty()
             && self.policy.is_empty()
     }
-}
-
-/// The override a plan makes for a user, if any (and if the plan is sound; `diff`
-/// only sees validated plans).
-fn override_of(plan: &Plan, user: &PlanUser) -> Option<Decision> {
-    super::standing::override_of(plan, user)
 }
 
 fn at(time: Option<chrono::DateTime<chrono::Utc>>) -> String {
@@ -245,11 +240,11 @@ pub fn diff<'a>(old: &'a Plan, new: &'a Plan) -> PlanDiff<'a> {
     for (before, after) in users.into_values() {
         if let Some(after) = after {
             let made_before = before.is_some_and(|before| {
-                override_of(old, before).is_some()
+                standing::override_of(old, before).is_some()
                     && before.decision == after.decision
                     && before.keep == after.keep
             });
-            if let Some(rule) = override_of(new, after).filter(|_| !made_before) {
+            if let Some(rule) = standing::override_of(new, after).filter(|_| !made_before) {
                 result.overrides.push(Override {
                     user_name: &after.user_name,
                     rule,

@@ -10,8 +10,7 @@ use crate::rule::Decision;
 use crate::term;
 
 use super::{
-    ago, effective_summary, no_fresh_key_reading, overridden, role, rotation_mark, timestamp,
-    with_place,
+    ago, effective_summary, no_fresh_key_reading, role, rotation_mark, timestamp, with_place,
 };
 
 /// A section longer than this many users is folded into `<details>`.
@@ -30,7 +29,7 @@ fn markdown_user(out: &mut String, user: &PlanUser, plan: &Plan) {
         let _ = writeln!(out);
         let _ = writeln!(out, "> **Rotation due:** {mark}.");
     }
-    if let Some(rule) = overridden(plan, user) {
+    if let Some(rule) = standing::override_of(plan, user) {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
@@ -158,7 +157,7 @@ fn markdown_overrides(out: &mut String, plan: &Plan) {
         .users
         .iter()
         .filter_map(|user| {
-            overridden(plan, user).map(|rule| {
+            standing::override_of(plan, user).map(|rule| {
                 format!(
                     "`{}` ({} → {})",
                     user.user_name,

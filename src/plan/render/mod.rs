@@ -176,11 +176,6 @@ pub fn ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     format!("{count} {unit}{plural} ago")
 }
 
-/// The rule's decision when the plan overrides it for `user` (a reviewer's edit).
-pub(super) fn overridden(plan: &Plan, user: &PlanUser) -> Option<Decision> {
-    super::standing::override_of(plan, user)
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
