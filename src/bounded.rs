@@ -1,4 +1,4 @@
-//! UserChange on many items with a bound on how many are in flight at once: users within an
+//! Work on many items with a bound on how many are in flight at once: users within an
 //! account, accounts within an Organization. Results come back in input order. Only the
 //! items in flight exist as tasks, so memory stays flat however many items there are.
 
