@@ -47,7 +47,7 @@ fn audit_inputs(settings: &Settings, args: &AuditArgs) -> Result<AuditInputs> {
         scope: Scope {
             users: args.users.clone(),
             source,
-            concurrency: Concurrency::new(args.concurrency, args.max_in_flight),
+            concurrency: audit_concurrency(args),
             // One bar for a single account; accounts run in parallel, so none for many.
             progress: if settings.profiles.len() > 1 || args.org_role.is_some() {
                 std::sync::Arc::new(NoProgress)
@@ -60,9 +60,14 @@ fn audit_inputs(settings: &Settings, args: &AuditArgs) -> Result<AuditInputs> {
     })
 }
 
+/// The audit's `--concurrency` and `--max-in-flight`, as one value.
+fn audit_concurrency(args: &AuditArgs) -> Concurrency {
+    Concurrency::new(args.concurrency, args.max_in_flight)
+}
+
 pub(super) async fn run(settings: &Settings, args: AuditArgs) -> Result<ExitStatus> {
     let inputs = audit_inputs(settings, &args)?;
-    let connect = settings.connect_with(Concurrency::new(args.concurrency, args.max_in_flight));
+    let connect = settings.connect_with(audit_concurrency(&args));
     let many = ManyOptions {
         only: args.accounts.clone(),
         except: args.exclude_accounts.clone(),
