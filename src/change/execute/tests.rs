@@ -12,6 +12,19 @@ use aws_smithy_mocks::{RuleMode, mock, mock_client};
 const OLD: &str = "AKIAOLDOLDOLDOLD0001";
 const NEW: &str = "AKIANEWNEWNEWNEW0002";
 
+/// The parts of a `LockoutAverted` outcome: what was deactivated, what was given back,
+/// and why; any other outcome fails the test.
+fn lockout_averted(outcome: Outcome) -> (Vec<String>, Vec<String>, String) {
+    match outcome {
+        Outcome::LockoutAverted {
+            deactivated,
+            restored,
+            reason,
+        } => (deactivated, restored, reason),
+        other => panic!("expected the lockout guard to act, got {other:?}"),
+    }
+}
+
 fn listing(old: StatusType) -> ListAccessKeysOutput {
     let key = |id: &str, status: StatusType| {
         AccessKeyMetadata::builder()
@@ -99,14 +112,7 @@ async fn a_deactivation_never_seen_is_undone_after_the_timeout() {
     let ctx = context(iam, journal(&dir));
     let started = tokio::time::Instant::now();
     let outcome = deactivate_old_keeping_new(&ctx).await;
-    let Outcome::LockoutAverted {
-        deactivated,
-        restored,
-        reason,
-    } = outcome
-    else {
-        panic!("expected the change to be undone, got {outcome:?}");
-    };
+    let (deactivated, restored, reason) = lockout_averted(outcome);
     assert_eq!(
         (deactivated, restored),
         (vec![OLD.into()], vec![OLD.into()])
@@ -339,12 +345,7 @@ async fn an_update_that_cannot_be_read_back_is_unknown() {
     let dir = tempfile::tempdir().unwrap();
     let ctx = context(iam, journal(&dir));
     let outcome = deactivate_old(&ctx).await;
-    let Outcome::LockoutAverted {
-        restored, reason, ..
-    } = outcome
-    else {
-        panic!("expected the change to be undone, got {outcome:?}");
-    };
+    let (_, restored, reason) = lockout_averted(outcome);
     assert!(restored.is_empty());
     assert!(
         reason.contains("reading the keys back failed too")
@@ -523,12 +524,7 @@ async fn a_stale_listing_never_counts_as_a_key_given_back() {
     let dir = tempfile::tempdir().unwrap();
     let ctx = context(iam, journal(&dir));
     let outcome = deactivate_old_keeping_new(&ctx).await;
-    let Outcome::LockoutAverted {
-        restored, reason, ..
-    } = outcome
-    else {
-        panic!("expected a lockout, got {outcome:?}");
-    };
+    let (_, restored, reason) = lockout_averted(outcome);
     assert!(restored.is_empty(), "{reason}");
     assert!(reason.contains("HAS NO ACTIVE KEY"), "{reason}");
     let entries = crate::journal::read(ctx.journal.as_ref().unwrap().path()).unwrap();
@@ -606,14 +602,7 @@ async fn a_user_left_with_no_active_key_gets_its_key_back() {
     let ctx = context(iam, journal(&dir));
     let started = tokio::time::Instant::now();
     let outcome = deactivate_old_keeping_new(&ctx).await;
-    let Outcome::LockoutAverted {
-        deactivated,
-        restored,
-        reason,
-    } = outcome
-    else {
-        panic!("expected the lockout to be averted, got {outcome:?}");
-    };
+    let (deactivated, restored, reason) = lockout_averted(outcome);
     assert_eq!(
         (deactivated, restored),
         (vec![OLD.into()], vec![OLD.into()])
