@@ -225,6 +225,15 @@ impl KeyHistory<'_> {
         )
     }
 
+    /// The change the run was making when it ended: the key's last line is an intent
+    /// with no outcome after it, so the call may or may not have landed.
+    pub fn cut_off(&self) -> Option<Change> {
+        self.steps
+            .last()
+            .filter(|step| step.what == KeyLine::Intent)
+            .map(|step| step.change)
+    }
+
     /// How the deactivation whose intent is step `start` ended.
     fn end_of(&self, start: usize, journal_end: DateTime<Utc>) -> Deactivation {
         let later = &self.steps[start + 1..];
@@ -253,9 +262,10 @@ impl KeyHistory<'_> {
     }
 }
 
-/// Each key's history in one journal, in the order the keys first appear.
-pub fn key_histories(entries: &[Entry]) -> Vec<KeyHistory<'_>> {
-    let mut histories: Vec<KeyHistory<'_>> = Vec::new();
+/// Each key's history in one journal (or one run's lines of it), in the order the
+/// keys first appear.
+pub fn key_histories<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Vec<KeyHistory<'a>> {
+    let mut histories: Vec<KeyHistory<'a>> = Vec::new();
     for entry in entries {
         let Line::Key {
             user,
@@ -391,6 +401,24 @@ mod tests {
             source_sha256: None,
         });
         assert!(matches!(run.typed(), Line::Run(_)));
+    }
+
+    /// A key whose last line is an intent was being changed when the run ended; any
+    /// line after the intent (an outcome, even a refusal) means the run saw the end.
+    #[test]
+    fn a_key_whose_last_line_is_an_intent_was_cut_off() {
+        let cut_off = |entries: &[Entry]| key_histories(entries)[0].cut_off();
+        assert_eq!(
+            cut_off(&[off(Event::Intent)]),
+            Some(Change {
+                from: KeyStatus::Active,
+                to: KeyStatus::Inactive
+            })
+        );
+        assert_eq!(cut_off(&[off(Event::Intent), off(Event::Failed)]), None);
+        assert_eq!(cut_off(&[off(Event::Intent), off(Event::Done)]), None);
+        let again = [off(Event::Intent), off(Event::Unknown), off(Event::Intent)];
+        assert!(cut_off(&again).is_some());
     }
 
     /// A deactivation ends as its first outcome the same way says; a give-back by the
