@@ -17,7 +17,7 @@ use crate::journal::{self, Mode};
 use crate::plan::{self, Plan};
 use crate::rule::Decision;
 
-use super::execute::{ChangeBudget, Interrupt, Outcome, UserChange};
+use super::execute::{Interrupt, MaxChanges, Outcome, UserChange};
 use super::{
     ChangeRun, ConfirmedRun, JournalTarget, RunMode, RunOptions, RunSetup, RunTarget,
     reach_and_guard,
@@ -47,8 +47,8 @@ pub(crate) async fn apply(
             if let Some(note) = &plan.exempt_by_file.note {
                 tracing::warn!(
                     "{}: {}",
-                    crate::term::escape(&path.display().to_string()),
-                    crate::term::escape(note)
+                    crate::safe_text::escape(&path.display().to_string()),
+                    crate::safe_text::escape(note)
                 );
             }
             let digest = crate::digest::sha256_hex(text.as_bytes());
@@ -73,7 +73,7 @@ pub(crate) async fn apply(
     // One budget for every plan of the run.
     let budget = options
         .max_changes
-        .map(|max| Arc::new(ChangeBudget::new(max)));
+        .map(|max| Arc::new(MaxChanges::new(max)));
     // Every plan's journal is started before the first prompt, so that a plan that
     // cannot start stops the command before anyone is asked anything.
     let mut started = Vec::new();

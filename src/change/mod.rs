@@ -8,6 +8,7 @@
 pub(crate) mod apply;
 pub(crate) mod drift;
 pub(crate) mod execute;
+mod reach;
 pub(crate) mod reporter;
 pub(crate) mod rollback;
 
@@ -16,16 +17,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::aws::{Clients, ConnectOptions};
+use crate::aws::Clients;
 use crate::bounded;
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 use crate::facts::Caller;
 use crate::journal::{Entry, Event, Journal, Mode, RunInfo};
 
+pub(crate) use reach::{RunTarget, reach_and_guard};
 use reporter::{Reporter, RunSummary};
 
-use execute::{ChangeBudget, Interrupt, Outcome, RunState, StopCause, UserChange, UserReport};
+use execute::{Interrupt, MaxChanges, Outcome, RunState, StopCause, UserChange, UserReport};
 
 /// What apply and rollback were asked to do.
 #[derive(Debug, Clone)]
@@ -165,80 +167,6 @@ pub(crate) enum Answer {
     Interrupted,
 }
 
-/// Refuse before any change when confirmation is needed and nobody can give it.
-fn require_confirmation_channel(
-    options: &RunOptions,
-    action: Mode,
-    reporter: &dyn Reporter,
-) -> Result<()> {
-    if !options.yes && !options.dry_run && !reporter.can_ask() {
-        return Err(Error::NeedsConfirmation {
-            action: action.command(),
-        });
-    }
-    Ok(())
-}
-
-/// Where one run acts: the file it replays, and the account and partition that file
-/// names.
-pub(crate) struct RunTarget<'a> {
-    pub source: &'a Path,
-    pub account_id: &'a str,
-    pub partition: &'a str,
-}
-
-/// The one way apply and rollback reach their accounts: refuse first when nobody can
-/// confirm, then load the configuration, find the caller, and reach every target's
-/// account (through `org_role`, in the target's own partition, when it is not the
-/// caller's) and guard it, every one before the first change. Clients and caller per
-/// target, in order.
-pub(crate) async fn reach_and_guard(
-    connect: &ConnectOptions,
-    mode: Mode,
-    targets: &[RunTarget<'_>],
-    org_role: Option<&str>,
-    options: &RunOptions,
-    reporter: &dyn Reporter,
-) -> Result<Vec<(Clients, Caller)>> {
-    require_confirmation_channel(options, mode, reporter)?;
-    let config = crate::aws::load_config(connect).await?;
-    let own_clients = Clients::new(&config);
-    let own_caller = crate::aws::iam::caller(&own_clients).await?;
-    // How the session shows in CloudTrail.
-    let session = match mode {
-        Mode::Apply => "keytrim-apply",
-        Mode::Rollback => "keytrim-rollback",
-    };
-    let mut reached = Vec::with_capacity(targets.len());
-    for target in targets {
-        let (clients, caller) = match org_role {
-            Some(role) if own_caller.account_id != target.account_id => {
-                let arn = crate::aws::role_arn(target.partition, target.account_id, role);
-                let assumed = Clients::new(&crate::aws::assume_role(&config, &arn, session).await?);
-                let caller = crate::aws::iam::caller(&assumed).await?;
-                (assumed, caller)
-            }
-            _ => (own_clients.clone(), own_caller.clone()),
-        };
-        guard_account(&caller, target.account_id, target.source)?;
-        reached.push((clients, caller));
-    }
-    Ok(reached)
-}
-
-/// The caller, refusing unless it is in `account_id`.
-fn guard_account(caller: &Caller, account_id: &str, path: &Path) -> Result<()> {
-    if caller.account_id != account_id {
-        return Err(Error::WrongAccount {
-            path: path.display().to_string(),
-            expected: account_id.to_string(),
-            actual: caller.account_id.clone(),
-            caller_arn: caller.arn.clone(),
-        });
-    }
-    Ok(())
-}
-
 /// Where a run's journal goes.
 #[derive(Debug, Clone)]
 pub(crate) enum JournalTarget {
@@ -260,7 +188,7 @@ pub(crate) struct RunSetup<'r> {
     pub journal: JournalTarget,
     /// Run-wide, across the plans of one apply.
     pub interrupt: Interrupt,
-    pub budget: Option<Arc<ChangeBudget>>,
+    pub budget: Option<Arc<MaxChanges>>,
     pub options: &'r RunOptions,
     pub reporter: &'r dyn Reporter,
 }
@@ -614,61 +542,4 @@ fn journal_failure(ctx: &RunState) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_mode_names_the_run_and_its_verbs() {
-        assert_eq!(RunMode::new(Mode::Apply, false), RunMode::Apply);
-        assert_eq!(RunMode::new(Mode::Rollback, false), RunMode::Rollback);
-        let dry = RunMode::new(Mode::Rollback, true);
-        assert!(dry.is_dry_run());
-        assert_eq!(dry.action().past(), "reactivated");
-        assert_eq!(
-            dry.title("j.jsonl (account 1)", None),
-            "dry run of the rollback of j.jsonl (account 1): nothing was changed"
-        );
-        assert_eq!(
-            RunMode::Apply.title("p.yaml (account 1)", Some(Path::new("p.journal.jsonl"))),
-            "apply p.yaml (account 1), journal p.journal.jsonl"
-        );
-        assert_eq!(Mode::Apply.verb(), "deactivate");
-    }
-
-    /// The run exits with its heaviest user's status: interrupted over error over
-    /// partial over ok, whatever the order.
-    #[test]
-    fn the_heaviest_outcome_sets_the_exit_status() {
-        let report = |outcome| UserReport {
-            user_name: "u".into(),
-            outcome,
-        };
-        let ok = report(Outcome::Skipped {
-            reason: "exempt".into(),
-        });
-        let partial = report(Outcome::Declined);
-        let error = report(Outcome::Failed {
-            changed: Vec::new(),
-            error: "AccessDenied".into(),
-        });
-        let stopped = report(interrupted());
-        assert_eq!(exit_status(&[], false), ExitStatus::Ok);
-        assert_eq!(
-            exit_status(std::slice::from_ref(&ok), false),
-            ExitStatus::Ok
-        );
-        assert_eq!(
-            exit_status(&[ok.clone(), partial.clone()], false),
-            ExitStatus::Partial
-        );
-        assert_eq!(
-            exit_status(&[error.clone(), partial.clone(), ok.clone()], false),
-            ExitStatus::Error
-        );
-        assert_eq!(
-            exit_status(&[partial, stopped, error], false),
-            ExitStatus::Interrupted
-        );
-        assert_eq!(exit_status(&[ok], true), ExitStatus::Interrupted);
-    }
-}
+mod tests;

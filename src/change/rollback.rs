@@ -98,7 +98,7 @@ fn read_apply_journal(path: &Path) -> Result<ApplyJournal> {
             path: path.display().to_string(),
             detail: format!(
                 "the run line's caller `{}` is not an ARN naming its partition",
-                crate::term::escape(&run.caller_arn)
+                crate::safe_text::escape(&run.caller_arn)
             ),
         })?
         .to_string();

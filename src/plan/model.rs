@@ -282,7 +282,7 @@ fn exemption_source(exemption: &Exemption) -> String {
 /// force applies (the first, tags before the file); one whose last day is before
 /// `now`'s date (both UTC days) no longer applies, and only when none is in force does
 /// the reason say that one expired (the latest to expire).
-fn verdict_for(user: &UserFacts, inputs: &PlanInputs<'_>) -> (rule::Verdict, Option<NaiveDate>) {
+fn verdict_for(user: &UserFacts, inputs: &PlanInputs<'_>) -> (rule::Ruling, Option<NaiveDate>) {
     let today = inputs.now.date_naive();
     if let Some(error) = &user.unreadable {
         // A user protected on purpose (a break-glass user behind a deny) may be listed
@@ -293,7 +293,7 @@ fn verdict_for(user: &UserFacts, inputs: &PlanInputs<'_>) -> (rule::Verdict, Opt
             .into_iter()
             .find(|(_, until)| until.is_none_or(|until| until >= today));
         if let Some((exemption, until)) = in_force {
-            let mut verdict = rule::Verdict {
+            let mut verdict = rule::Ruling {
                 decision: Decision::Exempt,
                 reason: String::new(),
                 keep: None,
@@ -311,7 +311,7 @@ fn verdict_for(user: &UserFacts, inputs: &PlanInputs<'_>) -> (rule::Verdict, Opt
             return (verdict, until);
         }
         return (
-            rule::Verdict {
+            rule::Ruling {
                 decision: Decision::Unreadable,
                 reason: format!(
                     "IAM refused to show this user ({error}): keytrim cannot judge it and never acts on it; give the audit role access to the user, then audit again"

@@ -21,7 +21,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::facts::{KeyFacts, LastUse};
-use crate::rule::{self, Decision, Policy, Verdict};
+use crate::rule::{self, Decision, Policy, Ruling};
 
 use super::model::{Plan, PlanUser};
 use super::problem::Problem;
@@ -92,7 +92,7 @@ pub fn key_facts(user: &PlanUser) -> Vec<KeyFacts> {
 
 /// What the rule decides for the user on the plan's facts as of `as_of`, without
 /// exemptions.
-pub fn rule_verdict(policy: &Policy, as_of: DateTime<Utc>, user: &PlanUser) -> Verdict {
+pub fn rule_verdict(policy: &Policy, as_of: DateTime<Utc>, user: &PlanUser) -> Ruling {
     rule::decide(&user.user_name, &key_facts(user), None, policy, as_of)
 }
 
@@ -106,7 +106,7 @@ fn refused(user: &PlanUser, field: &str, message: String) -> Problem {
 
 /// True when the plan names the same kept key and the same keys to deactivate as the
 /// rule (in any order).
-fn same_keys(user: &PlanUser, verdict: &Verdict) -> bool {
+fn same_keys(user: &PlanUser, verdict: &Ruling) -> bool {
     let mut planned: Vec<&String> = user.deactivate.iter().collect();
     let mut ruled: Vec<&String> = verdict.deactivate.iter().collect();
     planned.sort();
@@ -127,8 +127,8 @@ fn default_reading(
     policy: &Policy,
     as_of: DateTime<Utc>,
     user: &PlanUser,
-    verdict: &Verdict,
-) -> Option<Verdict> {
+    verdict: &Ruling,
+) -> Option<Ruling> {
     (verdict.decision == Decision::Rotate
         && policy.require_fresh_key
         && matches!(user.decision, Decision::Deactivate | Decision::Hold))

@@ -28,7 +28,7 @@ use super::drift::{self, ChangedKey, Deactivation};
 
 use key_change::{StepError, change_and_verify};
 pub(crate) use outcome::{Outcome, UserReport};
-pub(crate) use stop::{ChangeBudget, Interrupt, StopCause};
+pub(crate) use stop::{Interrupt, MaxChanges, StopCause};
 
 /// The change planned for one user: apply deactivates the plan's keys, rollback re-activates
 /// the keys an apply deactivated.
@@ -79,7 +79,7 @@ pub(crate) struct RunState {
     pub interrupt: Interrupt,
     pub verify_timeout: Duration,
     /// apply `--max-changes`: none in rollback.
-    pub budget: Option<Arc<ChangeBudget>>,
+    pub budget: Option<Arc<MaxChanges>>,
 }
 
 impl RunState {

@@ -82,14 +82,14 @@ impl StopCause {
 
 /// How many keys a run may still change (`--max-changes`), shared by its users.
 #[derive(Debug)]
-pub(crate) struct ChangeBudget {
+pub(crate) struct MaxChanges {
     pub(super) max: usize,
     taken: std::sync::atomic::AtomicUsize,
 }
 
-impl ChangeBudget {
-    pub(crate) fn new(max: usize) -> ChangeBudget {
-        ChangeBudget {
+impl MaxChanges {
+    pub(crate) fn new(max: usize) -> MaxChanges {
+        MaxChanges {
             max,
             taken: std::sync::atomic::AtomicUsize::new(0),
         }

@@ -1,4 +1,9 @@
-//! Reading the calls the local IAM recorded: their parameters, and which change state.
+//! The calls the local IAM received: recording them, reading their parameters, and
+//! which change state.
+
+use base64::Engine as _;
+
+use super::LocalIam;
 
 /// One form parameter of a recorded call.
 pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -30,4 +35,75 @@ pub(crate) fn is_write(action: &str) -> bool {
     ]
     .iter()
     .any(|prefix| action.starts_with(prefix))
+}
+
+impl LocalIam {
+    /// Start recording the calls the server receives (clears earlier records).
+    pub(crate) fn start_recording(&self) {
+        ureq::post(&format!(
+            "{}/moto-api/recorder/reset-recording",
+            self.endpoint
+        ))
+        .send_empty()
+        .expect("reset recording");
+        ureq::post(&format!(
+            "{}/moto-api/recorder/start-recording",
+            self.endpoint
+        ))
+        .send_empty()
+        .expect("start recording");
+    }
+
+    /// Every call recorded since `start_recording`, in order, as its form parameters
+    /// (`Action`, `UserName`, `AccessKeyId`, ...; values as sent, not URL-decoded).
+    pub(crate) fn recorded_calls(&self) -> Vec<Vec<(String, String)>> {
+        let text = ureq::get(&format!(
+            "{}/moto-api/recorder/download-recording",
+            self.endpoint
+        ))
+        .call()
+        .expect("download recording")
+        .body_mut()
+        .read_to_string()
+        .expect("recording text");
+        text.lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| {
+                let entry: serde_json::Value = serde_json::from_str(line).expect("recorded JSON");
+                let body = entry["body"].as_str().unwrap_or_default();
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(body)
+                    .unwrap_or_else(|_| body.as_bytes().to_vec());
+                String::from_utf8_lossy(&decoded)
+                    .split('&')
+                    .filter_map(|pair| pair.split_once('='))
+                    .map(|(key, value)| (key.to_string(), value.to_string()))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The `Action` of every call recorded since `start_recording`, in order.
+    pub(crate) fn recorded_actions(&self) -> Vec<String> {
+        self.recorded_calls()
+            .iter()
+            .filter_map(|params| param(params, "Action").map(str::to_string))
+            .collect()
+    }
+
+    /// The recorded calls that change IAM state, as "Action AccessKeyId=Status" lines.
+    pub(crate) fn recorded_writes(&self) -> Vec<String> {
+        self.recorded_calls()
+            .iter()
+            .filter(|params| param(params, "Action").is_some_and(is_write))
+            .map(|params| {
+                format!(
+                    "{} {}={}",
+                    param(params, "Action").unwrap_or_default(),
+                    param(params, "AccessKeyId").unwrap_or_default(),
+                    param(params, "Status").unwrap_or_default()
+                )
+            })
+            .collect()
+    }
 }

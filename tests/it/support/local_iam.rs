@@ -1,6 +1,6 @@
 //! A real local IAM for one test: moto's server under libfaketime on a free loopback
 //! port, handed from a finished test to the next after moto's own reset; helpers to
-//! seed it with users and keys of any age, and a recorder of the calls it received.
+//! seed it with users and keys of any age (the calls it received are read in `calls`).
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -9,9 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
-use base64::Engine as _;
 
-use super::calls::{is_write, param};
 use super::command::{client, isolated_env, keytrim_isolated, keytrim_path};
 
 /// The account moto serves unless told otherwise.
@@ -341,85 +339,6 @@ impl LocalIam {
         self.iam = aws_sdk_iam::Client::from_conf(config);
     }
 
-    /// Make the default account an Organization's management account and add a member
-    /// account; returns the member's id.
-    /// An Organizations client of the management account.
-    pub(crate) fn organizations(&self) -> aws_sdk_organizations::Client {
-        aws_sdk_organizations::Client::from_conf(
-            aws_sdk_organizations::Config::builder()
-                .behavior_version(aws_sdk_organizations::config::BehaviorVersion::latest())
-                .region(aws_sdk_organizations::config::Region::new("us-east-1"))
-                .endpoint_url(&self.endpoint)
-                .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-                .build(),
-        )
-    }
-
-    /// The Organization's root id (after `create_member_account` made it).
-    pub(crate) fn organization_root(&self) -> String {
-        let roots = self
-            .block_on(self.organizations().list_roots().send())
-            .expect("ListRoots");
-        roots.roots()[0].id().expect("root id").to_string()
-    }
-
-    /// Create an organizational unit under `parent` (a root or an OU); its id.
-    pub(crate) fn create_unit(&self, parent: &str, name: &str) -> String {
-        let created = self
-            .block_on(
-                self.organizations()
-                    .create_organizational_unit()
-                    .parent_id(parent)
-                    .name(name)
-                    .send(),
-            )
-            .expect("CreateOrganizationalUnit");
-        created
-            .organizational_unit()
-            .and_then(|unit| unit.id())
-            .expect("the new OU's id")
-            .to_string()
-    }
-
-    /// Move an account from the root into `unit`.
-    pub(crate) fn move_to_unit(&self, account: &str, unit: &str) {
-        let root = self.organization_root();
-        self.block_on(
-            self.organizations()
-                .move_account()
-                .account_id(account)
-                .source_parent_id(root)
-                .destination_parent_id(unit)
-                .send(),
-        )
-        .expect("MoveAccount");
-    }
-
-    pub(crate) fn create_member_account(&self, name: &str) -> String {
-        let organizations = self.organizations();
-        // The first call makes the organization; later ones find it there already.
-        let _ = self.block_on(
-            organizations
-                .create_organization()
-                .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
-                .send(),
-        );
-        let created = self
-            .block_on(
-                organizations
-                    .create_account()
-                    .email(format!("{name}@example.com"))
-                    .account_name(name)
-                    .send(),
-            )
-            .expect("CreateAccount");
-        created
-            .create_account_status()
-            .and_then(|status| status.account_id())
-            .expect("the new account's id")
-            .to_string()
-    }
-
     /// The admin client used for seeding.
     pub(crate) fn iam(&self) -> &aws_sdk_iam::Client {
         &self.iam
@@ -549,75 +468,6 @@ impl LocalIam {
             .collect();
         keys.sort();
         keys
-    }
-
-    /// Start recording the calls the server receives (clears earlier records).
-    pub(crate) fn start_recording(&self) {
-        ureq::post(&format!(
-            "{}/moto-api/recorder/reset-recording",
-            self.endpoint
-        ))
-        .send_empty()
-        .expect("reset recording");
-        ureq::post(&format!(
-            "{}/moto-api/recorder/start-recording",
-            self.endpoint
-        ))
-        .send_empty()
-        .expect("start recording");
-    }
-
-    /// Every call recorded since `start_recording`, in order, as its form parameters
-    /// (`Action`, `UserName`, `AccessKeyId`, ...; values as sent, not URL-decoded).
-    pub(crate) fn recorded_calls(&self) -> Vec<Vec<(String, String)>> {
-        let text = ureq::get(&format!(
-            "{}/moto-api/recorder/download-recording",
-            self.endpoint
-        ))
-        .call()
-        .expect("download recording")
-        .body_mut()
-        .read_to_string()
-        .expect("recording text");
-        text.lines()
-            .filter(|line| !line.trim().is_empty())
-            .map(|line| {
-                let entry: serde_json::Value = serde_json::from_str(line).expect("recorded JSON");
-                let body = entry["body"].as_str().unwrap_or_default();
-                let decoded = base64::engine::general_purpose::STANDARD
-                    .decode(body)
-                    .unwrap_or_else(|_| body.as_bytes().to_vec());
-                String::from_utf8_lossy(&decoded)
-                    .split('&')
-                    .filter_map(|pair| pair.split_once('='))
-                    .map(|(key, value)| (key.to_string(), value.to_string()))
-                    .collect()
-            })
-            .collect()
-    }
-
-    /// The `Action` of every call recorded since `start_recording`, in order.
-    pub(crate) fn recorded_actions(&self) -> Vec<String> {
-        self.recorded_calls()
-            .iter()
-            .filter_map(|params| param(params, "Action").map(str::to_string))
-            .collect()
-    }
-
-    /// The recorded calls that change IAM state, as "Action AccessKeyId=Status" lines.
-    pub(crate) fn recorded_writes(&self) -> Vec<String> {
-        self.recorded_calls()
-            .iter()
-            .filter(|params| param(params, "Action").is_some_and(is_write))
-            .map(|params| {
-                format!(
-                    "{} {}={}",
-                    param(params, "Action").unwrap_or_default(),
-                    param(params, "AccessKeyId").unwrap_or_default(),
-                    param(params, "Status").unwrap_or_default()
-                )
-            })
-            .collect()
     }
 
     /// A `keytrim` command that can reach this server and nothing else: no inherited

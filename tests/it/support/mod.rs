@@ -9,7 +9,8 @@
 //! the state of a fresh one, and its own working directory.
 //!
 //! `local_iam` is the server and its seeding, `command` runs keytrim, `journals` finds
-//! what a run wrote, `calls` reads what the server recorded, `seed` builds the account
+//! what a run wrote, `calls` records and reads what the server received,
+//! `organizations` makes an Organization of its accounts, `seed` builds the account
 //! that shows every decision, and `proxy` puts IAM's real behaviour (throttling, lost
 //! answers, paging) in front of moto.
 
@@ -17,6 +18,7 @@ mod calls;
 pub(crate) mod command;
 mod journals;
 mod local_iam;
+mod organizations;
 pub(crate) mod proxy;
 mod seed;
 
