@@ -10,7 +10,7 @@
 //!
 //! The public modules are the library's API: running a command ([`commands`], with
 //! [`shell::cli`], [`error`] and [`exit`]) and the files keytrim reads and writes
-//! ([`plan`], [`journal`], [`evidence`], with [`facts`], [`rule`] and [`term`] for
+//! ([`plan`], [`journal`], [`evidence`], with [`facts`], [`rule`] and [`safe_text`] for
 //! their data and how it is shown). [`bounded`] is public for the benchmark.
 //! Everything else is crate-private.
 
@@ -31,6 +31,6 @@ pub mod journal;
 pub mod plan;
 mod progress;
 pub mod rule;
+pub mod safe_text;
 pub mod shell;
-pub mod term;
 mod yaml;

@@ -29,7 +29,7 @@ fn init_tracing(verbose: u8, quiet: bool) {
             if std::env::var_os("KEYTRIM_LOG").is_some() {
                 eprintln!(
                     "keytrim: warning: KEYTRIM_LOG is not a log filter ({}); using the default",
-                    keytrim::term::escape(&err.to_string())
+                    keytrim::safe_text::escape(&err.to_string())
                 );
             }
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default))
@@ -80,7 +80,7 @@ fn main() -> ExitCode {
             Cli::command()
                 .error(
                     clap::error::ErrorKind::ArgumentConflict,
-                    keytrim::term::escape(&message),
+                    keytrim::safe_text::escape(&message),
                 )
                 .exit()
         }
@@ -88,7 +88,7 @@ fn main() -> ExitCode {
             let status = err.exit_status();
             // The message may quote a plan or IAM: no control sequence reaches the terminal.
             let message = one_line(&err);
-            eprintln!("keytrim: error: {}", keytrim::term::escape(&message));
+            eprintln!("keytrim: error: {}", keytrim::safe_text::escape(&message));
             status.into()
         }
     }

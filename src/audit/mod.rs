@@ -355,7 +355,7 @@ pub(crate) fn warn_unmatched_exemptions(inputs: &AuditInputs) {
     for pattern in inputs.exemptions.unmatched() {
         tracing::warn!(
             "exemptions entry `{}` matches none of the users scanned",
-            crate::term::escape(pattern)
+            crate::safe_text::escape(pattern)
         );
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::rule::Decision;
-use crate::term;
+use crate::safe_text;
 
 use super::model::{Plan, PlanUser};
 use super::standing;
@@ -361,7 +361,7 @@ pub fn to_text(old: &Plan, new: &Plan, diff: &PlanDiff<'_>) -> String {
         for change in changes {
             let reason = change
                 .entry
-                .map(|user| format!("  {}", term::escape(&user.reason)))
+                .map(|user| format!("  {}", safe_text::escape(&user.reason)))
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
@@ -378,7 +378,7 @@ pub fn to_text(old: &Plan, new: &Plan, diff: &PlanDiff<'_>) -> String {
         }
         let _ = writeln!(out, "\n{title} ({}):", lines.len());
         for (name, what) in lines {
-            let _ = writeln!(out, "  {name:<width$} {}", term::escape(&what));
+            let _ = writeln!(out, "  {name:<width$} {}", safe_text::escape(&what));
         }
     }
     out
@@ -406,7 +406,7 @@ pub fn to_markdown(old: &Plan, new: &Plan, diff: &PlanDiff<'_>) -> String {
         for change in changes {
             let reason = change
                 .entry
-                .map(|user| term::markdown(&user.reason))
+                .map(|user| safe_text::markdown(&user.reason))
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
@@ -425,7 +425,7 @@ pub fn to_markdown(old: &Plan, new: &Plan, diff: &PlanDiff<'_>) -> String {
         let _ = writeln!(out, "| user or field | what |");
         let _ = writeln!(out, "|---|---|");
         for (name, what) in lines {
-            let _ = writeln!(out, "| `{name}` | {} |", term::markdown(&what));
+            let _ = writeln!(out, "| `{name}` | {} |", safe_text::markdown(&what));
         }
     }
     out

@@ -4,7 +4,7 @@
 use std::io::Write as _;
 
 use crate::error::{Error, Result};
-use crate::term;
+use crate::safe_text;
 
 /// Write a command's result to standard output. A reader that went away is
 /// `Error::StdoutClosed`, which ends keytrim quietly (as ripgrep does).
@@ -27,15 +27,15 @@ pub(crate) fn line(text: &str) {
 
 /// A line for people on standard error, with everything hidden in it written out.
 pub(crate) fn escaped_line(text: &str) {
-    eprintln!("{}", term::escape(text));
+    eprintln!("{}", safe_text::escape(text));
 }
 
 /// `keytrim: error: ...` on standard error, escaped.
 pub(crate) fn error_line(text: &str) {
-    eprintln!("keytrim: error: {}", term::escape(text));
+    eprintln!("keytrim: error: {}", safe_text::escape(text));
 }
 
 /// `keytrim: warning: ...` on standard error, escaped.
 pub(crate) fn warning_line(text: &str) {
-    eprintln!("keytrim: warning: {}", term::escape(text));
+    eprintln!("keytrim: warning: {}", safe_text::escape(text));
 }

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use crate::change::Answer;
 use crate::change::execute::UserChange;
 use crate::plan::{PlanKey, PlanUser};
-use crate::term;
+use crate::safe_text;
 
 /// The help printed for `?`.
 const ANSWER_HELP: &str = "y - yes, change this user\n\
@@ -95,7 +95,7 @@ fn describe_deactivation(user: &PlanUser) -> String {
     let mut text = format!(
         "\nUser {} ({})\n",
         user.user_name,
-        term::escape(&user.user_arn)
+        safe_text::escape(&user.user_arn)
     );
     for key in &user.keys {
         if user.keep.as_deref() == Some(key.access_key_id.as_str()) {

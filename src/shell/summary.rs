@@ -7,7 +7,7 @@ use super::style::Palette;
 use crate::change::execute::Outcome;
 use crate::change::reporter::RunSummary;
 use crate::journal::Mode;
-use crate::term;
+use crate::safe_text;
 
 /// How many users ended each way, for the summary's last line.
 #[derive(Debug, Default)]
@@ -50,7 +50,7 @@ impl Totals {
 /// escaped for the terminal.
 pub(crate) fn summarize(run: &RunSummary<'_>, palette: &Palette) -> String {
     let verb = run.action.past();
-    let mut text = format!("{}\n", term::escape(&run.title));
+    let mut text = format!("{}\n", safe_text::escape(&run.title));
     let width = run
         .reports
         .iter()
@@ -62,7 +62,7 @@ pub(crate) fn summarize(run: &RunSummary<'_>, palette: &Palette) -> String {
     for report in run.reports {
         totals.count(&report.outcome);
         let words = outcome_line(&report.outcome, run.action);
-        let line = term::escape(&words);
+        let line = safe_text::escape(&words);
         let line = match &report.outcome {
             Outcome::Verified { .. } => palette.good(&line),
             Outcome::Failed { .. }
@@ -73,7 +73,7 @@ pub(crate) fn summarize(run: &RunSummary<'_>, palette: &Palette) -> String {
             Outcome::WouldChange { .. } => line.into_owned(),
             _ => palette.warn(&line),
         };
-        let name = term::escape(&report.user_name);
+        let name = safe_text::escape(&report.user_name);
         let _ = writeln!(text, "  {name:<width$} {line}");
     }
     let _ = write!(

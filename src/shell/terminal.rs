@@ -50,7 +50,7 @@ impl Reporter for Terminal {
         }
         match run.nothing_to_do {
             Some(nothing) if run.reports.is_empty() => {
-                eprintln!("{}\n{nothing}", crate::term::escape(&run.title));
+                eprintln!("{}\n{nothing}", crate::safe_text::escape(&run.title));
             }
             _ => eprintln!("{}", super::summary::summarize(run, &self.palette)),
         }

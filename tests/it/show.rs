@@ -70,7 +70,7 @@ fn hostile_strings_reach_the_terminal_written_out() {
     assert!(
         !text
             .chars()
-            .any(|c| c != '\n' && keytrim::term::is_hidden_control(c)),
+            .any(|c| c != '\n' && keytrim::safe_text::is_hidden_control(c)),
         "{text:?}"
     );
     assert!(text.contains("\\u{1b}[8mhidden on a terminal"), "{text}");
@@ -134,7 +134,7 @@ fn hostile_strings_are_written_out_in_sarif_messages() {
         "{message}"
     );
     assert!(
-        !message.chars().any(keytrim::term::is_hidden_control),
+        !message.chars().any(keytrim::safe_text::is_hidden_control),
         "{message}"
     );
 }
@@ -411,7 +411,7 @@ fn csv_is_one_header_and_a_row_per_key_of_every_plan() {
             assert!(
                 !cell
                     .chars()
-                    .any(|c| c != '\n' && keytrim::term::is_hidden_control(c)),
+                    .any(|c| c != '\n' && keytrim::safe_text::is_hidden_control(c)),
                 "{cell:?}"
             );
         }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::plan::model::CIS_NUMBERS;
 use crate::plan::{Plan, PlanUser};
 use crate::rule::Decision;
-use crate::term;
+use crate::safe_text;
 
 /// The finding type of the CIS standard in Security Hub's taxonomy.
 const CIS_FINDING_TYPE: &str = "Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark";
@@ -95,7 +95,7 @@ pub fn finding_id(plan: &Plan, user: &PlanUser) -> String {
 /// Text from a plan as Security Hub shows it: hidden characters written out, cut to
 /// `limit` UTF-16 code units (Security Hub counts as Java does), never blank.
 fn text(value: &str, limit: usize) -> String {
-    let shown = term::escape(value);
+    let shown = safe_text::escape(value);
     if shown.trim().is_empty() {
         return "(the plan gives no text)".to_string();
     }

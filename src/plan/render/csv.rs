@@ -7,7 +7,7 @@
 use crate::plan::standing;
 use crate::plan::{Plan, PlanKey, PlanUser};
 use crate::rule::Decision;
-use crate::term;
+use crate::safe_text;
 
 /// The columns, in order.
 const HEADER: [&str; 15] = [
@@ -48,7 +48,7 @@ fn starts_a_formula(cell: &str) -> bool {
 fn cell(text: &str) -> String {
     let shown: String = text
         .split('\n')
-        .map(|line| term::escape(line).into_owned())
+        .map(|line| safe_text::escape(line).into_owned())
         .collect::<Vec<_>>()
         .join("\n");
     if starts_a_formula(text) || starts_a_formula(&shown) {

@@ -1,13 +1,13 @@
 //! The plan as Markdown for a pull-request comment: counts, overrides, one section per
 //! decision (long ones folded), exemptions about to end. Data is escaped for GitHub
-//! (`term::markdown`).
+//! (`safe_text::markdown`).
 
 use std::fmt::Write as _;
 
 use crate::plan::model::Source;
 use crate::plan::{Plan, PlanUser, Summary, standing};
 use crate::rule::Decision;
-use crate::term;
+use crate::safe_text;
 
 use super::{
     ago, effective_summary, no_fresh_key_reading, role, rotation_mark, timestamp, with_place,
@@ -23,7 +23,7 @@ fn markdown_user(out: &mut String, user: &PlanUser, plan: &Plan) {
         out,
         "**`{}`**: {}",
         user.user_name,
-        term::markdown(&user.reason)
+        safe_text::markdown(&user.reason)
     );
     if let Some(mark) = rotation_mark(plan, user) {
         let _ = writeln!(out);
@@ -60,14 +60,14 @@ fn markdown_user(out: &mut String, user: &PlanUser, plan: &Plan) {
             // IAM may have refused the read: nothing is known.
             None if user.decision == Decision::Unreadable => "not read".to_string(),
             None => "never".to_string(),
-            Some(at) => with_place(ago(at, generated_at), key, term::markdown),
+            Some(at) => with_place(ago(at, generated_at), key, safe_text::markdown),
         };
         let description = if described {
             format!(
                 " {} |",
                 key.description
                     .as_deref()
-                    .map_or_else(String::new, term::markdown)
+                    .map_or_else(String::new, safe_text::markdown)
             )
         } else {
             String::new()
@@ -92,9 +92,9 @@ pub fn to_markdown(plan: &Plan) -> String {
     let _ = writeln!(
         out,
         "{}. Generated {} by {} (source: {}). Keys {} days old or older are not kept; a key used within {} days holds its deactivation (guard {}); {}. Ages and last use are as of the audit.",
-        term::markdown(&plan.policy.control),
+        safe_text::markdown(&plan.policy.control),
         timestamp(plan.generated_at),
-        term::markdown(&plan.generated_by),
+        safe_text::markdown(&plan.generated_by),
         match plan.source {
             Source::Live => "live",
             Source::CredentialReport => "credential report",
@@ -109,7 +109,7 @@ pub fn to_markdown(plan: &Plan) -> String {
         no_fresh_key_reading(&plan.policy)
     );
     markdown_policy(&mut out, plan);
-    for line in super::exemptions_lines(plan, term::markdown) {
+    for line in super::exemptions_lines(plan, safe_text::markdown) {
         let _ = writeln!(out);
         let _ = writeln!(out, "{line}");
     }

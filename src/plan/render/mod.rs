@@ -3,7 +3,7 @@
 //! pull-request comment (`markdown`), SARIF for code scanning (`sarif`), CSV for
 //! spreadsheets (`csv`) and ASFF findings for Security Hub (`asff`). What they
 //! share (counts, a key's last use, ages in words) is here. Every string from the plan
-//! goes through `term`.
+//! goes through `safe_text`.
 
 mod asff;
 mod csv;
@@ -16,7 +16,7 @@ mod yaml;
 use chrono::{DateTime, Utc};
 
 use crate::rule::Decision;
-use crate::term;
+use crate::safe_text;
 
 use super::model::{Plan, PlanKey, PlanUser, Summary};
 
@@ -131,7 +131,7 @@ pub fn last_used(key: &PlanKey) -> String {
     match key.last_used {
         None => "never used".to_string(),
         Some(at) => with_place(format!("last used {}", timestamp(at)), key, |text| {
-            term::escape(text).into_owned()
+            safe_text::escape(text).into_owned()
         }),
     }
 }
@@ -139,7 +139,7 @@ pub fn last_used(key: &PlanKey) -> String {
 /// A key's description for the terminal: quoted, so where it starts and ends is plain,
 /// and escaped, since it is whatever someone typed into the IAM console.
 pub fn described(description: &str) -> String {
-    format!("description \"{}\"", term::escape(description))
+    format!("description \"{}\"", safe_text::escape(description))
 }
 
 pub(super) fn timestamp(at: DateTime<Utc>) -> String {

@@ -3,7 +3,7 @@
 
 use crate::plan::{Plan, PlanUser};
 use crate::rule::Decision;
-use crate::term;
+use crate::safe_text;
 
 /// The SARIF rule id of CIS AWS Foundations Benchmark 1.13.
 const SARIF_RULE_ID: &str = "CIS-AWS-1.13";
@@ -152,7 +152,7 @@ fn sarif_result(plan: &Plan, user: &PlanUser, plan_uri: &str, line: usize) -> se
         format!(
             "IAM user {} could not be read (decision: unreadable): {}",
             user.user_name,
-            term::escape(&user.reason)
+            safe_text::escape(&user.reason)
         )
     } else {
         format!(
@@ -163,7 +163,7 @@ fn sarif_result(plan: &Plan, user: &PlanUser, plan_uri: &str, line: usize) -> se
                 .filter(|k| k.status == crate::facts::KeyStatus::Active)
                 .count(),
             user.decision.as_str(),
-            term::escape(&user.reason)
+            safe_text::escape(&user.reason)
         )
     };
     let mut result = serde_json::json!({
@@ -181,7 +181,10 @@ fn sarif_result(plan: &Plan, user: &PlanUser, plan_uri: &str, line: usize) -> se
         .iter()
         .filter_map(|key| {
             let description = key.description.as_deref()?;
-            Some((key.access_key_id.clone(), term::escape(description).into()))
+            Some((
+                key.access_key_id.clone(),
+                safe_text::escape(description).into(),
+            ))
         })
         .collect();
     if !descriptions.is_empty() {
@@ -204,7 +207,7 @@ fn sarif_result(plan: &Plan, user: &PlanUser, plan_uri: &str, line: usize) -> se
         result["suppressions"] = serde_json::json!([{
             "kind": "external",
             "status": "accepted",
-            "justification": term::escape(&user.reason)
+            "justification": safe_text::escape(&user.reason)
         }]);
     }
     result

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use crate::plan::Plan;
 use crate::rule::Decision;
-use crate::term;
+use crate::safe_text;
 
 use super::{
     described, effective_summary, last_used, no_fresh_key_reading, role, rotation_due_count,
@@ -36,7 +36,7 @@ pub fn to_text_styled(plan: &Plan, palette: &dyn DecisionColour) -> String {
         plan.account_id,
         plan.partition,
         timestamp(plan.generated_at),
-        term::escape(&plan.generated_by)
+        safe_text::escape(&plan.generated_by)
     );
     let _ = writeln!(
         out,
@@ -50,7 +50,7 @@ pub fn to_text_styled(plan: &Plan, palette: &dyn DecisionColour) -> String {
         },
         no_fresh_key_reading(&plan.policy)
     );
-    for line in super::exemptions_lines(plan, |text| term::escape(text).into_owned()) {
+    for line in super::exemptions_lines(plan, |text| safe_text::escape(text).into_owned()) {
         let _ = writeln!(out, "{line}");
     }
     let _ = writeln!(
@@ -74,7 +74,7 @@ pub fn to_text_styled(plan: &Plan, palette: &dyn DecisionColour) -> String {
             palette.decision(user.decision, &word),
             user.user_name
         );
-        let _ = writeln!(out, "           {}", term::escape(&user.reason));
+        let _ = writeln!(out, "           {}", safe_text::escape(&user.reason));
         if let Some(mark) = rotation_mark(plan, user) {
             let _ = writeln!(out, "           ROTATION DUE: {mark}");
         }
