@@ -27,7 +27,7 @@ where
 /// items are worked on while later ones are still being fetched. An `Err` from the
 /// channel, or from `work`, stops everything: the tasks in flight are aborted and the
 /// rest never start. Results come in arrival order.
-pub async fn try_map_received<I, T, E, F, Fut>(
+pub(crate) async fn try_map_received<I, T, E, F, Fut>(
     mut items: tokio::sync::mpsc::Receiver<Result<I, E>>,
     limit: usize,
     work: F,

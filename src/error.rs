@@ -179,7 +179,7 @@ impl Error {
     /// there: an explicit deny, an SCP or permissions boundary, a user deleted meanwhile.
     /// About one user, that makes the user unreadable, not the audit failed; throttling,
     /// an unreachable endpoint or bad credentials are never one user's.
-    pub fn is_refusal(&self) -> bool {
+    pub(crate) fn is_refusal(&self) -> bool {
         matches!(
             self,
             Error::Aws { code, .. } if matches!(

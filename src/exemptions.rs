@@ -94,7 +94,7 @@ impl Exemptions {
 
     /// Read and parse an exemptions file; with the SHA-256 of its bytes, which a plan
     /// records so that what the audit read can be checked again.
-    pub fn load_with_sha256(path: &Path) -> Result<(Exemptions, String)> {
+    pub(crate) fn load_with_sha256(path: &Path) -> Result<(Exemptions, String)> {
         let fail = |detail: String| Error::Exemptions {
             path: path.to_path_buf(),
             detail,
@@ -117,7 +117,7 @@ impl Exemptions {
 
     /// Every entry that matches a user name, in file order, each with its last day.
     /// Which one applies is the caller's choice: the first still in force.
-    pub fn lookup(&self, user_name: &str) -> Vec<(Exemption, Option<NaiveDate>)> {
+    pub(crate) fn lookup(&self, user_name: &str) -> Vec<(Exemption, Option<NaiveDate>)> {
         self.entries
             .iter()
             .filter(|entry| entry.matcher.is_match(user_name))
@@ -132,7 +132,7 @@ impl Exemptions {
     }
 
     /// Note the users an audit scanned, to tell later which entries matched none.
-    pub fn note_scanned<'a>(&self, user_names: impl IntoIterator<Item = &'a str>) {
+    pub(crate) fn note_scanned<'a>(&self, user_names: impl IntoIterator<Item = &'a str>) {
         let mut waiting: Vec<&Compiled> = self
             .entries
             .iter()
@@ -153,7 +153,7 @@ impl Exemptions {
     }
 
     /// The entries (their `user` pattern) that matched no user noted so far.
-    pub fn unmatched(&self) -> Vec<&str> {
+    pub(crate) fn unmatched(&self) -> Vec<&str> {
         self.entries
             .iter()
             .filter(|entry| !entry.matched.load(Ordering::Relaxed))

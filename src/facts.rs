@@ -47,12 +47,12 @@ pub struct KeyFacts {
 
 impl KeyFacts {
     /// True when the key is Active.
-    pub fn is_active(&self) -> bool {
+    pub(crate) fn is_active(&self) -> bool {
         self.status == KeyStatus::Active
     }
 
     /// When the key was last used, if IAM knows.
-    pub fn last_used_at(&self) -> Option<DateTime<Utc>> {
+    pub(crate) fn last_used_at(&self) -> Option<DateTime<Utc>> {
         self.last_use.as_ref().and_then(|use_| use_.at)
     }
 }
@@ -102,9 +102,9 @@ pub struct Inventory {
 }
 
 /// The tag that exempts a user; its value is the reason.
-pub const EXEMPT_TAG: &str = "keytrim:exempt";
+pub(crate) const EXEMPT_TAG: &str = "keytrim:exempt";
 /// The tag that limits a user's exemption: its value is the last day it applies.
-pub const EXEMPT_UNTIL_TAG: &str = "keytrim:exempt-until";
+pub(crate) const EXEMPT_UNTIL_TAG: &str = "keytrim:exempt-until";
 
 /// The exemption a user's tags grant, if any: the `keytrim:exempt` tag's reason (with
 /// its last day when `keytrim:exempt-until` is set too), or, for the until tag alone,
@@ -125,7 +125,7 @@ pub(crate) fn tag_exemption(
 }
 
 /// An exemption's last day, written `YYYY-MM-DD`; None for anything else.
-pub fn parse_exemption_date(text: &str) -> Option<NaiveDate> {
+pub(crate) fn parse_exemption_date(text: &str) -> Option<NaiveDate> {
     let text = text.trim();
     // Exactly ten characters: chrono would also take `2027-1-5`.
     (text.len() == 10)
@@ -135,7 +135,7 @@ pub fn parse_exemption_date(text: &str) -> Option<NaiveDate> {
 
 /// True when the keys break CIS 1.13 (two or more Active keys), the only users that
 /// need last-use and tag look-ups.
-pub fn has_multiple_active_keys(keys: &[KeyFacts]) -> bool {
+pub(crate) fn has_multiple_active_keys(keys: &[KeyFacts]) -> bool {
     keys.iter().filter(|key| key.is_active()).count() >= 2
 }
 

@@ -38,11 +38,11 @@ impl Default for Policy {
 }
 
 /// CIS 1.12's definition of an unused credential: 45 days.
-pub const DEFAULT_UNUSED_DAYS: u32 = 45;
+pub(crate) const DEFAULT_UNUSED_DAYS: u32 = 45;
 
 /// The prefix of the IAM users the SES console creates for SMTP: their SMTP password
 /// is derived from the access key, so switching the key off stops mail.
-pub const SES_SMTP_USER_PREFIX: &str = "ses-smtp-user.";
+pub(crate) const SES_SMTP_USER_PREFIX: &str = "ses-smtp-user.";
 
 /// What the plan says to do with a user.
 #[derive(

@@ -30,7 +30,7 @@ pub struct SourceFile {
 
 /// A journal as read, with the file it came from.
 #[derive(Debug, Clone)]
-pub struct JournalFile {
+pub(crate) struct JournalFile {
     pub file: SourceFile,
     pub entries: Vec<Entry>,
 }
@@ -182,7 +182,7 @@ pub struct Evidence {
 /// Why journals cannot be evidence of a plan.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{detail}")]
-pub struct Mismatch {
+pub(crate) struct Mismatch {
     /// The journal's path, as given.
     pub path: String,
     pub detail: String,
@@ -198,7 +198,7 @@ pub struct Made {
 
 /// Join a (validated) plan and its journals. A journal that cannot be evidence of this
 /// plan is refused (see the module's doc).
-pub fn assemble(
+pub(crate) fn assemble(
     plan: Plan,
     plan_file: SourceFile,
     journals: Vec<JournalFile>,
@@ -403,7 +403,7 @@ pub struct Tally {
 /// Where the account stands after the runs, in the plan's users: those the runs
 /// brought to one active key, and those still not compliant, by why.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EndState {
+pub(crate) struct EndState {
     /// Deactivations done (or found done) and seen so, every planned key Inactive.
     pub brought_into_line: usize,
     /// The apply's lockout guard could not give a key back: the user may have none.
@@ -427,7 +427,7 @@ pub struct EndState {
 
 impl EndState {
     /// Users not known to comply with CIS 1.13 after the runs.
-    pub fn not_compliant(&self) -> usize {
+    pub(crate) fn not_compliant(&self) -> usize {
         self.no_active_key
             + self.held
             + self.exempt
@@ -441,7 +441,7 @@ impl EndState {
 impl Verdict {
     /// The runs brought the user to one active key and a listing saw it so: every
     /// planned key deactivated (or found so), verified.
-    pub fn brought_into_line(&self) -> bool {
+    pub(crate) fn brought_into_line(&self) -> bool {
         matches!(
             self,
             Verdict::Deactivated {
@@ -456,7 +456,7 @@ impl Evidence {
     /// Where the account stands after the runs (the plan's users only; the users the
     /// audit found compliant stay so unless someone else acted). Only what a journal
     /// shows verified counts as done.
-    pub fn end_state(&self) -> EndState {
+    pub(crate) fn end_state(&self) -> EndState {
         let mut state = EndState::default();
         for user in &self.users {
             if user.user.rotation_due {

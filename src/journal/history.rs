@@ -89,7 +89,7 @@ pub enum Line<'a> {
 
 impl Entry {
     /// The line, typed. An error or reason the line lacks reads as empty.
-    pub fn typed(&self) -> Line<'_> {
+    pub(crate) fn typed(&self) -> Line<'_> {
         let text = || {
             self.error
                 .as_deref()
@@ -227,7 +227,7 @@ impl KeyHistory<'_> {
 
     /// The change the run was making when it ended: the key's last line is an intent
     /// with no outcome after it, so the call may or may not have landed.
-    pub fn cut_off(&self) -> Option<Change> {
+    pub(crate) fn cut_off(&self) -> Option<Change> {
         self.steps
             .last()
             .filter(|step| step.what == KeyLine::Intent)

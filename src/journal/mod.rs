@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::facts::KeyStatus;
 
 /// Journals larger than this are refused by rollback.
-pub const MAX_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
 
 /// What a journal line records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,7 +135,7 @@ impl Entry {
 /// to the last whole line, and the journal remembers that it failed, so the run can
 /// stop starting changes it could not record.
 #[derive(Debug)]
-pub struct Journal {
+pub(crate) struct Journal {
     path: PathBuf,
     file: Mutex<Written>,
     /// The first write error, kept for the run's final report.
@@ -151,7 +151,7 @@ struct Written {
 
 impl Journal {
     /// Create a new journal (never overwriting one) and write its run line.
-    pub fn create(path: &Path, account_id: &str, run: RunInfo) -> Result<Journal> {
+    pub(crate) fn create(path: &Path, account_id: &str, run: RunInfo) -> Result<Journal> {
         let fail = |source| Error::Write {
             path: path.to_path_buf(),
             source,
@@ -181,7 +181,7 @@ impl Journal {
     /// runs in the same millisecond), at `<stem>_02.journal.jsonl`, `_03`, ... up to
     /// `_99`. `_` sorts after `.` byte by byte, so a numbered journal sorts after the
     /// one whose name it could not take, and both before any later run's.
-    pub fn create_numbered(path: &Path, account_id: &str, run: RunInfo) -> Result<Journal> {
+    pub(crate) fn create_numbered(path: &Path, account_id: &str, run: RunInfo) -> Result<Journal> {
         let mut candidate = path.to_path_buf();
         for number in 2..=100 {
             match Journal::create(&candidate, account_id, run.clone()) {
@@ -198,13 +198,13 @@ impl Journal {
         unreachable!("the loop returns on its last try")
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Append one line and make it durable. When the write fails, whatever part of the
     /// line reached the file is cut off again, so the journal stays whole JSON Lines.
-    pub fn record(&self, entry: &Entry) -> Result<()> {
+    pub(crate) fn record(&self, entry: &Entry) -> Result<()> {
         let mut line = serde_json::to_string(entry).expect("journal entries serialise");
         line.push('\n');
         let mut written = self
@@ -258,7 +258,7 @@ impl Journal {
     }
 
     /// The first write that failed, if one did: no new change may start after it.
-    pub fn failure(&self) -> Option<String> {
+    pub(crate) fn failure(&self) -> Option<String> {
         self.failure
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -273,7 +273,7 @@ pub(crate) fn name_timestamp(now: DateTime<Utc>) -> String {
 }
 
 /// The default journal path for a plan: beside it, `<stem>.<UTC timestamp>.journal.jsonl`.
-pub fn default_path(beside: &Path, now: DateTime<Utc>) -> PathBuf {
+pub(crate) fn default_path(beside: &Path, now: DateTime<Utc>) -> PathBuf {
     let stem = beside
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -333,7 +333,7 @@ pub fn read(path: &Path) -> Result<Vec<Entry>> {
 
 /// Read a journal back (as `read`), with the exact bytes its entries were read from
 /// (for a digest of what was read).
-pub fn read_with_bytes(path: &Path) -> Result<(Vec<Entry>, Vec<u8>)> {
+pub(crate) fn read_with_bytes(path: &Path) -> Result<(Vec<Entry>, Vec<u8>)> {
     let fail = |detail: String| Error::Journal {
         path: path.display().to_string(),
         detail,

@@ -335,7 +335,7 @@ fn detail_sections<'d>(diff: &'d PlanDiff<'_>) -> [(&'static str, Vec<(&'d str, 
 }
 
 /// Text for a terminal. Reasons come from the plan and are escaped.
-pub fn to_text(old: &Plan, new: &Plan, diff: &PlanDiff<'_>) -> String {
+pub(crate) fn to_text(old: &Plan, new: &Plan, diff: &PlanDiff<'_>) -> String {
     let mut out = format!("{}\n", heading(old, new));
     if diff.is_empty() {
         let _ = writeln!(out, "{NOTHING_CHANGED}");

@@ -16,11 +16,11 @@ use super::model::{Plan, READABLE_PLAN_VERSIONS};
 use super::validate;
 
 /// Plans larger than this are refused before parsing.
-pub const MAX_PLAN_BYTES: u64 = 8 * 1024 * 1024;
+pub(crate) const MAX_PLAN_BYTES: u64 = 8 * 1024 * 1024;
 
 /// How far ahead of this machine's clock a plan's `generated_at` may be: the clocks of
 /// the machine that audited and the one that applies differ a little.
-pub const CLOCK_SKEW_SECONDS: i64 = 60;
+pub(crate) const CLOCK_SKEW_SECONDS: i64 = 60;
 
 /// Just enough of a plan to tell its schema version before parsing the rest.
 #[derive(Deserialize)]
@@ -43,7 +43,7 @@ pub fn parse(text: &str) -> std::result::Result<Plan, String> {
 
 /// Parse and validate plan text as of `now`: a plan whose `generated_at` is later than
 /// `now` (beyond `CLOCK_SKEW_SECONDS`) is refused, since no audit has happened then.
-pub fn parse_at(text: &str, now: DateTime<Utc>) -> std::result::Result<Plan, String> {
+pub(crate) fn parse_at(text: &str, now: DateTime<Utc>) -> std::result::Result<Plan, String> {
     if max_flow_depth(text) > MAX_FLOW_DEPTH {
         return Err(format!(
             "not a plan: collections nested deeper than {MAX_FLOW_DEPTH} levels"
@@ -127,7 +127,7 @@ pub fn load(path: &Path) -> Result<Plan> {
 
 /// Read, parse and validate a plan file; the plan with the exact text it was read from
 /// (for a digest of what was checked).
-pub fn load_with_text(path: &Path) -> Result<(Plan, String)> {
+pub(crate) fn load_with_text(path: &Path) -> Result<(Plan, String)> {
     let fail = |detail: String| Error::Plan {
         path: path.display().to_string(),
         detail,
@@ -158,7 +158,7 @@ pub fn load_with_text(path: &Path) -> Result<(Plan, String)> {
 /// which must read), else the file the plan records, read again where it is (relative
 /// to the working directory). A recorded file that cannot be read here, or differs
 /// from the one the audit read, is a note, never an error: the plan still shows.
-pub fn read_exemptions(plan: &mut Plan, given: Option<&Path>) -> Result<()> {
+pub(crate) fn read_exemptions(plan: &mut Plan, given: Option<&Path>) -> Result<()> {
     let recorded = plan.exemptions.clone();
     let (exemptions, sha256, path) = match (given, &recorded) {
         (Some(path), _) => {

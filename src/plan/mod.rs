@@ -7,7 +7,7 @@ pub mod model;
 pub mod problem;
 pub mod render;
 pub mod schema;
-pub mod standing;
+pub(crate) mod standing;
 pub mod validate;
 
 pub use load::load;

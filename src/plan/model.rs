@@ -17,16 +17,16 @@ use crate::rule::{self, Decision, Exemption, Policy};
 pub const PLAN_VERSION: u32 = 3;
 /// The schema versions this keytrim reads: a version 1 plan is a version 2 plan
 /// without unreadable users, and both were written under `require_fresh_key: true`.
-pub const READABLE_PLAN_VERSIONS: [u32; 3] = [1, 2, 3];
+pub(crate) const READABLE_PLAN_VERSIONS: [u32; 3] = [1, 2, 3];
 /// The value of `kind` in every plan.
-pub const PLAN_KIND: &str = "keytrim-plan";
+pub(crate) const PLAN_KIND: &str = "keytrim-plan";
 /// The benchmark control the plan enforces.
-pub const CONTROL_ID: &str = "CIS AWS Foundations Benchmark 1.13";
+pub(crate) const CONTROL_ID: &str = "CIS AWS Foundations Benchmark 1.13";
 
 /// The recommendation's number in each version of the CIS AWS Foundations Benchmark
 /// that has it, as (benchmark version, recommendation). docs/formats.md, "The control's
 /// number" says where each pair was read and what is still to be checked.
-pub const CIS_NUMBERS: &[(&str, &str)] = &[
+pub(crate) const CIS_NUMBERS: &[(&str, &str)] = &[
     ("1.3", "1.13"),
     ("1.4", "1.13"),
     ("1.5", "1.13"),
@@ -185,7 +185,7 @@ impl Summary {
     /// True when the plan has nothing to do and nothing to look at: deactivations,
     /// holds, rotations and unreadable users all make an account non-compliant (an
     /// unreadable user is not known to be compliant).
-    pub fn is_compliant(&self) -> bool {
+    pub(crate) fn is_compliant(&self) -> bool {
         self.deactivate == 0 && self.hold == 0 && self.rotate == 0 && self.unreadable == 0
     }
 }
@@ -366,7 +366,7 @@ fn verdict_for(user: &UserFacts, inputs: &PlanInputs<'_>) -> (rule::Ruling, Opti
 
 /// Exempt users whose exemption ends within `days` days of the plan's audit, soonest
 /// first: a reviewer should renew or let them lapse knowingly.
-pub fn exemptions_expiring(plan: &Plan, days: i64) -> Vec<(&str, NaiveDate)> {
+pub(crate) fn exemptions_expiring(plan: &Plan, days: i64) -> Vec<(&str, NaiveDate)> {
     let horizon = plan.generated_at.date_naive() + chrono::Duration::days(days);
     let mut expiring: Vec<(&str, NaiveDate)> = plan
         .users
@@ -379,7 +379,7 @@ pub fn exemptions_expiring(plan: &Plan, days: i64) -> Vec<(&str, NaiveDate)> {
 }
 
 /// How far ahead the summary and the Markdown list expiring exemptions.
-pub const EXPIRING_WITHIN_DAYS: i64 = 14;
+pub(crate) const EXPIRING_WITHIN_DAYS: i64 = 14;
 
 fn plan_key(key: &crate::facts::KeyFacts, now: DateTime<Utc>) -> PlanKey {
     let last_use = key.last_use.clone().unwrap_or_default();

@@ -28,7 +28,7 @@ use super::problem::Problem;
 
 /// How a plan's decision for a user stands against the rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Standing {
+pub(crate) enum Standing {
     /// The plan's decision is the rule's.
     AsRuled,
     /// A reviewer changed the rule's decision (`rule`) to the plan's, in a way keytrim
@@ -46,7 +46,7 @@ pub enum Standing {
 /// rule accepts, or a user the exemptions file exempts (as of the audit's day) whom
 /// the plan does not say is exempt. Leaving an exemption is an override like the
 /// others, marked wherever the plan is shown; apply leaves such a user alone.
-pub fn override_of(plan: &Plan, user: &PlanUser) -> Option<Decision> {
+pub(crate) fn override_of(plan: &Plan, user: &PlanUser) -> Option<Decision> {
     if user.decision != Decision::Exempt
         && plan
             .exempt_by_file
@@ -62,7 +62,7 @@ pub fn override_of(plan: &Plan, user: &PlanUser) -> Option<Decision> {
 }
 
 /// The policy a plan records, as the rule takes it.
-pub fn policy_of(plan: &Plan) -> Policy {
+pub(crate) fn policy_of(plan: &Plan) -> Policy {
     Policy {
         max_key_age_days: plan.policy.max_key_age_days,
         in_use_window_days: plan.policy.in_use_window_days,
@@ -73,7 +73,7 @@ pub fn policy_of(plan: &Plan) -> Policy {
 }
 
 /// The user's keys as the plan states them, as the rule takes them.
-pub fn key_facts(user: &PlanUser) -> Vec<KeyFacts> {
+pub(crate) fn key_facts(user: &PlanUser) -> Vec<KeyFacts> {
     user.keys
         .iter()
         .map(|key| KeyFacts {
@@ -92,7 +92,7 @@ pub fn key_facts(user: &PlanUser) -> Vec<KeyFacts> {
 
 /// What the rule decides for the user on the plan's facts as of `as_of`, without
 /// exemptions.
-pub fn rule_verdict(policy: &Policy, as_of: DateTime<Utc>, user: &PlanUser) -> Ruling {
+pub(crate) fn rule_verdict(policy: &Policy, as_of: DateTime<Utc>, user: &PlanUser) -> Ruling {
     rule::decide(&user.user_name, &key_facts(user), None, policy, as_of)
 }
 
@@ -116,7 +116,7 @@ fn same_keys(user: &PlanUser, verdict: &Ruling) -> bool {
 
 /// How the plan's decision for `user` stands against the rule as of the audit, or why
 /// it is refused.
-pub fn standing(plan: &Plan, user: &PlanUser) -> Result<Standing, Problem> {
+pub(crate) fn standing(plan: &Plan, user: &PlanUser) -> Result<Standing, Problem> {
     standing_as_of(&policy_of(plan), plan.generated_at, user)
 }
 
@@ -144,7 +144,7 @@ fn default_reading(
 /// How the plan's decision for `user` stands against the rule on the plan's facts as
 /// of `as_of`, or why it is refused. apply asks as of now too: a `generated_at` moved
 /// back in time (which makes a kept key look younger) cannot move now.
-pub fn standing_as_of(
+pub(crate) fn standing_as_of(
     policy: &Policy,
     as_of: DateTime<Utc>,
     user: &PlanUser,
@@ -230,7 +230,7 @@ pub fn standing_as_of(
 }
 
 /// Every key's `age_days` is its age as of `generated_at`, in whole days.
-pub fn check_ages(plan: &Plan, user: &PlanUser) -> Result<(), Problem> {
+pub(crate) fn check_ages(plan: &Plan, user: &PlanUser) -> Result<(), Problem> {
     for key in &user.keys {
         let age = rule::age_in_days(key.created, plan.generated_at);
         if key.age_days != age {

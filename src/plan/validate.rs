@@ -26,14 +26,14 @@ fn of_user(user: &PlanUser, field: &str, message: impl Into<String>) -> Problem 
 }
 
 /// The longest value an IAM tag can hold, and so the longest key description.
-pub const MAX_DESCRIPTION_CHARS: usize = 256;
+pub(crate) const MAX_DESCRIPTION_CHARS: usize = 256;
 
 /// The largest maximum key age and in-use window a plan may state, in days, as audit's
 /// own options allow.
-pub const MAX_POLICY_DAYS: u32 = 36_500;
+pub(crate) const MAX_POLICY_DAYS: u32 = 36_500;
 
 /// True for a string IAM could have issued as an access key id.
-pub fn is_access_key_id(id: &str) -> bool {
+pub(crate) fn is_access_key_id(id: &str) -> bool {
     (16..=128).contains(&id.len())
         && id
             .bytes()
@@ -41,12 +41,12 @@ pub fn is_access_key_id(id: &str) -> bool {
 }
 
 /// True for a twelve-digit AWS account id.
-pub fn is_account_id(id: &str) -> bool {
+pub(crate) fn is_account_id(id: &str) -> bool {
     id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// IAM user names: 1 to 64 of letters, digits and `+=,.@_-` (IAM's `[\w+=,.@-]+`).
-pub fn is_user_name(name: &str) -> bool {
+pub(crate) fn is_user_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .chars()
@@ -54,7 +54,7 @@ pub fn is_user_name(name: &str) -> bool {
 }
 
 /// AWS partitions: `aws`, `aws-cn`, `aws-us-gov`, `aws-iso-b`, ...
-pub fn is_partition(partition: &str) -> bool {
+pub(crate) fn is_partition(partition: &str) -> bool {
     partition == "aws"
         || partition.strip_prefix("aws-").is_some_and(|rest| {
             !rest.is_empty()
@@ -78,7 +78,7 @@ fn is_iam_path(path: &str) -> bool {
 
 /// True when `arn` is exactly the ARN IAM gives user `user_name` of `account_id` in
 /// `partition`: `arn:<partition>:iam::<account_id>:user<path><user_name>`.
-pub fn is_user_arn(arn: &str, partition: &str, account_id: &str, user_name: &str) -> bool {
+pub(crate) fn is_user_arn(arn: &str, partition: &str, account_id: &str, user_name: &str) -> bool {
     let prefix = format!("arn:{partition}:iam::{account_id}:user");
     arn.strip_prefix(&prefix)
         .and_then(|rest| rest.strip_suffix(user_name))

@@ -30,7 +30,7 @@ pub use yaml::to_yaml;
 
 /// Decision counts taken from the users listed (a reviewer may have edited decisions),
 /// with the scanned and compliant counts the audit recorded.
-pub fn effective_summary(plan: &Plan) -> Summary {
+pub(crate) fn effective_summary(plan: &Plan) -> Summary {
     let count = |decision| plan.users.iter().filter(|u| u.decision == decision).count();
     Summary {
         users_scanned: plan.summary.users_scanned,
@@ -46,7 +46,7 @@ pub fn effective_summary(plan: &Plan) -> Summary {
 
 /// ", unreadable N" when IAM refused to show some users, else nothing (plans without
 /// such users read as before).
-pub fn unreadable_count(summary: &Summary) -> String {
+pub(crate) fn unreadable_count(summary: &Summary) -> String {
     if summary.unreadable == 0 {
         String::new()
     } else {
@@ -55,7 +55,7 @@ pub fn unreadable_count(summary: &Summary) -> String {
 }
 
 /// ", rotation due N" when some kept keys are over the maximum age, else nothing.
-pub fn rotation_due_count(summary: &Summary) -> String {
+pub(crate) fn rotation_due_count(summary: &Summary) -> String {
     if summary.rotation_due == 0 {
         String::new()
     } else {
@@ -66,7 +66,7 @@ pub fn rotation_due_count(summary: &Summary) -> String {
 /// The exemptions file the audit read, and anything that kept it from being checked
 /// again, as lines for a reader (empty when the audit read none). Its path comes from
 /// the plan: `shown` escapes it for the format.
-pub fn exemptions_lines(plan: &Plan, shown: fn(&str) -> String) -> Vec<String> {
+pub(crate) fn exemptions_lines(plan: &Plan, shown: fn(&str) -> String) -> Vec<String> {
     let mut lines = Vec::new();
     if let Some(file) = &plan.exemptions {
         lines.push(format!(
@@ -82,7 +82,7 @@ pub fn exemptions_lines(plan: &Plan, shown: fn(&str) -> String) -> Vec<String> {
 }
 
 /// What the plan's policy does for a user with no key under the maximum age.
-pub fn no_fresh_key_reading(policy: &crate::plan::model::PlanPolicy) -> String {
+pub(crate) fn no_fresh_key_reading(policy: &crate::plan::model::PlanPolicy) -> String {
     if policy.require_fresh_key {
         "with no fresh key, rotate and deactivate nothing (fresh key required)".to_string()
     } else {
@@ -95,7 +95,7 @@ pub fn no_fresh_key_reading(policy: &crate::plan::model::PlanPolicy) -> String {
 
 /// The rotation mark of a user whose kept key is over the maximum age, naming the
 /// key and its age; None for any other user.
-pub fn rotation_mark(plan: &Plan, user: &PlanUser) -> Option<String> {
+pub(crate) fn rotation_mark(plan: &Plan, user: &PlanUser) -> Option<String> {
     if !user.rotation_due {
         return None;
     }
