@@ -37,7 +37,7 @@ fn init_tracing(verbose: u8, quiet: bool) {
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| keytrim::shell::LogWriter)
         .with_target(false)
         .init();
 }

@@ -226,6 +226,38 @@ fn a_refused_retry_after_a_lost_answer_is_journaled_as_what_iam_shows() {
     assert_eq!(iam.key_status("erin", &old.id), "Active");
 }
 
+/// IAM's answers are data: an error message that hides text (a right-to-left override)
+/// or drives the terminal (the C1 control CSI, which XML allows in a message) reaches
+/// the terminal written out, in the log line about the unclear call as everywhere
+/// else.
+#[test]
+fn an_error_message_from_iam_reaches_the_terminal_written_out() {
+    let iam = LocalIam::start();
+    let (old, _) = erin(&iam);
+    let proxy = FaultProxy::start(
+        &iam.endpoint,
+        Faults {
+            lost_update_response: 1.0,
+            refuse_repeated_update: Some("ExpiredToken"),
+            refusal_message: Some("expired\u{202e}deniedni\u{9b}2J"),
+            ..Faults::default()
+        },
+    );
+    let output = apply_through(&iam, &proxy);
+    let stderr = crate::support::stderr_with_code(&output, 0);
+    assert_eq!(proxy.tally().faults.get("refused_retry"), Some(&1));
+    assert_eq!(iam.key_status("erin", &old.id), "Inactive");
+    assert!(
+        stderr.contains("UpdateAccessKey failed")
+            && stderr.contains("expired\\u{202e}deniedni\\u{9b}2J"),
+        "the log line about the unclear call shows the message written out:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{202e}') && !stderr.contains('\u{9b}'),
+        "a hidden control reached the terminal:\n{stderr:?}"
+    );
+}
+
 /// IAM applies the UpdateAccessKey, the answer is lost, the SDK's retry is refused
 /// with ExpiredToken, and IAM's listings lag 12 s, so reading the key back still shows
 /// it Active. An error after an attempt whose answer was lost proves nothing: the key

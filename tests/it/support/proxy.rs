@@ -60,6 +60,8 @@ pub(crate) struct Faults {
     /// is answered with this error code (HTTP 403), as IAM does when the session
     /// expired between two attempts (`ExpiredToken`) or a policy changed.
     pub refuse_repeated_update: Option<&'static str>,
+    /// The message of that refusal; IAM's own for an expired session when None.
+    pub refusal_message: Option<&'static str>,
     /// IAM's eventual consistency: ListAccessKeys shows each key's status as it was
     /// this long ago, as far as the proxy saw it change (its own listings and the
     /// status changes it forwarded, side changes included). A change is shown to
@@ -271,7 +273,9 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
                 StatusCode::FORBIDDEN,
                 "Sender",
                 code,
-                "The security token included in the request is expired",
+                faults
+                    .refusal_message
+                    .unwrap_or("The security token included in the request is expired"),
             );
         }
         make_side_change(&state, &parts, &body).await?;
