@@ -185,6 +185,28 @@ fn key_in_use<'k>(active: &[&'k KeyFacts]) -> Option<&'k KeyFacts> {
     })
 }
 
+/// Why a key may carry an SES SMTP password, which is derived from the key: switching
+/// the key off, or replacing it, stops mail until someone derives the password again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SesCredential {
+    /// The user is named as the SES console names its SMTP users.
+    SmtpUser,
+    /// IAM last saw the key used by SES.
+    LastUsedBySes,
+}
+
+/// Whether `key` of `user_name` may carry an SES SMTP password.
+pub(crate) fn ses_credential(user_name: &str, key: &KeyFacts) -> Option<SesCredential> {
+    if user_name.starts_with(SES_SMTP_USER_PREFIX) {
+        return Some(SesCredential::SmtpUser);
+    }
+    key.last_use
+        .as_ref()
+        .and_then(|use_| use_.service.as_deref())
+        .is_some_and(|service| service.eq_ignore_ascii_case("ses"))
+        .then_some(SesCredential::LastUsedBySes)
+}
+
 /// Why `key` may not be deactivated beside a kept key when no key is fresh, or None
 /// when it is idle: unused for `unused_days` (never used and that old), not an SES
 /// SMTP credential. With the in-use guard on, the threshold is never shorter than the
@@ -196,19 +218,18 @@ fn still_needed(
     now: DateTime<Utc>,
 ) -> Option<String> {
     let id = &key.access_key_id;
-    if user_name.starts_with(SES_SMTP_USER_PREFIX) {
-        return Some(format!(
-            "{id} belongs to an SES SMTP user, whose SMTP password is derived from the key: switching it off stops mail"
-        ));
-    }
-    let last_use = key.last_use.as_ref();
-    if last_use
-        .and_then(|use_| use_.service.as_deref())
-        .is_some_and(|service| service.eq_ignore_ascii_case("ses"))
-    {
-        return Some(format!(
-            "{id} was last used by SES, where an SMTP password may be derived from it: switching it off may stop mail"
-        ));
+    match ses_credential(user_name, key) {
+        Some(SesCredential::SmtpUser) => {
+            return Some(format!(
+                "{id} belongs to an SES SMTP user, whose SMTP password is derived from the key: switching it off stops mail"
+            ));
+        }
+        Some(SesCredential::LastUsedBySes) => {
+            return Some(format!(
+                "{id} was last used by SES, where an SMTP password may be derived from it: switching it off may stop mail"
+            ));
+        }
+        None => {}
     }
     let days = if policy.in_use_guard {
         policy.unused_days.max(policy.in_use_window_days)

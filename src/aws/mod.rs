@@ -9,6 +9,11 @@ pub(crate) mod concurrency;
 pub(crate) mod credential_report;
 pub(crate) mod iam;
 pub(crate) mod in_flight;
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "the rotation hand-off's next slice calls it")
+)]
+pub(crate) mod secrets;
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
@@ -117,6 +122,8 @@ impl AccountConfig {
 pub(crate) struct Clients {
     pub iam: aws_sdk_iam::Client,
     pub sts: aws_sdk_sts::Client,
+    /// Secrets Manager in the configured region: the rotation hand-off's secrets.
+    pub secrets: aws_sdk_secretsmanager::Client,
     /// The endpoint calls go to, for error messages.
     pub endpoint: String,
 }
@@ -138,6 +145,12 @@ impl Clients {
                     .retry_partition(config.gate.retry_partition())
                     .build(),
             ),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(
+                aws_sdk_secretsmanager::config::Builder::from(&config.sdk)
+                    .interceptor(watch())
+                    .retry_partition(config.gate.retry_partition())
+                    .build(),
+            ),
             endpoint: config.endpoint(),
         }
     }
@@ -145,8 +158,21 @@ impl Clients {
 
 #[cfg(test)]
 impl Clients {
-    /// Clients around a mocked IAM client (aws-smithy-mocks); STS is never called.
+    /// Clients around a mocked IAM client (aws-smithy-mocks); STS and Secrets Manager
+    /// are never called.
     pub(crate) fn with_mock_iam(iam: aws_sdk_iam::Client) -> Clients {
+        let secrets = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+            .region(aws_sdk_secretsmanager::config::Region::new(DEFAULT_REGION))
+            .build();
+        Clients::with_mocks(iam, aws_sdk_secretsmanager::Client::from_conf(secrets))
+    }
+
+    /// Clients around mocked IAM and Secrets Manager clients; STS is never called.
+    pub(crate) fn with_mocks(
+        iam: aws_sdk_iam::Client,
+        secrets: aws_sdk_secretsmanager::Client,
+    ) -> Clients {
         let sts = aws_sdk_sts::Config::builder()
             .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
             .region(aws_sdk_sts::config::Region::new(DEFAULT_REGION))
@@ -154,6 +180,7 @@ impl Clients {
         Clients {
             iam,
             sts: aws_sdk_sts::Client::from_conf(sts),
+            secrets,
             endpoint: "mock".into(),
         }
     }

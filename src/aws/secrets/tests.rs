@@ -1,0 +1,124 @@
+//! The secret's reads against mocked Secrets Manager answers (aws-smithy-mocks): the
+//! description's facts, AWSCURRENT asked for by name, and a secret without AWSCURRENT
+//! never read.
+
+use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
+use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
+use aws_sdk_secretsmanager::types::Tag;
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+use super::*;
+
+const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/billing-a1B2c3";
+const USER_ARN: &str = "arn:aws:iam::123456789012:user/billing";
+const KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+fn clients(secrets: aws_sdk_secretsmanager::Client) -> Clients {
+    let iam = aws_sdk_iam::Client::from_conf(
+        aws_sdk_iam::Config::builder()
+            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+            .region(aws_sdk_iam::config::Region::new("us-east-1"))
+            .build(),
+    );
+    Clients::with_mocks(iam, secrets)
+}
+
+fn described(stages: &[(&str, &[&str])]) -> DescribeSecretOutput {
+    let mut output = DescribeSecretOutput::builder()
+        .arn(ARN)
+        .rotation_enabled(false)
+        .tags(Tag::builder().key("team").value("billing").build())
+        .tags(Tag::builder().key(ROTATES_TAG).value(USER_ARN).build());
+    for (version, labels) in stages {
+        output = output.version_ids_to_stages(
+            *version,
+            labels.iter().map(|label| (*label).to_string()).collect(),
+        );
+    }
+    output.build()
+}
+
+#[tokio::test]
+async fn a_secrets_facts_are_read_and_its_current_value_asked_for_by_stage() {
+    let describe = mock!(aws_sdk_secretsmanager::Client::describe_secret)
+        .match_requests(|req| req.secret_id() == Some(ARN))
+        .then_output(|| {
+            described(&[
+                ("v1", &["AWSPREVIOUS"]),
+                ("v2", &["AWSCURRENT", "AWSPENDING"]),
+            ])
+        });
+    let value = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+        .match_requests(|req| req.secret_id() == Some(ARN) && req.version_stage() == Some(CURRENT))
+        .then_output(|| {
+            GetSecretValueOutput::builder()
+                .arn(ARN)
+                .version_id("v2")
+                .secret_string(format!(
+                    r#"{{"AccessKeyId":"{KEY}","SecretAccessKey":"{SECRET}","Endpoint":"x"}}"#
+                ))
+                .build()
+        });
+    let secrets = mock_client!(
+        aws_sdk_secretsmanager,
+        RuleMode::MatchAny,
+        [&describe, &value]
+    );
+    let facts = read_secret(&clients(secrets), ARN).await.unwrap();
+    assert_eq!(
+        facts,
+        SecretFacts {
+            arn: ARN.to_string(),
+            rotates: Some(USER_ARN.to_string()),
+            rotation_enabled: false,
+            primary_region: None,
+            current_version: Some("v2".to_string()),
+            pending_version: Some("v2".to_string()),
+            current_value: Some(CurrentValue::AccessKey {
+                access_key_id: KEY.to_string()
+            }),
+        }
+    );
+    assert!(!format!("{facts:?}").contains(SECRET));
+    assert_eq!(value.num_calls(), 1);
+}
+
+/// A secret without an AWSCURRENT version has no value to read: keytrim does not ask
+/// for one (Secrets Manager would answer with an error, or moto with another version).
+#[tokio::test]
+async fn a_secret_without_a_current_version_is_not_read() {
+    let describe = mock!(aws_sdk_secretsmanager::Client::describe_secret)
+        .then_output(|| described(&[("v1", &["AWSPENDING"])]));
+    let value = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+        .then_output(|| GetSecretValueOutput::builder().build());
+    let secrets = mock_client!(
+        aws_sdk_secretsmanager,
+        RuleMode::MatchAny,
+        [&describe, &value]
+    );
+    let facts = read_secret(&clients(secrets), ARN).await.unwrap();
+    assert_eq!(facts.current_value, None);
+    assert_eq!(facts.pending_version.as_deref(), Some("v1"));
+    assert_eq!(value.num_calls(), 0);
+}
+
+/// A refusal names the action, so the permission that is missing is plain.
+#[tokio::test]
+async fn a_refused_read_names_the_action() {
+    use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretError;
+    let describe = mock!(aws_sdk_secretsmanager::Client::describe_secret).then_error(|| {
+        DescribeSecretError::generic(
+            aws_sdk_secretsmanager::error::ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("not allowed")
+                .build(),
+        )
+    });
+    let secrets = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&describe]);
+    let err = read_secret(&clients(secrets), ARN).await.unwrap_err();
+    assert!(
+        err.to_string().contains("secretsmanager:DescribeSecret"),
+        "{err}"
+    );
+}

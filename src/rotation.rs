@@ -1,0 +1,283 @@
+//! The rotation hand-off's own rule, pure (docs/rotation.md): whether an IAM user and a
+//! Secrets Manager secret name each other, the user's `keytrim:rotate-to` tag the secret
+//! and the secret's `keytrim:rotates` tag the user, and whether that secret can take a
+//! new key. A tag on one side alone never binds: anyone allowed `iam:TagUser` could
+//! point a user at a secret they can read.
+//!
+//! Everything here works on facts read elsewhere (`aws::secrets`), and none of them is
+//! secret material: what the secret's AWSCURRENT value holds is kept only as its shape
+//! and the access key id it names.
+
+use crate::facts::KeyFacts;
+use crate::rule::{SesCredential, ses_credential};
+
+/// The user's tag naming the secret its new key goes to.
+pub(crate) const ROTATE_TO_TAG: &str = "keytrim:rotate-to";
+/// The secret's tag naming the user whose key it holds.
+pub(crate) const ROTATES_TAG: &str = "keytrim:rotates";
+/// What the user's tag value starts with, before the secret's ARN.
+const TAG_PREFIX: &str = "secretsmanager:";
+/// The staging label of the version applications read.
+pub(crate) const CURRENT: &str = "AWSCURRENT";
+/// The staging label of a version being rotated in.
+pub(crate) const PENDING: &str = "AWSPENDING";
+
+/// A secret's full ARN, taken apart:
+/// `arn:<partition>:secretsmanager:<region>:<account>:secret:<name>-<6 characters>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SecretArn {
+    pub arn: String,
+    pub partition: String,
+    pub region: String,
+    pub account_id: String,
+}
+
+impl SecretArn {
+    /// The ARN, if `text` is a secret's full ARN. A partial ARN (without the six random
+    /// characters Secrets Manager appends to the name) could match a secret created
+    /// later under the same name, so it is not one.
+    pub(crate) fn parse(text: &str) -> Option<SecretArn> {
+        let mut parts = text.splitn(7, ':');
+        let (arn, partition, service, region, account_id, kind, name) = (
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+        );
+        let suffix_is_full = name.rsplit_once('-').is_some_and(|(stem, suffix)| {
+            !stem.is_empty()
+                && suffix.len() == 6
+                && suffix.chars().all(|c| c.is_ascii_alphanumeric())
+        });
+        let valid = arn == "arn"
+            && crate::plan::validate::is_partition(partition)
+            && service == "secretsmanager"
+            && !region.is_empty()
+            && region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && crate::plan::validate::is_account_id(account_id)
+            && kind == "secret"
+            && suffix_is_full
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c));
+        valid.then(|| SecretArn {
+            arn: text.to_string(),
+            partition: partition.to_string(),
+            region: region.to_string(),
+            account_id: account_id.to_string(),
+        })
+    }
+}
+
+/// What a secret's AWSCURRENT value is, as far as keytrim keeps it: never the secret
+/// access key itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CurrentValue {
+    /// A JSON object with the string fields `AccessKeyId` and `SecretAccessKey`: the
+    /// access key id it names.
+    AccessKey { access_key_id: String },
+    /// Anything else, with what is wrong with it.
+    NotAnAccessKey { why: &'static str },
+}
+
+impl CurrentValue {
+    /// Read the shape of a secret string. The string is not kept, nor quoted in `why`.
+    pub(crate) fn of(secret_string: &str) -> CurrentValue {
+        let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(secret_string) else {
+            return CurrentValue::NotAnAccessKey {
+                why: "its value is not a JSON object",
+            };
+        };
+        let text = |name: &str| fields.get(name).and_then(serde_json::Value::as_str);
+        match (text("AccessKeyId"), text("SecretAccessKey")) {
+            (Some(id), Some(_)) if crate::plan::validate::is_access_key_id(id) => {
+                CurrentValue::AccessKey {
+                    access_key_id: id.to_string(),
+                }
+            }
+            (Some(_), Some(_)) => CurrentValue::NotAnAccessKey {
+                why: "its AccessKeyId is not an access key id",
+            },
+            _ => CurrentValue::NotAnAccessKey {
+                why: "its value lacks the string fields AccessKeyId and SecretAccessKey",
+            },
+        }
+    }
+}
+
+/// What was read about a secret a user names (`DescribeSecret`, and `GetSecretValue`
+/// of AWSCURRENT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SecretFacts {
+    /// The full ARN, as Secrets Manager answered it.
+    pub arn: String,
+    /// The secret's `keytrim:rotates` tag.
+    pub rotates: Option<String>,
+    pub rotation_enabled: bool,
+    /// The region of the secret's primary (DescribeSecret gives it for a primary too,
+    /// as its own region).
+    pub primary_region: Option<String>,
+    /// The version holding AWSCURRENT.
+    pub current_version: Option<String>,
+    /// The version holding AWSPENDING.
+    pub pending_version: Option<String>,
+    /// AWSCURRENT's value; None when the secret has no AWSCURRENT version.
+    pub current_value: Option<CurrentValue>,
+}
+
+/// The user as the rule sees it, and where the audit runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Candidate<'a> {
+    pub user_name: &'a str,
+    pub user_arn: &'a str,
+    pub keys: &'a [KeyFacts],
+    /// The audited account and the region keytrim runs in: the secret must be in both.
+    pub account_id: &'a str,
+    pub region: &'a str,
+}
+
+/// Whether the user's key may be rotated into the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Binding {
+    /// Bound both ways, and the secret can take a new key.
+    Bound { secret_arn: String },
+    /// A finding, never a rotation: why not.
+    NotBound { why: String },
+}
+
+/// The secret the user's `keytrim:rotate-to` tag names, before anything about the
+/// secret is read: a full ARN in the audited account and partition and in the region
+/// keytrim runs in, for a user that has room for a new key and no SES password tied
+/// to its key.
+pub(crate) fn secret_named(
+    candidate: &Candidate<'_>,
+    tag_value: &str,
+) -> Result<SecretArn, String> {
+    let Some(arn_text) = tag_value.strip_prefix(TAG_PREFIX) else {
+        return Err(format!(
+            "its {ROTATE_TO_TAG} tag does not start with `{TAG_PREFIX}`"
+        ));
+    };
+    let Some(secret) = SecretArn::parse(arn_text) else {
+        return Err(format!(
+            "its {ROTATE_TO_TAG} tag does not name a secret by its full ARN"
+        ));
+    };
+    if secret.account_id != candidate.account_id {
+        return Err(format!(
+            "its {ROTATE_TO_TAG} tag names a secret in account {}, not this one",
+            secret.account_id
+        ));
+    }
+    let user_partition = candidate.user_arn.split(':').nth(1).unwrap_or_default();
+    if secret.partition != user_partition {
+        return Err(format!(
+            "its {ROTATE_TO_TAG} tag names a secret in partition {}, not the user's",
+            secret.partition
+        ));
+    }
+    if secret.region != candidate.region {
+        return Err(format!(
+            "its {ROTATE_TO_TAG} tag names a secret in {}, and keytrim runs in {}",
+            secret.region, candidate.region
+        ));
+    }
+    room_for_a_new_key(candidate)?;
+    Ok(secret)
+}
+
+/// One key, Active, whose SMTP password SES does not derive: IAM allows two keys, so
+/// a user with two (even one Inactive) has no room for a new one.
+fn room_for_a_new_key(candidate: &Candidate<'_>) -> Result<(), String> {
+    let [key] = candidate.keys else {
+        return Err(format!(
+            "it has {} access keys: IAM allows two, so a new key needs the other deleted first",
+            candidate.keys.len()
+        ));
+    };
+    if !key.is_active() {
+        return Err("its only key is Inactive".to_string());
+    }
+    match ses_credential(candidate.user_name, key) {
+        Some(SesCredential::SmtpUser) => Err(
+            "it is an SES SMTP user: the SMTP password is derived from the key, so a new key stops mail".to_string(),
+        ),
+        Some(SesCredential::LastUsedBySes) => Err(
+            "its key was last used by SES, where an SMTP password may be derived from it".to_string(),
+        ),
+        None => Ok(()),
+    }
+}
+
+/// Whether the user (whose tag named `named`) and the secret as read are bound both
+/// ways, and the secret can take a new key.
+pub(crate) fn check(candidate: &Candidate<'_>, named: &SecretArn, secret: &SecretFacts) -> Binding {
+    match refusal(candidate, named, secret) {
+        Some(why) => Binding::NotBound { why },
+        None => Binding::Bound {
+            secret_arn: secret.arn.clone(),
+        },
+    }
+}
+
+fn refusal(candidate: &Candidate<'_>, named: &SecretArn, secret: &SecretFacts) -> Option<String> {
+    if secret.arn != named.arn {
+        return Some("the secret Secrets Manager found is not the one the tag names".to_string());
+    }
+    match secret.rotates.as_deref() {
+        None => {
+            return Some(format!(
+                "the secret does not carry {ROTATES_TAG}: it must name the user's ARN"
+            ));
+        }
+        Some(user) if user != candidate.user_arn => {
+            return Some(format!(
+                "the secret's {ROTATES_TAG} tag names another user, not {}",
+                candidate.user_arn
+            ));
+        }
+        Some(_) => {}
+    }
+    // DescribeSecret names the primary's region on a primary too: a replica is a
+    // secret whose primary is elsewhere.
+    if let Some(primary) = secret
+        .primary_region
+        .as_ref()
+        .filter(|p| **p != named.region)
+    {
+        return Some(format!(
+            "the secret is a replica of one in {primary}: rotate its primary"
+        ));
+    }
+    if secret.rotation_enabled {
+        return Some(
+            "the secret has rotation enabled: its rotation function would race keytrim".to_string(),
+        );
+    }
+    if secret.pending_version.is_some() && secret.pending_version != secret.current_version {
+        return Some(format!(
+            "the secret has {PENDING} on a version other than {CURRENT}'s: another rotation is in flight"
+        ));
+    }
+    let kept = candidate.keys.first().map(|key| key.access_key_id.as_str());
+    match &secret.current_value {
+        None => Some(format!("the secret has no {CURRENT} version")),
+        Some(CurrentValue::NotAnAccessKey { why }) => {
+            Some(format!("the secret's {CURRENT}: {why}"))
+        }
+        Some(CurrentValue::AccessKey { access_key_id }) if Some(access_key_id.as_str()) != kept => {
+            Some(format!(
+                "the secret's {CURRENT} holds {access_key_id}, not the user's active key"
+            ))
+        }
+        Some(CurrentValue::AccessKey { .. }) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;
