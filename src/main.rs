@@ -37,6 +37,9 @@ fn init_tracing(verbose: u8, quiet: bool) {
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Log lines pass through LogWriter, which writes out every control character:
+        // the formatter's own colour codes would show as text.
+        .with_ansi(false)
         .with_writer(|| keytrim::shell::LogWriter)
         .with_target(false)
         .init();

@@ -229,7 +229,7 @@ fn a_refused_retry_after_a_lost_answer_is_journaled_as_what_iam_shows() {
 /// IAM's answers are data: an error message that hides text (a right-to-left override)
 /// or drives the terminal (the C1 control CSI, which XML allows in a message) reaches
 /// the terminal written out, in the log line about the unclear call as everywhere
-/// else.
+/// else; and the log line itself carries no colour code, raw or written out.
 #[test]
 fn an_error_message_from_iam_reaches_the_terminal_written_out() {
     let iam = LocalIam::start();
@@ -243,10 +243,21 @@ fn an_error_message_from_iam_reaches_the_terminal_written_out() {
             ..Faults::default()
         },
     );
-    let output = apply_through(&iam, &proxy);
+    // Without NO_COLOR (which every other test sets): a log line's own colour codes
+    // must not show as written-out text either.
+    let output = iam
+        .keytrim_via(&proxy.endpoint)
+        .env_remove("NO_COLOR")
+        .args(["apply", "--yes", PLAN])
+        .output()
+        .unwrap();
     let stderr = crate::support::stderr_with_code(&output, 0);
     assert_eq!(proxy.tally().faults.get("refused_retry"), Some(&1));
     assert_eq!(iam.key_status("erin", &old.id), "Inactive");
+    assert!(
+        !stderr.contains("\\u{1b}"),
+        "colour codes shown as text:\n{stderr}"
+    );
     assert!(
         stderr.contains("UpdateAccessKey failed")
             && stderr.contains("expired\\u{202e}deniedni\\u{9b}2J"),
