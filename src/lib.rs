@@ -41,3 +41,15 @@ mod rotation;
 pub mod safe_text;
 pub mod shell;
 mod yaml;
+
+/// Property tests' settings: `cases` cases each, and no regression file written into
+/// the repository when one fails (tests never write there; the failing input, shrunk,
+/// is in the test's output).
+#[cfg(test)]
+pub(crate) fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
+}

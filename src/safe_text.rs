@@ -288,6 +288,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config(256))]
+
         /// Whatever the input, nothing that a terminal would act on survives.
         #[test]
         fn escaped_text_has_no_hidden_control(text in any::<String>()) {

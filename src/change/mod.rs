@@ -22,7 +22,7 @@ use crate::bounded;
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 use crate::facts::Caller;
-use crate::journal::{Entry, Event, Journal, Mode, RunInfo};
+use crate::journal::{Journal, LeftBy, Line, Mode, RunInfo, UserLine};
 
 pub(crate) use reach::{RunTarget, reach_and_guard};
 use reporter::{Reporter, RunSummary};
@@ -251,7 +251,7 @@ impl<'r> ChangeRun<'r> {
         reason: String,
         outcome: Outcome,
     ) -> Result<()> {
-        self.record(Event::Skipped, user_name, &reason)?;
+        self.record(user_name, LeftBy::Skipped, &reason)?;
         self.reports.push(UserReport {
             user_name: user_name.to_string(),
             outcome,
@@ -339,15 +339,19 @@ impl<'r> ChangeRun<'r> {
                 }
             };
             let name = work.user_name().to_string();
-            let (outcome, event, reason) = match answer {
+            let (outcome, by, reason) = match answer {
                 Answer::Yes | Answer::All => {
                     approved.push(work);
                     continue;
                 }
-                Answer::Interrupted => (interrupted(), Event::Skipped, interrupted_reason),
-                _ => (Outcome::Declined, Event::Declined, "declined at the prompt"),
+                Answer::Interrupted => (interrupted(), LeftBy::Skipped, interrupted_reason),
+                _ => (
+                    Outcome::Declined,
+                    LeftBy::Declined,
+                    "declined at the prompt",
+                ),
             };
-            self.record(event, &name, reason)?;
+            self.record(&name, by, reason)?;
             self.reports.push(UserReport {
                 user_name: name,
                 outcome,
@@ -357,7 +361,7 @@ impl<'r> ChangeRun<'r> {
             self.ctx.interrupt.set();
             for work in approved.drain(..) {
                 let name = work.user_name().to_string();
-                self.record(Event::Skipped, &name, interrupted_reason)?;
+                self.record(&name, LeftBy::Skipped, interrupted_reason)?;
                 self.reports.push(UserReport {
                     user_name: name,
                     outcome: interrupted(),
@@ -367,11 +371,14 @@ impl<'r> ChangeRun<'r> {
         Ok(approved)
     }
 
-    fn record(&self, event: Event, user_name: &str, reason: &str) -> Result<()> {
+    /// Journal that the run left `user_name` alone, by what and why.
+    fn record(&self, user_name: &str, by: LeftBy, reason: &str) -> Result<()> {
+        let line = Line::User {
+            user: user_name,
+            what: UserLine::LeftAlone { by, reason },
+        };
         match &self.ctx.journal {
-            Some(journal) => {
-                journal.record(&Entry::new(event, &self.ctx.account_id, user_name).reason(reason))
-            }
+            Some(journal) => journal.record(&line.entry(&self.ctx.account_id)),
             None => Ok(()),
         }
     }
@@ -413,7 +420,7 @@ fn abandon<T>(runs: Vec<ConfirmedRun<'_>>, cause: Error) -> Result<T> {
         for work in &confirmed.approved {
             let _ = confirmed
                 .run
-                .record(Event::Skipped, work.user_name(), &reason);
+                .record(work.user_name(), LeftBy::Skipped, &reason);
         }
     }
     Err(cause)

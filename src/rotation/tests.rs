@@ -248,6 +248,8 @@ fn bound_both_ways_is_a_rotation_and_every_other_secret_a_finding() {
 }
 
 proptest! {
+    #![proptest_config(crate::proptest_config(256))]
+
     /// Whatever the secret's tag says, it binds only when it is the user's ARN exactly.
     #[test]
     fn a_secret_binds_only_when_its_tag_is_the_users_arn(rotates in proptest::option::of(".{0,80}")) {

@@ -287,6 +287,8 @@ fn arb_policy() -> impl Strategy<Value = Policy> {
 }
 
 proptest! {
+    #![proptest_config(crate::proptest_config(256))]
+
     #[test]
     fn never_deactivates_the_kept_key(keys in arb_keys(), policy in arb_policy()) {
         let verdict = decide("alice", &keys, None, &policy, now());

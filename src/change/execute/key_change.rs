@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::aws::iam::{self, Written};
 use crate::facts::{KeyFacts, KeyStatus};
-use crate::journal::{Entry, Event};
+use crate::journal::{Entry, KeyLine, LeftBy, UserLine};
 
 use super::{Outcome, RunState};
 
@@ -74,7 +74,7 @@ pub(super) async fn set_status(
     from: KeyStatus,
     to: KeyStatus,
 ) -> Result<KeyChange, StepError> {
-    ctx.record(ctx.entry(Event::Intent, user_name).key(key_id, from, to))?;
+    ctx.record(ctx.key_line(user_name, key_id, from, to, KeyLine::Intent))?;
     send_and_settle(ctx, user_name, key_id, from, to, ReadBack::Settles).await
 }
 
@@ -98,7 +98,7 @@ pub(super) async fn send_and_settle(
     to: KeyStatus,
     read_back: ReadBack,
 ) -> Result<KeyChange, StepError> {
-    let line = |event| ctx.entry(event, user_name).key(key_id, from, to);
+    let line = |what| ctx.key_line(user_name, key_id, from, to, what);
     let done = |entry: Entry| match ctx.record(entry) {
         Ok(()) => KeyChange::Done,
         Err(error) => KeyChange::DoneUnrecorded(error.to_string()),
@@ -115,10 +115,10 @@ pub(super) async fn send_and_settle(
             written => written,
         };
         let (error, refused, how) = match written {
-            Written::Applied => return Ok(done(line(Event::Done))),
+            Written::Applied => return Ok(done(line(KeyLine::Done))),
             Written::NotSent(error) => {
                 let error = error.to_string();
-                ctx.record(line(Event::Failed).error(error.clone()))?;
+                ctx.record(line(KeyLine::Refused { error: &error }))?;
                 return Ok(KeyChange::Failed(error));
             }
             Written::Refused(error) => (error, true, "IAM answered with an error"),
@@ -146,16 +146,17 @@ pub(super) async fn send_and_settle(
         let settled = read_back == ReadBack::Settles;
         let unknown = match seen {
             Ok(Some(status)) if status == to && settled => {
-                return Ok(done(line(Event::Done).reason(format!(
+                return Ok(done(line(KeyLine::Done).reason(format!(
                     "{how} ({error}); reading the key back shows it {}",
                     to.as_str()
                 ))));
             }
             Ok(Some(_)) if refused => {
-                ctx.record(line(Event::Failed).error(format!(
+                let refused = format!(
                     "{error}; reading the key back shows it unchanged ({})",
                     from.as_str()
-                )))?;
+                );
+                ctx.record(line(KeyLine::Refused { error: &refused }))?;
                 return Ok(KeyChange::Failed(error));
             }
             Ok(Some(_)) if round < UNCLEAR_ROUNDS && ctx.stop_cause().is_none() => {
@@ -172,7 +173,9 @@ pub(super) async fn send_and_settle(
             Ok(None) => format!("{error}; reading the keys back no longer lists {key_id}"),
             Err(read) => format!("{error}; reading the keys back failed too: {read}"),
         };
-        ctx.record(line(Event::Unknown).error(unknown.clone()))?;
+        ctx.record(line(KeyLine::Unknown {
+            error: Some(&unknown),
+        }))?;
         return Ok(KeyChange::Unknown(unknown));
     }
 }
@@ -287,11 +290,9 @@ pub(super) async fn change_and_verify(
     for key in keys {
         if let Some(cause) = ctx.stop_cause() {
             // Recording may fail when the journal is what stopped the run.
-            let _ = ctx.record(
-                ctx.entry(Event::Skipped, user_name)
-                    .key(key, from, to)
-                    .reason(format!("{} before this key", cause.describe())),
-            );
+            let reason = format!("{} before this key", cause.describe());
+            let left = ctx.key_left_alone(user_name, key, (from, to), LeftBy::Skipped, &reason);
+            let _ = ctx.record(left);
             ended_early = Some(Outcome::Stopped {
                 changed: changed.clone(),
                 cause,
@@ -390,8 +391,13 @@ fn settle_unknown(ctx: &RunState, user_name: &str, outcome: Outcome, keys: &[Str
         return outcome;
     };
     let done = ctx
-        .entry(Event::Done, user_name)
-        .key(&key, KeyStatus::Active, KeyStatus::Inactive)
+        .key_line(
+            user_name,
+            &key,
+            KeyStatus::Active,
+            KeyStatus::Inactive,
+            KeyLine::Done,
+        )
         .reason("listings taken after IAM's lag show it Inactive, twice");
     if let Err(error) = ctx.record(done) {
         changed.push(key);
@@ -407,7 +413,7 @@ fn settle_unknown(ctx: &RunState, user_name: &str, outcome: Outcome, keys: &[Str
         return Outcome::Failed { changed, error };
     }
     let verified = ctx
-        .entry(Event::Verified, user_name)
+        .user_line(user_name, UserLine::Verified)
         .reason(format!("{} now Inactive", changed.join(", ")));
     match ctx.record(verified) {
         Ok(()) => Outcome::Verified {
@@ -462,7 +468,7 @@ pub(super) async fn verify_and_record(
                 format!("{} now {}", changed.join(", "), to.as_str())
             };
             (
-                ctx.entry(Event::Verified, user_name).reason(reason),
+                ctx.user_line(user_name, UserLine::Verified).reason(reason),
                 Outcome::Verified {
                     changed: changed.clone(),
                     unchanged,
@@ -472,7 +478,7 @@ pub(super) async fn verify_and_record(
         Err(unseen) => {
             let reason = unseen.to_string();
             (
-                ctx.entry(Event::Unverified, user_name)
+                ctx.user_line(user_name, UserLine::Unverified)
                     .reason(reason.clone()),
                 Outcome::Unverified {
                     changed: changed.clone(),
@@ -524,8 +530,13 @@ pub(super) async fn restore_after_lockout(
         // Neither a stop cause nor a journal that cannot be written stops this: a
         // user with no active key is worse than a change journaled late.
         let intent = ctx
-            .entry(Event::Intent, user_name)
-            .key(key, KeyStatus::Inactive, KeyStatus::Active)
+            .key_line(
+                user_name,
+                key,
+                KeyStatus::Inactive,
+                KeyStatus::Active,
+                KeyLine::Intent,
+            )
             .reason(match &why {
                 Lockout::KeptKeyOff => "re-activating: IAM shows the key to keep switched off",
                 Lockout::NotSeen(_) => {
@@ -581,7 +592,7 @@ pub(super) async fn restore_after_lockout(
     // The user's last line is `drifted` either way: the user's keys are not as the
     // run meant to leave them, and the report reads the re-activation as the keys'
     // latest state.
-    let _ = ctx.record(ctx.entry(Event::Drifted, user_name).reason(reason.clone()));
+    let _ = ctx.record(ctx.left_alone(user_name, LeftBy::Drifted, &reason));
     Ok(Outcome::LockoutAverted {
         deactivated: changed,
         restored,

@@ -19,7 +19,7 @@ use crate::aws::Clients;
 use crate::aws::iam;
 use crate::bounded;
 use crate::facts::{KeyFacts, KeyStatus};
-use crate::journal::{Entry, Event, Journal};
+use crate::journal::{Change, Entry, Journal, KeyLine, LeftBy, Line, UserLine};
 use crate::plan::PlanUser;
 use crate::progress::SharedProgress;
 use crate::rule::Policy;
@@ -101,8 +101,48 @@ impl RunState {
         }
     }
 
-    fn entry(&self, event: Event, user_name: &str) -> Entry {
-        Entry::new(event, &self.account_id, user_name)
+    /// A line about the user as a whole.
+    fn user_line(&self, user_name: &str, what: UserLine<'_>) -> Entry {
+        Line::User {
+            user: user_name,
+            what,
+        }
+        .entry(&self.account_id)
+    }
+
+    /// The user left alone, by what and why.
+    fn left_alone(&self, user_name: &str, by: LeftBy, reason: &str) -> Entry {
+        self.user_line(user_name, UserLine::LeftAlone { by, reason })
+    }
+
+    /// A key whose change `from` → `to` the run left alone, by what and why.
+    fn key_left_alone(
+        &self,
+        user_name: &str,
+        key: &str,
+        (from, to): (KeyStatus, KeyStatus),
+        by: LeftBy,
+        reason: &str,
+    ) -> Entry {
+        self.key_line(user_name, key, from, to, KeyLine::LeftAlone { by, reason })
+    }
+
+    /// A line about one key's change `from` → `to`.
+    fn key_line(
+        &self,
+        user_name: &str,
+        key: &str,
+        from: KeyStatus,
+        to: KeyStatus,
+        what: KeyLine<'_>,
+    ) -> Entry {
+        Line::Key {
+            user: user_name,
+            key,
+            change: Change { from, to },
+            what,
+        }
+        .entry(&self.account_id)
     }
 }
 
@@ -111,10 +151,7 @@ impl RunState {
 /// change already sent are not stopped this way.
 fn stopped_before_reads(ctx: &RunState, user_name: &str) -> Option<Outcome> {
     let cause = ctx.stop_cause()?;
-    let _ = ctx.record(
-        ctx.entry(Event::Skipped, user_name)
-            .reason(cause.describe()),
-    );
+    let _ = ctx.record(ctx.left_alone(user_name, LeftBy::Skipped, cause.describe()));
     Some(Outcome::Stopped {
         changed: Vec::new(),
         cause,
@@ -173,7 +210,7 @@ async fn deactivate(
     // `generated_at` moved back would make keys look younger than they are.
     if let Err(problem) = crate::plan::standing::standing_as_of(policy, Utc::now(), user) {
         let reason = format!("as of now, {}", problem.message);
-        ctx.record(ctx.entry(Event::Drifted, name).reason(reason.clone()))?;
+        ctx.record(ctx.left_alone(name, LeftBy::Drifted, &reason))?;
         return Ok(Outcome::Drifted { reason });
     }
     // An owner may have exempted the user since the audit.
@@ -183,7 +220,7 @@ async fn deactivate(
     };
     if let Some(reason) = tags.in_force(Utc::now().date_naive()) {
         let reason = drift::now_exempt(&reason);
-        ctx.record(ctx.entry(Event::Drifted, name).reason(reason.clone()))?;
+        ctx.record(ctx.left_alone(name, LeftBy::Drifted, &reason))?;
         return Ok(Outcome::Drifted { reason });
     }
     let live = live_keys(ctx, name, |keys| drift::needs_last_use(user, keys));
@@ -193,7 +230,7 @@ async fn deactivate(
     };
     let (to_change, already) = match drift::check_deactivation(user, generated_at, &live) {
         Deactivation::Drifted(reason) => {
-            ctx.record(ctx.entry(Event::Drifted, name).reason(reason.clone()))?;
+            ctx.record(ctx.left_alone(name, LeftBy::Drifted, &reason))?;
             return Ok(Outcome::Drifted { reason });
         }
         Deactivation::Proceed {
@@ -207,10 +244,8 @@ async fn deactivate(
         && !to_change.is_empty()
         && !budget.take(to_change.len())
     {
-        ctx.record(
-            ctx.entry(Event::Skipped, name)
-                .reason(format!("limit: --max-changes {} reached", budget.max)),
-        )?;
+        let reason = format!("limit: --max-changes {} reached", budget.max);
+        ctx.record(ctx.left_alone(name, LeftBy::Skipped, &reason))?;
         return Ok(Outcome::Limited { max: budget.max });
     }
     if ctx.mode.is_dry_run() {
@@ -221,9 +256,14 @@ async fn deactivate(
     }
     for id in &already {
         ctx.record(
-            ctx.entry(Event::Skipped, name)
-                .key(id, KeyStatus::Inactive, KeyStatus::Inactive)
-                .reason("already Inactive"),
+            ctx.key_line(
+                name,
+                id,
+                KeyStatus::Inactive,
+                KeyStatus::Inactive,
+                KeyLine::AlreadySo,
+            )
+            .reason("already Inactive"),
         )?;
     }
     let keep = user
@@ -261,19 +301,23 @@ fn settle_before_writing(
 ) -> Result<Option<Outcome>, StepError> {
     // A dry run has no journal: these write nothing there.
     for (id, reason) in &check.left_inactive {
-        ctx.record(
-            ctx.entry(Event::Drifted, user_name)
-                .key(id, KeyStatus::Inactive, KeyStatus::Active)
-                .reason(reason.clone()),
-        )?;
+        ctx.record(ctx.key_left_alone(
+            user_name,
+            id,
+            (KeyStatus::Inactive, KeyStatus::Active),
+            LeftBy::Drifted,
+            reason,
+        ))?;
     }
     // Never Active -> Active: that line says a run found the key switched on.
     for (id, reason) in &check.refused_unchanged {
-        ctx.record(
-            ctx.entry(Event::Skipped, user_name)
-                .key(id, KeyStatus::Inactive, KeyStatus::Active)
-                .reason(reason.clone()),
-        )?;
+        ctx.record(ctx.key_left_alone(
+            user_name,
+            id,
+            (KeyStatus::Inactive, KeyStatus::Active),
+            LeftBy::Skipped,
+            reason,
+        ))?;
     }
     let with_left_inactive = |reason: String| {
         if left_inactive.is_empty() {
@@ -287,7 +331,7 @@ fn settle_before_writing(
             "key(s) deleted since the apply: {}",
             check.missing.join(", ")
         );
-        ctx.record(ctx.entry(Event::Drifted, user_name).reason(reason.clone()))?;
+        ctx.record(ctx.left_alone(user_name, LeftBy::Drifted, &reason))?;
         return Ok(Some(Outcome::Drifted {
             reason: with_left_inactive(reason),
         }));
@@ -345,9 +389,14 @@ async fn reactivate(
     }
     for id in &check.already_active {
         ctx.record(
-            ctx.entry(Event::Skipped, user_name)
-                .key(id, KeyStatus::Active, KeyStatus::Active)
-                .reason("already Active"),
+            ctx.key_line(
+                user_name,
+                id,
+                KeyStatus::Active,
+                KeyStatus::Active,
+                KeyLine::AlreadySo,
+            )
+            .reason("already Active"),
         )?;
     }
     let expected = check
@@ -381,7 +430,7 @@ async fn reactivate(
 async fn run_one(ctx: &RunState, work: &UserChange) -> Outcome {
     let name = work.user_name();
     if let Some(cause) = ctx.stop_cause() {
-        let _ = ctx.record(ctx.entry(Event::Skipped, name).reason(cause.describe()));
+        let _ = ctx.record(ctx.left_alone(name, LeftBy::Skipped, cause.describe()));
         return Outcome::Stopped {
             changed: Vec::new(),
             cause,
@@ -404,7 +453,11 @@ async fn run_one(ctx: &RunState, work: &UserChange) -> Outcome {
         Err(other) => {
             // Nothing was changed for this user: the failure came before any change.
             let error = other.to_string();
-            let _ = ctx.record(ctx.entry(Event::Failed, name).error(error.clone()));
+            let failed = UserLine::Failed {
+                error: &error,
+                unknown: false,
+            };
+            let _ = ctx.record(ctx.user_line(name, failed));
             Outcome::Failed {
                 changed: Vec::new(),
                 error,

@@ -348,7 +348,18 @@ mod properties {
             .collect()
     }
 
+    /// The case `every_iam_name_and_path_pass` once shrank to (kept as an example now
+    /// that property tests write no regression file): a one-letter name at the root.
+    #[test]
+    fn a_one_letter_name_at_the_root_path_passes() {
+        let mut user = named("A", NEW, OLD);
+        user.user_arn = "arn:aws:iam::123456789012:user/A".to_string();
+        assert_eq!(validate(&plan(vec![user])), Ok(()));
+    }
+
     proptest! {
+        #![proptest_config(crate::proptest_config(256))]
+
         /// Two spellings of one IAM user, each keeping the key the other
         /// deactivates, are always refused.
         #[test]

@@ -5,6 +5,7 @@
 
 use super::key_change::{CONFIRMING_LISTINGS, UNCLEAR_ROUNDS};
 use super::*;
+use crate::journal::Event;
 use aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput;
 use aws_sdk_iam::operation::update_access_key::UpdateAccessKeyOutput;
 use aws_sdk_iam::types::AccessKeyMetadata;
