@@ -152,6 +152,13 @@ pub enum Error {
     #[error("standard output was closed")]
     StdoutClosed,
 
+    /// The SDK was told to log bodies it otherwise redacts: reading a secret would put
+    /// it in the log.
+    #[error(
+        "{variable} is set, so the AWS SDK would log the answer of secretsmanager:GetSecretValue, secret included: unset it before keytrim reads a secret"
+    )]
+    SecretsWouldBeLogged { variable: &'static str },
+
     /// An audit of several accounts whose filters leave none.
     #[error("no account is left by {by}: nothing was audited")]
     NoAccountSelected { by: &'static str },

@@ -24,19 +24,27 @@ pub(crate) const PENDING: &str = "AWSPENDING";
 
 /// A secret's full ARN, taken apart:
 /// `arn:<partition>:secretsmanager:<region>:<account>:secret:<name>-<6 characters>`.
+/// Only `secret_named` makes one, after checking it against the user it was named for,
+/// so a secret that `check` and `aws::secrets::read_secret` are given was named by a
+/// user's tag and placed where that user can be rotated into it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SecretArn {
-    pub arn: String,
-    pub partition: String,
-    pub region: String,
-    pub account_id: String,
+    arn: String,
+    partition: String,
+    region: String,
+    account_id: String,
 }
 
 impl SecretArn {
+    /// The full ARN.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.arn
+    }
+
     /// The ARN, if `text` is a secret's full ARN. A partial ARN (without the six random
     /// characters Secrets Manager appends to the name) could match a secret created
     /// later under the same name, so it is not one.
-    pub(crate) fn parse(text: &str) -> Option<SecretArn> {
+    fn parse(text: &str) -> Option<SecretArn> {
         let mut parts = text.splitn(7, ':');
         let (arn, partition, service, region, account_id, kind, name) = (
             parts.next()?,
@@ -85,26 +93,63 @@ pub(crate) enum CurrentValue {
     NotAnAccessKey { why: &'static str },
 }
 
+/// The fields of an access key secret keytrim reads. The secret access key is checked
+/// to be a string and never copied (`Present`); other fields are skipped unread. A
+/// field given twice is refused: parsers disagree on which one counts.
+#[derive(serde::Deserialize)]
+struct AccessKeySecret {
+    #[serde(rename = "AccessKeyId")]
+    access_key_id: String,
+    #[serde(rename = "SecretAccessKey")]
+    _secret_access_key: Present,
+}
+
+/// A string that was there, and is not kept.
+struct Present;
+
+impl<'de> serde::Deserialize<'de> for Present {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Present, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Present;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Present, E> {
+                Ok(Present)
+            }
+            fn visit_string<E: serde::de::Error>(self, mut value: String) -> Result<Present, E> {
+                zeroize::Zeroize::zeroize(&mut value);
+                Ok(Present)
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
 impl CurrentValue {
-    /// Read the shape of a secret string. The string is not kept, nor quoted in `why`.
+    /// Read the shape of a secret string: the access key id it names, nothing else. The
+    /// string is not copied, nor quoted in `why`.
     pub(crate) fn of(secret_string: &str) -> CurrentValue {
-        let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(secret_string) else {
+        if !secret_string.trim_start().starts_with('{') {
             return CurrentValue::NotAnAccessKey {
                 why: "its value is not a JSON object",
             };
-        };
-        let text = |name: &str| fields.get(name).and_then(serde_json::Value::as_str);
-        match (text("AccessKeyId"), text("SecretAccessKey")) {
-            (Some(id), Some(_)) if crate::plan::validate::is_access_key_id(id) => {
+        }
+        match serde_json::from_str::<AccessKeySecret>(secret_string) {
+            Ok(value) if crate::plan::validate::is_access_key_id(&value.access_key_id) => {
                 CurrentValue::AccessKey {
-                    access_key_id: id.to_string(),
+                    access_key_id: value.access_key_id,
                 }
             }
-            (Some(_), Some(_)) => CurrentValue::NotAnAccessKey {
+            Ok(_) => CurrentValue::NotAnAccessKey {
                 why: "its AccessKeyId is not an access key id",
             },
-            _ => CurrentValue::NotAnAccessKey {
-                why: "its value lacks the string fields AccessKeyId and SecretAccessKey",
+            Err(err) if err.is_data() => CurrentValue::NotAnAccessKey {
+                why: "its value lacks the string fields AccessKeyId and SecretAccessKey, or holds one twice",
+            },
+            Err(_) => CurrentValue::NotAnAccessKey {
+                why: "its value is not a JSON object",
             },
         }
     }
@@ -122,6 +167,12 @@ pub(crate) struct SecretFacts {
     /// The region of the secret's primary (DescribeSecret gives it for a primary too,
     /// as its own region).
     pub primary_region: Option<String>,
+    /// Scheduled for deletion.
+    pub deleted: bool,
+    /// The service that manages the secret (RDS, say), which rotates it itself.
+    pub owning_service: Option<String>,
+    /// A managed external secret's partner.
+    pub external: Option<String>,
     /// The version holding AWSCURRENT.
     pub current_version: Option<String>,
     /// The version holding AWSPENDING.
@@ -168,6 +219,13 @@ pub(crate) fn secret_named(
             "its {ROTATE_TO_TAG} tag does not name a secret by its full ARN"
         ));
     };
+    placed(candidate, &secret)?;
+    room_for_a_new_key(candidate)?;
+    Ok(secret)
+}
+
+/// The secret is in the audited account, the user's partition and keytrim's region.
+fn placed(candidate: &Candidate<'_>, secret: &SecretArn) -> Result<(), String> {
     if secret.account_id != candidate.account_id {
         return Err(format!(
             "its {ROTATE_TO_TAG} tag names a secret in account {}, not this one",
@@ -187,8 +245,7 @@ pub(crate) fn secret_named(
             secret.region, candidate.region
         ));
     }
-    room_for_a_new_key(candidate)?;
-    Ok(secret)
+    Ok(())
 }
 
 /// One key, Active, whose SMTP password SES does not derive: IAM allows two keys, so
@@ -226,6 +283,11 @@ pub(crate) fn check(candidate: &Candidate<'_>, named: &SecretArn, secret: &Secre
 }
 
 fn refusal(candidate: &Candidate<'_>, named: &SecretArn, secret: &SecretFacts) -> Option<String> {
+    // Whoever calls this, the user is checked again: the ARN may have been named for
+    // another candidate.
+    if let Err(why) = placed(candidate, named).and_then(|()| room_for_a_new_key(candidate)) {
+        return Some(why);
+    }
     if secret.arn != named.arn {
         return Some("the secret Secrets Manager found is not the one the tag names".to_string());
     }
@@ -252,6 +314,19 @@ fn refusal(candidate: &Candidate<'_>, named: &SecretArn, secret: &SecretFacts) -
     {
         return Some(format!(
             "the secret is a replica of one in {primary}: rotate its primary"
+        ));
+    }
+    if secret.deleted {
+        return Some("the secret is scheduled for deletion".to_string());
+    }
+    if let Some(service) = &secret.owning_service {
+        return Some(format!(
+            "the secret is managed by {service}, which rotates it itself"
+        ));
+    }
+    if let Some(partner) = &secret.external {
+        return Some(format!(
+            "the secret is an external secret held by {partner}"
         ));
     }
     if secret.rotation_enabled {

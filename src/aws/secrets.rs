@@ -1,22 +1,40 @@
 //! The Secrets Manager reads of the rotation hand-off (docs/rotation.md): a secret's
-//! description (its tags, rotation, replication and staging labels) and the shape of
-//! its AWSCURRENT value. The value is taken out of the SDK's answer into a zeroizing
-//! buffer, read for its shape and the access key id it names, and wiped; the secret
-//! access key in it is kept nowhere. (The SDK redacts it from its own debug output; the
-//! HTTP layer's buffers are beyond keytrim's reach.)
+//! description (its tags, rotation, replication, deletion, owner and staging labels)
+//! and the shape of its AWSCURRENT value. The value is taken out of the SDK's answer
+//! into a zeroizing buffer, read for its shape and the access key id it names, and
+//! wiped; the secret access key in it is never copied. This is best effort: the SDK
+//! redacts the value from its own debug output, but the HTTP layer's and the JSON
+//! parser's buffers are beyond keytrim's reach. A secret is never read while the SDK is
+//! told to log bodies (`LOG_SENSITIVE_BODIES`, `LOG_SIGNABLE_BODY`).
 
 use std::collections::HashMap;
 
 use zeroize::Zeroizing;
 
 use crate::aws::{Clients, classify};
-use crate::error::Result;
-use crate::rotation::{CURRENT, CurrentValue, PENDING, ROTATES_TAG, SecretFacts};
+use crate::error::{Error, Result};
+use crate::rotation::{CURRENT, CurrentValue, PENDING, ROTATES_TAG, SecretArn, SecretFacts};
 
-/// What keytrim needs to know of the secret `arn` (secretsmanager:DescribeSecret, then
-/// secretsmanager:GetSecretValue of AWSCURRENT, the stage always named: without it
-/// moto answers with the first version, not the current one).
-pub(crate) async fn read_secret(clients: &Clients, arn: &str) -> Result<SecretFacts> {
+/// The SDK's switches that make it log request or response bodies it otherwise
+/// redacts (aws-smithy-runtime reads them from the environment).
+const BODY_LOGGING: [&str; 2] = ["LOG_SENSITIVE_BODIES", "LOG_SIGNABLE_BODY"];
+
+/// Refuse to read a secret while the SDK would log it.
+fn refuse_body_logging(set: impl Fn(&str) -> bool) -> Result<()> {
+    match BODY_LOGGING.into_iter().find(|variable| set(variable)) {
+        Some(variable) => Err(Error::SecretsWouldBeLogged { variable }),
+        None => Ok(()),
+    }
+}
+
+/// What keytrim needs to know of the secret a user's tag names
+/// (secretsmanager:DescribeSecret, then secretsmanager:GetSecretValue of the version
+/// holding AWSCURRENT, by its id and the stage both: Secrets Manager refuses the read if
+/// AWSCURRENT moved in between, and without the stage moto answers with the first
+/// version, not the current one).
+pub(crate) async fn read_secret(clients: &Clients, secret: &SecretArn) -> Result<SecretFacts> {
+    refuse_body_logging(|variable| std::env::var_os(variable).is_some())?;
+    let arn = secret.as_str();
     let described = clients
         .secrets
         .describe_secret()
@@ -26,8 +44,8 @@ pub(crate) async fn read_secret(clients: &Clients, arn: &str) -> Result<SecretFa
         .map_err(|err| classify("secretsmanager:DescribeSecret", &clients.endpoint, err))?;
     let stages = described.version_ids_to_stages();
     let current_version = holder_of(stages, CURRENT);
-    let current_value = match current_version {
-        Some(_) => Some(current_value(clients, arn).await?),
+    let current_value = match &current_version {
+        Some(version) => Some(current_value(clients, arn, version).await?),
         None => None,
     };
     Ok(SecretFacts {
@@ -40,6 +58,9 @@ pub(crate) async fn read_secret(clients: &Clients, arn: &str) -> Result<SecretFa
             .map(str::to_string),
         rotation_enabled: described.rotation_enabled().unwrap_or(false),
         primary_region: described.primary_region().map(str::to_string),
+        deleted: described.deleted_date().is_some(),
+        owning_service: described.owning_service().map(str::to_string),
+        external: described.r#type().map(str::to_string),
         current_version,
         pending_version: holder_of(stages, PENDING),
         current_value,
@@ -54,17 +75,30 @@ fn holder_of(stages: Option<&HashMap<String, Vec<String>>>, label: &str) -> Opti
         .map(|(version, _)| version.clone())
 }
 
-/// The shape of AWSCURRENT's value. A binary secret has no string: not an access key.
-async fn current_value(clients: &Clients, arn: &str) -> Result<CurrentValue> {
+/// The shape of AWSCURRENT's value, `version`. A binary secret is not an access key;
+/// its bytes are wiped too.
+async fn current_value(clients: &Clients, arn: &str, version: &str) -> Result<CurrentValue> {
     let mut answer = clients
         .secrets
         .get_secret_value()
         .secret_id(arn)
+        .version_id(version)
         .version_stage(CURRENT)
         .send()
         .await
         .map_err(|err| classify("secretsmanager:GetSecretValue", &clients.endpoint, err))?;
     let text = Zeroizing::new(answer.secret_string.take().unwrap_or_default());
+    let binary = Zeroizing::new(answer.secret_binary.take().map(|blob| blob.into_inner()));
+    if answer.version_id.as_deref() != Some(version) {
+        return Ok(CurrentValue::NotAnAccessKey {
+            why: "AWSCURRENT moved while keytrim read it",
+        });
+    }
+    if binary.is_some() {
+        return Ok(CurrentValue::NotAnAccessKey {
+            why: "it is a binary secret",
+        });
+    }
     Ok(CurrentValue::of(&text))
 }
 

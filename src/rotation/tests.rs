@@ -48,6 +48,9 @@ fn bound_secret() -> SecretFacts {
         rotates: Some(USER_ARN.to_string()),
         rotation_enabled: false,
         primary_region: None,
+        deleted: false,
+        owning_service: None,
+        external: None,
         current_version: Some("v1".to_string()),
         pending_version: None,
         current_value: Some(CurrentValue::AccessKey {
@@ -102,8 +105,33 @@ fn a_current_value_is_kept_as_its_shape_and_key_id_only() {
             access_key_id: KEY.to_string()
         }
     );
+    // Escapes in the secret, other fields of any kind: still its key id alone.
+    let escaped = format!(
+        r#"{{"Port":5432,"Nested":{{"a":[1,2]}},"AccessKeyId":"{KEY}","SecretAccessKey":"a\/b\u0041{secret}"}}"#
+    );
+    assert_eq!(
+        CurrentValue::of(&escaped),
+        CurrentValue::AccessKey {
+            access_key_id: KEY.to_string()
+        }
+    );
     for (text, expected) in [
         (secret.to_string(), "not a JSON object"),
+        (
+            format!(r#""{{\"AccessKeyId\":\"{KEY}\"}}""#),
+            "not a JSON object",
+        ),
+        (
+            format!(r#"{{"AccessKeyId":"{KEY}","SecretAccessKey":"{secret}""#),
+            "not a JSON object",
+        ),
+        // Given twice: parsers disagree on which one counts.
+        (
+            format!(
+                r#"{{"AccessKeyId":"{KEY}","AccessKeyId":"AKIAOTHEROTHEROTHER1","SecretAccessKey":"{secret}"}}"#
+            ),
+            "holds one twice",
+        ),
         (format!(r#"["{KEY}","{secret}"]"#), "not a JSON object"),
         (format!(r#"{{"AccessKeyId":"{KEY}"}}"#), "lacks"),
         (
@@ -205,6 +233,9 @@ fn bound_both_ways_is_a_rotation_and_every_other_secret_a_finding() {
     );
     refused(|s| s.primary_region = Some("eu-west-1".into()), "replica");
     refused(|s| s.rotation_enabled = true, "rotation enabled");
+    refused(|s| s.deleted = true, "scheduled for deletion");
+    refused(|s| s.owning_service = Some("rds".into()), "managed by rds");
+    refused(|s| s.external = Some("partner".into()), "external secret");
     refused(
         |s| s.pending_version = Some("v2".into()),
         "another rotation is in flight",
@@ -230,6 +261,14 @@ fn bound_both_ways_is_a_rotation_and_every_other_secret_a_finding() {
         |s| s.arn = SECRET_ARN.replace("a1B2c3", "z9Y8x7"),
         "not the one the tag names",
     );
+    // The user is checked again, whoever named the secret: one with a second key has
+    // no room, whatever the secret says.
+    let two = [
+        key(KEY, KeyStatus::Active, None),
+        key("AKIAIOSFODNN7EXAMPL2", KeyStatus::Active, None),
+    ];
+    let crowded = candidate("billing", &two);
+    assert!(why(check(&crowded, &named, &bound_secret())).contains("2 access keys"));
     // A primary names its own region as the primary's.
     let mut primary = bound_secret();
     primary.primary_region = Some(REGION.to_string());

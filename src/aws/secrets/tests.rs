@@ -8,11 +8,32 @@ use aws_sdk_secretsmanager::types::Tag;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
 use super::*;
+use crate::facts::{KeyFacts, KeyStatus};
+use crate::rotation::{Candidate, secret_named};
 
 const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/billing-a1B2c3";
 const USER_ARN: &str = "arn:aws:iam::123456789012:user/billing";
 const KEY: &str = "AKIAIOSFODNN7EXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+/// The secret as a user's tag names it.
+fn named() -> SecretArn {
+    let keys = [KeyFacts {
+        access_key_id: KEY.to_string(),
+        status: KeyStatus::Active,
+        created: chrono::Utc::now() - chrono::Duration::days(200),
+        last_use: None,
+        description: None,
+    }];
+    let candidate = Candidate {
+        user_name: "billing",
+        user_arn: USER_ARN,
+        keys: &keys,
+        account_id: "123456789012",
+        region: "us-east-1",
+    };
+    secret_named(&candidate, &format!("secretsmanager:{ARN}")).unwrap()
+}
 
 fn clients(secrets: aws_sdk_secretsmanager::Client) -> Clients {
     let iam = aws_sdk_iam::Client::from_conf(
@@ -50,7 +71,11 @@ async fn a_secrets_facts_are_read_and_its_current_value_asked_for_by_stage() {
             ])
         });
     let value = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
-        .match_requests(|req| req.secret_id() == Some(ARN) && req.version_stage() == Some(CURRENT))
+        .match_requests(|req| {
+            req.secret_id() == Some(ARN)
+                && req.version_id() == Some("v2")
+                && req.version_stage() == Some(CURRENT)
+        })
         .then_output(|| {
             GetSecretValueOutput::builder()
                 .arn(ARN)
@@ -65,7 +90,7 @@ async fn a_secrets_facts_are_read_and_its_current_value_asked_for_by_stage() {
         RuleMode::MatchAny,
         [&describe, &value]
     );
-    let facts = read_secret(&clients(secrets), ARN).await.unwrap();
+    let facts = read_secret(&clients(secrets), &named()).await.unwrap();
     assert_eq!(
         facts,
         SecretFacts {
@@ -73,6 +98,9 @@ async fn a_secrets_facts_are_read_and_its_current_value_asked_for_by_stage() {
             rotates: Some(USER_ARN.to_string()),
             rotation_enabled: false,
             primary_region: None,
+            deleted: false,
+            owning_service: None,
+            external: None,
             current_version: Some("v2".to_string()),
             pending_version: Some("v2".to_string()),
             current_value: Some(CurrentValue::AccessKey {
@@ -97,7 +125,7 @@ async fn a_secret_without_a_current_version_is_not_read() {
         RuleMode::MatchAny,
         [&describe, &value]
     );
-    let facts = read_secret(&clients(secrets), ARN).await.unwrap();
+    let facts = read_secret(&clients(secrets), &named()).await.unwrap();
     assert_eq!(facts.current_value, None);
     assert_eq!(facts.pending_version.as_deref(), Some("v1"));
     assert_eq!(value.num_calls(), 0);
@@ -116,9 +144,58 @@ async fn a_refused_read_names_the_action() {
         )
     });
     let secrets = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&describe]);
-    let err = read_secret(&clients(secrets), ARN).await.unwrap_err();
+    let err = read_secret(&clients(secrets), &named()).await.unwrap_err();
     assert!(
         err.to_string().contains("secretsmanager:DescribeSecret"),
         "{err}"
     );
+}
+
+/// An answer from another version than the one AWSCURRENT was on (it moved between
+/// the two reads), or a binary secret, is not an access key keytrim can vouch for.
+#[tokio::test]
+async fn a_value_of_another_version_or_a_binary_one_is_not_an_access_key() {
+    let read = |answer: fn() -> GetSecretValueOutput| async move {
+        let describe = mock!(aws_sdk_secretsmanager::Client::describe_secret)
+            .then_output(|| described(&[("v2", &["AWSCURRENT"])]));
+        let value = mock!(aws_sdk_secretsmanager::Client::get_secret_value).then_output(answer);
+        let secrets = mock_client!(
+            aws_sdk_secretsmanager,
+            RuleMode::MatchAny,
+            [&describe, &value]
+        );
+        read_secret(&clients(secrets), &named())
+            .await
+            .unwrap()
+            .current_value
+    };
+    let moved = read(|| {
+        GetSecretValueOutput::builder()
+            .version_id("v3")
+            .secret_string(format!(
+                r#"{{"AccessKeyId":"{KEY}","SecretAccessKey":"{SECRET}"}}"#
+            ))
+            .build()
+    })
+    .await;
+    assert!(matches!(moved, Some(CurrentValue::NotAnAccessKey { why }) if why.contains("moved")));
+    let binary = read(|| {
+        GetSecretValueOutput::builder()
+            .version_id("v2")
+            .secret_binary(aws_smithy_types::Blob::new(SECRET.as_bytes()))
+            .build()
+    })
+    .await;
+    assert!(matches!(binary, Some(CurrentValue::NotAnAccessKey { why }) if why.contains("binary")));
+}
+
+/// While the SDK is told to log bodies, no secret is read: the refusal names the
+/// variable.
+#[test]
+fn a_secret_is_not_read_while_the_sdk_would_log_it() {
+    assert!(refuse_body_logging(|_| false).is_ok());
+    for variable in BODY_LOGGING {
+        let err = refuse_body_logging(|set| set == variable).unwrap_err();
+        assert!(err.to_string().starts_with(variable), "{err}");
+    }
 }
