@@ -7,6 +7,7 @@
 //! ended, `stop` what stops a run from starting changes.
 
 mod key_change;
+mod lockout;
 mod outcome;
 mod stop;
 
