@@ -34,10 +34,12 @@ pub(crate) fn isolated_env(dir: &Path) -> Vec<(String, std::ffi::OsString)> {
 }
 
 /// Where the keytrim binary is: integration tests know where cargo built it; the demo
-/// says so in KEYTRIM_BIN.
+/// and the benchmark say so in KEYTRIM_BIN, which may be relative to where they were
+/// started. keytrim runs in another directory (each test's own), so the path is made
+/// absolute first.
 pub(crate) fn keytrim_path() -> PathBuf {
     match std::env::var_os("KEYTRIM_BIN") {
-        Some(path) => PathBuf::from(path),
+        Some(path) => std::path::absolute(&path).unwrap_or_else(|_| PathBuf::from(path)),
         None => assert_cmd::cargo::cargo_bin("keytrim"),
     }
 }
