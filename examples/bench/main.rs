@@ -108,6 +108,7 @@ fn options() -> Options {
 /// The shape of the seeded account.
 #[derive(Default)]
 struct Seeded {
+    users: usize,
     two_active: BTreeSet<String>,
     keys: usize,
 }
@@ -116,7 +117,10 @@ struct Seeded {
 /// All keys are new (the server runs without libfaketime, which would slow it down):
 /// both of a user's keys are under 90 days, so the plan keeps the newer one.
 fn seed(iam: &LocalIam, users: usize) -> Seeded {
-    let mut seeded = Seeded::default();
+    let mut seeded = Seeded {
+        users,
+        ..Seeded::default()
+    };
     let name = |index: usize| format!("user{index:05}");
     let kind = |index: usize| match index % 20 {
         0 | 1 => "none",
@@ -312,7 +316,11 @@ impl Account {
     /// sequential ListAccessKeys.
     fn unloaded_call_time(&self, calls: usize) -> f64 {
         let client = support::command::client(&self.proxy.endpoint, "testing", "testing");
-        let users: Vec<String> = (0..calls).map(|i| format!("user{:05}", i % 1000)).collect();
+        // Users that exist, however few were seeded.
+        let seeded = self.seeded.users.clamp(1, 1000);
+        let users: Vec<String> = (0..calls)
+            .map(|i| format!("user{:05}", i % seeded))
+            .collect();
         let started = Instant::now();
         self.iam.block_on(async move {
             for user in users {
