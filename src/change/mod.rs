@@ -22,7 +22,7 @@ use crate::bounded;
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 use crate::facts::Caller;
-use crate::journal::{Journal, LeftBy, Line, Mode, RunInfo, UserLine};
+use crate::journal::{Journal, LeftBy, Mode, RunInfo, UserLine};
 
 pub(crate) use reach::{RunTarget, reach_and_guard};
 use reporter::{Reporter, RunSummary};
@@ -373,12 +373,9 @@ impl<'r> ChangeRun<'r> {
 
     /// Journal that the run left `user_name` alone, by what and why.
     fn record(&self, user_name: &str, by: LeftBy, reason: &str) -> Result<()> {
-        let line = Line::User {
-            user: user_name,
-            what: UserLine::LeftAlone { by, reason },
-        };
+        let line = UserLine::LeftAlone { by, reason }.entry(&self.ctx.account_id, user_name);
         match &self.ctx.journal {
-            Some(journal) => journal.record(&line.entry(&self.ctx.account_id)),
+            Some(journal) => journal.record(&line),
             None => Ok(()),
         }
     }

@@ -162,66 +162,57 @@ impl Entry {
     }
 }
 
-impl Line<'_> {
-    /// The journal line that says this, stamped now: the one way keytrim writes a
-    /// line about a user or a key, so that what a writer means is what `typed` reads
-    /// back (the round trip is a property test). A note for people may be added to the
-    /// result with `Entry::reason` on an intent, a `done`, a key found already so, and
-    /// a verification, which read no reason; never on an unknown line, which reads a
-    /// reason as its error. A run line is written by `Journal::create`, not here.
-    ///
+// How keytrim writes a line about a key or a user: the one way, so that what a writer
+// means is what `Entry::typed` reads back (the round trip is a property test). A note
+// for people may be added to the result with `Entry::reason` on an intent, a `done`, a
+// key found already so, and a verification, which read no reason; never on an unknown
+// line, which reads a reason as its error. A run line is written by `Journal::create`.
+
+impl KeyLine<'_> {
+    /// The journal line that says this of `user`'s `key` and its `change`, stamped now.
     /// A key left alone must name a change (`from` ≠ `to`), and a key found already so
     /// must not: the reader tells them apart by that.
-    pub fn entry(&self, account_id: &str) -> Entry {
-        match *self {
-            Line::Key {
-                user,
-                key,
-                change,
-                what,
-            } => {
-                let line =
-                    |event| Entry::new(event, account_id, user).key(key, change.from, change.to);
-                match what {
-                    KeyLine::Intent => line(Event::Intent),
-                    KeyLine::Done => line(Event::Done),
-                    KeyLine::Refused { error } => line(Event::Failed).error(error),
-                    KeyLine::Unknown { error } => match error {
-                        Some(error) => line(Event::Unknown).error(error),
-                        None => line(Event::Unknown),
-                    },
-                    KeyLine::AlreadySo => {
-                        debug_assert_eq!(
-                            change.from, change.to,
-                            "a key found already so names no change"
-                        );
-                        line(Event::Skipped)
-                    }
-                    KeyLine::LeftAlone { by, reason } => {
-                        debug_assert_ne!(change.from, change.to, "a key left alone names a change");
-                        line(by.event()).reason(reason)
-                    }
-                }
+    pub fn entry(self, account_id: &str, user: &str, key: &str, change: Change) -> Entry {
+        let line = |event| Entry::new(event, account_id, user).key(key, change.from, change.to);
+        match self {
+            KeyLine::Intent => line(Event::Intent),
+            KeyLine::Done => line(Event::Done),
+            KeyLine::Refused { error } => line(Event::Failed).error(error),
+            KeyLine::Unknown { error } => match error {
+                Some(error) => line(Event::Unknown).error(error),
+                None => line(Event::Unknown),
+            },
+            KeyLine::AlreadySo => {
+                debug_assert_eq!(
+                    change.from, change.to,
+                    "a key found already so names no change"
+                );
+                line(Event::Skipped)
             }
-            Line::User { user, what } => {
-                let line = |event| Entry::new(event, account_id, user);
-                match what {
-                    UserLine::Verified => line(Event::Verified),
-                    UserLine::Unverified => line(Event::Unverified),
-                    UserLine::LeftAlone { by, reason } => line(by.event()).reason(reason),
-                    UserLine::Failed {
-                        error,
-                        unknown: false,
-                    } => line(Event::Failed).error(error),
-                    UserLine::Failed {
-                        error,
-                        unknown: true,
-                    } => line(Event::Unknown).error(error),
-                }
+            KeyLine::LeftAlone { by, reason } => {
+                debug_assert_ne!(change.from, change.to, "a key left alone names a change");
+                line(by.event()).reason(reason)
             }
-            Line::Run(_) | Line::Nothing => {
-                unreachable!("run lines are written by Journal::create, and nothing is not written")
-            }
+        }
+    }
+}
+
+impl UserLine<'_> {
+    /// The journal line that says this of `user` as a whole, stamped now.
+    pub fn entry(self, account_id: &str, user: &str) -> Entry {
+        let line = |event| Entry::new(event, account_id, user);
+        match self {
+            UserLine::Verified => line(Event::Verified),
+            UserLine::Unverified => line(Event::Unverified),
+            UserLine::LeftAlone { by, reason } => line(by.event()).reason(reason),
+            UserLine::Failed {
+                error,
+                unknown: false,
+            } => line(Event::Failed).error(error),
+            UserLine::Failed {
+                error,
+                unknown: true,
+            } => line(Event::Unknown).error(error),
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::aws::Clients;
 use crate::aws::iam;
 use crate::bounded;
 use crate::facts::{KeyFacts, KeyStatus};
-use crate::journal::{Change, Entry, Journal, KeyLine, LeftBy, Line, UserLine};
+use crate::journal::{Change, Entry, Journal, KeyLine, LeftBy, UserLine};
 use crate::plan::PlanUser;
 use crate::progress::SharedProgress;
 use crate::rule::Policy;
@@ -104,11 +104,7 @@ impl RunState {
 
     /// A line about the user as a whole.
     fn user_line(&self, user_name: &str, what: UserLine<'_>) -> Entry {
-        Line::User {
-            user: user_name,
-            what,
-        }
-        .entry(&self.account_id)
+        what.entry(&self.account_id, user_name)
     }
 
     /// The user left alone, by what and why.
@@ -137,13 +133,7 @@ impl RunState {
         to: KeyStatus,
         what: KeyLine<'_>,
     ) -> Entry {
-        Line::Key {
-            user: user_name,
-            key,
-            change: Change { from, to },
-            what,
-        }
-        .entry(&self.account_id)
+        what.entry(&self.account_id, user_name, key, Change { from, to })
     }
 }
 
@@ -300,25 +290,17 @@ fn settle_before_writing(
     check: &drift::Reactivation,
     left_inactive: &str,
 ) -> Result<Option<Outcome>, StepError> {
-    // A dry run has no journal: these write nothing there.
-    for (id, reason) in &check.left_inactive {
-        ctx.record(ctx.key_left_alone(
-            user_name,
-            id,
-            (KeyStatus::Inactive, KeyStatus::Active),
-            LeftBy::Drifted,
-            reason,
-        ))?;
-    }
-    // Never Active -> Active: that line says a run found the key switched on.
-    for (id, reason) in &check.refused_unchanged {
-        ctx.record(ctx.key_left_alone(
-            user_name,
-            id,
-            (KeyStatus::Inactive, KeyStatus::Active),
-            LeftBy::Skipped,
-            reason,
-        ))?;
+    // A dry run has no journal: these write nothing there. Both are written
+    // Inactive -> Active, never Active -> Active: that line says a run found the key
+    // switched on.
+    let drifted = check.left_inactive.iter().map(|key| (key, LeftBy::Drifted));
+    let refused = check
+        .refused_unchanged
+        .iter()
+        .map(|key| (key, LeftBy::Skipped));
+    for ((id, reason), by) in drifted.chain(refused) {
+        let change = (KeyStatus::Inactive, KeyStatus::Active);
+        ctx.record(ctx.key_left_alone(user_name, id, change, by, reason))?;
     }
     let with_left_inactive = |reason: String| {
         if left_inactive.is_empty() {

@@ -148,7 +148,7 @@ proptest! {
         prop_assume!(!matches!(what, KeyLine::LeftAlone { .. }) || from != to);
         prop_assume!(what != KeyLine::AlreadySo || from == to);
         let line = Line::Key { user: "alice", key: "AKIAALICE", change, what };
-        let entry = line.entry(ACCOUNT);
+        let entry = what.entry(ACCOUNT, "alice", "AKIAALICE", change);
         prop_assert_eq!(entry.typed(), line);
         prop_assert_eq!(entry.account_id.as_str(), ACCOUNT);
     }
@@ -168,7 +168,7 @@ proptest! {
             _ => UserLine::Failed { error: &text, unknown },
         };
         let line = Line::User { user: "alice", what };
-        let entry = line.entry(ACCOUNT);
+        let entry = what.entry(ACCOUNT, "alice");
         prop_assert_eq!(entry.typed(), line);
     }
 }
