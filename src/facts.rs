@@ -70,6 +70,23 @@ pub struct UserFacts {
     /// What IAM refused to show about the user (its keys, a key's last use, its tags),
     /// as the error it answered: the user cannot be judged.
     pub unreadable: Option<String>,
+    /// `audit --rotation` only: what the user's `keytrim:rotate-to` tag led to, for a
+    /// user that carries it.
+    pub rotation: Option<RotationBinding>,
+}
+
+/// Whether a user that asked for the rotation hand-off (its `keytrim:rotate-to` tag) is
+/// bound to a secret both ways, one that can take a new key (docs/rotation.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotationBinding {
+    /// Bound both ways: the secret's full ARN, and the version holding AWSCURRENT,
+    /// which names the user's key.
+    Bound {
+        secret_arn: String,
+        current_version: String,
+    },
+    /// A finding, never a rotation: why not.
+    NotBound { why: String },
 }
 
 /// Who made the calls, in which account.

@@ -62,6 +62,40 @@ pub(crate) fn audit_policy() -> Value {
     document("KeytrimAuditReadOnly", AUDIT_ACTIONS)
 }
 
+/// Secrets Manager actions `keytrim audit --rotation` calls, on the secrets a user's
+/// `keytrim:rotate-to` tag names: their description, and AWSCURRENT's value (only its
+/// access key id is kept).
+pub(crate) const AUDIT_ROTATION_ACTIONS: &[&str] = &[
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetSecretValue",
+];
+
+/// The policy for `keytrim audit --rotation`: the audit's, and the secrets' reads
+/// limited to secrets that carry the `keytrim:rotates` tag, and their KMS key's
+/// decryption only through Secrets Manager. A role with it can read the access keys
+/// held in those secrets; docs/rotation.md says so.
+pub(crate) fn audit_rotation_policy() -> Value {
+    let mut policy = audit_policy();
+    let statements = policy["Statement"]
+        .as_array_mut()
+        .expect("a policy has statements");
+    statements.push(json!({
+        "Sid": "KeytrimReadBoundSecrets",
+        "Effect": "Allow",
+        "Action": AUDIT_ROTATION_ACTIONS,
+        "Resource": "*",
+        "Condition": { "Null": { "aws:ResourceTag/keytrim:rotates": "false" } }
+    }));
+    statements.push(json!({
+        "Sid": "KeytrimDecryptBoundSecrets",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt"],
+        "Resource": "*",
+        "Condition": { "StringLike": { "kms:ViaService": "secretsmanager.*.amazonaws.com" } }
+    }));
+    policy
+}
+
 /// The policy for `keytrim apply` and `keytrim rollback`.
 pub(crate) fn apply_policy() -> Value {
     document("KeytrimApply", APPLY_ACTIONS)

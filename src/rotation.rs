@@ -8,11 +8,11 @@
 //! secret material: what the secret's AWSCURRENT value holds is kept only as its shape
 //! and the access key id it names.
 
-use crate::facts::KeyFacts;
+use crate::facts::{KeyFacts, RotationBinding};
 use crate::rule::{SesCredential, ses_credential};
 
 /// The user's tag naming the secret its new key goes to.
-pub(crate) const ROTATE_TO_TAG: &str = "keytrim:rotate-to";
+pub(crate) use crate::rule::ROTATE_TO_TAG;
 /// The secret's tag naming the user whose key it holds.
 pub(crate) const ROTATES_TAG: &str = "keytrim:rotates";
 /// What the user's tag value starts with, before the secret's ARN.
@@ -41,43 +41,14 @@ impl SecretArn {
         &self.arn
     }
 
-    /// The ARN, if `text` is a secret's full ARN. A partial ARN (without the six random
-    /// characters Secrets Manager appends to the name) could match a secret created
-    /// later under the same name, so it is not one.
+    /// The ARN, if `text` is a secret's full ARN (`plan::validate::secret_arn_parts`).
     fn parse(text: &str) -> Option<SecretArn> {
-        let mut parts = text.splitn(7, ':');
-        let (arn, partition, service, region, account_id, kind, name) = (
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-        );
-        let suffix_is_full = name.rsplit_once('-').is_some_and(|(stem, suffix)| {
-            !stem.is_empty()
-                && suffix.len() == 6
-                && suffix.chars().all(|c| c.is_ascii_alphanumeric())
-        });
-        let valid = arn == "arn"
-            && crate::plan::validate::is_partition(partition)
-            && service == "secretsmanager"
-            && !region.is_empty()
-            && region
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            && crate::plan::validate::is_account_id(account_id)
-            && kind == "secret"
-            && suffix_is_full
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c));
-        valid.then(|| SecretArn {
+        let parts = crate::plan::validate::secret_arn_parts(text)?;
+        Some(SecretArn {
             arn: text.to_string(),
-            partition: partition.to_string(),
-            region: region.to_string(),
-            account_id: account_id.to_string(),
+            partition: parts.partition.to_string(),
+            region: parts.region.to_string(),
+            account_id: parts.account_id.to_string(),
         })
     }
 }
@@ -192,15 +163,6 @@ pub(crate) struct Candidate<'a> {
     pub region: &'a str,
 }
 
-/// Whether the user's key may be rotated into the secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Binding {
-    /// Bound both ways, and the secret can take a new key.
-    Bound { secret_arn: String },
-    /// A finding, never a rotation: why not.
-    NotBound { why: String },
-}
-
 /// The secret the user's `keytrim:rotate-to` tag names, before anything about the
 /// secret is read: a full ARN in the audited account and partition and in the region
 /// keytrim runs in, for a user that has room for a new key and no SES password tied
@@ -273,16 +235,33 @@ fn room_for_a_new_key(candidate: &Candidate<'_>) -> Result<(), String> {
 
 /// Whether the user (whose tag named `named`) and the secret as read are bound both
 /// ways, and the secret can take a new key.
-pub(crate) fn check(candidate: &Candidate<'_>, named: &SecretArn, secret: &SecretFacts) -> Binding {
-    match refusal(candidate, named, secret) {
-        Some(why) => Binding::NotBound { why },
-        None => Binding::Bound {
+pub(crate) fn check(
+    candidate: &Candidate<'_>,
+    named: &SecretArn,
+    secret: &SecretFacts,
+) -> RotationBinding {
+    let refused =
+        described_refusal(candidate, named, secret).or_else(|| value_refusal(candidate, secret));
+    match (refused, &secret.current_version) {
+        (Some(why), _) => RotationBinding::NotBound { why },
+        (None, Some(version)) => RotationBinding::Bound {
             secret_arn: secret.arn.clone(),
+            current_version: version.clone(),
+        },
+        (None, None) => RotationBinding::NotBound {
+            why: format!("the secret has no {CURRENT} version"),
         },
     }
 }
 
-fn refusal(candidate: &Candidate<'_>, named: &SecretArn, secret: &SecretFacts) -> Option<String> {
+/// Why the secret cannot be bound, from the user and the secret's description alone
+/// (its tags, replication, deletion, owner, rotation and staging labels), before its
+/// value is read: a secret refused here is never read.
+pub(crate) fn described_refusal(
+    candidate: &Candidate<'_>,
+    named: &SecretArn,
+    secret: &SecretFacts,
+) -> Option<String> {
     // Whoever calls this, the user is checked again: the ARN may have been named for
     // another candidate.
     if let Err(why) = placed(candidate, named).and_then(|()| room_for_a_new_key(candidate)) {
@@ -339,9 +318,17 @@ fn refusal(candidate: &Candidate<'_>, named: &SecretArn, secret: &SecretFacts) -
             "the secret has {PENDING} on a version other than {CURRENT}'s: another rotation is in flight"
         ));
     }
+    if secret.current_version.is_none() {
+        return Some(format!("the secret has no {CURRENT} version"));
+    }
+    None
+}
+
+/// Why AWSCURRENT's value does not hold the user's active key, if it does not.
+fn value_refusal(candidate: &Candidate<'_>, secret: &SecretFacts) -> Option<String> {
     let kept = candidate.keys.first().map(|key| key.access_key_id.as_str());
     match &secret.current_value {
-        None => Some(format!("the secret has no {CURRENT} version")),
+        None => Some(format!("the secret's {CURRENT} value was not read")),
         Some(CurrentValue::NotAnAccessKey { why }) => {
             Some(format!("the secret's {CURRENT}: {why}"))
         }

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::facts::{KeyFacts, has_multiple_active_keys};
+use crate::facts::{KeyFacts, RotationBinding, has_multiple_active_keys};
 
 /// The thresholds the rule applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,10 @@ pub struct Policy {
     /// When no key is fresh: another key may be deactivated only once it has gone
     /// unused this many days (or was never used and is this old). CIS 1.12's 45 days.
     pub unused_days: u32,
+    /// `audit --rotation`: a user whose one active key is over the maximum age and who
+    /// asks for the rotation hand-off is to `rotate` (`rotation_ruling`); without it
+    /// such a user is compliant.
+    pub rotation: bool,
 }
 
 impl Default for Policy {
@@ -33,6 +37,7 @@ impl Default for Policy {
             in_use_guard: true,
             require_fresh_key: false,
             unused_days: DEFAULT_UNUSED_DAYS,
+            rotation: false,
         }
     }
 }
@@ -309,6 +314,72 @@ fn without_a_fresh_key(
     }
 }
 
+/// The user's one Active key, when it is at or over the maximum age: the key the
+/// rotation hand-off replaces (`audit --rotation`). Inactive keys are not counted here;
+/// whether there is room for a new key beside them is the hand-off's own check.
+pub(crate) fn lone_key_due<'k>(
+    keys: &'k [KeyFacts],
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Option<&'k KeyFacts> {
+    let mut active = keys.iter().filter(|key| key.is_active());
+    let (Some(key), None) = (active.next(), active.next()) else {
+        return None;
+    };
+    (now - key.created >= Duration::days(i64::from(policy.max_key_age_days))).then_some(key)
+}
+
+/// The ruling for a user with one Active key at or over the maximum age whose
+/// `keytrim:rotate-to` tag asks for the rotation hand-off (`audit --rotation`), given
+/// what became of the binding: `rotate` either way, which apply carries out only when
+/// the user is bound (the plan's `rotate_to`); otherwise the advice, with the finding.
+/// None for a user with no such key. An exemption wins, as it does for every user.
+pub(crate) fn rotation_ruling(
+    keys: &[KeyFacts],
+    binding: &RotationBinding,
+    exemption: Option<&Exemption>,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Option<Ruling> {
+    let key = lone_key_due(keys, policy, now)?;
+    if let Some(exemption) = exemption {
+        return Some(Ruling::without_keys(
+            Decision::Exempt,
+            exempt_reason(exemption),
+        ));
+    }
+    let head = format!(
+        "its one active key, {} ({}, {} day(s) old), is over the {}-day maximum",
+        key.access_key_id,
+        last_use_words(key, now),
+        age_in_days(key.created, now),
+        policy.max_key_age_days
+    );
+    let reason = match binding {
+        RotationBinding::Bound { secret_arn, .. } => format!(
+            "{head}, and it is bound both ways to secret {secret_arn}: apply creates a new key and writes it to the secret (AWSPENDING, then AWSCURRENT); {} stays Active until a later audit finds it idle",
+            key.access_key_id
+        ),
+        RotationBinding::NotBound { why } => format!(
+            "{head}, and its {ROTATE_TO_TAG} tag asks for a rotation, but {why}: keytrim does not rotate it; fix the binding and audit again, or rotate it by hand (CIS 1.14)"
+        ),
+    };
+    Some(Ruling::without_keys(Decision::Rotate, reason))
+}
+
+/// The user tag that asks for the rotation hand-off.
+pub(crate) const ROTATE_TO_TAG: &str = "keytrim:rotate-to";
+
+/// Why an exempt user is exempt, as the plan says it.
+fn exempt_reason(exemption: &Exemption) -> String {
+    match exemption {
+        Exemption::Tag(value) => format!("exempt by tag keytrim:exempt: {value}"),
+        Exemption::File { pattern, reason } => {
+            format!("exempt by exemptions file (pattern `{pattern}`): {reason}")
+        }
+    }
+}
+
 /// Judge one user's keys.
 pub fn decide(
     user_name: &str,
@@ -323,13 +394,7 @@ pub fn decide(
     let active_count = keys.iter().filter(|key| key.is_active()).count();
 
     if let Some(exemption) = exemption {
-        let reason = match exemption {
-            Exemption::Tag(value) => format!("exempt by tag keytrim:exempt: {value}"),
-            Exemption::File { pattern, reason } => {
-                format!("exempt by exemptions file (pattern `{pattern}`): {reason}")
-            }
-        };
-        return Ruling::without_keys(Decision::Exempt, reason);
+        return Ruling::without_keys(Decision::Exempt, exempt_reason(exemption));
     }
 
     let Some(keep) = key_to_keep(keys, policy, now) else {

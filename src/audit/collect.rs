@@ -1,14 +1,18 @@
 //! The audit's collection in one account: every user (ListUsers, pages streamed into
 //! bounded per-user work), each user's keys, and for users with two or more active
 //! keys their last use and tags; or, with the credential report, its candidates
-//! confirmed live. Read-only.
+//! confirmed live. With `--rotation`, also the tags of users whose one active key is
+//! over the maximum age, and for those that ask for the hand-off their keys' last use
+//! and the binding (`binding`). Read-only.
 
+use super::binding::{Asking, Lookup, binding_of};
 use crate::aws::Clients;
 use crate::aws::iam::{self, caller, last_use, list_keys, user_tags};
 use crate::bounded;
 use crate::error::{Error, Result};
 use crate::facts::{Inventory, KeyFacts, UserFacts, has_multiple_active_keys};
 use crate::plan::Source;
+use crate::rule;
 
 use crate::aws::credential_report;
 
@@ -35,9 +39,16 @@ enum Examined {
 }
 
 /// A user's keys, and for users with two or more active keys also each key's last use
-/// and the exemption tag. A refusal from IAM about the user (`Error::is_refusal`) makes
-/// the user unreadable; any other error stops the audit.
-async fn user_facts(clients: &Clients, name: String, arn: String) -> Result<Examined> {
+/// and the exemption tag; with `rotation`, the same for a user whose one active key is
+/// over the maximum age and whose `keytrim:rotate-to` tag asks for the hand-off, and
+/// the binding. A refusal from IAM about the user (`Error::is_refusal`) makes the user
+/// unreadable; any other error stops the audit.
+async fn user_facts(
+    clients: &Clients,
+    name: String,
+    arn: String,
+    rotation: Option<&Lookup>,
+) -> Result<Examined> {
     let refused = |keys: Vec<KeyFacts>, error: Error| {
         if !error.is_refusal() {
             return Err(error);
@@ -49,6 +60,7 @@ async fn user_facts(clients: &Clients, name: String, arn: String) -> Result<Exam
             exempt_tag: None,
             exempt_until: None,
             unreadable: Some(error.to_string()),
+            rotation: None,
         };
         Ok(Examined::Refused(facts, error))
     };
@@ -56,22 +68,50 @@ async fn user_facts(clients: &Clients, name: String, arn: String) -> Result<Exam
         Ok(keys) => keys,
         Err(error) => return refused(Vec::new(), error),
     };
-    if !has_multiple_active_keys(&keys) {
+    let multiple = has_multiple_active_keys(&keys);
+    // Under --rotation a user whose one active key is over the maximum age may ask for
+    // the hand-off: only its tags say, so they are read first.
+    let lone_due = rotation
+        .is_some_and(|lookup| rule::lone_key_due(&keys, &lookup.policy, lookup.now).is_some());
+    let early_tags = if lone_due {
+        match user_tags(clients, &name).await {
+            Ok(tags) if tags.rotate_to.is_some() => Some(tags),
+            Ok(_) => return Ok(Examined::Compliant),
+            Err(error) => return refused(keys, error),
+        }
+    } else if multiple {
+        None
+    } else {
         return Ok(Examined::Compliant);
-    }
+    };
     for index in 0..keys.len() {
         match last_use(clients, &keys[index].access_key_id).await {
             Ok(used) => keys[index].last_use = Some(used),
             Err(error) => return refused(keys, error),
         }
     }
-    let tags = match user_tags(clients, &name).await {
-        Ok(tags) => tags,
-        Err(error) => return refused(keys, error),
+    let tags = match early_tags {
+        Some(tags) => tags,
+        None => match user_tags(clients, &name).await {
+            Ok(tags) => tags,
+            Err(error) => return refused(keys, error),
+        },
     };
     for key in &mut keys {
         key.description = tags.description_of(&key.access_key_id);
     }
+    let binding = match (rotation, tags.rotate_to.as_deref()) {
+        (Some(lookup), Some(tag)) => {
+            let asking = Asking {
+                user_name: &name,
+                user_arn: &arn,
+                keys: &keys,
+                tag,
+            };
+            Some(binding_of(clients, lookup, &asking).await?)
+        }
+        _ => None,
+    };
     Ok(Examined::Candidate(UserFacts {
         user_name: name,
         user_arn: arn,
@@ -79,6 +119,7 @@ async fn user_facts(clients: &Clients, name: String, arn: String) -> Result<Exam
         exempt_tag: tags.reason,
         exempt_until: tags.until,
         unreadable: None,
+        rotation: binding,
     }))
 }
 
@@ -96,15 +137,17 @@ async fn gather(
     users: tokio::sync::mpsc::Receiver<Result<(String, String)>>,
     concurrency: crate::aws::concurrency::Concurrency,
     progress: &crate::progress::SharedProgress,
+    rotation: Option<Lookup>,
 ) -> Result<Gathered> {
     let (clients, tick) = (clients.clone(), progress.clone());
+    let rotation = std::sync::Arc::new(rotation);
     // More users in progress than calls may be in flight (the account's gate holds
     // the calls to `concurrency`): a user backing off leaves its place to another.
     let in_progress = concurrency.users_in_progress();
     let facts = bounded::try_map_received(users, in_progress, move |(name, arn)| {
-        let (clients, tick) = (clients.clone(), tick.clone());
+        let (clients, tick, rotation) = (clients.clone(), tick.clone(), rotation.clone());
         async move {
-            let facts = user_facts(&clients, name.clone(), arn).await;
+            let facts = user_facts(&clients, name.clone(), arn, rotation.as_ref().as_ref()).await;
             tick.advance();
             facts.map(|facts| (name, facts))
         }
@@ -202,9 +245,71 @@ fn restrict(
         .collect())
 }
 
-/// Take the inventory of the caller's account.
-pub(crate) async fn account(clients: &Clients, scope: &Scope) -> Result<Inventory> {
+/// The inventory through the credential report: users it shows with two active keys
+/// (and under `--rotation`, with any active key), confirmed live; every other user the
+/// report lists is counted as scanned.
+async fn from_credential_report(
+    clients: &Clients,
+    scope: &Scope,
+    caller: crate::facts::Caller,
+    rotation: Option<Lookup>,
+) -> Result<Inventory> {
+    let rows = credential_report::rows(&credential_report::fetch(clients).await?)?;
+    let users = restrict(
+        rows.iter()
+            .map(|row| (row.user.clone(), row.arn.clone()))
+            .collect(),
+        &scope.users,
+        &caller.account_id,
+    )?;
+    // Under --rotation a user with one active key may ask for the hand-off:
+    // the report does not say how old a key is, so every such user is looked at.
+    let to_examine: std::collections::HashSet<&str> = rows
+        .iter()
+        .filter(|row| row.has_two_active_keys() || (rotation.is_some() && row.has_an_active_key()))
+        .map(|row| row.user.as_str())
+        .collect();
+    let (candidates, others): (Vec<_>, Vec<_>) = users
+        .into_iter()
+        .partition(|(user, _)| to_examine.contains(user.as_str()));
+    tracing::info!(
+        users = candidates.len() + others.len(),
+        examined = candidates.len(),
+        "listing access keys"
+    );
+    let gathered = gather(
+        clients,
+        all_at_once(candidates, &scope.progress),
+        scope.concurrency,
+        &scope.progress,
+        rotation,
+    )
+    .await?;
+    let mut scanned_names = gathered.names;
+    scanned_names.extend(others.into_iter().map(|(name, _)| name));
+    Ok(Inventory {
+        caller,
+        users_scanned: scanned_names.len(),
+        scanned_names,
+        candidates: gathered.candidates,
+    })
+}
+
+/// Take the inventory of the caller's account, as of `now` under `policy` (under
+/// `--rotation`, its maximum age says which users' tags are read).
+pub(crate) async fn account(
+    clients: &Clients,
+    scope: &Scope,
+    policy: &rule::Policy,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Inventory> {
     let caller = caller(clients).await?;
+    let rotation = policy.rotation.then(|| Lookup {
+        policy: *policy,
+        now,
+        account_id: caller.account_id.clone(),
+        region: clients.region(),
+    });
     let to_examine = match scope.source {
         // Every user: pages are examined as they come.
         Source::Live if scope.users.is_empty() => {
@@ -227,45 +332,17 @@ pub(crate) async fn account(clients: &Clients, scope: &Scope) -> Result<Inventor
             &scope.progress,
         ),
         Source::CredentialReport => {
-            let rows = credential_report::rows(&credential_report::fetch(clients).await?)?;
-            let users = restrict(
-                rows.iter()
-                    .map(|row| (row.user.clone(), row.arn.clone()))
-                    .collect(),
-                &scope.users,
-                &caller.account_id,
-            )?;
-            let with_two_active_keys: std::collections::HashSet<&str> = rows
-                .iter()
-                .filter(|row| row.has_two_active_keys())
-                .map(|row| row.user.as_str())
-                .collect();
-            let (candidates, others): (Vec<_>, Vec<_>) = users
-                .into_iter()
-                .partition(|(user, _)| with_two_active_keys.contains(user.as_str()));
-            tracing::info!(
-                users = candidates.len() + others.len(),
-                examined = candidates.len(),
-                "listing access keys"
-            );
-            let gathered = gather(
-                clients,
-                all_at_once(candidates, &scope.progress),
-                scope.concurrency,
-                &scope.progress,
-            )
-            .await?;
-            let mut scanned_names = gathered.names;
-            scanned_names.extend(others.into_iter().map(|(name, _)| name));
-            return Ok(Inventory {
-                caller,
-                users_scanned: scanned_names.len(),
-                scanned_names,
-                candidates: gathered.candidates,
-            });
+            return from_credential_report(clients, scope, caller, rotation).await;
         }
     };
-    let gathered = gather(clients, to_examine, scope.concurrency, &scope.progress).await?;
+    let gathered = gather(
+        clients,
+        to_examine,
+        scope.concurrency,
+        &scope.progress,
+        rotation,
+    )
+    .await?;
     tracing::info!(users = gathered.names.len(), "listed access keys");
     Ok(Inventory {
         caller,

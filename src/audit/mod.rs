@@ -3,6 +3,7 @@
 //! failures contained to their account. `collect` reads one account's users and keys
 //! (through `aws::iam`, or `aws::credential_report` to find candidates faster).
 
+mod binding;
 pub(crate) mod collect;
 
 use std::path::{Path, PathBuf};
@@ -37,7 +38,7 @@ pub(crate) struct AuditInputs {
 /// Audit the account `clients` reach: inventory, then the rule, into a plan.
 pub(crate) async fn audit_account(clients: &Clients, inputs: &AuditInputs) -> Result<Plan> {
     let now = Utc::now().trunc_subsecs(0);
-    let inventory = collect::account(clients, &inputs.scope).await?;
+    let inventory = collect::account(clients, &inputs.scope, &inputs.policy, now).await?;
     inputs
         .exemptions
         .note_scanned(inventory.scanned_names.iter().map(String::as_str));

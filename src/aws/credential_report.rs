@@ -82,6 +82,12 @@ impl Row {
         self.access_key_1_active.eq_ignore_ascii_case("true")
             && self.access_key_2_active.eq_ignore_ascii_case("true")
     }
+
+    /// True when either key slot is Active.
+    pub(crate) fn has_an_active_key(&self) -> bool {
+        self.access_key_1_active.eq_ignore_ascii_case("true")
+            || self.access_key_2_active.eq_ignore_ascii_case("true")
+    }
 }
 
 /// The rows of IAM users (the root account's row is left out).

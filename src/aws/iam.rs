@@ -95,6 +95,9 @@ pub(crate) struct UserTags {
     pub until: Option<chrono::NaiveDate>,
     /// (access key id as tagged, description)
     pub key_descriptions: Vec<(String, String)>,
+    /// The `keytrim:rotate-to` tag's value: the secret the user asks its new key to go
+    /// to (the rotation hand-off).
+    pub rotate_to: Option<String>,
 }
 
 impl UserTags {
@@ -139,6 +142,8 @@ pub(crate) async fn user_tags(clients: &Clients, user_name: &str) -> Result<User
                         value: tag.value().to_string(),
                     },
                 )?);
+            } else if tag.key().eq_ignore_ascii_case(crate::rule::ROTATE_TO_TAG) {
+                found.rotate_to = Some(tag.value().to_string());
             } else if crate::plan::validate::is_access_key_id(tag.key()) {
                 found
                     .key_descriptions

@@ -9,10 +9,6 @@ pub(crate) mod concurrency;
 pub(crate) mod credential_report;
 pub(crate) mod iam;
 pub(crate) mod in_flight;
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "the rotation hand-off's next slice calls it")
-)]
 pub(crate) mod secrets;
 
 use std::borrow::Cow;
@@ -153,6 +149,17 @@ impl Clients {
             ),
             endpoint: config.endpoint(),
         }
+    }
+}
+
+impl Clients {
+    /// The region keytrim runs in (`--region`, else us-east-1), where Secrets Manager
+    /// is called.
+    pub(crate) fn region(&self) -> String {
+        self.secrets
+            .config()
+            .region()
+            .map_or_else(|| DEFAULT_REGION.to_string(), ToString::to_string)
     }
 }
 

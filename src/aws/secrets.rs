@@ -13,7 +13,10 @@ use zeroize::Zeroizing;
 
 use crate::aws::{Clients, classify};
 use crate::error::{Error, Result};
-use crate::rotation::{CURRENT, CurrentValue, PENDING, ROTATES_TAG, SecretArn, SecretFacts};
+use crate::rotation::{
+    CURRENT, Candidate, CurrentValue, PENDING, ROTATES_TAG, SecretArn, SecretFacts,
+    described_refusal,
+};
 
 /// The SDK's switches that make it log request or response bodies it otherwise
 /// redacts (aws-smithy-runtime reads them from the environment).
@@ -27,12 +30,17 @@ fn refuse_body_logging(set: impl Fn(&str) -> bool) -> Result<()> {
     }
 }
 
-/// What keytrim needs to know of the secret a user's tag names
+/// What keytrim needs to know of the secret `candidate`'s tag names
 /// (secretsmanager:DescribeSecret, then secretsmanager:GetSecretValue of the version
 /// holding AWSCURRENT, by its id and the stage both: Secrets Manager refuses the read if
 /// AWSCURRENT moved in between, and without the stage moto answers with the first
-/// version, not the current one).
-pub(crate) async fn read_secret(clients: &Clients, secret: &SecretArn) -> Result<SecretFacts> {
+/// version, not the current one). A secret its description already disqualifies
+/// (`rotation::described_refusal`) is not read: its value is left `None`.
+pub(crate) async fn read_secret(
+    clients: &Clients,
+    candidate: &Candidate<'_>,
+    secret: &SecretArn,
+) -> Result<SecretFacts> {
     refuse_body_logging(|variable| std::env::var_os(variable).is_some())?;
     let arn = secret.as_str();
     let described = clients
@@ -43,12 +51,7 @@ pub(crate) async fn read_secret(clients: &Clients, secret: &SecretArn) -> Result
         .await
         .map_err(|err| classify("secretsmanager:DescribeSecret", &clients.endpoint, err))?;
     let stages = described.version_ids_to_stages();
-    let current_version = holder_of(stages, CURRENT);
-    let current_value = match &current_version {
-        Some(version) => Some(current_value(clients, arn, version).await?),
-        None => None,
-    };
-    Ok(SecretFacts {
+    let mut facts = SecretFacts {
         arn: described.arn().unwrap_or_default().to_string(),
         rotates: described
             .tags()
@@ -61,10 +64,16 @@ pub(crate) async fn read_secret(clients: &Clients, secret: &SecretArn) -> Result
         deleted: described.deleted_date().is_some(),
         owning_service: described.owning_service().map(str::to_string),
         external: described.r#type().map(str::to_string),
-        current_version,
+        current_version: holder_of(stages, CURRENT),
         pending_version: holder_of(stages, PENDING),
-        current_value,
-    })
+        current_value: None,
+    };
+    if described_refusal(candidate, secret, &facts).is_none()
+        && let Some(version) = &facts.current_version
+    {
+        facts.current_value = Some(current_value(clients, arn, version).await?);
+    }
+    Ok(facts)
 }
 
 /// The version a staging label is on.

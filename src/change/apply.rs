@@ -23,6 +23,24 @@ use super::{
     reach_and_guard,
 };
 
+/// The rotation hand-off is planned (`audit --rotation`) but not carried out yet: a
+/// plan that asks for one is refused whole, dry run included, so that nothing runs
+/// that a reviewer approved as part of a rotation. Plan and IAM strings are escaped.
+fn refuse_hand_off(path: &Path, plan: &Plan) -> Result<()> {
+    match plan
+        .users
+        .iter()
+        .find_map(|user| Some((user, user.rotate_to.as_ref()?)))
+    {
+        Some((user, rotate_to)) => Err(crate::error::Error::HandOffNotYet {
+            plan: crate::safe_text::escape(&path.display().to_string()).into_owned(),
+            user: user.user_name.clone(),
+            secret_arn: rotate_to.secret_arn.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// `keytrim apply PLAN...`
 pub(crate) async fn apply(
     connect: &ConnectOptions,
@@ -38,6 +56,7 @@ pub(crate) async fn apply(
         .iter()
         .map(|path| {
             let (mut plan, text) = plan::load::load_with_text(path)?;
+            refuse_hand_off(path, &plan)?;
             if exemptions.is_some() {
                 plan::load::read_exemptions(&mut plan, exemptions)?;
             }
@@ -132,7 +151,7 @@ fn confirm_plan<'r>(mut run: ChangeRun<'r>, plan: &Plan) -> Result<ConfirmedRun<
         let left_alone = match user.decision {
             Decision::Deactivate => {
                 changes.push(UserChange::Deactivate {
-                    user: user.clone(),
+                    user: Box::new(user.clone()),
                     generated_at: plan.generated_at,
                     policy: crate::plan::standing::policy_of(plan),
                 });

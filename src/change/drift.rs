@@ -311,6 +311,7 @@ mod tests {
             exempt_until: None,
             error: None,
             rotation_due: false,
+            rotate_to: None,
         }
     }
 

@@ -43,6 +43,7 @@ fn audit_inputs(settings: &Settings, args: &AuditArgs) -> Result<AuditInputs> {
             in_use_guard: !args.no_in_use_guard,
             require_fresh_key: args.require_fresh_key,
             unused_days: args.unused_days,
+            rotation: args.rotation,
         },
         scope: Scope {
             users: args.users.clone(),
@@ -178,6 +179,29 @@ fn rotation_note(plan: &Plan) -> Option<String> {
     }
 }
 
+/// Under `--rotation`: how many users are to rotate into their secrets, and how many
+/// asked for it without being bound (their reasons say why), when there are some.
+fn hand_off_note(plan: &Plan) -> Option<String> {
+    let bound = plan.users.iter().filter(|u| u.rotate_to.is_some()).count();
+    let unbound = plan
+        .users
+        .iter()
+        .filter(|u| u.rotate_to.is_none() && render::rotation_alone(u))
+        .count();
+    let mut parts = Vec::new();
+    if bound > 0 {
+        parts.push(format!(
+            "{bound} bound to a secret both ways, to rotate into it (this keytrim plans the hand-off but cannot carry it out yet: apply refuses such a plan)"
+        ));
+    }
+    if unbound > 0 {
+        parts.push(format!(
+            "{unbound} asking for the hand-off without a binding keytrim accepts (each user's reason says why)"
+        ));
+    }
+    (!parts.is_empty()).then(|| format!("rotation hand-off: {}", parts.join("; ")))
+}
+
 /// One account's line in a several-account audit's summary.
 fn account_line(result: &audit::AccountResult) -> String {
     match result {
@@ -204,10 +228,10 @@ fn account_line(result: &audit::AccountResult) -> String {
                     path.display()
                 )
             };
-            let line = match rotation_note(plan) {
-                Some(note) => format!("{line}; {note}"),
-                None => line,
-            };
+            let line = [rotation_note(plan), hand_off_note(plan)]
+                .into_iter()
+                .flatten()
+                .fold(line, |line, note| format!("{line}; {note}"));
             match audit::expiring_note(plan) {
                 Some(note) => format!("{line}; {note}"),
                 None => line,
@@ -255,6 +279,9 @@ fn write_one_plan(settings: &Settings, args: &AuditArgs, plan: &Plan) -> Result<
         ));
         if let Some(rotation) = rotation_note(plan) {
             output::line(&rotation);
+        }
+        if let Some(hand_off) = hand_off_note(plan) {
+            output::line(&hand_off);
         }
         if let Some(expiring) = audit::expiring_note(plan) {
             output::line(&expiring);

@@ -8,6 +8,11 @@ use crate::shell::output;
 
 pub(super) fn run(args: &IamPolicyArgs) -> Result<ExitStatus> {
     let (policy, organization_actions, default_role) = match args.phase {
+        Phase::Audit if args.rotation => (
+            crate::iam_policy::audit_rotation_policy(),
+            crate::iam_policy::AUDIT_ORGANIZATION_ACTIONS,
+            "KeytrimAudit",
+        ),
         Phase::Audit => (
             crate::iam_policy::audit_policy(),
             crate::iam_policy::AUDIT_ORGANIZATION_ACTIONS,

@@ -152,6 +152,10 @@ fn check_usage(command: &Command, settings: &Settings) -> Result<()> {
                 "iam-policy pipeline prints a CloudFormation template: use --format cloudformation (its Organization parameter stands for --org)",
             )
         }
+        // Apply's rotation permissions come with the slice that writes (docs/rotation.md).
+        Command::IamPolicy(args) if args.rotation && args.phase != Phase::Audit => usage(
+            "--rotation goes with iam-policy audit: apply cannot carry out the rotation hand-off yet",
+        ),
         Command::Report(args) => {
             // The report must never take the place of the plan or a journal it is made from.
             match std::iter::once(&args.plan)

@@ -84,6 +84,46 @@ fn ids(list: &[String]) -> String {
     }
 }
 
+/// The secret a user is handed off to, and its version, or "none".
+fn hand_off_secret(user: &PlanUser) -> String {
+    user.rotate_to.as_ref().map_or("none".to_string(), |to| {
+        format!("{} (version {})", to.secret_arn, to.current_version)
+    })
+}
+
+/// What apply is told to do that changed: the kept key, the keys to deactivate, the
+/// secret of a hand-off.
+fn entry_changes(before: &PlanUser, after: &PlanUser) -> Vec<String> {
+    let mut changes = Vec::new();
+    if before.keep != after.keep {
+        changes.push(format!(
+            "keep {} -> {}",
+            before.keep.as_deref().unwrap_or("none"),
+            after.keep.as_deref().unwrap_or("none")
+        ));
+    }
+    let sorted = |list: &[String]| {
+        let mut list = list.to_vec();
+        list.sort();
+        list
+    };
+    if sorted(&before.deactivate) != sorted(&after.deactivate) {
+        changes.push(format!(
+            "deactivate {} -> {}",
+            ids(&before.deactivate),
+            ids(&after.deactivate)
+        ));
+    }
+    if before.rotate_to != after.rotate_to {
+        changes.push(format!(
+            "rotate_to {} -> {}",
+            hand_off_secret(before),
+            hand_off_secret(after)
+        ));
+    }
+    changes
+}
+
 /// How the keys of one user changed from `before` to `after`. A later audit sees keys
 /// used again, so a last use that moves forward between plans of different times is
 /// not listed; one that moves back or disappears, or any difference between plans of
@@ -101,24 +141,8 @@ fn key_changes<'a>(
             what,
         });
     };
-    if before.keep != after.keep {
-        say(format!(
-            "keep {} -> {}",
-            before.keep.as_deref().unwrap_or("none"),
-            after.keep.as_deref().unwrap_or("none")
-        ));
-    }
-    let sorted = |list: &[String]| {
-        let mut list = list.to_vec();
-        list.sort();
-        list
-    };
-    if sorted(&before.deactivate) != sorted(&after.deactivate) {
-        say(format!(
-            "deactivate {} -> {}",
-            ids(&before.deactivate),
-            ids(&after.deactivate)
-        ));
+    for what in entry_changes(before, after) {
+        say(what);
     }
     let same_time = old.generated_at == new.generated_at;
     for key in &before.keys {
@@ -203,6 +227,7 @@ fn policy_changes(old: &Plan, new: &Plan) -> Vec<(&'static str, String, String)>
             a.unused_days.to_string(),
             b.unused_days.to_string(),
         ),
+        ("rotation", a.rotation.to_string(), b.rotation.to_string()),
     ]
     .into_iter()
     .filter(|(_, was, now)| was != now)

@@ -30,10 +30,12 @@ struct VersionOnly {
     policy: Option<serde_yaml::Value>,
 }
 
-/// The policy fields that came with version 3: a version 3 plan states both (a
-/// missing one must not quietly pick a reading). An older plan is read as the older
-/// reading, and one that says otherwise is refused (`validate`).
+/// The policy fields that came with version 3, and with version 4: a plan of that
+/// version or later states them (a missing one must not quietly pick a reading). An
+/// older plan is read as the older reading, and one that says otherwise is refused
+/// (`validate`).
 const VERSION_3_POLICY: [&str; 2] = ["require_fresh_key", "unused_days"];
+const VERSION_4_POLICY: [&str; 1] = ["rotation"];
 
 /// Parse and validate plan text, as of this machine's clock. The error is the detail,
 /// without the file name.
@@ -67,7 +69,7 @@ pub(crate) fn parse_at(text: &str, now: DateTime<Utc>) -> std::result::Result<Pl
         Some(other) => {
             let shown = serde_yaml::to_string(&other).unwrap_or_default();
             return Err(format!(
-                "field `version`: unsupported plan version {} (this keytrim reads versions 1, 2 and 3)",
+                "field `version`: unsupported plan version {} (this keytrim reads versions 1 to 4)",
                 shown.trim()
             ));
         }
@@ -78,11 +80,18 @@ pub(crate) fn parse_at(text: &str, now: DateTime<Utc>) -> std::result::Result<Pl
             .and_then(serde_yaml::Value::as_mapping)
             .is_some_and(|policy| policy.contains_key(field))
     };
-    if version == Some(3)
-        && let Some(field) = VERSION_3_POLICY.into_iter().find(|field| !states(field))
+    let stated: Vec<&str> = match version {
+        Some(3) => VERSION_3_POLICY.to_vec(),
+        Some(4..) => VERSION_3_POLICY
+            .into_iter()
+            .chain(VERSION_4_POLICY)
+            .collect(),
+        _ => Vec::new(),
+    };
+    if let (Some(version), Some(field)) = (version, stated.into_iter().find(|field| !states(field)))
     {
         return Err(format!(
-            "field `policy.{field}`: missing; a version 3 plan states which reading of the rule it used"
+            "field `policy.{field}`: missing; a version {version} plan states which reading of the rule it used"
         ));
     }
     let plan: Plan =

@@ -10,5 +10,8 @@ pub mod schema;
 pub(crate) mod standing;
 pub mod validate;
 
+#[cfg(test)]
+pub(crate) mod hand_off_tests;
+
 pub use load::load;
 pub use model::{Plan, PlanKey, PlanUser, Source, Summary};

@@ -1,4 +1,4 @@
-//! The plan file's data model (schema version 3) and how a plan is built from an
+//! The plan file's data model (schema version 4) and how a plan is built from an
 //! inventory and the rule's verdicts.
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -6,18 +6,19 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::exemptions::Exemptions;
-use crate::facts::{EXEMPT_TAG, Inventory, KeyStatus, UserFacts};
+use crate::facts::{EXEMPT_TAG, Inventory, KeyStatus, RotationBinding, UserFacts};
 use crate::rule::{self, Decision, Exemption, Policy};
 
 /// The schema version this keytrim writes. Version 2 added the `unreadable` decision,
 /// the user's `error` and the summary's `unreadable` count. Version 3 added the
 /// policy's `require_fresh_key` and `unused_days` (a user with no fresh key keeps the
 /// key in use and loses idle ones), the user's `rotation_due` and the summary's
-/// `rotation_due` count.
-pub const PLAN_VERSION: u32 = 3;
+/// `rotation_due` count. Version 4 added the policy's `rotation` (`audit --rotation`)
+/// and the user's `rotate_to` (the rotation hand-off).
+pub const PLAN_VERSION: u32 = 4;
 /// The schema versions this keytrim reads: a version 1 plan is a version 2 plan
 /// without unreadable users, and both were written under `require_fresh_key: true`.
-pub(crate) const READABLE_PLAN_VERSIONS: [u32; 3] = [1, 2, 3];
+pub(crate) const READABLE_PLAN_VERSIONS: [u32; 4] = [1, 2, 3, 4];
 /// The value of `kind` in every plan.
 pub(crate) const PLAN_KIND: &str = "keytrim-plan";
 /// The benchmark control the plan enforces.
@@ -45,12 +46,12 @@ pub enum Source {
     CredentialReport,
 }
 
-/// A keytrim remediation plan (version 1): what an audit saw and what apply should do.
+/// A keytrim remediation plan: what an audit saw and what apply should do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(title = "keytrim plan, version 3 (versions 1 and 2 are read too)")]
+#[schemars(title = "keytrim plan, version 4 (versions 1 to 3 are read too)")]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
-    #[schemars(range(min = 1, max = 3))]
+    #[schemars(range(min = 1, max = 4))]
     pub version: u32,
     #[schemars(extend("const" = "keytrim-plan"))]
     pub kind: String,
@@ -148,6 +149,11 @@ pub struct PlanPolicy {
     /// many days. Plans before version 3 read as the default, 45.
     #[serde(default = "default_unused_days")]
     pub unused_days: u32,
+    /// Version 4: the audit looked for the rotation hand-off (`audit --rotation`): it
+    /// read the tags of users whose one active key is over the maximum age, and the
+    /// secret of each that asked for it. Plans before version 4 read as false.
+    #[serde(default)]
+    pub rotation: bool,
 }
 
 fn before_version_3() -> bool {
@@ -219,6 +225,26 @@ pub struct PlanUser {
     /// `unreadable` only: the error IAM answered when keytrim read the user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Version 4, `rotate` only: the secret the user is bound to both ways, into which
+    /// apply hands off a new key (docs/rotation.md); absent for the advice alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotate_to: Option<RotateTo>,
+}
+
+/// The secret a user's new key goes to, as the audit found it bound both ways: the
+/// user's `keytrim:rotate-to` tag is `secretsmanager:` then `secret_arn`, and the
+/// secret's `keytrim:rotates` tag is the user's ARN, so neither tag is repeated here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateTo {
+    /// The secret's full ARN, in the plan's account and partition.
+    #[schemars(regex(
+        pattern = r"^arn:aws(-[a-z0-9]+)*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$"
+    ))]
+    pub secret_arn: String,
+    /// The version that held AWSCURRENT at the audit, whose value named the user's key.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9-]{32,64}$"))]
+    pub current_version: String,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
@@ -278,6 +304,65 @@ fn exemption_source(exemption: &Exemption) -> String {
     }
 }
 
+/// The rule's ruling for a user that IAM showed, with an exemption or none; under
+/// `--rotation` a user who asked for the hand-off is ruled by `rule::rotation_ruling`
+/// when its one key is due, and any other such user's reason says why there is none.
+fn ruling_for(
+    user: &UserFacts,
+    exemption: Option<&Exemption>,
+    inputs: &PlanInputs<'_>,
+) -> rule::Ruling {
+    let ruling = rule::decide(
+        &user.user_name,
+        &user.keys,
+        exemption,
+        &inputs.policy,
+        inputs.now,
+    );
+    // A binding counts only in an audit that looked for one.
+    let rotation = user.rotation.as_ref().filter(|_| inputs.policy.rotation);
+    match rotation {
+        Some(binding) if ruling.decision == Decision::Compliant => {
+            rule::rotation_ruling(&user.keys, binding, exemption, &inputs.policy, inputs.now)
+                .unwrap_or(ruling)
+        }
+        // A user with two keys (or more) has no room for a new one: the finding goes
+        // with what the rule decides.
+        Some(RotationBinding::NotBound { why }) if ruling.decision != Decision::Exempt => {
+            rule::Ruling {
+                reason: format!(
+                    "{}; its {} tag asks for a rotation, but {why}",
+                    ruling.reason,
+                    rule::ROTATE_TO_TAG
+                ),
+                ..ruling
+            }
+        }
+        _ => ruling,
+    }
+}
+
+/// The secret a user is handed off to: only a rotation the rule itself decided for a
+/// bound user's one key, in an audit that looked for bindings (the standing check
+/// holds a plan to the same).
+fn rotate_to_of(user: &UserFacts, decision: Decision, inputs: &PlanInputs<'_>) -> Option<RotateTo> {
+    match user.rotation.as_ref().filter(|_| inputs.policy.rotation) {
+        Some(RotationBinding::Bound {
+            secret_arn,
+            current_version,
+        }) if decision == Decision::Rotate
+            && user.keys.len() == 1
+            && rule::lone_key_due(&user.keys, &inputs.policy, inputs.now).is_some() =>
+        {
+            Some(RotateTo {
+                secret_arn: secret_arn.clone(),
+                current_version: current_version.clone(),
+            })
+        }
+        _ => None,
+    }
+}
+
 /// The rule's verdict for a user, with exemptions that expire. Any exemption still in
 /// force applies (the first, tags before the file); one whose last day is before
 /// `now`'s date (both UTC days) no longer applies, and only when none is in force does
@@ -323,15 +408,7 @@ fn verdict_for(user: &UserFacts, inputs: &PlanInputs<'_>) -> (rule::Ruling, Opti
             None,
         );
     }
-    let decide = |exemption: Option<&Exemption>| {
-        rule::decide(
-            &user.user_name,
-            &user.keys,
-            exemption,
-            &inputs.policy,
-            inputs.now,
-        )
-    };
+    let decide = |exemption: Option<&Exemption>| ruling_for(user, exemption, inputs);
     let exemptions = exemptions_for(user, inputs);
     let in_force = exemptions
         .iter()
@@ -435,6 +512,7 @@ pub fn build(inventory: &Inventory, inputs: &PlanInputs<'_>) -> Plan {
         if verdict.rotation_due {
             summary.rotation_due += 1;
         }
+        let rotate_to = rotate_to_of(user, verdict_decision, inputs);
         users.push(PlanUser {
             user_name: user.user_name.clone(),
             user_arn: user.user_arn.clone(),
@@ -449,6 +527,7 @@ pub fn build(inventory: &Inventory, inputs: &PlanInputs<'_>) -> Plan {
                 .clone()
                 .filter(|_| verdict_decision == Decision::Unreadable),
             rotation_due: verdict.rotation_due,
+            rotate_to,
         });
     }
     summary.compliant += inventory.users_scanned - inventory.candidates.len();
@@ -470,6 +549,7 @@ pub fn build(inventory: &Inventory, inputs: &PlanInputs<'_>) -> Plan {
             in_use_guard: inputs.policy.in_use_guard,
             require_fresh_key: inputs.policy.require_fresh_key,
             unused_days: inputs.policy.unused_days,
+            rotation: inputs.policy.rotation,
         },
         exemptions: inputs.exemptions_file.clone(),
         summary,

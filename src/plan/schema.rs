@@ -1,5 +1,5 @@
 //! The JSON Schema of plan version 2 (which reads version 1 plans too), generated from the plan's Rust types. The
-//! checked-in copy (`plans/schema/plan-v3.schema.json`) is kept equal to it by a test.
+//! checked-in copy (`plans/schema/plan-v4.schema.json`) is kept equal to it by a test.
 
 use super::model::Plan;
 

@@ -69,6 +69,7 @@ pub(crate) fn policy_of(plan: &Plan) -> Policy {
         in_use_guard: plan.policy.in_use_guard,
         require_fresh_key: plan.policy.require_fresh_key,
         unused_days: plan.policy.unused_days,
+        rotation: plan.policy.rotation,
     }
 }
 
@@ -165,6 +166,9 @@ pub(crate) fn standing_as_of(
         Decision::Unreadable => return Ok(Standing::Unreadable),
         _ => {}
     }
+    if let Some(standing) = hand_off_standing(policy, as_of, user)? {
+        return Ok(standing);
+    }
     let verdict = rule_verdict(policy, as_of, user);
     let default_reading = default_reading(policy, as_of, user, &verdict);
     let named = default_reading.as_ref().unwrap_or(&verdict);
@@ -227,6 +231,39 @@ pub(crate) fn standing_as_of(
             rule: verdict.decision,
         },
     })
+}
+
+/// How a `rotate` of the rotation hand-off stands (`rule::rotation_ruling`): under
+/// `--rotation`, for a user whose one active key is over the maximum age, either the
+/// hand-off itself (`rotate_to`, only for a user whose one key that is: no room
+/// otherwise) or the advice with a finding. None for any other user. The binding is not
+/// among the plan's facts: apply reads both tags and the secret again. No override
+/// leads to `rotate_to`: a user the rule would have do anything else is refused.
+fn hand_off_standing(
+    policy: &Policy,
+    as_of: DateTime<Utc>,
+    user: &PlanUser,
+) -> Result<Option<Standing>, Problem> {
+    let keys = key_facts(user);
+    let lone_due = policy.rotation && rule::lone_key_due(&keys, policy, as_of).is_some();
+    if user.rotate_to.is_some() {
+        if user.decision == Decision::Rotate && lone_due && keys.len() == 1 {
+            return Ok(Some(Standing::AsRuled));
+        }
+        return Err(refused(
+            user,
+            "rotate_to",
+            format!(
+                "only a `rotate` of a user whose one key is Active and at least {} days old as of {}, in a plan audited with --rotation, hands a new key off to a secret",
+                policy.max_key_age_days,
+                as_of.format("%Y-%m-%dT%H:%M:%SZ")
+            ),
+        ));
+    }
+    let advice = user.decision == Decision::Rotate
+        && lone_due
+        && rule_verdict(policy, as_of, user).decision == Decision::Compliant;
+    Ok(advice.then_some(Standing::AsRuled))
 }
 
 /// Every key's `age_days` is its age as of `generated_at`, in whole days.

@@ -68,6 +68,52 @@ pub(crate) fn is_partition(partition: &str) -> bool {
         })
 }
 
+/// The parts of a secret's full ARN that place it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SecretArnParts<'a> {
+    pub partition: &'a str,
+    pub region: &'a str,
+    pub account_id: &'a str,
+}
+
+/// The parts of `text` if it is a secret's full ARN:
+/// `arn:<partition>:secretsmanager:<region>:<account>:secret:<name>-<6 characters>`. A
+/// partial ARN (without the six random characters Secrets Manager appends to the name)
+/// could match a secret created later under the same name, so it is not one.
+pub(crate) fn secret_arn_parts(text: &str) -> Option<SecretArnParts<'_>> {
+    let mut parts = text.splitn(7, ':');
+    let (arn, partition, service, region, account_id, kind, name) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    let suffix_is_full = name.rsplit_once('-').is_some_and(|(stem, suffix)| {
+        !stem.is_empty() && suffix.len() == 6 && suffix.chars().all(|c| c.is_ascii_alphanumeric())
+    });
+    let valid = arn == "arn"
+        && is_partition(partition)
+        && service == "secretsmanager"
+        && !region.is_empty()
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && is_account_id(account_id)
+        && kind == "secret"
+        && suffix_is_full
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c));
+    valid.then_some(SecretArnParts {
+        partition,
+        region,
+        account_id,
+    })
+}
+
 /// IAM paths: `/`, or `/` + printable ASCII + `/`, at most 512 characters.
 fn is_iam_path(path: &str) -> bool {
     (1..=512).contains(&path.len())
@@ -106,7 +152,7 @@ pub fn validate(plan: &Plan) -> Result<(), Problem> {
         return Err(top(
             "version",
             format!(
-                "unsupported plan version {} (this keytrim reads versions 1, 2 and 3)",
+                "unsupported plan version {} (this keytrim reads versions 1 to 4)",
                 plan.version
             ),
         ));
@@ -208,6 +254,13 @@ fn validate_policy(plan: &Plan) -> Result<(), Problem> {
             "`rotation_due` and `exemptions` came with version 3; this plan is older",
         ));
     }
+    let hands_off = plan.users.iter().any(|user| user.rotate_to.is_some());
+    if plan.version < 4 && (plan.policy.rotation || hands_off) {
+        return Err(top(
+            "version",
+            "`policy.rotation` and `rotate_to` came with version 4; this plan is older",
+        ));
+    }
     // The bounds `audit` itself takes (`--max-key-age`, `--in-use-window`,
     // `--unused-days`): a century.
     for (field, days) in [
@@ -229,6 +282,7 @@ fn validate_user(user: &PlanUser, plan: &Plan) -> Result<(), Problem> {
     validate_identity(user, plan)?;
     validate_keys(user)?;
     validate_decision(user)?;
+    validate_rotate_to(user, plan)?;
     // The plan agrees with itself: ages as of the audit, and a decision that is the
     // rule's on the plan's own facts or an override that does less.
     super::standing::check_ages(plan, user)?;
@@ -374,6 +428,51 @@ fn validate_decision(user: &PlanUser) -> Result<(), Problem> {
         }
         Decision::Deactivate | Decision::Hold => validate_deactivation(user),
     }
+}
+
+/// The secret of a hand-off: a full secret ARN in the plan's account and partition,
+/// and a version id as Secrets Manager makes them. Whether the rule decided it is the
+/// standing check's.
+fn validate_rotate_to(user: &PlanUser, plan: &Plan) -> Result<(), Problem> {
+    let Some(rotate_to) = &user.rotate_to else {
+        return Ok(());
+    };
+    if user.decision != Decision::Rotate {
+        return Err(of_user(
+            user,
+            "rotate_to",
+            format!(
+                "only a `rotate` user is handed off to a secret, not `{}`",
+                user.decision.as_str()
+            ),
+        ));
+    }
+    let placed = secret_arn_parts(&rotate_to.secret_arn).is_some_and(|parts| {
+        parts.account_id == plan.account_id && parts.partition == plan.partition
+    });
+    if !placed {
+        return Err(of_user(
+            user,
+            "rotate_to.secret_arn",
+            format!(
+                "not the full ARN of a secret in account {} and partition {} (arn:{}:secretsmanager:<region>:{}:secret:<name>-<6 characters>)",
+                plan.account_id, plan.partition, plan.partition, plan.account_id
+            ),
+        ));
+    }
+    let version = &rotate_to.current_version;
+    if !((32..=64).contains(&version.len())
+        && version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    {
+        return Err(of_user(
+            user,
+            "rotate_to.current_version",
+            "not a secret version id (32 to 64 letters, digits and hyphens)",
+        ));
+    }
+    Ok(())
 }
 
 /// A deactivation (or a held one): the kept key is one of the user's Active keys, and

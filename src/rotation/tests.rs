@@ -5,7 +5,7 @@ use chrono::{Duration, Utc};
 use proptest::prelude::*;
 
 use super::*;
-use crate::facts::{KeyStatus, LastUse};
+use crate::facts::{KeyStatus, LastUse, RotationBinding};
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
@@ -59,10 +59,10 @@ fn bound_secret() -> SecretFacts {
     }
 }
 
-fn why(binding: Binding) -> String {
+fn why(binding: RotationBinding) -> String {
     match binding {
-        Binding::NotBound { why } => why,
-        Binding::Bound { .. } => panic!("bound"),
+        RotationBinding::NotBound { why } => why,
+        RotationBinding::Bound { .. } => panic!("bound"),
     }
 }
 
@@ -211,8 +211,9 @@ fn bound_both_ways_is_a_rotation_and_every_other_secret_a_finding() {
     let named = secret_named(&user, &tag()).unwrap();
     assert_eq!(
         check(&user, &named, &bound_secret()),
-        Binding::Bound {
-            secret_arn: SECRET_ARN.to_string()
+        RotationBinding::Bound {
+            secret_arn: SECRET_ARN.to_string(),
+            current_version: bound_secret().current_version.unwrap(),
         }
     );
     let refused = |change: fn(&mut SecretFacts), expected: &str| {
@@ -240,7 +241,15 @@ fn bound_both_ways_is_a_rotation_and_every_other_secret_a_finding() {
         |s| s.pending_version = Some("v2".into()),
         "another rotation is in flight",
     );
-    refused(|s| s.current_value = None, "no AWSCURRENT");
+    refused(
+        |s| {
+            s.current_version = None;
+            s.current_value = None;
+        },
+        "no AWSCURRENT",
+    );
+    // A value that was not read vouches for nothing.
+    refused(|s| s.current_value = None, "was not read");
     refused(
         |s| {
             s.current_value = Some(CurrentValue::NotAnAccessKey {
@@ -274,7 +283,7 @@ fn bound_both_ways_is_a_rotation_and_every_other_secret_a_finding() {
     primary.primary_region = Some(REGION.to_string());
     assert!(matches!(
         check(&user, &named, &primary),
-        Binding::Bound { .. }
+        RotationBinding::Bound { .. }
     ));
     // AWSPENDING left on AWSCURRENT's own version (a finished rotation) is no rotation
     // in flight.
@@ -282,7 +291,7 @@ fn bound_both_ways_is_a_rotation_and_every_other_secret_a_finding() {
     finished.pending_version = finished.current_version.clone();
     assert!(matches!(
         check(&user, &named, &finished),
-        Binding::Bound { .. }
+        RotationBinding::Bound { .. }
     ));
 }
 
@@ -297,7 +306,7 @@ proptest! {
         let named = secret_named(&user, &tag()).unwrap();
         let mut secret = bound_secret();
         secret.rotates = rotates.clone();
-        let bound = matches!(check(&user, &named, &secret), Binding::Bound { .. });
+        let bound = matches!(check(&user, &named, &secret), RotationBinding::Bound { .. });
         prop_assert_eq!(bound, rotates.as_deref() == Some(USER_ARN));
     }
 }

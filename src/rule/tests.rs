@@ -282,6 +282,7 @@ fn arb_policy() -> impl Strategy<Value = Policy> {
             in_use_guard: guard,
             require_fresh_key,
             unused_days,
+            rotation: false,
         },
     )
 }

@@ -88,7 +88,7 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff), e.g. `keytrim man > /usr/local/share/man/man1/keytrim.1`.
     Man,
-    /// Print the JSON Schema of the plan file (version 2, which reads version 1 too).
+    /// Print the JSON Schema of the plan file (version 4, which reads versions 1 to 3 too).
     Schema,
 }
 
@@ -217,6 +217,13 @@ pub struct AuditArgs {
     /// nothing and plan `rotate`.
     #[arg(long)]
     pub require_fresh_key: bool,
+
+    /// Look for the rotation hand-off (docs/rotation.md): read the tags of users whose
+    /// one active key is over --max-key-age, and plan `rotate` into the secret a user's
+    /// keytrim:rotate-to tag names when that secret names the user back. Reads each
+    /// such secret's value (its access key id is kept, nothing else).
+    #[arg(long)]
+    pub rotation: bool,
 
     /// YAML list of {user: NAME-OR-GLOB, reason: TEXT, expires: YYYY-MM-DD} never to act
     /// on (expires is optional: the exemption's last day).
@@ -399,6 +406,11 @@ pub struct IamPolicyArgs {
     /// two roles GitHub's OIDC provider may assume).
     #[arg(long, value_enum, default_value_t = PolicyFormat::Json)]
     pub format: PolicyFormat,
+
+    /// For `audit --rotation`: also read the secrets tagged keytrim:rotates (their
+    /// description and current value) and decrypt them through Secrets Manager.
+    #[arg(long)]
+    pub rotation: bool,
 }
 
 /// `--partition`'s value: a partition AWS has.

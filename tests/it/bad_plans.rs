@@ -14,11 +14,11 @@ const CORPUS: &[(&str, &str)] = &[
     ),
     (
         "unknown-field.yaml",
-        "user `hank`: users[2]: unknown field `approved_by`, expected one of `user_name`, `user_arn`, `decision`, `reason`, `keep`, `deactivate`, `rotation_due`, `keys`, `exempt_until`, `error` at line 81 column 3",
+        "user `hank`: users[2]: unknown field `approved_by`, expected one of `user_name`, `user_arn`, `decision`, `reason`, `keep`, `deactivate`, `rotation_due`, `keys`, `exempt_until`, `error`, `rotate_to` at line 81 column 3",
     ),
     (
         "wrong-version.yaml",
-        "field `version`: unsupported plan version 4 (this keytrim reads versions 1, 2 and 3)",
+        "field `version`: unsupported plan version 5 (this keytrim reads versions 1 to 4)",
     ),
     (
         "wrong-kind.yaml",

@@ -36,6 +36,8 @@ const TEMPLATES: &[&[&str]] = &[
         "cloudformation",
     ],
     &["pipeline", "--format", "cloudformation"],
+    &["audit", "--rotation", "--format", "cloudformation"],
+    &["audit", "--rotation", "--org", "--format", "cloudformation"],
 ];
 
 fn template(args: &[&str]) -> (tempfile::TempDir, PathBuf, Value) {
@@ -199,6 +201,7 @@ fn iam_policies_are_valid_json_with_only_the_needed_actions() {
     let actions = audit["Statement"][0]["Action"].as_array().unwrap();
     assert!(actions.contains(&"iam:ListAccessKeys".into()));
     assert!(!audit.to_string().contains("UpdateAccessKey"));
+    assert!(!audit.to_string().contains("secretsmanager"));
     let apply = policy("apply");
     assert!(
         apply["Statement"][0]["Action"]
@@ -206,4 +209,57 @@ fn iam_policies_are_valid_json_with_only_the_needed_actions() {
             .unwrap()
             .contains(&"iam:UpdateAccessKey".into())
     );
+}
+
+/// `audit --rotation` reads the secrets users name: only secrets that carry the
+/// keytrim:rotates tag, decrypted only through Secrets Manager, and nothing written.
+#[test]
+fn the_rotation_audit_reads_only_secrets_tagged_for_keytrim() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = keytrim_isolated(dir.path())
+        .args(["iam-policy", "audit", "--rotation"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let policy: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let statements = policy["Statement"].as_array().unwrap();
+    let secrets = statements
+        .iter()
+        .find(|s| s["Sid"] == "KeytrimReadBoundSecrets")
+        .unwrap();
+    assert_eq!(
+        secrets["Action"],
+        serde_json::json!([
+            "secretsmanager:DescribeSecret",
+            "secretsmanager:GetSecretValue"
+        ])
+    );
+    assert_eq!(
+        secrets["Condition"]["Null"]["aws:ResourceTag/keytrim:rotates"],
+        "false"
+    );
+    let kms = statements
+        .iter()
+        .find(|s| s["Sid"] == "KeytrimDecryptBoundSecrets")
+        .unwrap();
+    assert_eq!(kms["Action"], serde_json::json!(["kms:Decrypt"]));
+    assert_eq!(
+        kms["Condition"]["StringLike"]["kms:ViaService"],
+        "secretsmanager.*.amazonaws.com"
+    );
+    let text = policy.to_string();
+    for write in [
+        "PutSecretValue",
+        "UpdateSecretVersionStage",
+        "CreateAccessKey",
+        "UpdateAccessKey",
+    ] {
+        assert!(!text.contains(write), "{write}");
+    }
+    // Apply's rotation permissions come with the slice that writes.
+    let refused = keytrim_isolated(dir.path())
+        .args(["iam-policy", "apply", "--rotation"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
 }

@@ -30,6 +30,7 @@ mod population;
 mod prompt;
 mod quick_start;
 mod report;
+mod rotation;
 mod sarif;
 mod schema;
 mod security_hub;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::support::{LocalIam, keytrim_isolated, seed_every_decision};
 
-const SCHEMA: &str = "plans/schema/plan-v3.schema.json";
+const SCHEMA: &str = "plans/schema/plan-v4.schema.json";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

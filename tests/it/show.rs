@@ -175,10 +175,10 @@ fn an_unknown_field_is_refused() {
 
 #[test]
 fn a_future_version_is_refused() {
-    let error = refuse(good().replace("version: 1\n", "version: 4\n").as_bytes());
+    let error = refuse(good().replace("version: 1\n", "version: 5\n").as_bytes());
     assert!(
         error.ends_with(
-            "field `version`: unsupported plan version 4 (this keytrim reads versions 1, 2 and 3)"
+            "field `version`: unsupported plan version 5 (this keytrim reads versions 1 to 4)"
         ),
         "{error}"
     );

@@ -16,8 +16,8 @@ const USER_ARN: &str = "arn:aws:iam::123456789012:user/billing";
 const KEY: &str = "AKIAIOSFODNN7EXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
-/// The secret as a user's tag names it.
-fn named() -> SecretArn {
+/// Read the secret a user with one 200-day key names by its tag.
+async fn read(secrets: aws_sdk_secretsmanager::Client) -> Result<SecretFacts> {
     let keys = [KeyFacts {
         access_key_id: KEY.to_string(),
         status: KeyStatus::Active,
@@ -32,7 +32,8 @@ fn named() -> SecretArn {
         account_id: "123456789012",
         region: "us-east-1",
     };
-    secret_named(&candidate, &format!("secretsmanager:{ARN}")).unwrap()
+    let named = secret_named(&candidate, &format!("secretsmanager:{ARN}")).unwrap();
+    read_secret(&clients(secrets), &candidate, &named).await
 }
 
 fn clients(secrets: aws_sdk_secretsmanager::Client) -> Clients {
@@ -90,7 +91,7 @@ async fn a_secrets_facts_are_read_and_its_current_value_asked_for_by_stage() {
         RuleMode::MatchAny,
         [&describe, &value]
     );
-    let facts = read_secret(&clients(secrets), &named()).await.unwrap();
+    let facts = read(secrets).await.unwrap();
     assert_eq!(
         facts,
         SecretFacts {
@@ -125,9 +126,38 @@ async fn a_secret_without_a_current_version_is_not_read() {
         RuleMode::MatchAny,
         [&describe, &value]
     );
-    let facts = read_secret(&clients(secrets), &named()).await.unwrap();
+    let facts = read(secrets).await.unwrap();
     assert_eq!(facts.current_value, None);
     assert_eq!(facts.pending_version.as_deref(), Some("v1"));
+    assert_eq!(value.num_calls(), 0);
+}
+
+/// A secret its description already disqualifies (here: its tag names another user)
+/// is not read: its value is none of keytrim's business.
+#[tokio::test]
+async fn a_secret_its_description_refuses_is_not_read() {
+    let describe = mock!(aws_sdk_secretsmanager::Client::describe_secret).then_output(|| {
+        DescribeSecretOutput::builder()
+            .arn(ARN)
+            .tags(
+                Tag::builder()
+                    .key(ROTATES_TAG)
+                    .value("arn:aws:iam::123456789012:user/mallory")
+                    .build(),
+            )
+            .version_ids_to_stages("v2", vec![CURRENT.to_string()])
+            .build()
+    });
+    let value = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+        .then_output(|| GetSecretValueOutput::builder().version_id("v2").build());
+    let secrets = mock_client!(
+        aws_sdk_secretsmanager,
+        RuleMode::MatchAny,
+        [&describe, &value]
+    );
+    let facts = read(secrets).await.unwrap();
+    assert_eq!(facts.current_version.as_deref(), Some("v2"));
+    assert_eq!(facts.current_value, None);
     assert_eq!(value.num_calls(), 0);
 }
 
@@ -144,7 +174,7 @@ async fn a_refused_read_names_the_action() {
         )
     });
     let secrets = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&describe]);
-    let err = read_secret(&clients(secrets), &named()).await.unwrap_err();
+    let err = read(secrets).await.unwrap_err();
     assert!(
         err.to_string().contains("secretsmanager:DescribeSecret"),
         "{err}"
@@ -164,10 +194,7 @@ async fn a_value_of_another_version_or_a_binary_one_is_not_an_access_key() {
             RuleMode::MatchAny,
             [&describe, &value]
         );
-        read_secret(&clients(secrets), &named())
-            .await
-            .unwrap()
-            .current_value
+        read(secrets).await.unwrap().current_value
     };
     let moved = read(|| {
         GetSecretValueOutput::builder()

@@ -35,9 +35,10 @@ pub(crate) use stop::{Interrupt, MaxChanges, StopCause};
 /// the keys an apply deactivated.
 #[derive(Debug, Clone)]
 pub(crate) enum UserChange {
-    /// apply: deactivate the plan's keys for this user.
+    /// apply: deactivate the plan's keys for this user (boxed: a plan's user is much
+    /// larger than a rollback's keys).
     Deactivate {
-        user: PlanUser,
+        user: Box<PlanUser>,
         generated_at: DateTime<Utc>,
         /// The plan's policy: the rule is asked again as of now.
         policy: Policy,

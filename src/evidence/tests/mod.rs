@@ -305,3 +305,30 @@ fn the_end_state_counts_users_still_not_compliant_by_why() {
 }
 
 mod outcomes;
+
+#[test]
+fn the_report_says_what_the_rotation_hand_off_does() {
+    use crate::plan::hand_off_tests::{SECRET, VERSION, hand_off_plan, now};
+    let evidence = assemble(
+        hand_off_plan(),
+        SourceFile {
+            path: "plans/123456789012.yaml".into(),
+            sha256: "1".repeat(64),
+        },
+        Vec::new(),
+        Made {
+            reviewed_in: None,
+            at: now(),
+            by: "keytrim test".into(),
+        },
+    )
+    .unwrap();
+    let document = html::render(&evidence);
+    assert!(
+        document.contains(&format!(
+            "Rotation hand-off: apply creates a new key and writes it to secret {SECRET} (AWSPENDING, then AWSCURRENT in place of version {VERSION})"
+        )),
+        "{document}"
+    );
+    assert_eq!(document.matches("Rotation hand-off:").count(), 1);
+}

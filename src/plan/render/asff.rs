@@ -237,6 +237,7 @@ pub fn to_asff(plan: &Plan, context: &FindingContext<'_>) -> String {
     let findings: Vec<Value> = plan
         .users
         .iter()
+        .filter(|user| !super::rotation_alone(user))
         .map(|user| finding(plan, user, context))
         .collect();
     let mut text =

@@ -60,9 +60,11 @@ fn cell(text: &str) -> String {
 
 /// What apply is to do with `key`: `deactivate` or `keep` for a user the plan
 /// deactivates keys of; `held` for a key a held user would lose once a reviewer
-/// approves (apply leaves it); `none` otherwise (an Inactive key, an exempt, rotated or
-/// unreadable user, or a user the exemptions file exempts, whom apply leaves alone
-/// whatever the plan says).
+/// approves (apply leaves it); `rotate` for the one key of a user handed off to a
+/// secret (`rotate_to`: a new key is made beside it, which stays Active); `none`
+/// otherwise (an Inactive key, an exempt or unreadable user, a `rotate` that is advice
+/// only, or a user the exemptions file exempts, whom apply leaves alone whatever the
+/// plan says).
 fn planned_action(plan: &Plan, user: &PlanUser, key: &PlanKey) -> &'static str {
     let listed = user.deactivate.contains(&key.access_key_id);
     let kept = user.keep.as_deref() == Some(key.access_key_id.as_str());
@@ -72,6 +74,7 @@ fn planned_action(plan: &Plan, user: &PlanUser, key: &PlanKey) -> &'static str {
         Decision::Deactivate if listed => "deactivate",
         Decision::Deactivate | Decision::Hold if kept => "keep",
         Decision::Hold if listed => "held",
+        Decision::Rotate if user.rotate_to.is_some() => "rotate",
         _ => "none",
     }
 }

@@ -111,6 +111,37 @@ pub(crate) fn rotation_mark(plan: &Plan, user: &PlanUser) -> Option<String> {
     ))
 }
 
+/// A `rotate` of a user with at most one active key, which breaks no rule of CIS 1.13:
+/// `audit --rotation` lists it for its one key's age (the hand-off, or the advice with
+/// a finding). SARIF reports it under the rotation rule; ASFF, whose findings are CIS
+/// 1.13's, leaves it out as it leaves out every compliant user.
+pub(crate) fn rotation_alone(user: &PlanUser) -> bool {
+    user.decision == Decision::Rotate
+        && user
+            .keys
+            .iter()
+            .filter(|key| key.status == crate::facts::KeyStatus::Active)
+            .count()
+            <= 1
+}
+
+/// What apply does for a user handed off to a secret (the rotation hand-off), naming
+/// the secret in `quoted` form (a Markdown code span, say); None for any other user.
+/// The ARN and version come from the plan, where validation allows only the
+/// characters Secrets Manager uses.
+pub(crate) fn hand_off(user: &PlanUser, quoted: fn(&str) -> String) -> Option<String> {
+    let rotate_to = user.rotate_to.as_ref()?;
+    let old = user
+        .keys
+        .first()
+        .map_or("", |key| key.access_key_id.as_str());
+    Some(format!(
+        "creates a new key and writes it to secret {} (AWSPENDING, then AWSCURRENT in place of version {}); {old} stays Active until a later audit finds it idle",
+        quoted(&rotate_to.secret_arn),
+        quoted(&rotate_to.current_version)
+    ))
+}
+
 /// `when (service, region)`, or just `when` where IAM named no place; the place is
 /// data from IAM, shown through `shown`.
 pub(super) fn with_place(when: String, key: &PlanKey, shown: fn(&str) -> String) -> String {
@@ -215,6 +246,7 @@ pub(crate) mod tests {
             exempt_tag: tag.map(String::from),
             exempt_until: None,
             unreadable: None,
+            rotation: None,
         }
     }
 
@@ -335,9 +367,10 @@ pub(crate) mod tests {
         // Loaded back, the plan is valid; as version 1 it is refused.
         let yaml = to_yaml(&plan);
         assert_eq!(crate::plan::load::parse(&yaml).unwrap(), plan);
-        let as_version_1 = yaml
-            .replace("version: 3", "version: 1")
-            .replace("  require_fresh_key: false\n  unused_days: 45\n", "");
+        let as_version_1 = yaml.replace("version: 4", "version: 1").replace(
+            "  require_fresh_key: false\n  unused_days: 45\n  rotation: false\n",
+            "",
+        );
         let err = crate::plan::load::parse(&as_version_1).unwrap_err();
         assert!(
             err.contains("version 1 plan has no `unreadable` users"),
@@ -438,9 +471,13 @@ pub(crate) mod tests {
             crate::plan::load::parse(&yaml).unwrap(),
             every_decision_plan()
         );
-        // A version 3 plan states which reading it used: without it, it is refused
+        // A version 4 plan states which reading it used: without it, it is refused
         // rather than read under either.
-        for field in ["require_fresh_key: false", "unused_days: 45"] {
+        for field in [
+            "require_fresh_key: false",
+            "unused_days: 45",
+            "rotation: false",
+        ] {
             let missing = yaml.replace(&format!("  {field}\n"), "");
             let name = field.split(':').next().unwrap();
             assert!(

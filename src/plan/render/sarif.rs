@@ -23,9 +23,12 @@ pub fn to_sarif(plan: &Plan, plan_text: &str, plan_uri: &str) -> String {
             .position(|line| line.trim_end() == entry)
             .map_or(1, |index| index + 1)
     };
+    // A user with one active key breaks no rule of CIS 1.13: under --rotation it is
+    // listed for its key's age alone, a result of the rotation rule.
     let mut results: Vec<serde_json::Value> = plan
         .users
         .iter()
+        .filter(|user| !super::rotation_alone(user))
         .map(|user| sarif_result(plan, user, plan_uri, line_of(&user.user_name)))
         .collect();
     results.extend(
@@ -118,15 +121,20 @@ fn location(user: &PlanUser, plan_uri: &str, line: usize) -> serde_json::Value {
     })
 }
 
-/// A note that the user's kept key is due for rotation, when it is.
+/// A note that the user's kept key, or its one key, is due for rotation, when it is;
+/// for a hand-off, what apply does and the secret.
 fn rotation_result(
     plan: &Plan,
     user: &PlanUser,
     plan_uri: &str,
     line: usize,
 ) -> Option<serde_json::Value> {
-    let mark = super::rotation_mark(plan, user)?;
-    Some(serde_json::json!({
+    let mark = match super::rotation_mark(plan, user) {
+        Some(mark) => mark,
+        None if super::rotation_alone(user) => safe_text::escape(&user.reason).into_owned(),
+        None => return None,
+    };
+    let mut result = serde_json::json!({
         "ruleId": ROTATION_RULE_ID,
         "ruleIndex": 1,
         "level": "note",
@@ -139,7 +147,11 @@ fn rotation_result(
             "accountId": plan.account_id,
             "rotationDue": true
         }
-    }))
+    });
+    if let Some(rotate_to) = &user.rotate_to {
+        result["properties"]["rotateTo"] = rotate_to.secret_arn.clone().into();
+    }
+    Some(result)
 }
 
 /// One user's SARIF result, located at `line` of the plan file.

@@ -41,6 +41,7 @@ fn user(decision: Decision, keep: Option<&str>, deactivate: &[&str]) -> PlanUser
         exempt_until: None,
         error: None,
         rotation_due: false,
+        rotate_to: None,
     }
 }
 
@@ -61,6 +62,7 @@ fn plan(users: Vec<PlanUser>) -> Plan {
             in_use_guard: true,
             require_fresh_key: true,
             unused_days: 45,
+            rotation: false,
         },
         exemptions: None,
         summary: Summary::default(),

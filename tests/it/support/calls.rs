@@ -54,9 +54,9 @@ impl LocalIam {
         .expect("start recording");
     }
 
-    /// Every call recorded since `start_recording`, in order, as its form parameters
-    /// (`Action`, `UserName`, `AccessKeyId`, ...; values as sent, not URL-decoded).
-    pub(crate) fn recorded_calls(&self) -> Vec<Vec<(String, String)>> {
+    /// Every request recorded since `start_recording`, in order: its headers and its
+    /// body as text.
+    fn recorded_requests(&self) -> Vec<(serde_json::Value, String)> {
         let text = ureq::get(&format!(
             "{}/moto-api/recorder/download-recording",
             self.endpoint
@@ -74,8 +74,35 @@ impl LocalIam {
                 let decoded = base64::engine::general_purpose::STANDARD
                     .decode(body)
                     .unwrap_or_else(|_| body.as_bytes().to_vec());
-                String::from_utf8_lossy(&decoded)
-                    .split('&')
+                (
+                    entry["headers"].clone(),
+                    String::from_utf8_lossy(&decoded).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Every call of a JSON-protocol service (Secrets Manager) recorded since
+    /// `start_recording`, in order: the operation (`DescribeSecret`, ...) and the
+    /// request's fields.
+    pub(crate) fn recorded_json_calls(&self) -> Vec<(String, serde_json::Value)> {
+        self.recorded_requests()
+            .into_iter()
+            .filter_map(|(headers, body)| {
+                let target = headers["X-Amz-Target"].as_str()?;
+                let operation = target.rsplit('.').next()?.to_string();
+                Some((operation, serde_json::from_str(&body).unwrap_or_default()))
+            })
+            .collect()
+    }
+
+    /// Every call recorded since `start_recording`, in order, as its form parameters
+    /// (`Action`, `UserName`, `AccessKeyId`, ...; values as sent, not URL-decoded).
+    pub(crate) fn recorded_calls(&self) -> Vec<Vec<(String, String)>> {
+        self.recorded_requests()
+            .into_iter()
+            .map(|(_, body)| {
+                body.split('&')
                     .filter_map(|pair| pair.split_once('='))
                     .map(|(key, value)| (key.to_string(), value.to_string()))
                     .collect()

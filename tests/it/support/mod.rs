@@ -10,7 +10,8 @@
 //!
 //! `local_iam` is the server and its seeding, `command` runs keytrim, `journals` finds
 //! what a run wrote, `calls` records and reads what the server received,
-//! `organizations` makes an Organization of its accounts, `seed` builds the account
+//! `organizations` makes an Organization of its accounts, `secrets` makes Secrets
+//! Manager secrets for the rotation hand-off, `seed` builds the account
 //! that shows every decision, and `proxy` puts IAM's real behaviour (throttling, lost
 //! answers, paging) in front of moto.
 
@@ -20,6 +21,7 @@ mod journals;
 mod local_iam;
 mod organizations;
 pub(crate) mod proxy;
+mod secrets;
 mod seed;
 
 pub(crate) use calls::{is_write, param};

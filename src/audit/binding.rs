@@ -1,0 +1,62 @@
+//! The audit's side of the rotation hand-off (`audit --rotation`, docs/rotation.md):
+//! for a user whose `keytrim:rotate-to` tag names a secret, read that secret
+//! (`aws::secrets`) and judge the binding (`rotation`, pure). A secret keytrim cannot
+//! read is a finding about that user, never the end of the audit: anyone allowed to tag
+//! a user could otherwise stop every audit with one tag.
+
+use chrono::{DateTime, Utc};
+
+use crate::aws::{Clients, secrets};
+use crate::error::{Error, Result};
+use crate::facts::{KeyFacts, RotationBinding};
+use crate::rotation::{self, Candidate};
+use crate::rule::Policy;
+
+/// What the audit needs to look for bindings: the rule's thresholds and "now" (only a
+/// user whose one active key is over the maximum age is looked at), and where the
+/// secret must be.
+#[derive(Debug, Clone)]
+pub(crate) struct Lookup {
+    pub policy: Policy,
+    pub now: DateTime<Utc>,
+    pub account_id: String,
+    /// The region keytrim runs in (`--region`): the secret must be there.
+    pub region: String,
+}
+
+/// The user as the hand-off sees it.
+pub(crate) struct Asking<'a> {
+    pub user_name: &'a str,
+    pub user_arn: &'a str,
+    pub keys: &'a [KeyFacts],
+    /// The value of the user's `keytrim:rotate-to` tag.
+    pub tag: &'a str,
+}
+
+/// Whether the user is bound both ways to the secret its tag names, and that secret can
+/// take a new key. Only an error reaching AWS at all (no answer, no credentials) is an
+/// error; an answer refusing the read is the user's finding.
+pub(crate) async fn binding_of(
+    clients: &Clients,
+    lookup: &Lookup,
+    user: &Asking<'_>,
+) -> Result<RotationBinding> {
+    let candidate = Candidate {
+        user_name: user.user_name,
+        user_arn: user.user_arn,
+        keys: user.keys,
+        account_id: &lookup.account_id,
+        region: &lookup.region,
+    };
+    let named = match rotation::secret_named(&candidate, user.tag) {
+        Ok(named) => named,
+        Err(why) => return Ok(RotationBinding::NotBound { why }),
+    };
+    match secrets::read_secret(clients, &candidate, &named).await {
+        Ok(secret) => Ok(rotation::check(&candidate, &named, &secret)),
+        Err(error @ Error::Aws { .. }) => Ok(RotationBinding::NotBound {
+            why: format!("keytrim could not read the secret it names ({error})"),
+        }),
+        Err(error) => Err(error),
+    }
+}
