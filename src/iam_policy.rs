@@ -91,7 +91,10 @@ pub(crate) fn audit_rotation_policy() -> Value {
         "Effect": "Allow",
         "Action": ["kms:Decrypt"],
         "Resource": "*",
-        "Condition": { "StringLike": { "kms:ViaService": "secretsmanager.*.amazonaws.com" } }
+        "Condition": { "StringLike": { "kms:ViaService": [
+            "secretsmanager.*.amazonaws.com",
+            "secretsmanager.*.amazonaws.com.cn"
+        ] } }
     }));
     policy
 }

@@ -318,10 +318,13 @@ pub(crate) fn described_refusal(
             "the secret has {PENDING} on a version other than {CURRENT}'s: another rotation is in flight"
         ));
     }
-    if secret.current_version.is_none() {
-        return Some(format!("the secret has no {CURRENT} version"));
+    match &secret.current_version {
+        None => Some(format!("the secret has no {CURRENT} version")),
+        Some(version) if !crate::plan::validate::is_secret_version_id(version) => Some(format!(
+            "the secret's {CURRENT} version id is not a UUID-like id a plan can record (32 to 64 letters, digits and hyphens)"
+        )),
+        Some(_) => None,
     }
-    None
 }
 
 /// Why AWSCURRENT's value does not hold the user's active key, if it does not.

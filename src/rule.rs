@@ -357,7 +357,7 @@ pub(crate) fn rotation_ruling(
     );
     let reason = match binding {
         RotationBinding::Bound { secret_arn, .. } => format!(
-            "{head}, and it is bound both ways to secret {secret_arn}: apply creates a new key and writes it to the secret (AWSPENDING, then AWSCURRENT); {} stays Active until a later audit finds it idle",
+            "{head}, and it is bound both ways to secret {secret_arn}: the rotation hand-off creates a new key and writes it to the secret (AWSPENDING, then AWSCURRENT); {} stays Active until a later audit finds it idle",
             key.access_key_id
         ),
         RotationBinding::NotBound { why } => format!(

@@ -1,8 +1,12 @@
 //! The audit's side of the rotation hand-off (`audit --rotation`, docs/rotation.md):
 //! for a user whose `keytrim:rotate-to` tag names a secret, read that secret
-//! (`aws::secrets`) and judge the binding (`rotation`, pure). A secret keytrim cannot
-//! read is a finding about that user, never the end of the audit: anyone allowed to tag
-//! a user could otherwise stop every audit with one tag.
+//! (`aws::secrets`) and judge the binding (`rotation`, pure). A secret Secrets Manager
+//! refuses to show (missing, denied, its KMS key refused, an answer that cannot be
+//! read) is a finding about that user, never the end of the audit: anyone allowed to
+//! tag a user could otherwise stop every audit with one tag. Not reaching Secrets
+//! Manager at all (no answer, throttled or failing after the SDK's retries, no
+//! credentials) ends the account's audit, as it does for IAM: a plan must not change
+//! with a passing fault.
 
 use chrono::{DateTime, Utc};
 
@@ -34,8 +38,8 @@ pub(crate) struct Asking<'a> {
 }
 
 /// Whether the user is bound both ways to the secret its tag names, and that secret can
-/// take a new key. Only an error reaching AWS at all (no answer, no credentials) is an
-/// error; an answer refusing the read is the user's finding.
+/// take a new key. An error about the secret is the user's finding; one about reaching
+/// Secrets Manager is the audit's (`about_the_secret`).
 pub(crate) async fn binding_of(
     clients: &Clients,
     lookup: &Lookup,
@@ -54,9 +58,39 @@ pub(crate) async fn binding_of(
     };
     match secrets::read_secret(clients, &candidate, &named).await {
         Ok(secret) => Ok(rotation::check(&candidate, &named, &secret)),
-        Err(error @ Error::Aws { .. }) => Ok(RotationBinding::NotBound {
+        Err(error) if about_the_secret(&error) => Ok(RotationBinding::NotBound {
             why: format!("keytrim could not read the secret it names ({error})"),
         }),
         Err(error) => Err(error),
     }
 }
+
+/// True for an error about the secret itself: an answer from Secrets Manager that is
+/// not throttling or its own failure, or an answer the SDK could not read.
+fn about_the_secret(error: &Error) -> bool {
+    match error {
+        Error::Aws { code, .. } => !passing_fault(code),
+        Error::AwsRequest { .. } => true,
+        _ => false,
+    }
+}
+
+/// Throttling and server errors, which the SDK retries: a fault of the moment, not a
+/// fact about the secret.
+fn passing_fault(code: &str) -> bool {
+    code.starts_with("HTTP 5")
+        || [
+            "ThrottlingException",
+            "Throttling",
+            "TooManyRequestsException",
+            "RequestLimitExceeded",
+            "InternalServiceError",
+            "InternalFailure",
+            "ServiceUnavailable",
+            "ServiceUnavailableException",
+        ]
+        .contains(&code)
+}
+
+#[cfg(test)]
+mod tests;

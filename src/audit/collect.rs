@@ -7,7 +7,7 @@
 
 use super::binding::{Asking, Lookup, binding_of};
 use crate::aws::Clients;
-use crate::aws::iam::{self, caller, last_use, list_keys, user_tags};
+use crate::aws::iam::{self, UserTags, caller, last_use, list_keys, list_user_tags, user_tags};
 use crate::bounded;
 use crate::error::{Error, Result};
 use crate::facts::{Inventory, KeyFacts, UserFacts, has_multiple_active_keys};
@@ -30,12 +30,19 @@ pub(crate) struct Scope {
 
 /// What examining one user found.
 enum Examined {
-    /// At most one active key: nothing to decide.
-    Compliant,
-    /// Two or more active keys, every fact read.
+    /// At most one active key, and no hand-off asked for: nothing to decide. Under
+    /// `--rotation` the user's tags may have been read to know.
+    Compliant { tags_read: bool },
+    /// Two or more active keys, or a hand-off asked for: every fact read.
     Candidate(UserFacts),
-    /// IAM refused a read about the user: the facts read before it, and the refusal.
-    Refused(UserFacts, Error),
+    /// IAM refused a read about the user: the facts read before it, the refusal, and
+    /// whether the tags were read before the keys' last use (`--rotation`'s order for
+    /// a user with one key).
+    Refused {
+        facts: UserFacts,
+        error: Error,
+        tags_first: bool,
+    },
 }
 
 /// A user's keys, and for users with two or more active keys also each key's last use
@@ -49,7 +56,7 @@ async fn user_facts(
     arn: String,
     rotation: Option<&Lookup>,
 ) -> Result<Examined> {
-    let refused = |keys: Vec<KeyFacts>, error: Error| {
+    let refused = |keys: Vec<KeyFacts>, error: Error, tags_first: bool| {
         if !error.is_refusal() {
             return Err(error);
         }
@@ -62,39 +69,49 @@ async fn user_facts(
             unreadable: Some(error.to_string()),
             rotation: None,
         };
-        Ok(Examined::Refused(facts, error))
+        Ok(Examined::Refused {
+            facts,
+            error,
+            tags_first,
+        })
     };
     let mut keys = match list_keys(clients, &name).await {
         Ok(keys) => keys,
-        Err(error) => return refused(Vec::new(), error),
+        Err(error) => return refused(Vec::new(), error, false),
     };
     let multiple = has_multiple_active_keys(&keys);
     // Under --rotation a user whose one active key is over the maximum age may ask for
     // the hand-off: only its tags say, so they are read first.
     let lone_due = rotation
         .is_some_and(|lookup| rule::lone_key_due(&keys, &lookup.policy, lookup.now).is_some());
+    // Nothing else in the tags of a user that does not ask is read: a malformed
+    // exemption date there must not stop the audit of a compliant user.
     let early_tags = if lone_due {
-        match user_tags(clients, &name).await {
-            Ok(tags) if tags.rotate_to.is_some() => Some(tags),
-            Ok(_) => return Ok(Examined::Compliant),
-            Err(error) => return refused(keys, error),
+        let tags = match list_user_tags(clients, &name).await {
+            Ok(tags) => tags,
+            Err(error) => return refused(keys, error, true),
+        };
+        if !UserTags::asks_for_rotation(&tags) {
+            return Ok(Examined::Compliant { tags_read: true });
         }
+        Some(UserTags::read(&name, tags)?)
     } else if multiple {
         None
     } else {
-        return Ok(Examined::Compliant);
+        return Ok(Examined::Compliant { tags_read: false });
     };
+    let tags_first = early_tags.is_some();
     for index in 0..keys.len() {
         match last_use(clients, &keys[index].access_key_id).await {
             Ok(used) => keys[index].last_use = Some(used),
-            Err(error) => return refused(keys, error),
+            Err(error) => return refused(keys, error, tags_first),
         }
     }
     let tags = match early_tags {
         Some(tags) => tags,
         None => match user_tags(clients, &name).await {
             Ok(tags) => tags,
-            Err(error) => return refused(keys, error),
+            Err(error) => return refused(keys, error, false),
         },
     };
     for key in &mut keys {
@@ -166,26 +183,37 @@ async fn gather(
     let mut passed = [0usize; 3];
     for (name, examined) in facts? {
         names.push(name);
-        let reached = match examined {
-            Examined::Compliant => 1,
+        // The reads the user got past, in the order they were made.
+        let got_past: Vec<usize> = match examined {
+            Examined::Compliant { tags_read } => {
+                if tags_read {
+                    vec![0, 2]
+                } else {
+                    vec![0]
+                }
+            }
             Examined::Candidate(facts) => {
                 candidates.push(facts);
-                3
+                vec![0, 1, 2]
             }
-            Examined::Refused(facts, error) => {
+            Examined::Refused {
+                facts,
+                error,
+                tags_first,
+            } => {
                 candidates.push(facts);
                 let step = steps
                     .iter()
                     .position(|step| error.action() == Some(*step))
                     .unwrap_or(0);
                 refusals.push((step, error));
-                step
+                let order: [usize; 3] = if tags_first { [0, 2, 1] } else { [0, 1, 2] };
+                order.into_iter().take_while(|read| *read != step).collect()
             }
         };
-        passed
-            .iter_mut()
-            .take(reached)
-            .for_each(|count| *count += 1);
+        for step in got_past {
+            passed[step] += 1;
+        }
     }
     // A read IAM refused for two users or more and allowed for none is the audit
     // role's own lack (no iam:ListAccessKeys at all, say): an error of the audit, not
@@ -262,11 +290,19 @@ async fn from_credential_report(
         &scope.users,
         &caller.account_id,
     )?;
-    // Under --rotation a user with one active key may ask for the hand-off:
-    // the report does not say how old a key is, so every such user is looked at.
+    // Under --rotation a user with an active key over the maximum age may ask for the
+    // hand-off. The report may be hours old: keys within a day of the maximum age are
+    // looked at too, and the live listing decides.
+    let cutoff = rotation.as_ref().map(|lookup| {
+        lookup.now - chrono::Duration::days(i64::from(lookup.policy.max_key_age_days))
+            + chrono::Duration::days(1)
+    });
     let to_examine: std::collections::HashSet<&str> = rows
         .iter()
-        .filter(|row| row.has_two_active_keys() || (rotation.is_some() && row.has_an_active_key()))
+        .filter(|row| {
+            row.has_two_active_keys()
+                || cutoff.is_some_and(|cutoff| row.has_an_active_key_created_by(cutoff))
+        })
         .map(|row| row.user.as_str())
         .collect();
     let (candidates, others): (Vec<_>, Vec<_>) = users

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_iam::types::ReportStateType;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::aws::{Clients, classify};
@@ -74,6 +75,11 @@ pub(crate) struct Row {
     pub arn: String,
     pub access_key_1_active: String,
     pub access_key_2_active: String,
+    /// When the key in the slot was created (RFC 3339), or `N/A`.
+    #[serde(default)]
+    pub access_key_1_last_rotated: String,
+    #[serde(default)]
+    pub access_key_2_last_rotated: String,
 }
 
 impl Row {
@@ -83,10 +89,20 @@ impl Row {
             && self.access_key_2_active.eq_ignore_ascii_case("true")
     }
 
-    /// True when either key slot is Active.
-    pub(crate) fn has_an_active_key(&self) -> bool {
-        self.access_key_1_active.eq_ignore_ascii_case("true")
-            || self.access_key_2_active.eq_ignore_ascii_case("true")
+    /// True when a key slot is Active with a key created at or before `cutoff`, or
+    /// with a creation time the report does not give plainly (then only a live
+    /// listing can tell).
+    pub(crate) fn has_an_active_key_created_by(&self, cutoff: DateTime<Utc>) -> bool {
+        [
+            (&self.access_key_1_active, &self.access_key_1_last_rotated),
+            (&self.access_key_2_active, &self.access_key_2_last_rotated),
+        ]
+        .into_iter()
+        .any(|(active, created)| {
+            active.eq_ignore_ascii_case("true")
+                && DateTime::parse_from_rfc3339(created)
+                    .map_or(true, |created| created.with_timezone(&Utc) <= cutoff)
+        })
     }
 }
 
@@ -121,6 +137,30 @@ bob,arn:aws:iam::123456789012:user/bob,2020-01-01T00:00:00+00:00,false,true,2026
         assert_eq!(names, ["alice", "bob"]);
         assert!(rows[0].has_two_active_keys());
         assert!(!rows[1].has_two_active_keys());
+    }
+
+    /// Under `--rotation`: a user with an active key created by the cutoff, or whose
+    /// creation time is not plain, is looked at live; an Inactive old key is not one.
+    #[test]
+    fn an_active_key_created_by_the_cutoff_is_found() {
+        let rows = rows(REPORT.as_bytes()).unwrap();
+        let at = |text: &str| {
+            DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        assert!(rows[1].has_an_active_key_created_by(at("2026-01-01T00:00:00Z")));
+        assert!(!rows[1].has_an_active_key_created_by(at("2025-12-31T23:59:59Z")));
+        let unclear = Row {
+            access_key_1_last_rotated: "N/A".into(),
+            ..rows[1].clone()
+        };
+        assert!(unclear.has_an_active_key_created_by(at("2000-01-01T00:00:00Z")));
+        let inactive = Row {
+            access_key_1_active: "false".into(),
+            ..rows[1].clone()
+        };
+        assert!(!inactive.has_an_active_key_created_by(at("2027-01-01T00:00:00Z")));
     }
 
     #[test]

@@ -119,39 +119,66 @@ impl UserTags {
     }
 }
 
-/// The user's tags that keytrim reads (iam:ListUserTags). IAM tag keys are unique
-/// ignoring case, and so are these. A `keytrim:exempt-until` that is not a date is an
-/// error naming the user: never a silent exemption, nor a silent lack of one.
-pub(crate) async fn user_tags(clients: &Clients, user_name: &str) -> Result<UserTags> {
+/// Every tag of the user, as (key, value) (iam:ListUserTags, every page).
+pub(crate) async fn list_user_tags(
+    clients: &Clients,
+    user_name: &str,
+) -> Result<Vec<(String, String)>> {
     let mut pages = clients
         .iam
         .list_user_tags()
         .user_name(user_name)
         .into_paginator()
         .send();
-    let mut found = UserTags::default();
+    let mut tags = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|err| classify("iam:ListUserTags", &clients.endpoint, err))?;
-        for tag in page.tags() {
-            if tag.key().eq_ignore_ascii_case(EXEMPT_TAG) {
-                found.reason = Some(tag.value().to_string());
-            } else if tag.key().eq_ignore_ascii_case(EXEMPT_UNTIL_TAG) {
-                found.until = Some(crate::facts::parse_exemption_date(tag.value()).ok_or_else(
-                    || Error::ExemptionDate {
-                        user: user_name.to_string(),
-                        value: tag.value().to_string(),
-                    },
-                )?);
-            } else if tag.key().eq_ignore_ascii_case(crate::rule::ROTATE_TO_TAG) {
-                found.rotate_to = Some(tag.value().to_string());
-            } else if crate::plan::validate::is_access_key_id(tag.key()) {
-                found
-                    .key_descriptions
-                    .push((tag.key().to_string(), tag.value().to_string()));
+        tags.extend(
+            page.tags()
+                .iter()
+                .map(|tag| (tag.key().to_string(), tag.value().to_string())),
+        );
+    }
+    Ok(tags)
+}
+
+impl UserTags {
+    /// What keytrim reads from `user_name`'s tags. IAM tag keys are unique ignoring
+    /// case, and so are these. A `keytrim:exempt-until` that is not a date is an error
+    /// naming the user: never a silent exemption, nor a silent lack of one.
+    pub(crate) fn read(user_name: &str, tags: Vec<(String, String)>) -> Result<UserTags> {
+        let mut found = UserTags::default();
+        for (key, value) in tags {
+            if key.eq_ignore_ascii_case(EXEMPT_TAG) {
+                found.reason = Some(value);
+            } else if key.eq_ignore_ascii_case(EXEMPT_UNTIL_TAG) {
+                found.until =
+                    Some(crate::facts::parse_exemption_date(&value).ok_or_else(|| {
+                        Error::ExemptionDate {
+                            user: user_name.to_string(),
+                            value: value.clone(),
+                        }
+                    })?);
+            } else if key.eq_ignore_ascii_case(crate::rule::ROTATE_TO_TAG) {
+                found.rotate_to = Some(value);
+            } else if crate::plan::validate::is_access_key_id(&key) {
+                found.key_descriptions.push((key, value));
             }
         }
+        Ok(found)
     }
-    Ok(found)
+
+    /// True when `tags` hold `keytrim:rotate-to`: the user asks for the rotation
+    /// hand-off. Nothing else in them is read.
+    pub(crate) fn asks_for_rotation(tags: &[(String, String)]) -> bool {
+        tags.iter()
+            .any(|(key, _)| key.eq_ignore_ascii_case(crate::rule::ROTATE_TO_TAG))
+    }
+}
+
+/// The user's tags that keytrim reads (iam:ListUserTags; `UserTags::read`).
+pub(crate) async fn user_tags(clients: &Clients, user_name: &str) -> Result<UserTags> {
+    UserTags::read(user_name, list_user_tags(clients, user_name).await?)
 }
 
 /// Users per ListUsers page: IAM's maximum (its default is 100).

@@ -273,8 +273,8 @@ fn user_section(evidence: &Evidence, evidence_of: &UserEvidence) -> Markup {
             @if let Some(mark) = crate::plan::render::rotation_mark(&evidence.plan, user) {
                 p.warning { "Rotation due: " (text(&mark)) }
             }
-            @if let Some(hand_off) = crate::plan::render::hand_off(user, str::to_string) {
-                p { "Rotation hand-off: apply " (text(&hand_off)) }
+            @if let Some(hand_off) = crate::plan::render::hand_off(&evidence.plan, user, str::to_string) {
+                p { "Rotation hand-off: " (text(&hand_off)) }
             }
             @if let Some(rule) = evidence_of.overridden {
                 p.override { "Reviewer override: the rule decided " strong { (rule.as_str()) } " on the plan's facts; the plan says " strong { (user.decision.as_str()) } "." }

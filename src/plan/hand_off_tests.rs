@@ -197,10 +197,13 @@ fn a_hand_off_plan_reads_back_as_itself() {
     );
 }
 
-/// Edits the plan's checks refuse: `rotate_to` in an older plan, in a plan audited
-/// without `--rotation`, on any other decision or user, or naming a secret elsewhere.
+/// Edits the plan's checks refuse: `rotate_to` in an older plan, in a plan that says it
+/// was audited without `--rotation`, on any other decision, on a user with another key
+/// or a key under the maximum age, or naming a secret of another account or by a
+/// partial ARN. What the plan cannot show is the binding itself: like a key's facts, it
+/// is checked against live AWS before any change.
 #[test]
-fn no_edit_leads_to_a_hand_off_the_audit_did_not_plan() {
+fn a_hand_off_stands_only_where_the_rule_could_plan_one() {
     let refused = |edit: &dyn Fn(&mut Plan), expected: &str| {
         let mut plan = hand_off_plan();
         edit(&mut plan);
@@ -281,9 +284,10 @@ fn no_edit_leads_to_a_hand_off_the_audit_did_not_plan() {
         },
         "field `rotate_to`: only a `rotate` of a user whose one key is Active and at least 90 days old",
     );
-    // judy asked and was not bound: the plan holds no binding to check, so adding her
-    // secret passes here; apply reads both tags and the secret again before any
-    // rotation (docs/rotation.md).
+    // judy asked and was not bound: the plan holds no proof of a binding, so a secret
+    // added to her entry passes here, as an edited `last_used` does; apply reads both
+    // tags and the secret again before any change (docs/rotation.md), and `diff`
+    // against the audit's plan lists the edit.
     let mut plan = hand_off_plan();
     user_mut(&mut plan, "judy").rotate_to = to();
     assert_eq!(super::validate::validate(&plan), Ok(()));
@@ -293,16 +297,24 @@ fn no_edit_leads_to_a_hand_off_the_audit_did_not_plan() {
 fn every_renderer_says_what_the_hand_off_does() {
     let plan = hand_off_plan();
     let says = format!(
-        "creates a new key and writes it to secret {SECRET} (AWSPENDING, then AWSCURRENT in place of version {VERSION}); AKIAEXAMPLEIVAN00001 stays Active until a later audit finds it idle"
+        "a new key to be written to secret {SECRET} (AWSPENDING, then AWSCURRENT in place of version {VERSION}), AKIAEXAMPLEIVAN00001 left Active until a later audit finds it idle; this keytrim does not carry the hand-off out yet, and apply refuses the plan"
     );
     let text = render::to_text_styled(&plan, &render::Plain);
-    assert!(text.contains(&format!("HAND-OFF: apply {says}")), "{text}");
+    assert!(text.contains(&format!("HAND-OFF: {says}")), "{text}");
     assert_eq!(text.matches("HAND-OFF").count(), 1, "{text}");
+    // A user the exemptions file exempts is left alone whatever the plan says.
+    let mut exempt = plan.clone();
+    exempt
+        .exempt_by_file
+        .entries
+        .push(("ivan".into(), "vendor".into(), None));
+    let shown = render::to_text_styled(&exempt, &render::Plain);
+    assert!(!shown.contains("HAND-OFF"), "{shown}");
 
     let markdown = render::to_markdown(&plan);
     assert!(
         markdown.contains(&format!(
-            "> **Rotation hand-off:** apply creates a new key and writes it to secret `{SECRET}` (AWSPENDING, then AWSCURRENT in place of version `{VERSION}`)"
+            "> **Rotation hand-off:** a new key to be written to secret `{SECRET}` (AWSPENDING, then AWSCURRENT in place of version `{VERSION}`)"
         )),
         "{markdown}"
     );

@@ -114,6 +114,17 @@ pub(crate) fn secret_arn_parts(text: &str) -> Option<SecretArnParts<'_>> {
     })
 }
 
+/// True for a secret version id as Secrets Manager makes them (a UUID) and as a plan
+/// records one: 32 to 64 letters, digits and hyphens. Secrets Manager takes any client
+/// request token of that length, so a version written with another can be bound to no
+/// plan.
+pub(crate) fn is_secret_version_id(version: &str) -> bool {
+    (32..=64).contains(&version.len())
+        && version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
 /// IAM paths: `/`, or `/` + printable ASCII + `/`, at most 512 characters.
 fn is_iam_path(path: &str) -> bool {
     (1..=512).contains(&path.len())

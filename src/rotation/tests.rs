@@ -12,6 +12,7 @@ const REGION: &str = "us-east-1";
 const USER_ARN: &str = "arn:aws:iam::123456789012:user/app/billing";
 const SECRET_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/billing-a1B2c3";
 const KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+const VERSION: &str = "a1b2c3d4-1111-2222-3333-444455556666";
 
 fn key(id: &str, status: KeyStatus, service: Option<&str>) -> KeyFacts {
     KeyFacts {
@@ -51,7 +52,7 @@ fn bound_secret() -> SecretFacts {
         deleted: false,
         owning_service: None,
         external: None,
-        current_version: Some("v1".to_string()),
+        current_version: Some(VERSION.to_string()),
         pending_version: None,
         current_value: Some(CurrentValue::AccessKey {
             access_key_id: KEY.to_string(),
@@ -241,12 +242,34 @@ fn bound_both_ways_is_a_rotation_and_every_other_secret_a_finding() {
         |s| s.pending_version = Some("v2".into()),
         "another rotation is in flight",
     );
+}
+
+#[test]
+fn a_secret_whose_current_value_keytrim_cannot_vouch_for_is_a_finding() {
+    let keys = [key(KEY, KeyStatus::Active, Some("s3"))];
+    let user = candidate("billing", &keys);
+    let named = secret_named(&user, &tag()).unwrap();
+    let refused = |change: fn(&mut SecretFacts), expected: &str| {
+        let mut secret = bound_secret();
+        change(&mut secret);
+        let why = why(check(&user, &named, &secret));
+        assert!(why.contains(expected), "{why}");
+    };
     refused(
         |s| {
             s.current_version = None;
             s.current_value = None;
         },
         "no AWSCURRENT",
+    );
+    // A version id a plan cannot record (Secrets Manager takes any client request
+    // token of 32 to 64 characters) binds nothing.
+    refused(
+        |s| {
+            s.current_version = Some(format!("{}_", &VERSION[1..]));
+            s.pending_version = None;
+        },
+        "version id is not a UUID-like id",
     );
     // A value that was not read vouches for nothing.
     refused(|s| s.current_value = None, "was not read");

@@ -245,7 +245,10 @@ fn the_rotation_audit_reads_only_secrets_tagged_for_keytrim() {
     assert_eq!(kms["Action"], serde_json::json!(["kms:Decrypt"]));
     assert_eq!(
         kms["Condition"]["StringLike"]["kms:ViaService"],
-        "secretsmanager.*.amazonaws.com"
+        serde_json::json!([
+            "secretsmanager.*.amazonaws.com",
+            "secretsmanager.*.amazonaws.com.cn"
+        ])
     );
     let text = policy.to_string();
     for write in [

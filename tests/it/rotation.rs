@@ -25,7 +25,9 @@ fn secret_value(key: &SeededKey) -> String {
 /// - lost: one 200-day key, its tag naming a secret that does not exist;
 /// - elsewhere: one 200-day key, its tag naming a secret in another region;
 /// - fresh: one 30-day key, tagged: not due, so neither its tags nor its secret are read;
-/// - plain: one 200-day key and no tag: compliant, as without --rotation.
+/// - plain: one 200-day key and no tag: compliant, as without --rotation;
+/// - dated: one 200-day key, no rotate-to tag and a malformed `keytrim:exempt-until`:
+///   compliant; a tag it does not need is not read, so it cannot stop the audit.
 struct Account {
     billing_key: SeededKey,
     billing_secret: String,
@@ -33,7 +35,15 @@ struct Account {
 }
 
 fn seed(iam: &LocalIam) -> Account {
-    for name in ["billing", "payroll", "lost", "elsewhere", "fresh", "plain"] {
+    for name in [
+        "billing",
+        "payroll",
+        "lost",
+        "elsewhere",
+        "fresh",
+        "plain",
+        "dated",
+    ] {
         iam.create_user(name);
     }
     let billing_key = iam.create_key("billing", 200);
@@ -83,6 +93,8 @@ fn seed(iam: &LocalIam) -> Account {
         &format!("secretsmanager:{fresh_secret}"),
     );
     iam.create_key("plain", 200);
+    iam.create_key("dated", 200);
+    iam.tag_user("dated", "keytrim:exempt-until", "soon");
     Account {
         billing_key,
         billing_secret,
@@ -140,7 +152,7 @@ fn a_user_bound_both_ways_is_planned_to_rotate_into_its_secret_and_every_other_b
         assert_eq!(user.rotate_to, None, "{name}");
         assert!(user.reason.contains(finding), "{name}: {}", user.reason);
     }
-    for name in ["fresh", "plain"] {
+    for name in ["fresh", "plain", "dated"] {
         assert!(
             plan.users.iter().all(|user| user.user_name != name),
             "{name} is compliant"
@@ -160,7 +172,7 @@ fn a_user_bound_both_ways_is_planned_to_rotate_into_its_secret_and_every_other_b
     tagged_sorted.sort();
     assert_eq!(
         tagged_sorted,
-        ["billing", "elsewhere", "lost", "payroll", "plain"],
+        ["billing", "dated", "elsewhere", "lost", "payroll", "plain"],
         "{tagged:?}"
     );
     let secret_calls: Vec<(String, String)> = iam
@@ -253,13 +265,15 @@ fn without_rotation_the_audit_reads_no_tag_of_a_one_key_user_and_no_secret() {
     assert_eq!(iam.recorded_json_calls(), Vec::new());
 }
 
-/// The credential report does not say how old a key is: under --rotation every user
-/// it shows with an active key is looked at live, and the hand-off planned as from
-/// the live source.
+/// Under --rotation the credential report sends the users it shows with an active key
+/// over the maximum age (near it, for a report hours old) to the live reads, and the
+/// hand-off is planned as from the live source; a user whose keys are young is not
+/// looked at.
 #[test]
 fn the_credential_report_finds_the_same_hand_off() {
     let iam = LocalIam::start();
     let account = seed(&iam);
+    iam.start_recording();
     iam.keytrim()
         .args(["audit", "--rotation", "--source", "credential-report"])
         .assert()
@@ -275,6 +289,14 @@ fn the_credential_report_finds_the_same_hand_off() {
         .collect();
     assert_eq!(handed_off, [("billing", account.billing_secret.as_str())]);
     assert_eq!(plan.summary.rotate, 4);
+    let listed: Vec<String> = iam
+        .recorded_calls()
+        .iter()
+        .filter(|call| crate::support::param(call, "Action") == Some("ListAccessKeys"))
+        .filter_map(|call| crate::support::param(call, "UserName").map(str::to_string))
+        .collect();
+    assert!(listed.contains(&"billing".to_string()), "{listed:?}");
+    assert!(!listed.contains(&"fresh".to_string()), "{listed:?}");
 }
 
 /// The SDK logs request and response bodies when told to: no secret is read then, and

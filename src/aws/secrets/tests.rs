@@ -15,6 +15,10 @@ const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/bill
 const USER_ARN: &str = "arn:aws:iam::123456789012:user/billing";
 const KEY: &str = "AKIAIOSFODNN7EXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+/// Version ids as Secrets Manager makes them (UUIDs).
+const V1: &str = "11111111-1111-4111-8111-111111111111";
+const V2: &str = "22222222-2222-4222-8222-222222222222";
+const V3: &str = "33333333-3333-4333-8333-333333333333";
 
 /// Read the secret a user with one 200-day key names by its tag.
 async fn read(secrets: aws_sdk_secretsmanager::Client) -> Result<SecretFacts> {
@@ -65,22 +69,17 @@ fn described(stages: &[(&str, &[&str])]) -> DescribeSecretOutput {
 async fn a_secrets_facts_are_read_and_its_current_value_asked_for_by_stage() {
     let describe = mock!(aws_sdk_secretsmanager::Client::describe_secret)
         .match_requests(|req| req.secret_id() == Some(ARN))
-        .then_output(|| {
-            described(&[
-                ("v1", &["AWSPREVIOUS"]),
-                ("v2", &["AWSCURRENT", "AWSPENDING"]),
-            ])
-        });
+        .then_output(|| described(&[(V1, &["AWSPREVIOUS"]), (V2, &["AWSCURRENT", "AWSPENDING"])]));
     let value = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
         .match_requests(|req| {
             req.secret_id() == Some(ARN)
-                && req.version_id() == Some("v2")
+                && req.version_id() == Some(V2)
                 && req.version_stage() == Some(CURRENT)
         })
         .then_output(|| {
             GetSecretValueOutput::builder()
                 .arn(ARN)
-                .version_id("v2")
+                .version_id(V2)
                 .secret_string(format!(
                     r#"{{"AccessKeyId":"{KEY}","SecretAccessKey":"{SECRET}","Endpoint":"x"}}"#
                 ))
@@ -102,8 +101,8 @@ async fn a_secrets_facts_are_read_and_its_current_value_asked_for_by_stage() {
             deleted: false,
             owning_service: None,
             external: None,
-            current_version: Some("v2".to_string()),
-            pending_version: Some("v2".to_string()),
+            current_version: Some(V2.to_string()),
+            pending_version: Some(V2.to_string()),
             current_value: Some(CurrentValue::AccessKey {
                 access_key_id: KEY.to_string()
             }),
@@ -118,7 +117,7 @@ async fn a_secrets_facts_are_read_and_its_current_value_asked_for_by_stage() {
 #[tokio::test]
 async fn a_secret_without_a_current_version_is_not_read() {
     let describe = mock!(aws_sdk_secretsmanager::Client::describe_secret)
-        .then_output(|| described(&[("v1", &["AWSPENDING"])]));
+        .then_output(|| described(&[(V1, &["AWSPENDING"])]));
     let value = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
         .then_output(|| GetSecretValueOutput::builder().build());
     let secrets = mock_client!(
@@ -128,7 +127,7 @@ async fn a_secret_without_a_current_version_is_not_read() {
     );
     let facts = read(secrets).await.unwrap();
     assert_eq!(facts.current_value, None);
-    assert_eq!(facts.pending_version.as_deref(), Some("v1"));
+    assert_eq!(facts.pending_version.as_deref(), Some(V1));
     assert_eq!(value.num_calls(), 0);
 }
 
@@ -145,18 +144,18 @@ async fn a_secret_its_description_refuses_is_not_read() {
                     .value("arn:aws:iam::123456789012:user/mallory")
                     .build(),
             )
-            .version_ids_to_stages("v2", vec![CURRENT.to_string()])
+            .version_ids_to_stages(V2, vec![CURRENT.to_string()])
             .build()
     });
     let value = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
-        .then_output(|| GetSecretValueOutput::builder().version_id("v2").build());
+        .then_output(|| GetSecretValueOutput::builder().version_id(V2).build());
     let secrets = mock_client!(
         aws_sdk_secretsmanager,
         RuleMode::MatchAny,
         [&describe, &value]
     );
     let facts = read(secrets).await.unwrap();
-    assert_eq!(facts.current_version.as_deref(), Some("v2"));
+    assert_eq!(facts.current_version.as_deref(), Some(V2));
     assert_eq!(facts.current_value, None);
     assert_eq!(value.num_calls(), 0);
 }
@@ -187,7 +186,7 @@ async fn a_refused_read_names_the_action() {
 async fn a_value_of_another_version_or_a_binary_one_is_not_an_access_key() {
     let read = |answer: fn() -> GetSecretValueOutput| async move {
         let describe = mock!(aws_sdk_secretsmanager::Client::describe_secret)
-            .then_output(|| described(&[("v2", &["AWSCURRENT"])]));
+            .then_output(|| described(&[(V2, &["AWSCURRENT"])]));
         let value = mock!(aws_sdk_secretsmanager::Client::get_secret_value).then_output(answer);
         let secrets = mock_client!(
             aws_sdk_secretsmanager,
@@ -198,7 +197,7 @@ async fn a_value_of_another_version_or_a_binary_one_is_not_an_access_key() {
     };
     let moved = read(|| {
         GetSecretValueOutput::builder()
-            .version_id("v3")
+            .version_id(V3)
             .secret_string(format!(
                 r#"{{"AccessKeyId":"{KEY}","SecretAccessKey":"{SECRET}"}}"#
             ))
@@ -208,7 +207,7 @@ async fn a_value_of_another_version_or_a_binary_one_is_not_an_access_key() {
     assert!(matches!(moved, Some(CurrentValue::NotAnAccessKey { why }) if why.contains("moved")));
     let binary = read(|| {
         GetSecretValueOutput::builder()
-            .version_id("v2")
+            .version_id(V2)
             .secret_binary(aws_smithy_types::Blob::new(SECRET.as_bytes()))
             .build()
     })

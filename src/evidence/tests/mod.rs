@@ -326,7 +326,7 @@ fn the_report_says_what_the_rotation_hand_off_does() {
     let document = html::render(&evidence);
     assert!(
         document.contains(&format!(
-            "Rotation hand-off: apply creates a new key and writes it to secret {SECRET} (AWSPENDING, then AWSCURRENT in place of version {VERSION})"
+            "Rotation hand-off: a new key to be written to secret {SECRET} (AWSPENDING, then AWSCURRENT in place of version {VERSION})"
         )),
         "{document}"
     );

@@ -29,9 +29,9 @@ fn markdown_user(out: &mut String, user: &PlanUser, plan: &Plan) {
         let _ = writeln!(out);
         let _ = writeln!(out, "> **Rotation due:** {mark}.");
     }
-    if let Some(hand_off) = super::hand_off(user, |text| format!("`{text}`")) {
+    if let Some(hand_off) = super::hand_off(plan, user, |text| format!("`{text}`")) {
         let _ = writeln!(out);
-        let _ = writeln!(out, "> **Rotation hand-off:** apply {hand_off}.");
+        let _ = writeln!(out, "> **Rotation hand-off:** {hand_off}.");
     }
     if let Some(rule) = standing::override_of(plan, user) {
         let _ = writeln!(out);

@@ -125,18 +125,22 @@ pub(crate) fn rotation_alone(user: &PlanUser) -> bool {
             <= 1
 }
 
-/// What apply does for a user handed off to a secret (the rotation hand-off), naming
-/// the secret in `quoted` form (a Markdown code span, say); None for any other user.
-/// The ARN and version come from the plan, where validation allows only the
-/// characters Secrets Manager uses.
-pub(crate) fn hand_off(user: &PlanUser, quoted: fn(&str) -> String) -> Option<String> {
+/// What the hand-off of a user to a secret is (the rotation hand-off), naming the
+/// secret in `quoted` form (a Markdown code span, say), and that this keytrim's apply
+/// refuses it; None for any other user, and for a user the exemptions file exempts,
+/// whom apply leaves alone. The ARN and version come from the plan, where validation
+/// allows only the characters Secrets Manager uses.
+pub(crate) fn hand_off(plan: &Plan, user: &PlanUser, quoted: fn(&str) -> String) -> Option<String> {
     let rotate_to = user.rotate_to.as_ref()?;
+    if super::standing::override_of(plan, user) == Some(Decision::Exempt) {
+        return None;
+    }
     let old = user
         .keys
         .first()
         .map_or("", |key| key.access_key_id.as_str());
     Some(format!(
-        "creates a new key and writes it to secret {} (AWSPENDING, then AWSCURRENT in place of version {}); {old} stays Active until a later audit finds it idle",
+        "a new key to be written to secret {} (AWSPENDING, then AWSCURRENT in place of version {}), {old} left Active until a later audit finds it idle; this keytrim does not carry the hand-off out yet, and apply refuses the plan",
         quoted(&rotate_to.secret_arn),
         quoted(&rotate_to.current_version)
     ))

@@ -78,8 +78,8 @@ pub fn to_text_styled(plan: &Plan, palette: &dyn DecisionColour) -> String {
         if let Some(mark) = rotation_mark(plan, user) {
             let _ = writeln!(out, "           ROTATION DUE: {mark}");
         }
-        if let Some(hand_off) = super::hand_off(user, str::to_string) {
-            let _ = writeln!(out, "           HAND-OFF: apply {hand_off}");
+        if let Some(hand_off) = super::hand_off(plan, user, str::to_string) {
+            let _ = writeln!(out, "           HAND-OFF: {hand_off}");
         }
         for key in &user.keys {
             let _ = writeln!(

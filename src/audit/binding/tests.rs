@@ -1,0 +1,110 @@
+//! What becomes of a secret Secrets Manager will not show (mocked answers,
+//! aws-smithy-mocks): a refusal of its value, or of its KMS key, is the user's finding;
+//! throttling that outlasts the SDK's retries ends the account's audit.
+
+use aws_sdk_secretsmanager::operation::describe_secret::{
+    DescribeSecretError, DescribeSecretOutput,
+};
+use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+use aws_sdk_secretsmanager::types::Tag;
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+use super::*;
+use crate::facts::KeyStatus;
+
+const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/billing-a1B2c3";
+const USER_ARN: &str = "arn:aws:iam::123456789012:user/billing";
+const VERSION: &str = "22222222-2222-4222-8222-222222222222";
+
+fn metadata(code: &str) -> aws_sdk_secretsmanager::error::ErrorMetadata {
+    aws_sdk_secretsmanager::error::ErrorMetadata::builder()
+        .code(code)
+        .message("from the mock")
+        .build()
+}
+
+fn described() -> DescribeSecretOutput {
+    DescribeSecretOutput::builder()
+        .arn(ARN)
+        .tags(
+            Tag::builder()
+                .key(rotation::ROTATES_TAG)
+                .value(USER_ARN)
+                .build(),
+        )
+        .version_ids_to_stages(VERSION, vec![rotation::CURRENT.to_string()])
+        .build()
+}
+
+/// The binding of a user with one 200-day key, its tag naming the secret, against
+/// a Secrets Manager that answers with `secrets`' rules.
+async fn binding(secrets: aws_sdk_secretsmanager::Client) -> Result<RotationBinding> {
+    let iam = aws_sdk_iam::Client::from_conf(
+        aws_sdk_iam::Config::builder()
+            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+            .region(aws_sdk_iam::config::Region::new("us-east-1"))
+            .build(),
+    );
+    let now = chrono::Utc::now();
+    let keys = [KeyFacts {
+        access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+        status: KeyStatus::Active,
+        created: now - chrono::Duration::days(200),
+        last_use: None,
+        description: None,
+    }];
+    let lookup = Lookup {
+        policy: Policy::default(),
+        now,
+        account_id: "123456789012".into(),
+        region: "us-east-1".into(),
+    };
+    let tag = format!("secretsmanager:{ARN}");
+    let asking = Asking {
+        user_name: "billing",
+        user_arn: USER_ARN,
+        keys: &keys,
+        tag: &tag,
+    };
+    binding_of(&Clients::with_mocks(iam, secrets), &lookup, &asking).await
+}
+
+#[tokio::test]
+async fn a_refused_value_or_kms_key_is_the_users_finding() {
+    for code in [
+        "AccessDeniedException",
+        "DecryptionFailure",
+        "KMSAccessDeniedException",
+    ] {
+        let describe =
+            mock!(aws_sdk_secretsmanager::Client::describe_secret).then_output(described);
+        let value = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+            .then_error(move || GetSecretValueError::generic(metadata(code)));
+        let secrets = mock_client!(
+            aws_sdk_secretsmanager,
+            RuleMode::MatchAny,
+            [&describe, &value]
+        );
+        match binding(secrets).await {
+            Ok(RotationBinding::NotBound { why }) => assert!(
+                why.starts_with("keytrim could not read the secret it names")
+                    && why.contains("secretsmanager:GetSecretValue")
+                    && why.contains(code),
+                "{why}"
+            ),
+            other => panic!("{code}: {other:?}"),
+        }
+        assert_eq!(value.num_calls(), 1);
+    }
+}
+
+#[tokio::test]
+async fn throttling_that_outlasts_the_retries_ends_the_accounts_audit() {
+    for code in ["ThrottlingException", "InternalServiceError"] {
+        let describe = mock!(aws_sdk_secretsmanager::Client::describe_secret)
+            .then_error(move || DescribeSecretError::generic(metadata(code)));
+        let secrets = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&describe]);
+        let error = binding(secrets).await.unwrap_err();
+        assert!(error.to_string().contains(code), "{code}: {error}");
+    }
+}
