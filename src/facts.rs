@@ -85,8 +85,26 @@ pub enum RotationBinding {
         secret_arn: String,
         current_version: String,
     },
+    /// The secret names the user back, and its AWSCURRENT holds `current_key`, one of
+    /// the user's two active keys: there is no room for a new key (`why`), but
+    /// applications reading the secret use that key, so keytrim never plans it off.
+    Crowded {
+        secret_arn: String,
+        current_key: String,
+        why: String,
+    },
     /// A finding, never a rotation: why not.
     NotBound { why: String },
+}
+
+impl RotationBinding {
+    /// Why there is no hand-off, when there is none.
+    pub fn why_not(&self) -> Option<&str> {
+        match self {
+            RotationBinding::Bound { .. } => None,
+            RotationBinding::Crowded { why, .. } | RotationBinding::NotBound { why } => Some(why),
+        }
+    }
 }
 
 /// Who made the calls, in which account.

@@ -8,7 +8,7 @@
 //! secret material: what the secret's AWSCURRENT value holds is kept only as its shape
 //! and the access key id it names.
 
-use crate::facts::{KeyFacts, RotationBinding};
+use crate::facts::{KeyFacts, RotationBinding, has_multiple_active_keys};
 use crate::rule::{SesCredential, ses_credential};
 
 /// The user's tag naming the secret its new key goes to.
@@ -165,8 +165,8 @@ pub(crate) struct Candidate<'a> {
 
 /// The secret the user's `keytrim:rotate-to` tag names, before anything about the
 /// secret is read: a full ARN in the audited account and partition and in the region
-/// keytrim runs in, for a user that has room for a new key and no SES password tied
-/// to its key.
+/// keytrim runs in. Whether the user has room for a new key is `room_for_a_new_key`'s,
+/// and `check` asks it again.
 pub(crate) fn secret_named(
     candidate: &Candidate<'_>,
     tag_value: &str,
@@ -182,7 +182,6 @@ pub(crate) fn secret_named(
         ));
     };
     placed(candidate, &secret)?;
-    room_for_a_new_key(candidate)?;
     Ok(secret)
 }
 
@@ -212,7 +211,7 @@ fn placed(candidate: &Candidate<'_>, secret: &SecretArn) -> Result<(), String> {
 
 /// One key, Active, whose SMTP password SES does not derive: IAM allows two keys, so
 /// a user with two (even one Inactive) has no room for a new one.
-fn room_for_a_new_key(candidate: &Candidate<'_>) -> Result<(), String> {
+pub(crate) fn room_for_a_new_key(candidate: &Candidate<'_>) -> Result<(), String> {
     let [key] = candidate.keys else {
         return Err(format!(
             "it has {} access keys: IAM allows two, so a new key needs the other deleted first",
@@ -234,12 +233,23 @@ fn room_for_a_new_key(candidate: &Candidate<'_>) -> Result<(), String> {
 }
 
 /// Whether the user (whose tag named `named`) and the secret as read are bound both
-/// ways, and the secret can take a new key.
+/// ways, and the secret can take a new key; for a user with two active keys or more,
+/// which of them the secret hands out.
 pub(crate) fn check(
     candidate: &Candidate<'_>,
     named: &SecretArn,
     secret: &SecretFacts,
 ) -> RotationBinding {
+    if let (Err(why), Some(current_key)) = (
+        room_for_a_new_key(candidate),
+        handed_out(candidate, named, secret),
+    ) {
+        return RotationBinding::Crowded {
+            secret_arn: secret.arn.clone(),
+            current_key,
+            why,
+        };
+    }
     let refused =
         described_refusal(candidate, named, secret).or_else(|| value_refusal(candidate, secret));
     match (refused, &secret.current_version) {
@@ -324,6 +334,52 @@ pub(crate) fn described_refusal(
             "the secret's {CURRENT} version id is not a UUID-like id a plan can record (32 to 64 letters, digits and hyphens)"
         )),
         Some(_) => None,
+    }
+}
+
+/// The secret names the user back (placed, the ARN the tag names, its
+/// `keytrim:rotates` the user's ARN exactly) and has an AWSCURRENT version a plan can
+/// record: what applications read from it is the user's concern, whatever else is
+/// true of the secret.
+fn names_back(candidate: &Candidate<'_>, named: &SecretArn, secret: &SecretFacts) -> bool {
+    placed(candidate, named).is_ok()
+        && secret.arn == named.arn
+        && secret.rotates.as_deref() == Some(candidate.user_arn)
+        && secret
+            .current_version
+            .as_deref()
+            .is_some_and(crate::plan::validate::is_secret_version_id)
+}
+
+/// Whether AWSCURRENT's value must be read: for a hand-off the description allows, or
+/// for a user with two active keys or more whose secret names it back (to know which
+/// key the secret hands out).
+pub(crate) fn value_needed(
+    candidate: &Candidate<'_>,
+    named: &SecretArn,
+    secret: &SecretFacts,
+) -> bool {
+    described_refusal(candidate, named, secret).is_none()
+        || (has_multiple_active_keys(candidate.keys) && names_back(candidate, named, secret))
+}
+
+/// Which of a user's two active keys (or more) the secret hands out, when it names the
+/// user back and AWSCURRENT holds one of them.
+fn handed_out(
+    candidate: &Candidate<'_>,
+    named: &SecretArn,
+    secret: &SecretFacts,
+) -> Option<String> {
+    if !has_multiple_active_keys(candidate.keys) || !names_back(candidate, named, secret) {
+        return None;
+    }
+    match &secret.current_value {
+        Some(CurrentValue::AccessKey { access_key_id }) => candidate
+            .keys
+            .iter()
+            .any(|key| key.is_active() && key.access_key_id == *access_key_id)
+            .then(|| access_key_id.clone()),
+        _ => None,
     }
 }
 

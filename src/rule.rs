@@ -360,11 +360,35 @@ pub(crate) fn rotation_ruling(
             "{head}, and it is bound both ways to secret {secret_arn}: the rotation hand-off creates a new key and writes it to the secret (AWSPENDING, then AWSCURRENT); {} stays Active until a later audit finds it idle",
             key.access_key_id
         ),
-        RotationBinding::NotBound { why } => format!(
+        RotationBinding::Crowded { why, .. } | RotationBinding::NotBound { why } => format!(
             "{head}, and its {ROTATE_TO_TAG} tag asks for a rotation, but {why}: keytrim does not rotate it; fix the binding and audit again, or rotate it by hand (CIS 1.14)"
         ),
     };
     Some(Ruling::without_keys(Decision::Rotate, reason))
+}
+
+/// A user with two active keys or more whose bound secret hands out `current_key`
+/// (`audit --rotation`): applications reading the secret use that key, so a ruling
+/// that would switch it off is a hold instead, for a person to move the secret first.
+/// Any other ruling stands.
+pub(crate) fn keep_what_the_secret_hands_out(
+    ruling: Ruling,
+    secret_arn: &str,
+    current_key: &str,
+) -> Ruling {
+    let switched_off = matches!(ruling.decision, Decision::Deactivate | Decision::Hold)
+        && ruling.deactivate.iter().any(|id| id == current_key);
+    if !switched_off {
+        return ruling;
+    }
+    Ruling {
+        decision: Decision::Hold,
+        reason: format!(
+            "{}; but secret {secret_arn}, bound to the user both ways, hands out {current_key} (its AWSCURRENT), so applications reading it use that key: point the secret at the kept key first, then change the decision to deactivate",
+            ruling.reason
+        ),
+        ..ruling
+    }
 }
 
 /// The user tag that asks for the rotation hand-off.

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use crate::aws::{Clients, secrets};
 use crate::error::{Error, Result};
-use crate::facts::{KeyFacts, RotationBinding};
+use crate::facts::{KeyFacts, RotationBinding, has_multiple_active_keys};
 use crate::rotation::{self, Candidate};
 use crate::rule::Policy;
 
@@ -56,6 +56,12 @@ pub(crate) async fn binding_of(
         Ok(named) => named,
         Err(why) => return Ok(RotationBinding::NotBound { why }),
     };
+    // No room, and no active key the rule could switch off: nothing to read.
+    if let Err(why) = rotation::room_for_a_new_key(&candidate)
+        && !has_multiple_active_keys(user.keys)
+    {
+        return Ok(RotationBinding::NotBound { why });
+    }
     match secrets::read_secret(clients, &candidate, &named).await {
         Ok(secret) => Ok(rotation::check(&candidate, &named, &secret)),
         Err(error) if about_the_secret(&error) => Ok(RotationBinding::NotBound {

@@ -14,8 +14,7 @@ use zeroize::Zeroizing;
 use crate::aws::{Clients, classify};
 use crate::error::{Error, Result};
 use crate::rotation::{
-    CURRENT, Candidate, CurrentValue, PENDING, ROTATES_TAG, SecretArn, SecretFacts,
-    described_refusal,
+    CURRENT, Candidate, CurrentValue, PENDING, ROTATES_TAG, SecretArn, SecretFacts, value_needed,
 };
 
 /// The SDK's switches that make it log request or response bodies it otherwise
@@ -34,8 +33,9 @@ fn refuse_body_logging(set: impl Fn(&str) -> bool) -> Result<()> {
 /// (secretsmanager:DescribeSecret, then secretsmanager:GetSecretValue of the version
 /// holding AWSCURRENT, by its id and the stage both: Secrets Manager refuses the read if
 /// AWSCURRENT moved in between, and without the stage moto answers with the first
-/// version, not the current one). A secret its description already disqualifies
-/// (`rotation::described_refusal`) is not read: its value is left `None`.
+/// version, not the current one). A secret whose value keytrim has no use for
+/// (`rotation::value_needed`: its description already disqualifies it) is not read: its
+/// value is left `None`.
 pub(crate) async fn read_secret(
     clients: &Clients,
     candidate: &Candidate<'_>,
@@ -68,7 +68,7 @@ pub(crate) async fn read_secret(
         pending_version: holder_of(stages, PENDING),
         current_value: None,
     };
-    if described_refusal(candidate, secret, &facts).is_none()
+    if value_needed(candidate, secret, &facts)
         && let Some(version) = &facts.current_version
     {
         facts.current_value = Some(current_value(clients, arn, version).await?);

@@ -312,6 +312,7 @@ mod tests {
             error: None,
             rotation_due: false,
             rotate_to: None,
+            secret_hands_out: None,
         }
     }
 

@@ -114,6 +114,20 @@ fn entry_changes(before: &PlanUser, after: &PlanUser) -> Vec<String> {
             ids(&after.deactivate)
         ));
     }
+    if before.secret_hands_out != after.secret_hands_out {
+        let held = |user: &PlanUser| {
+            user.secret_hands_out
+                .as_ref()
+                .map_or("none".to_string(), |held| {
+                    format!("{} from {}", held.access_key_id, held.secret_arn)
+                })
+        };
+        changes.push(format!(
+            "secret_hands_out {} -> {}",
+            held(before),
+            held(after)
+        ));
+    }
     if before.rotate_to != after.rotate_to {
         changes.push(format!(
             "rotate_to {} -> {}",

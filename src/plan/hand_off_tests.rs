@@ -13,6 +13,7 @@ use crate::rule::{Decision, Policy};
 
 pub(crate) const SECRET: &str =
     "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/ivan-Ab12Cd";
+const NORA_SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/nora-Zz98Yy";
 pub(crate) const VERSION: &str = "a1b2c3d4-1111-2222-3333-444455556666";
 
 pub(crate) fn now() -> DateTime<Utc> {
@@ -58,7 +59,8 @@ fn not_bound(why: &str) -> RotationBinding {
 
 /// ivan: bound, one 200-day key in use; judy: one 200-day key, a secret that does not
 /// name her back; kate: two active keys, tagged; lena: bound but exempt; mona: bound,
-/// but her one key is 30 days old.
+/// but her one key is 30 days old; nora: two active keys, her secret handing out the
+/// one the rule would switch off.
 fn inventory() -> Inventory {
     let mut lena = user(
         "lena",
@@ -71,7 +73,7 @@ fn inventory() -> Inventory {
             account_id: "123456789012".into(),
             arn: "arn:aws:iam::123456789012:user/auditor".into(),
         },
-        users_scanned: 6,
+        users_scanned: 7,
         scanned_names: Vec::new(),
         candidates: vec![
             user(
@@ -99,6 +101,20 @@ fn inventory() -> Inventory {
                 "mona",
                 vec![key("AKIAEXAMPLEMONA00001", 30, Some(1))],
                 bound(),
+            ),
+            // nora's secret hands out her older key, idle 20 days: the rule would
+            // switch it off beside her fresh key.
+            user(
+                "nora",
+                vec![
+                    key("AKIAEXAMPLENORA00001", 200, Some(20)),
+                    key("AKIAEXAMPLENORA00002", 10, None),
+                ],
+                RotationBinding::Crowded {
+                    secret_arn: NORA_SECRET.into(),
+                    current_key: "AKIAEXAMPLENORA00001".into(),
+                    why: "it has 2 access keys: IAM allows two, so a new key needs the other deleted first".into(),
+                },
             ),
         ],
     }
@@ -212,7 +228,7 @@ fn a_hand_off_stands_only_where_the_rule_could_plan_one() {
     };
     refused(
         &|plan| plan.version = 3,
-        "`policy.rotation` and `rotate_to` came with version 4",
+        "`policy.rotation`, `rotate_to` and `secret_hands_out` came with version 4",
     );
     refused(
         &|plan| plan.policy.rotation = false,
@@ -394,5 +410,68 @@ fn diff_lists_a_hand_off_that_came_or_went() {
     assert_eq!(
         changes.policy,
         vec![("rotation", "true".into(), "false".into())]
+    );
+}
+
+/// A user with two active keys whose bound secret hands out the one the rule would
+/// switch off: a hold, the key and secret recorded, standing as the rule's (no
+/// reviewer override shown); a reviewer may still make it `deactivate`, marked as an
+/// override of the hold. Without the record the rule's `deactivate` stands again.
+#[test]
+fn the_key_a_bound_secret_hands_out_is_never_planned_off() {
+    let plan = hand_off_plan();
+    let nora = user_of(&plan, "nora");
+    assert_eq!(nora.decision, Decision::Hold, "{}", nora.reason);
+    assert_eq!(nora.keep.as_deref(), Some("AKIAEXAMPLENORA00002"));
+    assert_eq!(nora.deactivate, ["AKIAEXAMPLENORA00001"]);
+    assert!(
+        nora.reason.contains(&format!(
+            "secret {NORA_SECRET}, bound to the user both ways, hands out AKIAEXAMPLENORA00001"
+        )),
+        "{}",
+        nora.reason
+    );
+    assert_eq!(
+        nora.secret_hands_out,
+        Some(super::model::SecretHandsOut {
+            secret_arn: NORA_SECRET.into(),
+            access_key_id: "AKIAEXAMPLENORA00001".into(),
+        })
+    );
+    assert_eq!(super::standing::override_of(&plan, nora), None);
+    assert_eq!(load::parse(&render::to_yaml(&plan)).unwrap(), plan);
+
+    let mut approved = plan.clone();
+    user_mut(&mut approved, "nora").decision = Decision::Deactivate;
+    assert_eq!(super::validate::validate(&approved), Ok(()));
+    assert_eq!(
+        super::standing::override_of(&approved, user_of(&approved, "nora")),
+        Some(Decision::Hold)
+    );
+    for (edit, expected) in [
+        (
+            (|user: &mut PlanUser| {
+                user.secret_hands_out.as_mut().unwrap().access_key_id =
+                    "AKIAEXAMPLENORA00009".into();
+            }) as fn(&mut PlanUser),
+            "field `secret_hands_out.access_key_id`: AKIAEXAMPLENORA00009 is not one of the user's Active keys",
+        ),
+        (
+            |user: &mut PlanUser| {
+                user.secret_hands_out.as_mut().unwrap().secret_arn = "arn:x".into()
+            },
+            "field `secret_hands_out.secret_arn`",
+        ),
+    ] {
+        let mut edited = plan.clone();
+        edit(user_mut(&mut edited, "nora"));
+        let problem = super::validate::validate(&edited).unwrap_err().to_string();
+        assert!(problem.contains(expected), "{problem}");
+    }
+    let without = plan_with(false);
+    let nora = user_of(&without, "nora");
+    assert_eq!(
+        (nora.decision, &nora.secret_hands_out),
+        (Decision::Deactivate, &None)
     );
 }

@@ -14,7 +14,7 @@ use crate::rule::{self, Decision, Exemption, Policy};
 /// policy's `require_fresh_key` and `unused_days` (a user with no fresh key keeps the
 /// key in use and loses idle ones), the user's `rotation_due` and the summary's
 /// `rotation_due` count. Version 4 added the policy's `rotation` (`audit --rotation`)
-/// and the user's `rotate_to` (the rotation hand-off).
+/// and the user's `rotate_to` (the rotation hand-off) and `secret_hands_out`.
 pub const PLAN_VERSION: u32 = 4;
 /// The schema versions this keytrim reads: a version 1 plan is a version 2 plan
 /// without unreadable users, and both were written under `require_fresh_key: true`.
@@ -188,6 +188,18 @@ fn is_zero(count: &usize) -> bool {
 }
 
 impl Summary {
+    /// Count one user's decision.
+    fn count(&mut self, decision: Decision) {
+        match decision {
+            Decision::Compliant => self.compliant += 1,
+            Decision::Deactivate => self.deactivate += 1,
+            Decision::Hold => self.hold += 1,
+            Decision::Rotate => self.rotate += 1,
+            Decision::Exempt => self.exempt += 1,
+            Decision::Unreadable => self.unreadable += 1,
+        }
+    }
+
     /// True when the plan has nothing to do and nothing to look at: deactivations,
     /// holds, rotations and unreadable users all make an account non-compliant (an
     /// unreadable user is not known to be compliant).
@@ -229,6 +241,25 @@ pub struct PlanUser {
     /// apply hands off a new key (docs/rotation.md); absent for the advice alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotate_to: Option<RotateTo>,
+    /// Version 4, `deactivate` or `hold` only: the secret bound to the user both ways
+    /// (`audit --rotation`) and the key its AWSCURRENT hands out, which applications
+    /// reading the secret use: a ruling that would switch it off is a `hold`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_hands_out: Option<SecretHandsOut>,
+}
+
+/// A bound secret and the key it hands out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretHandsOut {
+    /// The secret's full ARN, in the plan's account and partition.
+    #[schemars(regex(
+        pattern = r"^arn:aws(-[a-z0-9]+)*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$"
+    ))]
+    pub secret_arn: String,
+    /// The access key id AWSCURRENT holds: one of the user's Active keys.
+    #[schemars(regex(pattern = r"^[A-Z0-9]{16,128}$"))]
+    pub access_key_id: String,
 }
 
 /// The secret a user's new key goes to, as the audit found it bound both ways: the
@@ -327,15 +358,24 @@ fn ruling_for(
                 .unwrap_or(ruling)
         }
         // A user with two keys (or more) has no room for a new one: the finding goes
-        // with what the rule decides.
-        Some(RotationBinding::NotBound { why }) if ruling.decision != Decision::Exempt => {
-            rule::Ruling {
+        // with what the rule decides, and the key its secret hands out stays on.
+        Some(binding) if ruling.decision != Decision::Exempt => {
+            let why = binding.why_not().unwrap_or_default();
+            let ruling = rule::Ruling {
                 reason: format!(
                     "{}; its {} tag asks for a rotation, but {why}",
                     ruling.reason,
                     rule::ROTATE_TO_TAG
                 ),
                 ..ruling
+            };
+            match binding {
+                RotationBinding::Crowded {
+                    secret_arn,
+                    current_key,
+                    ..
+                } => rule::keep_what_the_secret_hands_out(ruling, secret_arn, current_key),
+                _ => ruling,
             }
         }
         _ => ruling,
@@ -359,6 +399,26 @@ fn rotate_to_of(user: &UserFacts, decision: Decision, inputs: &PlanInputs<'_>) -
                 current_version: current_version.clone(),
             })
         }
+        _ => None,
+    }
+}
+
+/// The key a bound secret hands out, recorded for a user whose keys the rule may
+/// switch off (`deactivate`, `hold`), so that the standing check holds it too.
+fn secret_hands_out_of(
+    user: &UserFacts,
+    decision: Decision,
+    inputs: &PlanInputs<'_>,
+) -> Option<SecretHandsOut> {
+    match user.rotation.as_ref().filter(|_| inputs.policy.rotation) {
+        Some(RotationBinding::Crowded {
+            secret_arn,
+            current_key,
+            ..
+        }) if matches!(decision, Decision::Deactivate | Decision::Hold) => Some(SecretHandsOut {
+            secret_arn: secret_arn.clone(),
+            access_key_id: current_key.clone(),
+        }),
         _ => None,
     }
 }
@@ -481,16 +541,9 @@ pub fn build(inventory: &Inventory, inputs: &PlanInputs<'_>) -> Plan {
     let mut users = Vec::new();
     for user in &inventory.candidates {
         let (verdict, exempt_until) = verdict_for(user, inputs);
-        match verdict.decision {
-            Decision::Compliant => {
-                summary.compliant += 1;
-                continue;
-            }
-            Decision::Deactivate => summary.deactivate += 1,
-            Decision::Hold => summary.hold += 1,
-            Decision::Rotate => summary.rotate += 1,
-            Decision::Exempt => summary.exempt += 1,
-            Decision::Unreadable => summary.unreadable += 1,
+        summary.count(verdict.decision);
+        if verdict.decision == Decision::Compliant {
+            continue;
         }
         // An exempt user IAM refused to show: what was read is partial (a last use
         // that was not read would show as "never"), and nothing is decided from it.
@@ -513,6 +566,7 @@ pub fn build(inventory: &Inventory, inputs: &PlanInputs<'_>) -> Plan {
             summary.rotation_due += 1;
         }
         let rotate_to = rotate_to_of(user, verdict_decision, inputs);
+        let secret_hands_out = secret_hands_out_of(user, verdict_decision, inputs);
         users.push(PlanUser {
             user_name: user.user_name.clone(),
             user_arn: user.user_arn.clone(),
@@ -528,6 +582,7 @@ pub fn build(inventory: &Inventory, inputs: &PlanInputs<'_>) -> Plan {
                 .filter(|_| verdict_decision == Decision::Unreadable),
             rotation_due: verdict.rotation_due,
             rotate_to,
+            secret_hands_out,
         });
     }
     summary.compliant += inventory.users_scanned - inventory.candidates.len();

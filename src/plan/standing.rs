@@ -92,9 +92,15 @@ pub(crate) fn key_facts(user: &PlanUser) -> Vec<KeyFacts> {
 }
 
 /// What the rule decides for the user on the plan's facts as of `as_of`, without
-/// exemptions.
+/// exemptions; with the key a bound secret hands out (`secret_hands_out`) kept on.
 pub(crate) fn rule_verdict(policy: &Policy, as_of: DateTime<Utc>, user: &PlanUser) -> Ruling {
-    rule::decide(&user.user_name, &key_facts(user), None, policy, as_of)
+    let ruling = rule::decide(&user.user_name, &key_facts(user), None, policy, as_of);
+    match &user.secret_hands_out {
+        Some(held) => {
+            rule::keep_what_the_secret_hands_out(ruling, &held.secret_arn, &held.access_key_id)
+        }
+        None => ruling,
+    }
 }
 
 fn refused(user: &PlanUser, field: &str, message: String) -> Problem {

@@ -265,11 +265,14 @@ fn validate_policy(plan: &Plan) -> Result<(), Problem> {
             "`rotation_due` and `exemptions` came with version 3; this plan is older",
         ));
     }
-    let hands_off = plan.users.iter().any(|user| user.rotate_to.is_some());
+    let hands_off = plan
+        .users
+        .iter()
+        .any(|user| user.rotate_to.is_some() || user.secret_hands_out.is_some());
     if plan.version < 4 && (plan.policy.rotation || hands_off) {
         return Err(top(
             "version",
-            "`policy.rotation` and `rotate_to` came with version 4; this plan is older",
+            "`policy.rotation`, `rotate_to` and `secret_hands_out` came with version 4; this plan is older",
         ));
     }
     // The bounds `audit` itself takes (`--max-key-age`, `--in-use-window`,
@@ -294,6 +297,7 @@ fn validate_user(user: &PlanUser, plan: &Plan) -> Result<(), Problem> {
     validate_keys(user)?;
     validate_decision(user)?;
     validate_rotate_to(user, plan)?;
+    validate_secret_hands_out(user, plan)?;
     // The plan agrees with itself: ages as of the audit, and a decision that is the
     // rule's on the plan's own facts or an override that does less.
     super::standing::check_ages(plan, user)?;
@@ -481,6 +485,52 @@ fn validate_rotate_to(user: &PlanUser, plan: &Plan) -> Result<(), Problem> {
             user,
             "rotate_to.current_version",
             "not a secret version id (32 to 64 letters, digits and hyphens)",
+        ));
+    }
+    Ok(())
+}
+
+/// The key a bound secret hands out: on a `deactivate` or `hold` (the users whose keys
+/// the rule may switch off) in a plan audited with `--rotation`, a full secret ARN of
+/// the plan's account and partition, and one of the user's Active keys.
+fn validate_secret_hands_out(user: &PlanUser, plan: &Plan) -> Result<(), Problem> {
+    let Some(held) = &user.secret_hands_out else {
+        return Ok(());
+    };
+    if !matches!(user.decision, Decision::Deactivate | Decision::Hold) || !plan.policy.rotation {
+        return Err(of_user(
+            user,
+            "secret_hands_out",
+            format!(
+                "only a `deactivate` or `hold` in a plan audited with --rotation names the key a secret hands out, not `{}`",
+                user.decision.as_str()
+            ),
+        ));
+    }
+    if !secret_arn_parts(&held.secret_arn).is_some_and(|parts| {
+        parts.account_id == plan.account_id && parts.partition == plan.partition
+    }) {
+        return Err(of_user(
+            user,
+            "secret_hands_out.secret_arn",
+            format!(
+                "not the full ARN of a secret in account {} and partition {}",
+                plan.account_id, plan.partition
+            ),
+        ));
+    }
+    let active = user
+        .keys
+        .iter()
+        .any(|key| key.access_key_id == held.access_key_id && key.status == KeyStatus::Active);
+    if !active {
+        return Err(of_user(
+            user,
+            "secret_hands_out.access_key_id",
+            format!(
+                "{} is not one of the user's Active keys",
+                held.access_key_id
+            ),
         ));
     }
     Ok(())

@@ -63,7 +63,7 @@ fn bound_secret() -> SecretFacts {
 fn why(binding: RotationBinding) -> String {
     match binding {
         RotationBinding::NotBound { why } => why,
-        RotationBinding::Bound { .. } => panic!("bound"),
+        other => panic!("{other:?}"),
     }
 }
 
@@ -177,8 +177,10 @@ fn the_tag_must_name_a_secret_in_this_account_partition_and_region() {
 
 #[test]
 fn only_a_user_with_one_active_key_and_no_ses_password_has_room() {
-    let named =
-        |user_name: &str, keys: &[KeyFacts]| secret_named(&candidate(user_name, keys), &tag());
+    let named = |user_name: &str, keys: &[KeyFacts]| {
+        let user = candidate(user_name, keys);
+        secret_named(&user, &tag()).and_then(|_| room_for_a_new_key(&user))
+    };
     let two = [
         key(KEY, KeyStatus::Active, None),
         key("AKIAIOSFODNN7EXAMPL2", KeyStatus::Inactive, None),
@@ -293,14 +295,6 @@ fn a_secret_whose_current_value_keytrim_cannot_vouch_for_is_a_finding() {
         |s| s.arn = SECRET_ARN.replace("a1B2c3", "z9Y8x7"),
         "not the one the tag names",
     );
-    // The user is checked again, whoever named the secret: one with a second key has
-    // no room, whatever the secret says.
-    let two = [
-        key(KEY, KeyStatus::Active, None),
-        key("AKIAIOSFODNN7EXAMPL2", KeyStatus::Active, None),
-    ];
-    let crowded = candidate("billing", &two);
-    assert!(why(check(&crowded, &named, &bound_secret())).contains("2 access keys"));
     // A primary names its own region as the primary's.
     let mut primary = bound_secret();
     primary.primary_region = Some(REGION.to_string());
@@ -332,4 +326,47 @@ proptest! {
         let bound = matches!(check(&user, &named, &secret), RotationBinding::Bound { .. });
         prop_assert_eq!(bound, rotates.as_deref() == Some(USER_ARN));
     }
+}
+
+#[test]
+fn a_user_with_two_keys_has_no_room_and_learns_which_one_the_secret_hands_out() {
+    let keys = [key(KEY, KeyStatus::Active, Some("s3"))];
+    let named = secret_named(&candidate("billing", &keys), &tag()).unwrap();
+    // The user is checked again, whoever named the secret: one with a second key has
+    // no room, whatever the secret says; with two active keys, the one the secret
+    // hands out is known, and only when the secret names the user back.
+    let two = [
+        key("AKIAIOSFODNN7EXAMPL2", KeyStatus::Active, None),
+        key(KEY, KeyStatus::Active, None),
+    ];
+    let crowded = candidate("billing", &two);
+    assert_eq!(
+        check(&crowded, &named, &bound_secret()),
+        RotationBinding::Crowded {
+            secret_arn: SECRET_ARN.to_string(),
+            current_key: KEY.to_string(),
+            why: "it has 2 access keys: IAM allows two, so a new key needs the other deleted first"
+                .to_string(),
+        }
+    );
+    let mut elsewhere = bound_secret();
+    elsewhere.rotates = Some("arn:aws:iam::123456789012:user/app/other".into());
+    assert!(why(check(&crowded, &named, &elsewhere)).contains("2 access keys"));
+    let mut other_key = bound_secret();
+    other_key.current_value = Some(CurrentValue::AccessKey {
+        access_key_id: "AKIAOTHEROTHEROTHER1".into(),
+    });
+    assert!(why(check(&crowded, &named, &other_key)).contains("2 access keys"));
+    let one_active = [
+        key(KEY, KeyStatus::Active, None),
+        key("AKIAIOSFODNN7EXAMPL2", KeyStatus::Inactive, None),
+    ];
+    assert!(
+        why(check(
+            &candidate("billing", &one_active),
+            &named,
+            &bound_secret()
+        ))
+        .contains("2 access keys")
+    );
 }

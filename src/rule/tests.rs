@@ -390,3 +390,26 @@ proptest! {
         prop_assert!(verdict.deactivate.is_empty());
     }
 }
+
+/// A bound secret's key is never planned off: a deactivation of it becomes a hold
+/// naming the secret; a secret that hands out the kept key changes nothing.
+#[test]
+fn the_key_a_bound_secret_hands_out_is_held_not_deactivated() {
+    let keys = [
+        key("AKIAOLD", Active, 200, Some(20)),
+        key("AKIANEW", Active, 10, None),
+    ];
+    let ruling = decide("app", &keys, None, &Policy::default(), now());
+    assert_eq!(ruling.decision, Decision::Deactivate);
+    let held = keep_what_the_secret_hands_out(ruling.clone(), "arn:s", "AKIAOLD");
+    assert_eq!(held.decision, Decision::Hold);
+    assert_eq!(
+        (&held.keep, &held.deactivate),
+        (&ruling.keep, &ruling.deactivate)
+    );
+    assert!(held.reason.contains("hands out AKIAOLD"), "{}", held.reason);
+    assert_eq!(
+        keep_what_the_secret_hands_out(ruling.clone(), "arn:s", "AKIANEW"),
+        ruling
+    );
+}

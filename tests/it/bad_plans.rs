@@ -14,7 +14,7 @@ const CORPUS: &[(&str, &str)] = &[
     ),
     (
         "unknown-field.yaml",
-        "user `hank`: users[2]: unknown field `approved_by`, expected one of `user_name`, `user_arn`, `decision`, `reason`, `keep`, `deactivate`, `rotation_due`, `keys`, `exempt_until`, `error`, `rotate_to` at line 81 column 3",
+        "user `hank`: users[2]: unknown field `approved_by`, expected one of `user_name`, `user_arn`, `decision`, `reason`, `keep`, `deactivate`, `rotation_due`, `keys`, `exempt_until`, `error`, `rotate_to`, `secret_hands_out` at line 81 column 3",
     ),
     (
         "wrong-version.yaml",

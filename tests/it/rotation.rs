@@ -299,6 +299,50 @@ fn the_credential_report_finds_the_same_hand_off() {
     assert!(!listed.contains(&"fresh".to_string()), "{listed:?}");
 }
 
+/// nora has two active keys: an older one idle for 20 days, which her bound secret
+/// hands out, and a fresh one nothing uses yet. Without --rotation the rule plans the
+/// older one off; with it, the audit reads the secret and holds instead, naming it.
+#[test]
+fn the_key_a_bound_secret_hands_out_is_held_not_planned_off() {
+    let iam = LocalIam::start();
+    iam.create_user("nora");
+    let old = iam.create_key("nora", 200);
+    iam.use_key(&old, 20);
+    let new = iam.create_key("nora", 10);
+    let secret = iam.create_secret(
+        "app/nora",
+        &secret_value(&old),
+        &[("keytrim:rotates", &format!("{USER_ARN_PREFIX}nora"))],
+    );
+    iam.tag_user(
+        "nora",
+        "keytrim:rotate-to",
+        &format!("secretsmanager:{secret}"),
+    );
+    iam.keytrim().arg("audit").assert().code(3);
+    let plan = keytrim::plan::load(&iam.dir().join(PLAN)).unwrap();
+    assert_eq!(reason_of(&plan, "nora").decision, Decision::Deactivate);
+
+    iam.keytrim().args(["audit", "--rotation"]).assert().code(3);
+    let plan = keytrim::plan::load(&iam.dir().join(PLAN)).unwrap();
+    let nora = reason_of(&plan, "nora");
+    assert_eq!(nora.decision, Decision::Hold, "{}", nora.reason);
+    assert_eq!(nora.keep.as_deref(), Some(new.id.as_str()));
+    assert_eq!(nora.deactivate, std::slice::from_ref(&old.id));
+    let held = nora.secret_hands_out.as_ref().expect("the secret's key");
+    assert_eq!(
+        (held.secret_arn.as_str(), held.access_key_id.as_str()),
+        (secret.as_str(), old.id.as_str())
+    );
+    assert!(nora.reason.contains("hands out"), "{}", nora.reason);
+    // apply leaves a hold alone.
+    iam.keytrim()
+        .args(["apply", "--yes", PLAN])
+        .assert()
+        .code(4);
+    assert_eq!(iam.key_status("nora", &old.id), "Active");
+}
+
 /// The SDK logs request and response bodies when told to: no secret is read then, and
 /// the audit says why in one line.
 #[test]

@@ -42,6 +42,7 @@ fn user(decision: Decision, keep: Option<&str>, deactivate: &[&str]) -> PlanUser
         error: None,
         rotation_due: false,
         rotate_to: None,
+        secret_hands_out: None,
     }
 }
 
