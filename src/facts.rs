@@ -85,12 +85,14 @@ pub enum RotationBinding {
         secret_arn: String,
         current_version: String,
     },
-    /// The secret names the user back, and its AWSCURRENT holds `current_key`, one of
-    /// the user's two active keys: there is no room for a new key (`why`), but
-    /// applications reading the secret use that key, so keytrim never plans it off.
+    /// A user with two active keys whose tag names a secret of this account: there is
+    /// no room for a new key (`why`), but applications may read one of the keys from
+    /// the secret, so keytrim never plans that key off. `current_key` is the key
+    /// AWSCURRENT holds when the secret names the user back and the key was read;
+    /// None when keytrim cannot tell (then no key of the user is planned off).
     Crowded {
         secret_arn: String,
-        current_key: String,
+        current_key: Option<String>,
         why: String,
     },
     /// A finding, never a rotation: why not.

@@ -240,15 +240,8 @@ pub(crate) fn check(
     named: &SecretArn,
     secret: &SecretFacts,
 ) -> RotationBinding {
-    if let (Err(why), Some(current_key)) = (
-        room_for_a_new_key(candidate),
-        handed_out(candidate, named, secret),
-    ) {
-        return RotationBinding::Crowded {
-            secret_arn: secret.arn.clone(),
-            current_key,
-            why,
-        };
+    if has_multiple_active_keys(candidate.keys) {
+        return crowded(candidate, named, secret);
     }
     let refused =
         described_refusal(candidate, named, secret).or_else(|| value_refusal(candidate, secret));
@@ -337,18 +330,10 @@ pub(crate) fn described_refusal(
     }
 }
 
-/// The secret names the user back (placed, the ARN the tag names, its
-/// `keytrim:rotates` the user's ARN exactly) and has an AWSCURRENT version a plan can
-/// record: what applications read from it is the user's concern, whatever else is
-/// true of the secret.
+/// The secret is the one the tag names, and its `keytrim:rotates` is the user's ARN
+/// exactly: which key it hands out is the user's concern, whatever else is true of it.
 fn names_back(candidate: &Candidate<'_>, named: &SecretArn, secret: &SecretFacts) -> bool {
-    placed(candidate, named).is_ok()
-        && secret.arn == named.arn
-        && secret.rotates.as_deref() == Some(candidate.user_arn)
-        && secret
-            .current_version
-            .as_deref()
-            .is_some_and(crate::plan::validate::is_secret_version_id)
+    secret.arn == named.arn && secret.rotates.as_deref() == Some(candidate.user_arn)
 }
 
 /// Whether AWSCURRENT's value must be read: for a hand-off the description allows, or
@@ -363,23 +348,76 @@ pub(crate) fn value_needed(
         || (has_multiple_active_keys(candidate.keys) && names_back(candidate, named, secret))
 }
 
-/// Which of a user's two active keys (or more) the secret hands out, when it names the
-/// user back and AWSCURRENT holds one of them.
-fn handed_out(
-    candidate: &Candidate<'_>,
-    named: &SecretArn,
-    secret: &SecretFacts,
-) -> Option<String> {
-    if !has_multiple_active_keys(candidate.keys) || !names_back(candidate, named, secret) {
-        return None;
+/// A user with two active keys or more: no room for a new key, and which of them the
+/// secret hands out. Only a secret that names the user back and whose AWSCURRENT holds
+/// an access key tells; a key that is not one of the user's active keys is no concern
+/// of the rule's; anything else leaves it unknown, and then no key is planned off.
+fn crowded(candidate: &Candidate<'_>, named: &SecretArn, secret: &SecretFacts) -> RotationBinding {
+    let why = room_for_a_new_key(candidate).err().unwrap_or_default();
+    let held = |current_key: Option<String>, why: String| RotationBinding::Crowded {
+        secret_arn: named.as_str().to_string(),
+        current_key,
+        why,
+    };
+    let unknown = |because: String| {
+        held(
+            None,
+            format!("{why}; keytrim cannot tell which key the secret hands out: {because}"),
+        )
+    };
+    if secret.arn != named.arn {
+        return unknown("Secrets Manager answered for another secret".to_string());
+    }
+    if !names_back(candidate, named, secret) {
+        return unknown(format!(
+            "the secret does not carry {ROTATES_TAG} naming the user, so its value was not read"
+        ));
     }
     match &secret.current_value {
-        Some(CurrentValue::AccessKey { access_key_id }) => candidate
-            .keys
-            .iter()
-            .any(|key| key.is_active() && key.access_key_id == *access_key_id)
-            .then(|| access_key_id.clone()),
-        _ => None,
+        None => unknown(format!("the secret has no {CURRENT} version")),
+        Some(CurrentValue::NotAnAccessKey { why }) => unknown(format!("its {CURRENT}: {why}")),
+        Some(CurrentValue::AccessKey { access_key_id }) => {
+            let active = candidate
+                .keys
+                .iter()
+                .any(|key| key.is_active() && key.access_key_id == *access_key_id);
+            if active {
+                held(Some(access_key_id.clone()), why)
+            } else {
+                RotationBinding::NotBound {
+                    why: format!(
+                        "{why}; the secret's {CURRENT} holds {access_key_id}, none of the user's active keys"
+                    ),
+                }
+            }
+        }
+    }
+}
+
+/// The ARN `tag_value` names when it is a full secret ARN of the audited account and
+/// the user's partition, in whatever region.
+pub(crate) fn secret_of_this_account<'t>(
+    candidate: &Candidate<'_>,
+    tag_value: &'t str,
+) -> Option<&'t str> {
+    let arn = tag_value.strip_prefix(TAG_PREFIX)?;
+    let secret = SecretArn::parse(arn)?;
+    let user_partition = candidate.user_arn.split(':').nth(1).unwrap_or_default();
+    (secret.account_id == candidate.account_id && secret.partition == user_partition).then_some(arn)
+}
+
+/// What to say of a user with two active keys whose tag names a secret keytrim could
+/// not read (or that is in another region): which key it hands out is unknown.
+pub(crate) fn unread(
+    candidate: &Candidate<'_>,
+    secret_arn: &str,
+    because: &str,
+) -> RotationBinding {
+    let why = room_for_a_new_key(candidate).err().unwrap_or_default();
+    RotationBinding::Crowded {
+        secret_arn: secret_arn.to_string(),
+        current_key: None,
+        why: format!("{why}; keytrim cannot tell which key the secret hands out: {because}"),
     }
 }
 

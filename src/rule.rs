@@ -367,26 +367,29 @@ pub(crate) fn rotation_ruling(
     Some(Ruling::without_keys(Decision::Rotate, reason))
 }
 
-/// A user with two active keys or more whose bound secret hands out `current_key`
-/// (`audit --rotation`): applications reading the secret use that key, so a ruling
-/// that would switch it off is a hold instead, for a person to move the secret first.
-/// Any other ruling stands.
+/// A user with two active keys or more whose `keytrim:rotate-to` secret hands out
+/// `current_key` (`audit --rotation`): applications reading the secret use that key,
+/// so a ruling that would switch it off is a hold instead, for a person to move the
+/// secret first. When keytrim cannot tell which key the secret hands out (None), any
+/// ruling that would switch a key off is a hold. Any other ruling stands.
 pub(crate) fn keep_what_the_secret_hands_out(
     ruling: Ruling,
     secret_arn: &str,
-    current_key: &str,
+    current_key: Option<&str>,
 ) -> Ruling {
-    let switched_off = matches!(ruling.decision, Decision::Deactivate | Decision::Hold)
-        && ruling.deactivate.iter().any(|id| id == current_key);
-    if !switched_off {
-        return ruling;
-    }
+    let lists_keys = matches!(ruling.decision, Decision::Deactivate | Decision::Hold);
+    let why = match current_key {
+        Some(key) if lists_keys && ruling.deactivate.iter().any(|id| id == key) => format!(
+            "secret {secret_arn}, which the user's {ROTATE_TO_TAG} tag names, hands out {key} (its AWSCURRENT), so applications reading it use that key: point the secret at the kept key first, then change the decision to deactivate"
+        ),
+        None if lists_keys && !ruling.deactivate.is_empty() => format!(
+            "keytrim cannot tell which key secret {secret_arn}, which the user's {ROTATE_TO_TAG} tag names, hands out: confirm no application reads a key to switch off from it, then change the decision to deactivate"
+        ),
+        _ => return ruling,
+    };
     Ruling {
         decision: Decision::Hold,
-        reason: format!(
-            "{}; but secret {secret_arn}, bound to the user both ways, hands out {current_key} (its AWSCURRENT), so applications reading it use that key: point the secret at the kept key first, then change the decision to deactivate",
-            ruling.reason
-        ),
+        reason: format!("{}; but {why}", ruling.reason),
         ..ruling
     }
 }

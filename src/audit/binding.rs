@@ -52,18 +52,34 @@ pub(crate) async fn binding_of(
         account_id: &lookup.account_id,
         region: &lookup.region,
     };
+    let multiple = has_multiple_active_keys(user.keys);
     let named = match rotation::secret_named(&candidate, user.tag) {
         Ok(named) => named,
+        // A secret of this account in another region is read nowhere by this run, but
+        // an application may read one of two keys from it.
+        Err(why) if multiple => {
+            return Ok(
+                match rotation::secret_of_this_account(&candidate, user.tag) {
+                    Some(arn) => rotation::unread(&candidate, arn, &why),
+                    None => RotationBinding::NotBound { why },
+                },
+            );
+        }
         Err(why) => return Ok(RotationBinding::NotBound { why }),
     };
     // No room, and no active key the rule could switch off: nothing to read.
     if let Err(why) = rotation::room_for_a_new_key(&candidate)
-        && !has_multiple_active_keys(user.keys)
+        && !multiple
     {
         return Ok(RotationBinding::NotBound { why });
     }
     match secrets::read_secret(clients, &candidate, &named).await {
         Ok(secret) => Ok(rotation::check(&candidate, &named, &secret)),
+        Err(error) if about_the_secret(&error) && multiple => Ok(rotation::unread(
+            &candidate,
+            named.as_str(),
+            &format!("keytrim could not read it ({error})"),
+        )),
         Err(error) if about_the_secret(&error) => Ok(RotationBinding::NotBound {
             why: format!("keytrim could not read the secret it names ({error})"),
         }),

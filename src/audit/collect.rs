@@ -274,8 +274,8 @@ fn restrict(
 }
 
 /// The inventory through the credential report: users it shows with two active keys
-/// (and under `--rotation`, with any active key), confirmed live; every other user the
-/// report lists is counted as scanned.
+/// (and under `--rotation`, with an active key over the maximum age), confirmed live;
+/// every other user the report lists is counted as scanned.
 async fn from_credential_report(
     clients: &Clients,
     scope: &Scope,
@@ -291,11 +291,10 @@ async fn from_credential_report(
         &caller.account_id,
     )?;
     // Under --rotation a user with an active key over the maximum age may ask for the
-    // hand-off. The report may be hours old: keys within a day of the maximum age are
-    // looked at too, and the live listing decides.
+    // hand-off. A key's creation time does not change as the report ages; a key
+    // switched on since the report is missed, as every change since it is.
     let cutoff = rotation.as_ref().map(|lookup| {
         lookup.now - chrono::Duration::days(i64::from(lookup.policy.max_key_age_days))
-            + chrono::Duration::days(1)
     });
     let to_examine: std::collections::HashSet<&str> = rows
         .iter()

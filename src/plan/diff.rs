@@ -119,7 +119,11 @@ fn entry_changes(before: &PlanUser, after: &PlanUser) -> Vec<String> {
             user.secret_hands_out
                 .as_ref()
                 .map_or("none".to_string(), |held| {
-                    format!("{} from {}", held.access_key_id, held.secret_arn)
+                    format!(
+                        "{} from {}",
+                        held.access_key_id.as_deref().unwrap_or("an unknown key"),
+                        held.secret_arn
+                    )
                 })
         };
         changes.push(format!(

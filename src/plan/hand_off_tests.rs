@@ -73,7 +73,7 @@ fn inventory() -> Inventory {
             account_id: "123456789012".into(),
             arn: "arn:aws:iam::123456789012:user/auditor".into(),
         },
-        users_scanned: 7,
+        users_scanned: 9,
         scanned_names: Vec::new(),
         candidates: vec![
             user(
@@ -112,8 +112,34 @@ fn inventory() -> Inventory {
                 ],
                 RotationBinding::Crowded {
                     secret_arn: NORA_SECRET.into(),
-                    current_key: "AKIAEXAMPLENORA00001".into(),
+                    current_key: Some("AKIAEXAMPLENORA00001".into()),
                     why: "it has 2 access keys: IAM allows two, so a new key needs the other deleted first".into(),
+                },
+            ),
+            // olga has no fresh key: the older reading plans `rotate`.
+            user(
+                "olga",
+                vec![
+                    key("AKIAEXAMPLEOLGA00001", 300, Some(60)),
+                    key("AKIAEXAMPLEOLGA00002", 200, Some(1)),
+                ],
+                RotationBinding::Crowded {
+                    secret_arn: NORA_SECRET.replace("nora", "olga"),
+                    current_key: Some("AKIAEXAMPLEOLGA00001".into()),
+                    why: "it has 2 access keys".into(),
+                },
+            ),
+            // pete's secret could not be read: which key it hands out is unknown.
+            user(
+                "pete",
+                vec![
+                    key("AKIAEXAMPLEPETE00001", 200, Some(20)),
+                    key("AKIAEXAMPLEPETE00002", 10, None),
+                ],
+                RotationBinding::Crowded {
+                    secret_arn: NORA_SECRET.replace("nora", "pete"),
+                    current_key: None,
+                    why: "it has 2 access keys; keytrim cannot tell which key the secret hands out: keytrim could not read it (AccessDeniedException)".into(),
                 },
             ),
         ],
@@ -426,7 +452,7 @@ fn the_key_a_bound_secret_hands_out_is_never_planned_off() {
     assert_eq!(nora.deactivate, ["AKIAEXAMPLENORA00001"]);
     assert!(
         nora.reason.contains(&format!(
-            "secret {NORA_SECRET}, bound to the user both ways, hands out AKIAEXAMPLENORA00001"
+            "secret {NORA_SECRET}, which the user's keytrim:rotate-to tag names, hands out AKIAEXAMPLENORA00001"
         )),
         "{}",
         nora.reason
@@ -435,7 +461,7 @@ fn the_key_a_bound_secret_hands_out_is_never_planned_off() {
         nora.secret_hands_out,
         Some(super::model::SecretHandsOut {
             secret_arn: NORA_SECRET.into(),
-            access_key_id: "AKIAEXAMPLENORA00001".into(),
+            access_key_id: Some("AKIAEXAMPLENORA00001".into()),
         })
     );
     assert_eq!(super::standing::override_of(&plan, nora), None);
@@ -452,7 +478,7 @@ fn the_key_a_bound_secret_hands_out_is_never_planned_off() {
         (
             (|user: &mut PlanUser| {
                 user.secret_hands_out.as_mut().unwrap().access_key_id =
-                    "AKIAEXAMPLENORA00009".into();
+                    Some("AKIAEXAMPLENORA00009".into());
             }) as fn(&mut PlanUser),
             "field `secret_hands_out.access_key_id`: AKIAEXAMPLENORA00009 is not one of the user's Active keys",
         ),
@@ -474,4 +500,65 @@ fn the_key_a_bound_secret_hands_out_is_never_planned_off() {
         (nora.decision, &nora.secret_hands_out),
         (Decision::Deactivate, &None)
     );
+}
+
+/// pete's secret could not be read: nothing of his is planned off, and the plan says
+/// the key is unknown. olga has no fresh key: under the older reading she is `rotate`,
+/// and the record lets the default reading, which a reviewer may take, hold her
+/// secret's key too.
+#[test]
+fn a_secret_whose_key_cannot_be_told_holds_every_deactivation() {
+    let plan = hand_off_plan();
+    let pete = user_of(&plan, "pete");
+    assert_eq!(pete.decision, Decision::Hold, "{}", pete.reason);
+    assert!(
+        pete.reason.contains("keytrim cannot tell which key secret"),
+        "{}",
+        pete.reason
+    );
+    assert_eq!(
+        pete.secret_hands_out
+            .as_ref()
+            .map(|held| held.access_key_id.clone()),
+        Some(None)
+    );
+    assert_eq!(super::standing::override_of(&plan, pete), None);
+    assert_eq!(load::parse(&render::to_yaml(&plan)).unwrap(), plan);
+
+    let strict = build(
+        &inventory(),
+        &PlanInputs {
+            policy: Policy {
+                rotation: true,
+                require_fresh_key: true,
+                ..Policy::default()
+            },
+            source: Source::Live,
+            now: now(),
+            exemptions: &Exemptions::default(),
+            exemptions_file: None,
+        },
+    );
+    let olga = user_of(&strict, "olga");
+    assert_eq!(olga.decision, Decision::Rotate, "{}", olga.reason);
+    assert!(olga.secret_hands_out.is_some());
+    assert_eq!(load::parse(&render::to_yaml(&strict)).unwrap(), strict);
+    // The default reading keeps the key in use (…0002) and would switch off …0001,
+    // which the secret hands out: a reviewer taking it gets a hold.
+    let default_reading = super::standing::rule_verdict(
+        &super::standing::policy_of(&strict),
+        strict.generated_at,
+        olga,
+    );
+    assert_eq!(default_reading.decision, Decision::Rotate);
+    let taken = super::standing::rule_verdict(
+        &Policy {
+            require_fresh_key: false,
+            ..super::standing::policy_of(&strict)
+        },
+        strict.generated_at,
+        olga,
+    );
+    assert_eq!(taken.decision, Decision::Hold, "{}", taken.reason);
+    assert_eq!(taken.deactivate, ["AKIAEXAMPLEOLGA00001"]);
 }

@@ -6,8 +6,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::exemptions::Exemptions;
-use crate::facts::{EXEMPT_TAG, Inventory, KeyStatus, RotationBinding, UserFacts};
+use crate::facts::{EXEMPT_TAG, Inventory, KeyStatus, UserFacts};
 use crate::rule::{self, Decision, Exemption, Policy};
+
+mod hand_off;
 
 /// The schema version this keytrim writes. Version 2 added the `unreadable` decision,
 /// the user's `error` and the summary's `unreadable` count. Version 3 added the
@@ -241,14 +243,16 @@ pub struct PlanUser {
     /// apply hands off a new key (docs/rotation.md); absent for the advice alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotate_to: Option<RotateTo>,
-    /// Version 4, `deactivate` or `hold` only: the secret bound to the user both ways
-    /// (`audit --rotation`) and the key its AWSCURRENT hands out, which applications
-    /// reading the secret use: a ruling that would switch it off is a `hold`.
+    /// Version 4, `deactivate`, `hold` or `rotate` of a user with two active keys: the
+    /// secret the user's `keytrim:rotate-to` tag names (`audit --rotation`) and the key
+    /// its AWSCURRENT hands out, which applications reading the secret use, or null
+    /// when keytrim cannot tell: a ruling that would switch that key (or, unknown, any
+    /// key) off is a `hold`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_hands_out: Option<SecretHandsOut>,
 }
 
-/// A bound secret and the key it hands out.
+/// The secret a user's tag names and the key it hands out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretHandsOut {
@@ -257,9 +261,10 @@ pub struct SecretHandsOut {
         pattern = r"^arn:aws(-[a-z0-9]+)*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$"
     ))]
     pub secret_arn: String,
-    /// The access key id AWSCURRENT holds: one of the user's Active keys.
+    /// The access key id AWSCURRENT holds: one of the user's Active keys; null when
+    /// keytrim cannot tell (the secret unread, not naming the user, not an access key).
     #[schemars(regex(pattern = r"^[A-Z0-9]{16,128}$"))]
-    pub access_key_id: String,
+    pub access_key_id: Option<String>,
 }
 
 /// The secret a user's new key goes to, as the audit found it bound both ways: the
@@ -335,94 +340,6 @@ fn exemption_source(exemption: &Exemption) -> String {
     }
 }
 
-/// The rule's ruling for a user that IAM showed, with an exemption or none; under
-/// `--rotation` a user who asked for the hand-off is ruled by `rule::rotation_ruling`
-/// when its one key is due, and any other such user's reason says why there is none.
-fn ruling_for(
-    user: &UserFacts,
-    exemption: Option<&Exemption>,
-    inputs: &PlanInputs<'_>,
-) -> rule::Ruling {
-    let ruling = rule::decide(
-        &user.user_name,
-        &user.keys,
-        exemption,
-        &inputs.policy,
-        inputs.now,
-    );
-    // A binding counts only in an audit that looked for one.
-    let rotation = user.rotation.as_ref().filter(|_| inputs.policy.rotation);
-    match rotation {
-        Some(binding) if ruling.decision == Decision::Compliant => {
-            rule::rotation_ruling(&user.keys, binding, exemption, &inputs.policy, inputs.now)
-                .unwrap_or(ruling)
-        }
-        // A user with two keys (or more) has no room for a new one: the finding goes
-        // with what the rule decides, and the key its secret hands out stays on.
-        Some(binding) if ruling.decision != Decision::Exempt => {
-            let why = binding.why_not().unwrap_or_default();
-            let ruling = rule::Ruling {
-                reason: format!(
-                    "{}; its {} tag asks for a rotation, but {why}",
-                    ruling.reason,
-                    rule::ROTATE_TO_TAG
-                ),
-                ..ruling
-            };
-            match binding {
-                RotationBinding::Crowded {
-                    secret_arn,
-                    current_key,
-                    ..
-                } => rule::keep_what_the_secret_hands_out(ruling, secret_arn, current_key),
-                _ => ruling,
-            }
-        }
-        _ => ruling,
-    }
-}
-
-/// The secret a user is handed off to: only a rotation the rule itself decided for a
-/// bound user's one key, in an audit that looked for bindings (the standing check
-/// holds a plan to the same).
-fn rotate_to_of(user: &UserFacts, decision: Decision, inputs: &PlanInputs<'_>) -> Option<RotateTo> {
-    match user.rotation.as_ref().filter(|_| inputs.policy.rotation) {
-        Some(RotationBinding::Bound {
-            secret_arn,
-            current_version,
-        }) if decision == Decision::Rotate
-            && user.keys.len() == 1
-            && rule::lone_key_due(&user.keys, &inputs.policy, inputs.now).is_some() =>
-        {
-            Some(RotateTo {
-                secret_arn: secret_arn.clone(),
-                current_version: current_version.clone(),
-            })
-        }
-        _ => None,
-    }
-}
-
-/// The key a bound secret hands out, recorded for a user whose keys the rule may
-/// switch off (`deactivate`, `hold`), so that the standing check holds it too.
-fn secret_hands_out_of(
-    user: &UserFacts,
-    decision: Decision,
-    inputs: &PlanInputs<'_>,
-) -> Option<SecretHandsOut> {
-    match user.rotation.as_ref().filter(|_| inputs.policy.rotation) {
-        Some(RotationBinding::Crowded {
-            secret_arn,
-            current_key,
-            ..
-        }) if matches!(decision, Decision::Deactivate | Decision::Hold) => Some(SecretHandsOut {
-            secret_arn: secret_arn.clone(),
-            access_key_id: current_key.clone(),
-        }),
-        _ => None,
-    }
-}
-
 /// The rule's verdict for a user, with exemptions that expire. Any exemption still in
 /// force applies (the first, tags before the file); one whose last day is before
 /// `now`'s date (both UTC days) no longer applies, and only when none is in force does
@@ -468,7 +385,7 @@ fn verdict_for(user: &UserFacts, inputs: &PlanInputs<'_>) -> (rule::Ruling, Opti
             None,
         );
     }
-    let decide = |exemption: Option<&Exemption>| ruling_for(user, exemption, inputs);
+    let decide = |exemption: Option<&Exemption>| hand_off::ruling_for(user, exemption, inputs);
     let exemptions = exemptions_for(user, inputs);
     let in_force = exemptions
         .iter()
@@ -565,8 +482,8 @@ pub fn build(inventory: &Inventory, inputs: &PlanInputs<'_>) -> Plan {
         if verdict.rotation_due {
             summary.rotation_due += 1;
         }
-        let rotate_to = rotate_to_of(user, verdict_decision, inputs);
-        let secret_hands_out = secret_hands_out_of(user, verdict_decision, inputs);
+        let rotate_to = hand_off::rotate_to_of(user, verdict_decision, inputs);
+        let secret_hands_out = hand_off::secret_hands_out_of(user, verdict_decision, inputs);
         users.push(PlanUser {
             user_name: user.user_name.clone(),
             user_arn: user.user_arn.clone(),

@@ -96,9 +96,11 @@ pub(crate) fn key_facts(user: &PlanUser) -> Vec<KeyFacts> {
 pub(crate) fn rule_verdict(policy: &Policy, as_of: DateTime<Utc>, user: &PlanUser) -> Ruling {
     let ruling = rule::decide(&user.user_name, &key_facts(user), None, policy, as_of);
     match &user.secret_hands_out {
-        Some(held) => {
-            rule::keep_what_the_secret_hands_out(ruling, &held.secret_arn, &held.access_key_id)
-        }
+        Some(held) => rule::keep_what_the_secret_hands_out(
+            ruling,
+            &held.secret_arn,
+            held.access_key_id.as_deref(),
+        ),
         None => ruling,
     }
 }

@@ -296,8 +296,8 @@ fn validate_user(user: &PlanUser, plan: &Plan) -> Result<(), Problem> {
     validate_identity(user, plan)?;
     validate_keys(user)?;
     validate_decision(user)?;
-    validate_rotate_to(user, plan)?;
-    validate_secret_hands_out(user, plan)?;
+    hand_off::validate_rotate_to(user, plan)?;
+    hand_off::validate_secret_hands_out(user, plan)?;
     // The plan agrees with itself: ages as of the audit, and a decision that is the
     // rule's on the plan's own facts or an override that does less.
     super::standing::check_ages(plan, user)?;
@@ -445,97 +445,6 @@ fn validate_decision(user: &PlanUser) -> Result<(), Problem> {
     }
 }
 
-/// The secret of a hand-off: a full secret ARN in the plan's account and partition,
-/// and a version id as Secrets Manager makes them. Whether the rule decided it is the
-/// standing check's.
-fn validate_rotate_to(user: &PlanUser, plan: &Plan) -> Result<(), Problem> {
-    let Some(rotate_to) = &user.rotate_to else {
-        return Ok(());
-    };
-    if user.decision != Decision::Rotate {
-        return Err(of_user(
-            user,
-            "rotate_to",
-            format!(
-                "only a `rotate` user is handed off to a secret, not `{}`",
-                user.decision.as_str()
-            ),
-        ));
-    }
-    let placed = secret_arn_parts(&rotate_to.secret_arn).is_some_and(|parts| {
-        parts.account_id == plan.account_id && parts.partition == plan.partition
-    });
-    if !placed {
-        return Err(of_user(
-            user,
-            "rotate_to.secret_arn",
-            format!(
-                "not the full ARN of a secret in account {} and partition {} (arn:{}:secretsmanager:<region>:{}:secret:<name>-<6 characters>)",
-                plan.account_id, plan.partition, plan.partition, plan.account_id
-            ),
-        ));
-    }
-    let version = &rotate_to.current_version;
-    if !((32..=64).contains(&version.len())
-        && version
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-    {
-        return Err(of_user(
-            user,
-            "rotate_to.current_version",
-            "not a secret version id (32 to 64 letters, digits and hyphens)",
-        ));
-    }
-    Ok(())
-}
-
-/// The key a bound secret hands out: on a `deactivate` or `hold` (the users whose keys
-/// the rule may switch off) in a plan audited with `--rotation`, a full secret ARN of
-/// the plan's account and partition, and one of the user's Active keys.
-fn validate_secret_hands_out(user: &PlanUser, plan: &Plan) -> Result<(), Problem> {
-    let Some(held) = &user.secret_hands_out else {
-        return Ok(());
-    };
-    if !matches!(user.decision, Decision::Deactivate | Decision::Hold) || !plan.policy.rotation {
-        return Err(of_user(
-            user,
-            "secret_hands_out",
-            format!(
-                "only a `deactivate` or `hold` in a plan audited with --rotation names the key a secret hands out, not `{}`",
-                user.decision.as_str()
-            ),
-        ));
-    }
-    if !secret_arn_parts(&held.secret_arn).is_some_and(|parts| {
-        parts.account_id == plan.account_id && parts.partition == plan.partition
-    }) {
-        return Err(of_user(
-            user,
-            "secret_hands_out.secret_arn",
-            format!(
-                "not the full ARN of a secret in account {} and partition {}",
-                plan.account_id, plan.partition
-            ),
-        ));
-    }
-    let active = user
-        .keys
-        .iter()
-        .any(|key| key.access_key_id == held.access_key_id && key.status == KeyStatus::Active);
-    if !active {
-        return Err(of_user(
-            user,
-            "secret_hands_out.access_key_id",
-            format!(
-                "{} is not one of the user's Active keys",
-                held.access_key_id
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// A deactivation (or a held one): the kept key is one of the user's Active keys, and
 /// every key to deactivate is another of them, listed once.
 fn validate_deactivation(user: &PlanUser) -> Result<(), Problem> {
@@ -614,6 +523,8 @@ fn validate_deactivation(user: &PlanUser) -> Result<(), Problem> {
     }
     Ok(())
 }
+
+mod hand_off;
 
 #[cfg(test)]
 mod tests;

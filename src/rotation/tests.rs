@@ -344,14 +344,35 @@ fn a_user_with_two_keys_has_no_room_and_learns_which_one_the_secret_hands_out() 
         check(&crowded, &named, &bound_secret()),
         RotationBinding::Crowded {
             secret_arn: SECRET_ARN.to_string(),
-            current_key: KEY.to_string(),
+            current_key: Some(KEY.to_string()),
             why: "it has 2 access keys: IAM allows two, so a new key needs the other deleted first"
                 .to_string(),
         }
     );
+    // A secret that does not name the user back, or whose AWSCURRENT is not an
+    // access key, cannot tell which key it hands out: unknown, and nothing is planned
+    // off.
+    let unknown = |secret: &SecretFacts, because: &str| match check(&crowded, &named, secret) {
+        RotationBinding::Crowded {
+            current_key: None,
+            why,
+            ..
+        } => assert!(why.contains(because), "{why}"),
+        other => panic!("{other:?}"),
+    };
     let mut elsewhere = bound_secret();
     elsewhere.rotates = Some("arn:aws:iam::123456789012:user/app/other".into());
-    assert!(why(check(&crowded, &named, &elsewhere)).contains("2 access keys"));
+    unknown(&elsewhere, "does not carry keytrim:rotates naming the user");
+    let mut shapeless = bound_secret();
+    shapeless.current_value = Some(CurrentValue::NotAnAccessKey {
+        why: "its value is not a JSON object",
+    });
+    unknown(&shapeless, "not a JSON object");
+    let mut current_less = bound_secret();
+    current_less.current_version = None;
+    current_less.current_value = None;
+    unknown(&current_less, "no AWSCURRENT");
+    // A key none of the user's is no concern of the rule's.
     let mut other_key = bound_secret();
     other_key.current_value = Some(CurrentValue::AccessKey {
         access_key_id: "AKIAOTHEROTHEROTHER1".into(),

@@ -401,7 +401,7 @@ fn the_key_a_bound_secret_hands_out_is_held_not_deactivated() {
     ];
     let ruling = decide("app", &keys, None, &Policy::default(), now());
     assert_eq!(ruling.decision, Decision::Deactivate);
-    let held = keep_what_the_secret_hands_out(ruling.clone(), "arn:s", "AKIAOLD");
+    let held = keep_what_the_secret_hands_out(ruling.clone(), "arn:s", Some("AKIAOLD"));
     assert_eq!(held.decision, Decision::Hold);
     assert_eq!(
         (&held.keep, &held.deactivate),
@@ -409,7 +409,22 @@ fn the_key_a_bound_secret_hands_out_is_held_not_deactivated() {
     );
     assert!(held.reason.contains("hands out AKIAOLD"), "{}", held.reason);
     assert_eq!(
-        keep_what_the_secret_hands_out(ruling.clone(), "arn:s", "AKIANEW"),
+        keep_what_the_secret_hands_out(ruling.clone(), "arn:s", Some("AKIANEW")),
         ruling
+    );
+    // Which key the secret hands out is unknown: nothing is planned off.
+    let unknown = keep_what_the_secret_hands_out(ruling.clone(), "arn:s", None);
+    assert_eq!(unknown.decision, Decision::Hold);
+    assert!(
+        unknown
+            .reason
+            .contains("cannot tell which key secret arn:s"),
+        "{}",
+        unknown.reason
+    );
+    let rotate = Ruling::without_keys(Decision::Rotate, "r".into());
+    assert_eq!(
+        keep_what_the_secret_hands_out(rotate.clone(), "arn:s", None),
+        rotate
     );
 }

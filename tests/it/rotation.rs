@@ -300,8 +300,10 @@ fn the_credential_report_finds_the_same_hand_off() {
 }
 
 /// nora has two active keys: an older one idle for 20 days, which her bound secret
-/// hands out, and a fresh one nothing uses yet. Without --rotation the rule plans the
-/// older one off; with it, the audit reads the secret and holds instead, naming it.
+/// hands out, and a fresh one nothing uses yet. quinn's tag names a secret that does
+/// not exist. Without --rotation the rule plans both older keys off, and apply, which
+/// reads the tags live, leaves both users alone; with it, the audit holds both, naming
+/// the secret and the key it hands out, or that keytrim cannot tell.
 #[test]
 fn the_key_a_bound_secret_hands_out_is_held_not_planned_off() {
     let iam = LocalIam::start();
@@ -319,9 +321,40 @@ fn the_key_a_bound_secret_hands_out_is_held_not_planned_off() {
         "keytrim:rotate-to",
         &format!("secretsmanager:{secret}"),
     );
+    iam.create_user("quinn");
+    let quinn_old = iam.create_key("quinn", 200);
+    iam.use_key(&quinn_old, 20);
+    iam.create_key("quinn", 10);
+    iam.tag_user(
+        "quinn",
+        "keytrim:rotate-to",
+        "secretsmanager:arn:aws:secretsmanager:us-east-1:123456789012:secret:app/gone-Ab12Cd",
+    );
+
     iam.keytrim().arg("audit").assert().code(3);
     let plan = keytrim::plan::load(&iam.dir().join(PLAN)).unwrap();
-    assert_eq!(reason_of(&plan, "nora").decision, Decision::Deactivate);
+    for name in ["nora", "quinn"] {
+        assert_eq!(
+            reason_of(&plan, name).decision,
+            Decision::Deactivate,
+            "{name}"
+        );
+    }
+    let applied = iam
+        .keytrim()
+        .args(["apply", "--yes", PLAN])
+        .assert()
+        .code(4);
+    let stderr = String::from_utf8_lossy(&applied.get_output().stderr).into_owned();
+    assert_eq!(
+        stderr
+            .matches("the plan does not say which key that secret hands out")
+            .count(),
+        2,
+        "{stderr}"
+    );
+    assert_eq!(iam.key_status("nora", &old.id), "Active");
+    assert_eq!(iam.key_status("quinn", &quinn_old.id), "Active");
 
     iam.keytrim().args(["audit", "--rotation"]).assert().code(3);
     let plan = keytrim::plan::load(&iam.dir().join(PLAN)).unwrap();
@@ -331,16 +364,26 @@ fn the_key_a_bound_secret_hands_out_is_held_not_planned_off() {
     assert_eq!(nora.deactivate, std::slice::from_ref(&old.id));
     let held = nora.secret_hands_out.as_ref().expect("the secret's key");
     assert_eq!(
-        (held.secret_arn.as_str(), held.access_key_id.as_str()),
-        (secret.as_str(), old.id.as_str())
+        (held.secret_arn.as_str(), held.access_key_id.as_deref()),
+        (secret.as_str(), Some(old.id.as_str()))
     );
     assert!(nora.reason.contains("hands out"), "{}", nora.reason);
-    // apply leaves a hold alone.
-    iam.keytrim()
-        .args(["apply", "--yes", PLAN])
-        .assert()
-        .code(4);
-    assert_eq!(iam.key_status("nora", &old.id), "Active");
+    let quinn = reason_of(&plan, "quinn");
+    assert_eq!(quinn.decision, Decision::Hold, "{}", quinn.reason);
+    assert_eq!(
+        quinn
+            .secret_hands_out
+            .as_ref()
+            .map(|held| held.access_key_id.clone()),
+        Some(None)
+    );
+    assert!(
+        quinn
+            .reason
+            .contains("keytrim cannot tell which key secret"),
+        "{}",
+        quinn.reason
+    );
 }
 
 /// The SDK logs request and response bodies when told to: no secret is read then, and

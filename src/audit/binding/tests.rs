@@ -39,6 +39,14 @@ fn described() -> DescribeSecretOutput {
 /// The binding of a user with one 200-day key, its tag naming the secret, against
 /// a Secrets Manager that answers with `secrets`' rules.
 async fn binding(secrets: aws_sdk_secretsmanager::Client) -> Result<RotationBinding> {
+    binding_with(secrets, 1).await
+}
+
+/// The same for a user with `active` active keys (one 200 days old, the others 10).
+async fn binding_with(
+    secrets: aws_sdk_secretsmanager::Client,
+    active: usize,
+) -> Result<RotationBinding> {
     let iam = aws_sdk_iam::Client::from_conf(
         aws_sdk_iam::Config::builder()
             .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
@@ -46,13 +54,15 @@ async fn binding(secrets: aws_sdk_secretsmanager::Client) -> Result<RotationBind
             .build(),
     );
     let now = chrono::Utc::now();
-    let keys = [KeyFacts {
-        access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
-        status: KeyStatus::Active,
-        created: now - chrono::Duration::days(200),
-        last_use: None,
-        description: None,
-    }];
+    let keys: Vec<KeyFacts> = (0..active)
+        .map(|index| KeyFacts {
+            access_key_id: format!("AKIAIOSFODNN7EXAMPL{index}"),
+            status: KeyStatus::Active,
+            created: now - chrono::Duration::days(if index == 0 { 200 } else { 10 }),
+            last_use: None,
+            description: None,
+        })
+        .collect();
     let lookup = Lookup {
         policy: Policy::default(),
         now,
@@ -106,5 +116,25 @@ async fn throttling_that_outlasts_the_retries_ends_the_accounts_audit() {
         let secrets = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&describe]);
         let error = binding(secrets).await.unwrap_err();
         assert!(error.to_string().contains(code), "{code}: {error}");
+    }
+}
+
+/// A user with two active keys whose secret cannot be read: which key it hands out is
+/// unknown, which keeps every key on (the audit holds); never the end of the audit.
+#[tokio::test]
+async fn a_secret_of_a_two_key_user_that_cannot_be_read_leaves_the_key_unknown() {
+    let describe = mock!(aws_sdk_secretsmanager::Client::describe_secret)
+        .then_error(|| DescribeSecretError::generic(metadata("AccessDeniedException")));
+    let secrets = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&describe]);
+    match binding_with(secrets, 2).await {
+        Ok(RotationBinding::Crowded {
+            secret_arn,
+            current_key: None,
+            why,
+        }) => {
+            assert_eq!(secret_arn, ARN);
+            assert!(why.contains("keytrim could not read it"), "{why}");
+        }
+        other => panic!("{other:?}"),
     }
 }

@@ -205,13 +205,14 @@ async fn deactivate(
         ctx.record(ctx.left_alone(name, LeftBy::Drifted, &reason))?;
         return Ok(Outcome::Drifted { reason });
     }
-    // An owner may have exempted the user since the audit.
+    // An owner may have exempted the user since the audit, or tagged it for the
+    // rotation hand-off.
     let tags = match read_until_stopped(ctx, name, iam::user_tags(&ctx.clients, name)).await? {
         Ok(tags) => tags,
         Err(stopped) => return Ok(stopped),
     };
-    if let Some(reason) = tags.in_force(Utc::now().date_naive()) {
-        let reason = drift::now_exempt(&reason);
+    let exempt = tags.in_force(Utc::now().date_naive());
+    if let Some(reason) = drift::left_alone_by_tags(user, exempt, tags.rotate_to.is_some()) {
         ctx.record(ctx.left_alone(name, LeftBy::Drifted, &reason))?;
         return Ok(Outcome::Drifted { reason });
     }
