@@ -85,13 +85,15 @@ pub enum RotationBinding {
         secret_arn: String,
         current_version: String,
     },
-    /// A user with two active keys whose tag names a secret of this account: there is
-    /// no room for a new key (`why`), but applications may read one of the keys from
-    /// the secret, so keytrim never plans that key off. `current_key` is the key
-    /// AWSCURRENT holds when the secret names the user back and the key was read;
-    /// None when keytrim cannot tell (then no key of the user is planned off).
+    /// A user with two active keys that asks for the hand-off: there is no room for a
+    /// new key (`why`), but applications may read one of the keys from the secret its
+    /// tag names, so keytrim never plans that key off. `secret_arn` is that secret
+    /// when the tag names one of this account by its full ARN; `current_key` is the
+    /// key AWSCURRENT holds when the secret names the user back and holds one of the
+    /// user's active keys; None when keytrim cannot tell (then no key of the user is
+    /// planned off).
     Crowded {
-        secret_arn: String,
+        secret_arn: Option<String>,
         current_key: Option<String>,
         why: String,
     },

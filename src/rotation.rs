@@ -350,12 +350,12 @@ pub(crate) fn value_needed(
 
 /// A user with two active keys or more: no room for a new key, and which of them the
 /// secret hands out. Only a secret that names the user back and whose AWSCURRENT holds
-/// an access key tells; a key that is not one of the user's active keys is no concern
-/// of the rule's; anything else leaves it unknown, and then no key is planned off.
+/// one of the user's active keys tells; anything else leaves it unknown, and then no
+/// key is planned off.
 fn crowded(candidate: &Candidate<'_>, named: &SecretArn, secret: &SecretFacts) -> RotationBinding {
     let why = room_for_a_new_key(candidate).err().unwrap_or_default();
     let held = |current_key: Option<String>, why: String| RotationBinding::Crowded {
-        secret_arn: named.as_str().to_string(),
+        secret_arn: Some(named.as_str().to_string()),
         current_key,
         why,
     };
@@ -384,11 +384,9 @@ fn crowded(candidate: &Candidate<'_>, named: &SecretArn, secret: &SecretFacts) -
             if active {
                 held(Some(access_key_id.clone()), why)
             } else {
-                RotationBinding::NotBound {
-                    why: format!(
-                        "{why}; the secret's {CURRENT} holds {access_key_id}, none of the user's active keys"
-                    ),
-                }
+                unknown(format!(
+                    "its {CURRENT} holds {access_key_id}, none of the user's active keys"
+                ))
             }
         }
     }
@@ -407,15 +405,16 @@ pub(crate) fn secret_of_this_account<'t>(
 }
 
 /// What to say of a user with two active keys whose tag names a secret keytrim could
-/// not read (or that is in another region): which key it hands out is unknown.
+/// not read (or that is in another region, or no secret of this account at all: then
+/// `secret_arn` is None): which key it hands out is unknown.
 pub(crate) fn unread(
     candidate: &Candidate<'_>,
-    secret_arn: &str,
+    secret_arn: Option<&str>,
     because: &str,
 ) -> RotationBinding {
     let why = room_for_a_new_key(candidate).err().unwrap_or_default();
     RotationBinding::Crowded {
-        secret_arn: secret_arn.to_string(),
+        secret_arn: secret_arn.map(str::to_string),
         current_key: None,
         why: format!("{why}; keytrim cannot tell which key the secret hands out: {because}"),
     }

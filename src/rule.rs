@@ -374,10 +374,11 @@ pub(crate) fn rotation_ruling(
 /// ruling that would switch a key off is a hold. Any other ruling stands.
 pub(crate) fn keep_what_the_secret_hands_out(
     ruling: Ruling,
-    secret_arn: &str,
+    secret_arn: Option<&str>,
     current_key: Option<&str>,
 ) -> Ruling {
     let lists_keys = matches!(ruling.decision, Decision::Deactivate | Decision::Hold);
+    let secret_arn = secret_arn.unwrap_or("(none of this account, by its full ARN)");
     let why = match current_key {
         Some(key) if lists_keys && ruling.deactivate.iter().any(|id| id == key) => format!(
             "secret {secret_arn}, which the user's {ROTATE_TO_TAG} tag names, hands out {key} (its AWSCURRENT), so applications reading it use that key: point the secret at the kept key first, then change the decision to deactivate"

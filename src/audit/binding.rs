@@ -55,15 +55,11 @@ pub(crate) async fn binding_of(
     let multiple = has_multiple_active_keys(user.keys);
     let named = match rotation::secret_named(&candidate, user.tag) {
         Ok(named) => named,
-        // A secret of this account in another region is read nowhere by this run, but
-        // an application may read one of two keys from it.
+        // A tag keytrim cannot follow (another region, another account, no full
+        // ARN): an application may still read one of the two keys from somewhere.
         Err(why) if multiple => {
-            return Ok(
-                match rotation::secret_of_this_account(&candidate, user.tag) {
-                    Some(arn) => rotation::unread(&candidate, arn, &why),
-                    None => RotationBinding::NotBound { why },
-                },
-            );
+            let arn = rotation::secret_of_this_account(&candidate, user.tag);
+            return Ok(rotation::unread(&candidate, arn, &why));
         }
         Err(why) => return Ok(RotationBinding::NotBound { why }),
     };
@@ -77,7 +73,7 @@ pub(crate) async fn binding_of(
         Ok(secret) => Ok(rotation::check(&candidate, &named, &secret)),
         Err(error) if about_the_secret(&error) && multiple => Ok(rotation::unread(
             &candidate,
-            named.as_str(),
+            Some(named.as_str()),
             &format!("keytrim could not read it ({error})"),
         )),
         Err(error) if about_the_secret(&error) => Ok(RotationBinding::NotBound {

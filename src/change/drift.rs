@@ -7,6 +7,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 use crate::facts::{EXEMPT_TAG, KeyFacts, KeyStatus};
 use crate::plan::{PlanKey, PlanUser};
+use crate::rule::ROTATE_TO_TAG;
 
 /// What to do for one user after comparing the plan with live state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,28 +170,43 @@ pub(crate) fn now_exempt(reason: &str) -> String {
 }
 
 /// Why the user's live tags leave it alone, if they do: an exemption in force now
-/// (`exempt`, its reason), or a request for the rotation hand-off the plan does not
-/// account for (`asks_for_hand_off`).
+/// (`exempt`, its reason), or a `keytrim:rotate-to` tag (`rotate_to`, its value) the
+/// plan does not account for (`asks_for_hand_off`).
 pub(crate) fn left_alone_by_tags(
     user: &PlanUser,
     exempt: Option<String>,
-    asks_for_rotation: bool,
+    rotate_to: Option<&str>,
 ) -> Option<String> {
     exempt
         .map(|reason| now_exempt(&reason))
-        .or_else(|| asks_for_hand_off(user, asks_for_rotation))
+        .or_else(|| asks_for_hand_off(user, rotate_to))
 }
 
-/// Why a user whose tags now ask for the rotation hand-off is not changed, when the
-/// plan does not say which key its secret hands out (an audit without `--rotation`,
-/// a tag added since, or the record removed from the plan): applications may read one
-/// of the keys to switch off from that secret. None when the plan says, or the user
-/// does not ask.
-pub(crate) fn asks_for_hand_off(user: &PlanUser, asks: bool) -> Option<String> {
-    (asks && user.secret_hands_out.is_none()).then(|| {
+/// Why a user whose live `keytrim:rotate-to` tag (`rotate_to`) asks for the rotation
+/// hand-off is not changed: the plan does not say which key the secret hands out (an
+/// audit without `--rotation`, a tag added since, the record removed from the plan),
+/// or the tag names another secret than the plan records (re-pointed since the audit).
+/// An application may read one of the keys to switch off from that secret. None when
+/// the user does not ask, or the plan's record is of the same secret.
+pub(crate) fn asks_for_hand_off(user: &PlanUser, rotate_to: Option<&str>) -> Option<String> {
+    let tag = rotate_to?;
+    let Some(held) = &user.secret_hands_out else {
+        return Some(format!(
+            "its tag {ROTATE_TO_TAG} names a secret, and the plan does not say which key that secret hands out (an application may read one of the keys to switch off from it): audit again with --rotation"
+        ));
+    };
+    // As the audit recorded it: a full secret ARN of the user's account and partition,
+    // in any region, or none.
+    let mut user_arn = user.user_arn.split(':');
+    let (partition, account_id) = (user_arn.nth(1), user_arn.nth(2));
+    let named_now = tag.strip_prefix("secretsmanager:").filter(|arn| {
+        crate::plan::validate::secret_arn_parts(arn).is_some_and(|parts| {
+            Some(parts.partition) == partition && Some(parts.account_id) == account_id
+        })
+    });
+    (named_now != held.secret_arn.as_deref()).then(|| {
         format!(
-            "its tag {} names a secret, and the plan does not say which key that secret hands out (an application may read one of the keys to switch off from it): audit again with --rotation",
-            crate::rule::ROTATE_TO_TAG
+            "its tag {ROTATE_TO_TAG} names another secret than at the audit: audit again with --rotation"
         )
     })
 }

@@ -123,6 +123,8 @@ fn entry_changes(before: &PlanUser, after: &PlanUser) -> Vec<String> {
                         "{} from {}",
                         held.access_key_id.as_deref().unwrap_or("an unknown key"),
                         held.secret_arn
+                            .as_deref()
+                            .unwrap_or("no secret keytrim can name")
                     )
                 })
         };

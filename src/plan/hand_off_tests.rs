@@ -111,7 +111,7 @@ fn inventory() -> Inventory {
                     key("AKIAEXAMPLENORA00002", 10, None),
                 ],
                 RotationBinding::Crowded {
-                    secret_arn: NORA_SECRET.into(),
+                    secret_arn: Some(NORA_SECRET.into()),
                     current_key: Some("AKIAEXAMPLENORA00001".into()),
                     why: "it has 2 access keys: IAM allows two, so a new key needs the other deleted first".into(),
                 },
@@ -124,7 +124,7 @@ fn inventory() -> Inventory {
                     key("AKIAEXAMPLEOLGA00002", 200, Some(1)),
                 ],
                 RotationBinding::Crowded {
-                    secret_arn: NORA_SECRET.replace("nora", "olga"),
+                    secret_arn: Some(NORA_SECRET.replace("nora", "olga")),
                     current_key: Some("AKIAEXAMPLEOLGA00001".into()),
                     why: "it has 2 access keys".into(),
                 },
@@ -137,7 +137,7 @@ fn inventory() -> Inventory {
                     key("AKIAEXAMPLEPETE00002", 10, None),
                 ],
                 RotationBinding::Crowded {
-                    secret_arn: NORA_SECRET.replace("nora", "pete"),
+                    secret_arn: Some(NORA_SECRET.replace("nora", "pete")),
                     current_key: None,
                     why: "it has 2 access keys; keytrim cannot tell which key the secret hands out: keytrim could not read it (AccessDeniedException)".into(),
                 },
@@ -460,7 +460,7 @@ fn the_key_a_bound_secret_hands_out_is_never_planned_off() {
     assert_eq!(
         nora.secret_hands_out,
         Some(super::model::SecretHandsOut {
-            secret_arn: NORA_SECRET.into(),
+            secret_arn: Some(NORA_SECRET.into()),
             access_key_id: Some("AKIAEXAMPLENORA00001".into()),
         })
     );
@@ -484,7 +484,7 @@ fn the_key_a_bound_secret_hands_out_is_never_planned_off() {
         ),
         (
             |user: &mut PlanUser| {
-                user.secret_hands_out.as_mut().unwrap().secret_arn = "arn:x".into()
+                user.secret_hands_out.as_mut().unwrap().secret_arn = Some("arn:x".into())
             },
             "field `secret_hands_out.secret_arn`",
         ),
@@ -545,12 +545,12 @@ fn a_secret_whose_key_cannot_be_told_holds_every_deactivation() {
     assert_eq!(load::parse(&render::to_yaml(&strict)).unwrap(), strict);
     // The default reading keeps the key in use (…0002) and would switch off …0001,
     // which the secret hands out: a reviewer taking it gets a hold.
-    let default_reading = super::standing::rule_verdict(
+    let older_reading = super::standing::rule_verdict(
         &super::standing::policy_of(&strict),
         strict.generated_at,
         olga,
     );
-    assert_eq!(default_reading.decision, Decision::Rotate);
+    assert_eq!(older_reading.decision, Decision::Rotate);
     let taken = super::standing::rule_verdict(
         &Policy {
             require_fresh_key: false,

@@ -256,11 +256,12 @@ pub struct PlanUser {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretHandsOut {
-    /// The secret's full ARN, in the plan's account and partition.
+    /// The secret's full ARN, in the plan's account and partition; null when the
+    /// user's `keytrim:rotate-to` tag names no secret of this account by its full ARN.
     #[schemars(regex(
         pattern = r"^arn:aws(-[a-z0-9]+)*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$"
     ))]
-    pub secret_arn: String,
+    pub secret_arn: Option<String>,
     /// The access key id AWSCURRENT holds: one of the user's Active keys; null when
     /// keytrim cannot tell (the secret unread, not naming the user, not an access key).
     #[schemars(regex(pattern = r"^[A-Z0-9]{16,128}$"))]

@@ -98,7 +98,7 @@ pub(crate) fn rule_verdict(policy: &Policy, as_of: DateTime<Utc>, user: &PlanUse
     match &user.secret_hands_out {
         Some(held) => rule::keep_what_the_secret_hands_out(
             ruling,
-            &held.secret_arn,
+            held.secret_arn.as_deref(),
             held.access_key_id.as_deref(),
         ),
         None => ruling,

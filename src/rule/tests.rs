@@ -401,7 +401,7 @@ fn the_key_a_bound_secret_hands_out_is_held_not_deactivated() {
     ];
     let ruling = decide("app", &keys, None, &Policy::default(), now());
     assert_eq!(ruling.decision, Decision::Deactivate);
-    let held = keep_what_the_secret_hands_out(ruling.clone(), "arn:s", Some("AKIAOLD"));
+    let held = keep_what_the_secret_hands_out(ruling.clone(), Some("arn:s"), Some("AKIAOLD"));
     assert_eq!(held.decision, Decision::Hold);
     assert_eq!(
         (&held.keep, &held.deactivate),
@@ -409,11 +409,11 @@ fn the_key_a_bound_secret_hands_out_is_held_not_deactivated() {
     );
     assert!(held.reason.contains("hands out AKIAOLD"), "{}", held.reason);
     assert_eq!(
-        keep_what_the_secret_hands_out(ruling.clone(), "arn:s", Some("AKIANEW")),
+        keep_what_the_secret_hands_out(ruling.clone(), Some("arn:s"), Some("AKIANEW")),
         ruling
     );
     // Which key the secret hands out is unknown: nothing is planned off.
-    let unknown = keep_what_the_secret_hands_out(ruling.clone(), "arn:s", None);
+    let unknown = keep_what_the_secret_hands_out(ruling.clone(), Some("arn:s"), None);
     assert_eq!(unknown.decision, Decision::Hold);
     assert!(
         unknown
@@ -424,7 +424,7 @@ fn the_key_a_bound_secret_hands_out_is_held_not_deactivated() {
     );
     let rotate = Ruling::without_keys(Decision::Rotate, "r".into());
     assert_eq!(
-        keep_what_the_secret_hands_out(rotate.clone(), "arn:s", None),
+        keep_what_the_secret_hands_out(rotate.clone(), Some("arn:s"), None),
         rotate
     );
 }

@@ -364,8 +364,8 @@ fn the_key_a_bound_secret_hands_out_is_held_not_planned_off() {
     assert_eq!(nora.deactivate, std::slice::from_ref(&old.id));
     let held = nora.secret_hands_out.as_ref().expect("the secret's key");
     assert_eq!(
-        (held.secret_arn.as_str(), held.access_key_id.as_deref()),
-        (secret.as_str(), Some(old.id.as_str()))
+        (held.secret_arn.as_deref(), held.access_key_id.as_deref()),
+        (Some(secret.as_str()), Some(old.id.as_str()))
     );
     assert!(nora.reason.contains("hands out"), "{}", nora.reason);
     let quinn = reason_of(&plan, "quinn");
@@ -384,6 +384,53 @@ fn the_key_a_bound_secret_hands_out_is_held_not_planned_off() {
         "{}",
         quinn.reason
     );
+
+    // apply leaves the holds alone. Then the owner points nora's secret at her new
+    // key and a reviewer makes her hold a deactivation: apply goes ahead, unless her
+    // tag names another secret than the audit saw.
+    iam.keytrim()
+        .args(["apply", "--yes", PLAN])
+        .assert()
+        .code(4);
+    assert_eq!(iam.key_status("nora", &old.id), "Active");
+    iam.put_secret_value(&secret, &secret_value(&new));
+    let text = std::fs::read_to_string(iam.dir().join(PLAN)).unwrap();
+    let approved = text.replacen(
+        "- user_name: nora\n  user_arn: arn:aws:iam::123456789012:user/nora\n  decision: hold",
+        "- user_name: nora\n  user_arn: arn:aws:iam::123456789012:user/nora\n  decision: deactivate",
+        1,
+    );
+    assert_ne!(approved, text, "the hold was edited");
+    std::fs::write(iam.dir().join("approved.yaml"), approved).unwrap();
+    let elsewhere = secret.replace("app/nora", "app/other");
+    iam.tag_user(
+        "nora",
+        "keytrim:rotate-to",
+        &format!("secretsmanager:{elsewhere}"),
+    );
+    let refused = iam
+        .keytrim()
+        .args(["apply", "--yes", "approved.yaml"])
+        .assert()
+        .code(4);
+    let stderr = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("names another secret than at the audit"),
+        "{stderr}"
+    );
+    assert_eq!(iam.key_status("nora", &old.id), "Active");
+    iam.tag_user(
+        "nora",
+        "keytrim:rotate-to",
+        &format!("secretsmanager:{secret}"),
+    );
+    // quinn is still held: exit 4.
+    iam.keytrim()
+        .args(["apply", "--yes", "approved.yaml"])
+        .assert()
+        .code(4);
+    assert_eq!(iam.key_status("nora", &old.id), "Inactive");
+    assert_eq!(iam.key_status("nora", &new.id), "Active");
 }
 
 /// The SDK logs request and response bodies when told to: no secret is read then, and

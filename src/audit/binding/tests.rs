@@ -47,6 +47,15 @@ async fn binding_with(
     secrets: aws_sdk_secretsmanager::Client,
     active: usize,
 ) -> Result<RotationBinding> {
+    binding_tagged(secrets, active, &format!("secretsmanager:{ARN}")).await
+}
+
+/// The same, the user's tag being `tag`.
+async fn binding_tagged(
+    secrets: aws_sdk_secretsmanager::Client,
+    active: usize,
+    tag: &str,
+) -> Result<RotationBinding> {
     let iam = aws_sdk_iam::Client::from_conf(
         aws_sdk_iam::Config::builder()
             .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
@@ -69,12 +78,11 @@ async fn binding_with(
         account_id: "123456789012".into(),
         region: "us-east-1".into(),
     };
-    let tag = format!("secretsmanager:{ARN}");
     let asking = Asking {
         user_name: "billing",
         user_arn: USER_ARN,
         keys: &keys,
-        tag: &tag,
+        tag,
     };
     binding_of(&Clients::with_mocks(iam, secrets), &lookup, &asking).await
 }
@@ -132,9 +140,41 @@ async fn a_secret_of_a_two_key_user_that_cannot_be_read_leaves_the_key_unknown()
             current_key: None,
             why,
         }) => {
-            assert_eq!(secret_arn, ARN);
+            assert_eq!(secret_arn.as_deref(), Some(ARN));
             assert!(why.contains("keytrim could not read it"), "{why}");
         }
         other => panic!("{other:?}"),
+    }
+}
+
+/// A user with two active keys whose tag keytrim cannot follow (no full ARN, another
+/// account, another region): no secret is read, and which key an application reads is
+/// unknown; the secret is named when the tag names one of this account.
+#[tokio::test]
+async fn a_tag_keytrim_cannot_follow_leaves_the_key_unknown_and_reads_nothing() {
+    let far = ARN.replace("us-east-1", "eu-west-1");
+    for (tag, named) in [
+        ("not a secret".to_string(), None),
+        (
+            format!(
+                "secretsmanager:{}",
+                ARN.replace("123456789012", "210987654321")
+            ),
+            None,
+        ),
+        (format!("secretsmanager:{far}"), Some(far.clone())),
+    ] {
+        let describe =
+            mock!(aws_sdk_secretsmanager::Client::describe_secret).then_output(described);
+        let secrets = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&describe]);
+        match binding_tagged(secrets, 2, &tag).await {
+            Ok(RotationBinding::Crowded {
+                secret_arn,
+                current_key: None,
+                ..
+            }) => assert_eq!(secret_arn, named, "{tag}"),
+            other => panic!("{tag}: {other:?}"),
+        }
+        assert_eq!(describe.num_calls(), 0, "{tag}");
     }
 }

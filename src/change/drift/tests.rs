@@ -321,16 +321,34 @@ fn a_key_used_after_the_apply_changed_it_is_left_alone() {
 }
 
 /// A user whose tags ask for the rotation hand-off is left alone unless the plan
-/// says which key its secret hands out.
+/// records which key the secret its tag names hands out, for the same secret; an
+/// exemption is said first.
 #[test]
 fn a_user_asking_for_the_hand_off_needs_the_plan_to_know_its_secrets_key() {
+    const SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/a-Ab12Cd";
+    let tag = format!("secretsmanager:{SECRET}");
     let mut user = plan_user();
-    assert_eq!(asks_for_hand_off(&user, false), None);
-    let reason = asks_for_hand_off(&user, true).unwrap();
-    assert!(reason.contains("audit again with --rotation"), "{reason}");
+    assert_eq!(asks_for_hand_off(&user, None), None);
+    let reason = asks_for_hand_off(&user, Some(&tag)).unwrap();
+    assert!(reason.contains("does not say which key"), "{reason}");
     user.secret_hands_out = Some(crate::plan::model::SecretHandsOut {
-        secret_arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/a-Ab12Cd".into(),
+        secret_arn: Some(SECRET.into()),
         access_key_id: Some(NEW.into()),
     });
-    assert_eq!(asks_for_hand_off(&user, true), None);
+    assert_eq!(asks_for_hand_off(&user, Some(&tag)), None);
+    let repointed = tag.replace("app/a-Ab12Cd", "app/b-Ab12Cd");
+    let reason = asks_for_hand_off(&user, Some(&repointed)).unwrap();
+    assert!(
+        reason.contains("names another secret than at the audit"),
+        "{reason}"
+    );
+    // At the audit the tag named no secret keytrim could follow; one that does now
+    // has changed.
+    user.secret_hands_out.as_mut().unwrap().secret_arn = None;
+    assert_eq!(asks_for_hand_off(&user, Some("not a secret")), None);
+    let elsewhere = tag.replace("123456789012", "210987654321");
+    assert_eq!(asks_for_hand_off(&user, Some(&elsewhere)), None);
+    assert!(asks_for_hand_off(&user, Some(&tag)).is_some());
+    let exempt = left_alone_by_tags(&user, Some("vendor".into()), Some(&tag)).unwrap();
+    assert!(exempt.contains("exempted since the audit"), "{exempt}");
 }

@@ -47,9 +47,11 @@ pub(super) fn ruling_for(
                     secret_arn,
                     current_key,
                     ..
-                } => {
-                    rule::keep_what_the_secret_hands_out(ruling, secret_arn, current_key.as_deref())
-                }
+                } => rule::keep_what_the_secret_hands_out(
+                    ruling,
+                    secret_arn.as_deref(),
+                    current_key.as_deref(),
+                ),
                 _ => ruling,
             }
         }

@@ -76,9 +76,11 @@ pub(super) fn validate_secret_hands_out(user: &PlanUser, plan: &Plan) -> Result<
             ),
         ));
     }
-    if !secret_arn_parts(&held.secret_arn).is_some_and(|parts| {
-        parts.account_id == plan.account_id && parts.partition == plan.partition
-    }) {
+    if let Some(secret_arn) = &held.secret_arn
+        && !secret_arn_parts(secret_arn).is_some_and(|parts| {
+            parts.account_id == plan.account_id && parts.partition == plan.partition
+        })
+    {
         return Err(of_user(
             user,
             "secret_hands_out.secret_arn",

@@ -38,6 +38,18 @@ impl LocalIam {
         created.arn().expect("the secret's ARN").to_string()
     }
 
+    /// Put a new value into the secret, which moves AWSCURRENT to it.
+    pub(crate) fn put_secret_value(&self, arn: &str, value: &str) {
+        self.block_on(
+            self.secrets()
+                .put_secret_value()
+                .secret_id(arn)
+                .secret_string(value)
+                .send(),
+        )
+        .expect("PutSecretValue");
+    }
+
     /// The version holding AWSCURRENT, and its value.
     pub(crate) fn current_secret(&self, arn: &str) -> (String, String) {
         let answer = self
