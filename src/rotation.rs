@@ -392,16 +392,15 @@ fn crowded(candidate: &Candidate<'_>, named: &SecretArn, secret: &SecretFacts) -
     }
 }
 
-/// The ARN `tag_value` names when it is a full secret ARN of the audited account and
-/// the user's partition, in whatever region.
-pub(crate) fn secret_of_this_account<'t>(
-    candidate: &Candidate<'_>,
-    tag_value: &'t str,
-) -> Option<&'t str> {
+/// The ARN `tag_value` names when it is a full secret ARN of the account and
+/// partition of `user_arn` (the audited account), in whatever region: the secret the
+/// audit records for a user whose tag it cannot follow further, and that apply
+/// compares the live tag with.
+pub(crate) fn secret_of_users_account<'t>(tag_value: &'t str, user_arn: &str) -> Option<&'t str> {
     let arn = tag_value.strip_prefix(TAG_PREFIX)?;
-    let secret = SecretArn::parse(arn)?;
-    let user_partition = candidate.user_arn.split(':').nth(1).unwrap_or_default();
-    (secret.account_id == candidate.account_id && secret.partition == user_partition).then_some(arn)
+    let mut user = user_arn.split(':');
+    let (partition, account_id) = (user.nth(1)?, user.nth(2)?);
+    crate::plan::validate::is_secret_arn_of(arn, partition, account_id).then_some(arn)
 }
 
 /// What to say of a user with two active keys whose tag names a secret keytrim could

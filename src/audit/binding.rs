@@ -58,7 +58,7 @@ pub(crate) async fn binding_of(
         // A tag keytrim cannot follow (another region, another account, no full
         // ARN): an application may still read one of the two keys from somewhere.
         Err(why) if multiple => {
-            let arn = rotation::secret_of_this_account(&candidate, user.tag);
+            let arn = rotation::secret_of_users_account(user.tag, user.user_arn);
             return Ok(rotation::unread(&candidate, arn, &why));
         }
         Err(why) => return Ok(RotationBinding::NotBound { why }),

@@ -197,13 +197,7 @@ pub(crate) fn asks_for_hand_off(user: &PlanUser, rotate_to: Option<&str>) -> Opt
     };
     // As the audit recorded it: a full secret ARN of the user's account and partition,
     // in any region, or none.
-    let mut user_arn = user.user_arn.split(':');
-    let (partition, account_id) = (user_arn.nth(1), user_arn.nth(2));
-    let named_now = tag.strip_prefix("secretsmanager:").filter(|arn| {
-        crate::plan::validate::secret_arn_parts(arn).is_some_and(|parts| {
-            Some(parts.partition) == partition && Some(parts.account_id) == account_id
-        })
-    });
+    let named_now = crate::rotation::secret_of_users_account(tag, &user.user_arn);
     (named_now != held.secret_arn.as_deref()).then(|| {
         format!(
             "its tag {ROTATE_TO_TAG} names another secret than at the audit: audit again with --rotation"

@@ -114,6 +114,13 @@ pub(crate) fn secret_arn_parts(text: &str) -> Option<SecretArnParts<'_>> {
     })
 }
 
+/// True when `arn` is a secret's full ARN in `partition` and `account_id`, in any
+/// region.
+pub(crate) fn is_secret_arn_of(arn: &str, partition: &str, account_id: &str) -> bool {
+    secret_arn_parts(arn)
+        .is_some_and(|parts| parts.partition == partition && parts.account_id == account_id)
+}
+
 /// True for a secret version id as Secrets Manager makes them (a UUID) and as a plan
 /// records one: 32 to 64 letters, digits and hyphens. Secrets Manager takes any client
 /// request token of that length, so a version written with another can be bound to no

@@ -7,7 +7,7 @@ use crate::facts::KeyStatus;
 use crate::rule::Decision;
 
 use super::super::model::{Plan, PlanUser};
-use super::{Problem, is_secret_version_id, of_user, secret_arn_parts};
+use super::{Problem, is_secret_arn_of, is_secret_version_id, of_user};
 
 /// The secret of a hand-off: a full secret ARN in the plan's account and partition,
 /// and a version id as Secrets Manager makes them. Whether the rule decided it is the
@@ -26,10 +26,7 @@ pub(super) fn validate_rotate_to(user: &PlanUser, plan: &Plan) -> Result<(), Pro
             ),
         ));
     }
-    let placed = secret_arn_parts(&rotate_to.secret_arn).is_some_and(|parts| {
-        parts.account_id == plan.account_id && parts.partition == plan.partition
-    });
-    if !placed {
+    if !is_secret_arn_of(&rotate_to.secret_arn, &plan.partition, &plan.account_id) {
         return Err(of_user(
             user,
             "rotate_to.secret_arn",
@@ -77,9 +74,7 @@ pub(super) fn validate_secret_hands_out(user: &PlanUser, plan: &Plan) -> Result<
         ));
     }
     if let Some(secret_arn) = &held.secret_arn
-        && !secret_arn_parts(secret_arn).is_some_and(|parts| {
-            parts.account_id == plan.account_id && parts.partition == plan.partition
-        })
+        && !is_secret_arn_of(secret_arn, &plan.partition, &plan.account_id)
     {
         return Err(of_user(
             user,
