@@ -89,6 +89,21 @@ fn read_apply_journal(path: &Path) -> Result<ApplyJournal> {
                 .to_string(),
         });
     }
+    // Rollback of a rotation hand-off is not built yet (docs/rotation.md, slice 4):
+    // undoing only the key changes around it would leave the secret as the apply left
+    // it while claiming the apply undone.
+    if let Some(user) = entries
+        .iter()
+        .find(|entry| entry.rotation.is_some())
+        .and_then(|entry| entry.user_name.as_deref())
+    {
+        return Err(Error::Journal {
+            path: path.display().to_string(),
+            detail: format!(
+                "it records a rotation hand-off of user `{user}`, which rollback cannot undo yet; move the secret's AWSCURRENT back by hand (the journal names the previous version)"
+            ),
+        });
+    }
     let partition = run
         .caller_arn
         .split(':')

@@ -15,7 +15,7 @@ use super::{
     Evidence, KeyOutcome, KeyProblem, Run, Step, Tally, UserEvidence, UserOutcome, Verdict,
     Verification,
 };
-use crate::journal::{Entry, KeyLine, LeftBy, Line, Mode, UserLine};
+use crate::journal::{Entry, KeyLine, LeftBy, Line, Mode, RotationLine, RotationStep, UserLine};
 use crate::plan::{PlanKey, PlanUser, Source};
 use crate::rule::Decision;
 use crate::safe_text;
@@ -409,7 +409,35 @@ fn event_text(mode: Mode, entry: &Entry) -> &'static str {
             UserLine::Failed { unknown: true, .. } => "no clear answer; live state decides",
             UserLine::Failed { .. } => "IAM refused the call; nothing changed",
         },
+        Line::Rotation { rotation, what, .. } => rotation_text(rotation.step, what),
         Line::Nothing => "noted",
+    }
+}
+
+/// A rotation hand-off's line in words: the step and what came of it.
+fn rotation_text(step: RotationStep, what: RotationLine<'_>) -> &'static str {
+    use RotationLine::{Done, Intent, Refused, Unknown};
+    use RotationStep as S;
+    match (step, what) {
+        (S::Begin, _) => "rotation hand-off begins",
+        (S::Prove, Intent) => "about to prove the secret holds the user's key",
+        (S::Prove, Done) => "proved: the secret's key signs in as the user",
+        (S::CreateAccessKey, Intent) => "about to create a new key",
+        (S::CreateAccessKey, Done) => "created a new key",
+        (S::PutSecretValue, Intent) => "about to stage the new key in the secret (AWSPENDING)",
+        (S::PutSecretValue, Done) => "staged the new key (AWSPENDING)",
+        (S::Probe, Intent) => "about to probe the new key",
+        (S::Probe, Done) => "probed: the new key signs in as the user",
+        (S::Promote, Intent) => "about to move AWSCURRENT to the new key",
+        (S::Promote, Done) => "promoted: AWSCURRENT hands out the new key",
+        (S::RemovePending, Intent) => "about to remove AWSPENDING from the new version",
+        (S::RemovePending, Done) => "removed AWSPENDING from the new version",
+        (S::DeleteAccessKey, Intent) => "about to delete the new key (no version held it)",
+        (S::DeleteAccessKey, Done) => "deleted the new key",
+        (S::DeactivateAccessKey, Intent) => "about to switch the new key off",
+        (S::DeactivateAccessKey, Done) => "switched the new key off",
+        (_, Refused { .. }) => "AWS refused the call; nothing changed",
+        (_, Unknown { .. }) => "no clear answer; live state decides",
     }
 }
 

@@ -114,7 +114,9 @@ fn fold_run<'s>(keys: &mut Vec<KeyOutcome>, run: usize, lines: &[&'s Entry]) -> 
                 }
                 continue;
             }
-            Line::Run(_) | Line::Nothing => continue,
+            // A rotation's steps are shown in the journal's timeline; what they leave
+            // is the secret's and the new key's, which the key verdicts do not cover.
+            Line::Run(_) | Line::Rotation { .. } | Line::Nothing => continue,
         };
         let record = key_record(keys, key);
         match what {

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Entry, Event, RunInfo};
+use super::{Entry, Event, Rotation, RotationLine, RunInfo};
 use crate::facts::KeyStatus;
 
 /// A key's status change, `from` → `to`.
@@ -82,6 +82,14 @@ pub enum Line<'a> {
     },
     /// About `user` as a whole.
     User { user: &'a str, what: UserLine<'a> },
+    /// About a step of `user`'s rotation hand-off; `new_key` is the key it made, from
+    /// CreateAccessKey's `done` line on.
+    Rotation {
+        user: &'a str,
+        rotation: &'a Rotation,
+        new_key: Option<&'a str>,
+        what: RotationLine<'a>,
+    },
     /// Says nothing a reader acts on: a user-level intent or done (keytrim writes
     /// none), or a verification line that names a key.
     Nothing,
@@ -102,6 +110,17 @@ impl Entry {
         let Some(user) = self.user_name.as_deref() else {
             return Line::Nothing;
         };
+        if let Some(rotation) = &self.rotation {
+            return match self.rotation_line() {
+                Some(what) => Line::Rotation {
+                    user,
+                    rotation,
+                    new_key: self.access_key_id.as_deref(),
+                    what,
+                },
+                None => Line::Nothing,
+            };
+        }
         let left = |by| (by, text());
         match (self.access_key_id.as_deref(), self.from, self.to) {
             (Some(key), Some(from), Some(to)) => {

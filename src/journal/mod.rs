@@ -4,10 +4,12 @@
 //! typed lines and per-key histories of `history`.
 
 mod history;
+mod rotation;
 
 pub use history::{
     Change, Deactivation, KeyHistory, KeyLine, KeyStep, LeftBy, Line, UserLine, key_histories,
 };
+pub use rotation::{Rotation, RotationLine, Step as RotationStep};
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -78,6 +80,9 @@ pub struct Entry {
     /// Run line only: what this run is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<RunInfo>,
+    /// Rotation lines only: which rotation hand-off and which step of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<Rotation>,
 }
 
 /// What the first line says about the run.
@@ -108,6 +113,7 @@ impl Entry {
             reason: None,
             error: None,
             run: None,
+            rotation: None,
         }
     }
 
@@ -309,7 +315,15 @@ fn identity_problem(entry: &Entry) -> Option<String> {
 /// What is wrong with a line's shape, if anything: every reader takes a line by its
 /// kind (`Entry::typed`), so a line whose fields do not fit its event is refused rather
 /// than read as something else.
-fn shape_problem(entry: &Entry) -> Option<&'static str> {
+fn shape_problem(entry: &Entry) -> Option<String> {
+    if let Some(rotation) = &entry.rotation {
+        return rotation::problem(entry, rotation);
+    }
+    shape_problem_of_a_change(entry).map(str::to_string)
+}
+
+/// What is wrong with the shape of a line that is not a rotation's, if anything.
+fn shape_problem_of_a_change(entry: &Entry) -> Option<&'static str> {
     let names_a_key = entry.access_key_id.is_some();
     let names_a_change = entry.from.is_some() || entry.to.is_some();
     let complete_change = entry.from.is_some() && entry.to.is_some();

@@ -1,0 +1,166 @@
+//! What is left to do when a rotation hand-off stops short (docs/rotation.md,
+//! "Failures" and "Crashes"), decided from how far the journal says the rotation got
+//! and from the secret's staging labels as read back. The promises it keeps: no active
+//! key whose secret no one holds, and a key AWSCURRENT may hand out is never switched
+//! off or deleted. Pure; `change::rotate` makes the calls.
+
+use crate::journal::{Rotation, RotationLine, RotationStep};
+
+/// The secret's staging labels, as read back.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Labels {
+    /// The version AWSCURRENT is on.
+    pub current: Option<String>,
+    /// The version AWSPENDING is on.
+    pub pending: Option<String>,
+    /// True when a version with the rotation's token exists, labelled or not: then a
+    /// version of the secret has held the new key.
+    pub token_version_exists: bool,
+}
+
+/// What the labels say of the promotion (the compare-and-swap of AWSCURRENT from the
+/// version the rotation began with to the token's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Promotion {
+    /// AWSCURRENT is on the token's version.
+    Landed,
+    /// AWSCURRENT is still on the version the rotation began with.
+    NotLanded,
+    /// AWSCURRENT is on a third version (or on none): someone changed the secret.
+    ChangedBySomeoneElse,
+}
+
+/// What the labels say of the promotion of `rotation`.
+pub(crate) fn promotion(labels: &Labels, rotation: &Rotation) -> Promotion {
+    match labels.current.as_deref() {
+        Some(version) if version == rotation.token => Promotion::Landed,
+        Some(version) if version == rotation.previous_version => Promotion::NotLanded,
+        _ => Promotion::ChangedBySomeoneElse,
+    }
+}
+
+/// What becomes of the new key when the rotation cannot go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NewKeyEnd {
+    /// Deleted: this run created it and no version of the secret ever held it, so no
+    /// one can have it.
+    Delete,
+    /// Switched off (undoable) and named for a person to delete: a version held it, or
+    /// an earlier run made it.
+    Deactivate,
+}
+
+/// The clean-up that leaves no key nobody holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CleanUp {
+    /// AWSCURRENT hands out the new key: nothing is undone, and the rotation is done.
+    Promoted,
+    /// AWSPENDING taken off the token's version first (when it is there), then the new
+    /// key ended.
+    Undo {
+        remove_pending: bool,
+        new_key: NewKeyEnd,
+    },
+    /// Someone changed the secret meanwhile: both keys stay Active, and a person
+    /// decides which one the secret's new version hands out.
+    ForAPerson,
+}
+
+/// The clean-up after a failure (or an earlier run's interruption) of `rotation`,
+/// whose new key exists. `made_by_this_run`: this run's CreateAccessKey answered with
+/// the key.
+pub(crate) fn clean_up(labels: &Labels, rotation: &Rotation, made_by_this_run: bool) -> CleanUp {
+    match promotion(labels, rotation) {
+        Promotion::Landed => CleanUp::Promoted,
+        Promotion::ChangedBySomeoneElse => CleanUp::ForAPerson,
+        Promotion::NotLanded => CleanUp::Undo {
+            remove_pending: labels.pending.as_deref() == Some(rotation.token.as_str()),
+            new_key: if made_by_this_run && !labels.token_version_exists {
+                NewKeyEnd::Delete
+            } else {
+                NewKeyEnd::Deactivate
+            },
+        },
+    }
+}
+
+/// How far an earlier run's rotation got, from its journal lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reached {
+    /// Nothing is left: it was promoted, its new key was ended, or no key was made.
+    Finished,
+    /// CreateAccessKey may have been sent, and no line names the key it made.
+    MaybeCreated,
+    /// The new key exists; the secret's labels decide what is left.
+    Created { new_key: String },
+}
+
+/// How far the rotation whose lines these are got (the lines of one user and one
+/// token, in journal order).
+pub(crate) fn reached<'a>(
+    lines: impl IntoIterator<Item = (&'a Rotation, Option<&'a str>, RotationLine<'a>)>,
+) -> Reached {
+    let mut create_sent = false;
+    let mut new_key: Option<&str> = None;
+    for (rotation, key, what) in lines {
+        new_key = new_key.or(key);
+        let done = what == RotationLine::Done;
+        match rotation.step {
+            RotationStep::CreateAccessKey => {
+                // A refusal answers the one attempt: nothing was made.
+                create_sent = !matches!(what, RotationLine::Refused { .. });
+            }
+            RotationStep::Promote
+            | RotationStep::DeleteAccessKey
+            | RotationStep::DeactivateAccessKey
+                if done =>
+            {
+                return Reached::Finished;
+            }
+            _ => {}
+        }
+    }
+    match new_key {
+        Some(key) => Reached::Created {
+            new_key: key.to_string(),
+        },
+        None if create_sent => Reached::MaybeCreated,
+        None => Reached::Finished,
+    }
+}
+
+/// What the next apply does about an earlier run's rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Resume {
+    /// Nothing is left to do.
+    Nothing,
+    /// Find a key of the user created after the rotation began that no version holds,
+    /// and switch it off: CreateAccessKey's answer was lost.
+    LookForAnUnclaimedKey,
+    /// AWSPENDING holds the new key and AWSCURRENT has not moved: probe it (its secret
+    /// read back from the token's version), then promote.
+    ProbeAndPromote { new_key: String },
+    /// The new key cannot be handed off: clean up.
+    CleanUp { new_key: String, clean_up: CleanUp },
+}
+
+/// What the next apply does about `rotation`, which got as far as `reached`, with the
+/// secret's labels as they are now.
+pub(crate) fn resume(reached: Reached, rotation: &Rotation, labels: &Labels) -> Resume {
+    let new_key = match reached {
+        Reached::Finished => return Resume::Nothing,
+        Reached::MaybeCreated => return Resume::LookForAnUnclaimedKey,
+        Reached::Created { new_key } => new_key,
+    };
+    let staged = labels.pending.as_deref() == Some(rotation.token.as_str());
+    match promotion(labels, rotation) {
+        Promotion::NotLanded if staged => Resume::ProbeAndPromote { new_key },
+        _ => Resume::CleanUp {
+            new_key,
+            clean_up: clean_up(labels, rotation, false),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;
