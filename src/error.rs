@@ -159,6 +159,23 @@ pub enum Error {
     )]
     SecretsWouldBeLogged { variable: &'static str },
 
+    /// A staging label moved while keytrim read the version it was on.
+    #[error(
+        "{stage} of secret {secret_arn} moved while keytrim read it: someone is changing the secret; nothing was changed"
+    )]
+    SecretMoved {
+        secret_arn: String,
+        stage: &'static str,
+    },
+
+    /// A secret's value is not an access key keytrim can read or replace. The value is
+    /// never quoted.
+    #[error("secret {secret_arn}: {why}")]
+    SecretNotAnAccessKey {
+        secret_arn: String,
+        why: &'static str,
+    },
+
     /// A plan that hands a new key off to a secret, which this keytrim cannot carry out
     /// yet (docs/rotation.md, "Slices"): refused whole, before any call that writes.
     #[error(

@@ -18,6 +18,14 @@
     )
 )]
 pub(crate) mod recovery;
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "apply's rotation steps, the next part of slice 3, call it"
+    )
+)]
+pub(crate) mod secret_value;
 
 use crate::facts::{KeyFacts, RotationBinding, has_multiple_active_keys};
 use crate::rule::{SesCredential, ses_credential};

@@ -254,7 +254,7 @@ pub(crate) enum Written {
 
 /// Counts the attempts the SDK makes for one call.
 #[derive(Debug, Clone, Default)]
-struct AttemptCount(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+pub(crate) struct AttemptCount(std::sync::Arc<std::sync::atomic::AtomicUsize>);
 
 impl aws_smithy_runtime_api::client::interceptors::Intercept for AttemptCount {
     fn name(&self) -> &'static str {
@@ -272,45 +272,84 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for AttemptCount {
     }
 }
 
-/// Set a key's status (iam:UpdateAccessKey), keytrim's one write.
+/// Set a key's status (iam:UpdateAccessKey).
 pub(crate) async fn update_access_key(
     clients: &Clients,
     user_name: &str,
     access_key_id: &str,
     status: KeyStatus,
 ) -> Written {
+    write("iam:UpdateAccessKey", &clients.endpoint, |attempts| {
+        clients
+            .iam
+            .update_access_key()
+            .user_name(user_name)
+            .access_key_id(access_key_id)
+            .status(match status {
+                KeyStatus::Active => StatusType::Active,
+                KeyStatus::Inactive => StatusType::Inactive,
+            })
+            .customize()
+            .interceptor(attempts)
+            .send()
+    })
+    .await
+}
+
+/// What became of a write `send` makes, its attempts counted by the interceptor it is
+/// given.
+pub(crate) async fn write<T, E, F>(
+    action: &'static str,
+    endpoint: &str,
+    send: impl FnOnce(AttemptCount) -> F,
+) -> Written
+where
+    F: std::future::Future<
+            Output = std::result::Result<
+                T,
+                aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+            >,
+        >,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
     let attempts = AttemptCount::default();
-    let sent = clients
-        .iam
-        .update_access_key()
-        .user_name(user_name)
-        .access_key_id(access_key_id)
-        .status(match status {
-            KeyStatus::Active => StatusType::Active,
-            KeyStatus::Inactive => StatusType::Inactive,
-        })
-        .customize()
-        .interceptor(attempts.clone())
-        .send()
-        .await;
-    let err = match sent {
-        Ok(_) => return Written::Applied,
-        Err(err) => err,
-    };
-    let never_sent = crate::aws::never_sent(&err);
-    // An error answer is proof that nothing changed only for the first attempt: a
-    // later one follows an attempt whose answer was not clear, and may have landed.
-    let answered = crate::aws::answered_without_effect(&err);
-    let first = attempts.0.load(std::sync::atomic::Ordering::SeqCst) <= 1;
-    let error = classify("iam:UpdateAccessKey", &clients.endpoint, err);
+    match send(attempts.clone()).await {
+        Ok(_) => Written::Applied,
+        Err(err) => attempts.written(action, endpoint, err),
+    }
+}
+
+impl AttemptCount {
+    /// What became of a write that failed after the attempts counted.
+    fn written<E>(
+        &self,
+        action: &'static str,
+        endpoint: &str,
+        err: aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+    ) -> Written
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let never_sent = crate::aws::never_sent(&err);
+        // An error answer is proof that nothing changed only for the first attempt: a
+        // later one follows an attempt whose answer was not clear, and may have landed.
+        let answered = crate::aws::answered_without_effect(&err);
+        let first = self.0.load(std::sync::atomic::Ordering::SeqCst) <= 1;
+        let error = classify(action, endpoint, err);
+        written(error, never_sent, answered && first, answered)
+    }
+}
+
+/// What became of a write from what is known of its error.
+fn written(error: Error, never_sent: bool, refused: bool, refused_retry: bool) -> Written {
     if never_sent {
         Written::NotSent(error)
-    } else if answered && first {
+    } else if refused {
         Written::Refused(error)
     } else {
         Written::Unclear {
             error,
-            refused_retry: answered,
+            refused_retry,
         }
     }
 }

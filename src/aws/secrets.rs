@@ -84,31 +84,57 @@ fn holder_of(stages: Option<&HashMap<String, Vec<String>>>, label: &str) -> Opti
         .map(|(version, _)| version.clone())
 }
 
-/// The shape of AWSCURRENT's value, `version`. A binary secret is not an access key;
-/// its bytes are wiped too.
-async fn current_value(clients: &Clients, arn: &str, version: &str) -> Result<CurrentValue> {
+/// A version's value as read: the text in a wiped buffer.
+pub(crate) struct VersionValue {
+    pub text: Zeroizing<String>,
+    /// A binary secret (its bytes are wiped, never kept).
+    pub binary: bool,
+    /// Secrets Manager answered with another version: the label moved meanwhile.
+    pub moved: bool,
+}
+
+/// The value of version `version`, which must hold `stage`: both are named, so that
+/// Secrets Manager refuses the read if the label moved, and moto (which answers the
+/// first version without a stage) answers the right one.
+pub(crate) async fn version_value(
+    clients: &Clients,
+    arn: &str,
+    version: &str,
+    stage: &str,
+) -> Result<VersionValue> {
+    refuse_body_logging(|variable| std::env::var_os(variable).is_some())?;
     let mut answer = clients
         .secrets
         .get_secret_value()
         .secret_id(arn)
         .version_id(version)
-        .version_stage(CURRENT)
+        .version_stage(stage)
         .send()
         .await
         .map_err(|err| classify("secretsmanager:GetSecretValue", &clients.endpoint, err))?;
     let text = Zeroizing::new(answer.secret_string.take().unwrap_or_default());
     let binary = Zeroizing::new(answer.secret_binary.take().map(|blob| blob.into_inner()));
-    if answer.version_id.as_deref() != Some(version) {
+    Ok(VersionValue {
+        text,
+        binary: binary.is_some(),
+        moved: answer.version_id.as_deref() != Some(version),
+    })
+}
+
+/// The shape of AWSCURRENT's value, `version`. A binary secret is not an access key.
+async fn current_value(clients: &Clients, arn: &str, version: &str) -> Result<CurrentValue> {
+    let value = version_value(clients, arn, version, CURRENT).await?;
+    if value.moved {
         return Ok(CurrentValue::NotAnAccessKey {
             why: "AWSCURRENT moved while keytrim read it",
         });
     }
-    if binary.is_some() {
+    if value.binary {
         return Ok(CurrentValue::NotAnAccessKey {
             why: "it is a binary secret",
         });
     }
-    Ok(CurrentValue::of(&text))
+    Ok(CurrentValue::of(&value.text))
 }
 
 #[cfg(test)]
