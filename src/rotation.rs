@@ -8,23 +8,7 @@
 //! secret material: what the secret's AWSCURRENT value holds is kept only as its shape
 //! and the access key id it names.
 
-// Slice 3 (docs/rotation.md) lands in parts: apply's steps call this once they are
-// wired in.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "apply's rotation steps, the next part of slice 3, call it"
-    )
-)]
 pub(crate) mod recovery;
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "apply's rotation steps, the next part of slice 3, call it"
-    )
-)]
 pub(crate) mod secret_value;
 
 use crate::facts::{KeyFacts, RotationBinding, has_multiple_active_keys};

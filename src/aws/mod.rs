@@ -9,18 +9,8 @@ pub(crate) mod concurrency;
 pub(crate) mod credential_report;
 pub(crate) mod iam;
 pub(crate) mod in_flight;
-pub(crate) mod secrets;
-// Slice 3 of the rotation hand-off (docs/rotation.md) lands in parts: apply's steps
-// call these once they are wired in.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "apply's rotation steps, the next part of slice 3, call it"
-    )
-)]
-#[cfg_attr(test, allow(dead_code, reason = "the next part of slice 3 calls it"))]
 pub(crate) mod rotate;
+pub(crate) mod secrets;
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
@@ -195,9 +185,18 @@ impl Clients {
             .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
             .region(aws_sdk_sts::config::Region::new(DEFAULT_REGION))
             .build();
+        Clients::with_all_mocks(iam, aws_sdk_sts::Client::from_conf(sts), secrets)
+    }
+
+    /// Clients around mocked IAM, STS and Secrets Manager clients.
+    pub(crate) fn with_all_mocks(
+        iam: aws_sdk_iam::Client,
+        sts: aws_sdk_sts::Client,
+        secrets: aws_sdk_secretsmanager::Client,
+    ) -> Clients {
         Clients {
             iam,
-            sts: aws_sdk_sts::Client::from_conf(sts),
+            sts,
             secrets,
             endpoint: "mock".into(),
         }

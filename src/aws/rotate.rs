@@ -243,4 +243,4 @@ pub(crate) async fn delete_access_key(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -414,19 +414,21 @@ fn parse_lines(bytes: &[u8]) -> std::result::Result<Vec<Entry>, String> {
     }
 }
 
+/// An apply's run line for tests, in account 123456789012.
+#[cfg(test)]
+pub(crate) fn run_info() -> RunInfo {
+    RunInfo {
+        mode: Mode::Apply,
+        source: "plans/123456789012.yaml".into(),
+        tool: "keytrim test".into(),
+        caller_arn: "arn:aws:iam::123456789012:user/admin".into(),
+        source_sha256: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn run_info() -> RunInfo {
-        RunInfo {
-            mode: Mode::Apply,
-            source: "plans/123456789012.yaml".into(),
-            tool: "keytrim test".into(),
-            caller_arn: "arn:aws:iam::123456789012:user/admin".into(),
-            source_sha256: None,
-        }
-    }
 
     #[test]
     fn records_read_back_in_order() {

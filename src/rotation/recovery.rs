@@ -95,6 +95,13 @@ pub(crate) enum Reached {
     Created { new_key: String },
 }
 
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "apply's crash resume, the next part of slice 3, calls it"
+    )
+)]
 /// How far the rotation whose lines these are got (the lines of one user and one
 /// token, in journal order).
 pub(crate) fn reached<'a>(
@@ -144,6 +151,13 @@ pub(crate) enum Resume {
     CleanUp { new_key: String, clean_up: CleanUp },
 }
 
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "apply's crash resume, the next part of slice 3, calls it"
+    )
+)]
 /// What the next apply does about `rotation`, which got as far as `reached`, with the
 /// secret's labels as they are now.
 pub(crate) fn resume(reached: Reached, rotation: &Rotation, labels: &Labels) -> Resume {

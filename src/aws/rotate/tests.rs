@@ -15,8 +15,8 @@ use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use super::*;
 
 const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/billing-a1B2c3";
-const NEW_KEY: &str = "AKIANEWKEY0000000001";
-const NEW_SECRET: &str = "new/Secret+Key1111111111111111111111111";
+pub(crate) const NEW_KEY: &str = "AKIANEWKEY0000000001";
+pub(crate) const NEW_SECRET: &str = "new/Secret+Key1111111111111111111111111";
 const TOKEN: &str = "0b7c5e0e-6f4b-4e8a-9d1e-2f3a4b5c6d7e";
 const PREVIOUS: &str = "11111111-2222-3333-4444-555555555555";
 
@@ -49,7 +49,8 @@ fn no_secrets() -> aws_sdk_secretsmanager::Client {
     secrets(&[])
 }
 
-fn made() -> CreateAccessKeyOutput {
+/// CreateAccessKey's answer: the new key `NEW_KEY` of user `app`.
+pub(crate) fn made() -> CreateAccessKeyOutput {
     CreateAccessKeyOutput::builder()
         .access_key(
             AccessKey::builder()

@@ -2,7 +2,7 @@
 //! written, through a journal file; a line whose fields do not fit its step is refused.
 
 use super::*;
-use crate::journal::{Journal, Line, Mode, RunInfo, read};
+use crate::journal::{Journal, Line, read, run_info};
 
 const ACCOUNT: &str = "123456789012";
 const NEW_KEY: &str = "AKIANEWKEY0000000001";
@@ -59,18 +59,7 @@ fn writable() -> Vec<Entry> {
 fn every_line_a_writer_makes_reads_back_as_written() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.journal.jsonl");
-    let journal = Journal::create(
-        &path,
-        ACCOUNT,
-        RunInfo {
-            mode: Mode::Apply,
-            source: "plan.yaml".into(),
-            tool: "keytrim test".into(),
-            caller_arn: format!("arn:aws:iam::{ACCOUNT}:user/admin"),
-            source_sha256: None,
-        },
-    )
-    .unwrap();
+    let journal = Journal::create(&path, ACCOUNT, run_info()).unwrap();
     let written = writable();
     for line in &written {
         journal.record(line).unwrap();

@@ -1,0 +1,379 @@
+//! One user's rotation hand-off as apply carries it out (docs/rotation.md, "What apply
+//! does, per user" and "Failures"): the possession proof, CreateAccessKey, the new key
+//! staged as AWSPENDING, the probe, and the compare-and-swap promotion, each call
+//! journaled before and after. When a step fails, the secret's labels are read back
+//! and `rotation::recovery` decides the clean-up, which is journaled the same way. The
+//! old key is never touched: the ordinary rule switches it off at a later audit, once
+//! it is idle.
+
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use crate::aws::Clients;
+use crate::aws::iam::Written;
+use crate::aws::rotate::{self, Created};
+use crate::facts::KeyStatus;
+use crate::journal::{Journal, Rotation, RotationLine, RotationStep};
+use crate::rotation::recovery::{self, CleanUp, NewKeyEnd, Promotion};
+use crate::rotation::secret_value::{KeyPair, with_key};
+use crate::rotation::{CURRENT, PENDING};
+
+/// The rotation of one user, as the plan and the live checks name it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HandOff<'a> {
+    pub account_id: &'a str,
+    pub user_name: &'a str,
+    pub user_arn: &'a str,
+    pub secret_arn: &'a str,
+    /// The version AWSCURRENT is on (the plan's `rotate_to`, checked live).
+    pub current_version: &'a str,
+    /// The user's one active key, which AWSCURRENT hands out.
+    pub old_key: &'a str,
+}
+
+/// How long the probe waits for a new key to work: IAM takes seconds to make a new key
+/// usable everywhere, so it must sign in `successes` times in a row, `spacing` apart,
+/// within `give_up_after`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProbeSchedule {
+    pub successes: u32,
+    pub spacing: Duration,
+    pub give_up_after: Duration,
+}
+
+impl Default for ProbeSchedule {
+    fn default() -> ProbeSchedule {
+        ProbeSchedule {
+            successes: 3,
+            spacing: Duration::from_secs(2),
+            give_up_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What came of one user's rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HandedOff {
+    /// AWSCURRENT hands out the new key; the old key is still Active.
+    Promoted { new_key: String },
+    /// Stopped before any key was made: nothing changed.
+    NotStarted { why: String },
+    /// Stopped after the new key was made, and undone: the key deleted (no version
+    /// ever held it) or switched off for a person to delete.
+    Undone {
+        new_key: String,
+        end: NewKeyEnd,
+        why: String,
+    },
+    /// Stopped where keytrim cannot tell what is safe: a person decides. Both keys
+    /// may be Active.
+    ForAPerson {
+        new_key: Option<String>,
+        why: String,
+    },
+}
+
+/// A rotation under way: what it journals and the new key once made.
+struct Run<'a> {
+    clients: &'a Clients,
+    journal: &'a Journal,
+    job: HandOff<'a>,
+    rotation: Rotation,
+    new_key: Option<String>,
+}
+
+impl Run<'_> {
+    /// Journal `what` of `step`; a journal that cannot be written stops the rotation.
+    fn note(&self, step: RotationStep, what: RotationLine<'_>) -> Result<(), String> {
+        let entry = what.entry(
+            self.job.account_id,
+            self.job.user_name,
+            &self.rotation.at(step),
+            self.new_key.as_deref(),
+        );
+        self.journal
+            .record(&entry)
+            .map_err(|err| format!("the journal could not be written: {err}"))
+    }
+
+    /// Journal the outcome of a write of `step`; `Ok` when it was applied, else what
+    /// went wrong.
+    fn outcome(&self, step: RotationStep, written: Written) -> Result<(), String> {
+        match written {
+            Written::Applied => self.note(step, RotationLine::Done),
+            Written::Refused(error) | Written::NotSent(error) => {
+                let why = error.to_string();
+                self.note(step, RotationLine::Refused { error: &why })?;
+                Err(why)
+            }
+            Written::Unclear { error, .. } => {
+                let why = error.to_string();
+                self.note(step, RotationLine::Unknown { error: &why })?;
+                Err(why)
+            }
+        }
+    }
+}
+
+/// Carry out `job`, journaling every step in `journal`.
+pub(crate) async fn hand_off(
+    clients: &Clients,
+    journal: &Journal,
+    job: HandOff<'_>,
+    schedule: ProbeSchedule,
+) -> HandedOff {
+    let mut run = Run {
+        clients,
+        journal,
+        job,
+        rotation: Rotation {
+            step: RotationStep::Begin,
+            secret_arn: job.secret_arn.to_string(),
+            token: uuid::Uuid::new_v4().to_string(),
+            previous_version: job.current_version.to_string(),
+            old_access_key_id: job.old_key.to_string(),
+        },
+        new_key: None,
+    };
+    let current = match prove(&run).await {
+        Ok(current) => current,
+        Err(why) => return HandedOff::NotStarted { why },
+    };
+    let new = match create(&mut run).await {
+        Ok(new) => new,
+        Err(stopped) => return stopped,
+    };
+    let value = match with_key(&current, &new) {
+        Ok(value) => value,
+        Err(why) => return clean_up(&run, why.to_string()).await,
+    };
+    drop(current);
+    if let Err(why) = stage(&run, &value).await {
+        return clean_up(&run, why).await;
+    }
+    drop(value);
+    if let Err(why) = probe(&run, &new, schedule).await {
+        return clean_up(&run, why).await;
+    }
+    drop(new);
+    promote(&run).await
+}
+
+/// The rotation's first line, then the possession proof: AWSCURRENT, on the version
+/// the plan names, holds the user's key, and that key signs in as the user. Answers
+/// with AWSCURRENT's whole value, for the new one.
+async fn prove(run: &Run<'_>) -> Result<Zeroizing<String>, String> {
+    run.note(RotationStep::Begin, RotationLine::Intent)?;
+    run.note(RotationStep::Prove, RotationLine::Intent)?;
+    let proved = async {
+        let (pair, text) =
+            rotate::current_pair(run.clients, run.job.secret_arn, run.job.current_version)
+                .await
+                .map_err(|err| err.to_string())?;
+        if pair.access_key_id != run.job.old_key {
+            return Err(format!(
+                "AWSCURRENT hands out {}, not the user's key {}",
+                pair.access_key_id, run.job.old_key
+            ));
+        }
+        let arn = rotate::signs_in_as(run.clients, &pair)
+            .await
+            .map_err(|err| format!("AWSCURRENT's key does not sign in: {err}"))?;
+        if arn != run.job.user_arn {
+            return Err(format!(
+                "AWSCURRENT's key signs in as {arn}, not as the user"
+            ));
+        }
+        Ok(text)
+    }
+    .await;
+    match proved {
+        Ok(text) => {
+            run.note(RotationStep::Prove, RotationLine::Done)?;
+            Ok(text)
+        }
+        Err(why) => {
+            run.note(RotationStep::Prove, RotationLine::Refused { error: &why })?;
+            Err(why)
+        }
+    }
+}
+
+/// CreateAccessKey, once.
+async fn create(run: &mut Run<'_>) -> Result<KeyPair, HandedOff> {
+    let not_started = |why| HandedOff::NotStarted { why };
+    run.note(RotationStep::CreateAccessKey, RotationLine::Intent)
+        .map_err(not_started)?;
+    match rotate::create_access_key(run.clients, run.job.user_name).await {
+        Created::Made(pair) => {
+            run.new_key = Some(pair.access_key_id.clone());
+            if let Err(why) = run.note(RotationStep::CreateAccessKey, RotationLine::Done) {
+                // The key exists and the journal cannot say so: end it now, unheld.
+                return Err(clean_up(run, why).await);
+            }
+            Ok(pair)
+        }
+        Created::Refused(error) => {
+            let why = error.to_string();
+            run.note(
+                RotationStep::CreateAccessKey,
+                RotationLine::Refused { error: &why },
+            )
+            .map_err(not_started)?;
+            Err(not_started(why))
+        }
+        Created::Unclear(error) => {
+            let why = error.to_string();
+            let _ = run.note(
+                RotationStep::CreateAccessKey,
+                RotationLine::Unknown { error: &why },
+            );
+            Err(HandedOff::ForAPerson {
+                new_key: None,
+                why: format!(
+                    "CreateAccessKey got no clear answer ({why}): a key may have been made that no secret holds; CloudTrail's CreateAccessKey events for the user tell"
+                ),
+            })
+        }
+    }
+}
+
+/// PutSecretValue of the new value as the token's version, AWSPENDING only.
+async fn stage(run: &Run<'_>, value: &Zeroizing<String>) -> Result<(), String> {
+    run.note(RotationStep::PutSecretValue, RotationLine::Intent)?;
+    let written =
+        rotate::put_pending(run.clients, run.job.secret_arn, &run.rotation.token, value).await;
+    run.outcome(RotationStep::PutSecretValue, written)
+}
+
+/// The new key must sign in as the user `successes` times in a row.
+async fn probe(run: &Run<'_>, new: &KeyPair, schedule: ProbeSchedule) -> Result<(), String> {
+    run.note(RotationStep::Probe, RotationLine::Intent)?;
+    let deadline = tokio::time::Instant::now() + schedule.give_up_after;
+    let mut in_a_row = 0;
+    let mut last = String::from("it was not tried");
+    loop {
+        match rotate::signs_in_as(run.clients, new).await {
+            Ok(arn) if arn == run.job.user_arn => in_a_row += 1,
+            Ok(arn) => {
+                in_a_row = 0;
+                last = format!("it signed in as {arn}");
+            }
+            Err(err) => {
+                in_a_row = 0;
+                last = err.to_string();
+            }
+        }
+        if in_a_row >= schedule.successes {
+            return run.note(RotationStep::Probe, RotationLine::Done);
+        }
+        if tokio::time::Instant::now() + schedule.spacing > deadline {
+            let why = format!(
+                "the new key did not sign in as the user {} times in a row within {} s (last: {last})",
+                schedule.successes,
+                schedule.give_up_after.as_secs()
+            );
+            run.note(RotationStep::Probe, RotationLine::Refused { error: &why })?;
+            return Err(why);
+        }
+        tokio::time::sleep(schedule.spacing).await;
+    }
+}
+
+/// The compare-and-swap: AWSCURRENT moves to the token's version only from the
+/// version the rotation began with. Without a clear answer, the labels decide.
+async fn promote(run: &Run<'_>) -> HandedOff {
+    let new_key = run.new_key.clone().unwrap_or_default();
+    if let Err(why) = run.note(RotationStep::Promote, RotationLine::Intent) {
+        return clean_up(run, why).await;
+    }
+    let written = rotate::move_stage(
+        run.clients,
+        run.job.secret_arn,
+        CURRENT,
+        Some(&run.rotation.token),
+        Some(&run.rotation.previous_version),
+    )
+    .await;
+    match run.outcome(RotationStep::Promote, written) {
+        Ok(()) => HandedOff::Promoted { new_key },
+        Err(why) => clean_up(run, why).await,
+    }
+}
+
+/// After `why` stopped the rotation with its new key made: read the labels back and
+/// leave no key nobody holds.
+async fn clean_up(run: &Run<'_>, why: String) -> HandedOff {
+    let new_key = run.new_key.clone().unwrap_or_default();
+    let for_a_person = |detail: String| HandedOff::ForAPerson {
+        new_key: Some(new_key.clone()),
+        why: format!("{why}; {detail}"),
+    };
+    let labels = match rotate::labels(run.clients, run.job.secret_arn, &run.rotation.token).await {
+        Ok(labels) => labels,
+        Err(err) => {
+            return for_a_person(format!(
+                "the secret's labels could not be read back ({err}): the new key {new_key} is left Active"
+            ));
+        }
+    };
+    let (remove_pending, end) = match recovery::clean_up(&labels, &run.rotation, true) {
+        CleanUp::Promoted => {
+            let _ = run.note(RotationStep::Promote, RotationLine::Done);
+            return HandedOff::Promoted { new_key };
+        }
+        CleanUp::ForAPerson => {
+            return for_a_person(
+                "AWSCURRENT is on a version neither this rotation's nor the one it began with: someone changed the secret; both keys are left Active"
+                    .into(),
+            );
+        }
+        CleanUp::Undo {
+            remove_pending,
+            new_key: end,
+        } => (remove_pending, end),
+    };
+    debug_assert_ne!(
+        recovery::promotion(&labels, &run.rotation),
+        Promotion::Landed
+    );
+    if remove_pending {
+        let _ = run.note(RotationStep::RemovePending, RotationLine::Intent);
+        let written = rotate::move_stage(
+            run.clients,
+            run.job.secret_arn,
+            PENDING,
+            None,
+            Some(&run.rotation.token),
+        )
+        .await;
+        // A label left behind names a version applications do not read: the key is
+        // ended all the same.
+        let _ = run.outcome(RotationStep::RemovePending, written);
+    }
+    let step = match end {
+        NewKeyEnd::Delete => RotationStep::DeleteAccessKey,
+        NewKeyEnd::Deactivate => RotationStep::DeactivateAccessKey,
+    };
+    let _ = run.note(step, RotationLine::Intent);
+    let written = match end {
+        NewKeyEnd::Delete => {
+            rotate::delete_access_key(run.clients, run.job.user_name, &new_key).await
+        }
+        NewKeyEnd::Deactivate => {
+            let user = run.job.user_name;
+            crate::aws::iam::update_access_key(run.clients, user, &new_key, KeyStatus::Inactive)
+                .await
+        }
+    };
+    match run.outcome(step, written) {
+        Ok(()) => HandedOff::Undone { new_key, end, why },
+        Err(error) => for_a_person(format!(
+            "ending the new key {new_key} failed ({error}): it is Active and no secret version hands it out"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;
