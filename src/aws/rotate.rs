@@ -69,6 +69,9 @@ pub(crate) async fn signs_in_as(clients: &Clients, pair: &KeyPair) -> Result<Str
             .sts
             .config()
             .to_builder()
+            // No cache: the pair is used for this one call, and a cache would keep its
+            // secret (and could evict the run's own credentials).
+            .identity_cache(aws_sdk_sts::config::IdentityCache::no_cache())
             .credentials_provider(credentials)
             .build(),
     );
@@ -119,11 +122,14 @@ pub(crate) async fn create_access_key(clients: &Clients, user_name: &str) -> Cre
         }
         Err(err) => err,
     };
-    // With one attempt, any answered client error (a throttle too) refused the call.
+    // With one attempt, an error IAM answered (a throttle too) refused the call. An
+    // answer with no error code IAM models may be a proxy's (a 408 after forwarding
+    // the request): unclear.
     let refused = crate::aws::never_sent(&err)
-        || err
-            .raw_response()
-            .is_some_and(|raw| raw.status().is_client_error());
+        || matches!(&err, aws_sdk_iam::error::SdkError::ServiceError(service)
+            if service.raw().status().is_client_error()
+                && service.raw().status().as_u16() != 408
+                && aws_smithy_types::error::metadata::ProvideErrorMetadata::code(service.err()).is_some());
     let error = classify("iam:CreateAccessKey", &clients.endpoint, err);
     if refused {
         Created::Refused(error)

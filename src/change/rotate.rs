@@ -172,9 +172,16 @@ async fn prove(run: &Run<'_>) -> Result<Zeroizing<String>, String> {
                 .await
                 .map_err(|err| err.to_string())?;
         if pair.access_key_id != run.job.old_key {
+            // The value is the secret's, so whoever can write it chose it: named only
+            // when it is an access key id.
+            let held = if crate::plan::validate::is_access_key_id(&pair.access_key_id) {
+                pair.access_key_id.as_str()
+            } else {
+                "something that is not an access key id"
+            };
             return Err(format!(
-                "AWSCURRENT hands out {}, not the user's key {}",
-                pair.access_key_id, run.job.old_key
+                "AWSCURRENT hands out {held}, not the user's key {}",
+                run.job.old_key
             ));
         }
         let arn = rotate::signs_in_as(run.clients, &pair)
@@ -239,8 +246,24 @@ async fn create(run: &mut Run<'_>) -> Result<KeyPair, HandedOff> {
     }
 }
 
-/// PutSecretValue of the new value as the token's version, AWSPENDING only.
+/// PutSecretValue of the new value as the token's version, AWSPENDING only. First
+/// the labels again: staging would move AWSPENDING off another rotation begun since
+/// the proof (AWSPENDING left on AWSCURRENT's version by an earlier promotion is no
+/// rotation), and AWSCURRENT must still be where the proof read it; either stops the
+/// rotation before the write.
 async fn stage(run: &Run<'_>, value: &Zeroizing<String>) -> Result<(), String> {
+    let labels = rotate::labels(run.clients, run.job.secret_arn, &run.rotation.token)
+        .await
+        .map_err(|err| format!("the secret's labels could not be read before staging: {err}"))?;
+    if labels.current.as_deref() != Some(run.job.current_version) {
+        return Err("AWSCURRENT moved after the proof: someone is changing the secret".into());
+    }
+    if labels.pending.is_some() && labels.pending != labels.current {
+        return Err(
+            "AWSPENDING appeared on a version after the proof: another rotation is under way"
+                .into(),
+        );
+    }
     run.note(RotationStep::PutSecretValue, RotationLine::Intent)?;
     let written =
         rotate::put_pending(run.clients, run.job.secret_arn, &run.rotation.token, value).await;
@@ -265,7 +288,7 @@ async fn probe(run: &Run<'_>, new: &KeyPair, schedule: ProbeSchedule) -> Result<
                 last = err.to_string();
             }
         }
-        if in_a_row >= schedule.successes {
+        if in_a_row >= schedule.successes.max(1) {
             return run.note(RotationStep::Probe, RotationLine::Done);
         }
         if tokio::time::Instant::now() + schedule.spacing > deadline {
@@ -282,7 +305,10 @@ async fn probe(run: &Run<'_>, new: &KeyPair, schedule: ProbeSchedule) -> Result<
 }
 
 /// The compare-and-swap: AWSCURRENT moves to the token's version only from the
-/// version the rotation began with. Without a clear answer, the labels decide.
+/// version the rotation began with. A clear refusal changed nothing, so the new key is
+/// cleaned up. Without a clear answer the promotion may still land after any read, so
+/// the new key is never ended then: the labels say whether it landed, and otherwise a
+/// person decides, both keys Active.
 async fn promote(run: &Run<'_>) -> HandedOff {
     let new_key = run.new_key.clone().unwrap_or_default();
     if let Err(why) = run.note(RotationStep::Promote, RotationLine::Intent) {
@@ -296,9 +322,32 @@ async fn promote(run: &Run<'_>) -> HandedOff {
         Some(&run.rotation.previous_version),
     )
     .await;
-    match run.outcome(RotationStep::Promote, written) {
-        Ok(()) => HandedOff::Promoted { new_key },
-        Err(why) => clean_up(run, why).await,
+    let unclear = matches!(written, Written::Unclear { .. });
+    let why = match run.outcome(RotationStep::Promote, written) {
+        Ok(()) => return HandedOff::Promoted { new_key },
+        Err(why) if !unclear => return clean_up(run, why).await,
+        Err(why) => why,
+    };
+    let labels = rotate::labels(run.clients, run.job.secret_arn, &run.rotation.token).await;
+    if let Ok(labels) = &labels
+        && recovery::promotion(labels, &run.rotation) == Promotion::Landed
+    {
+        let line = RotationLine::Done.entry(
+            run.job.account_id,
+            run.job.user_name,
+            &run.rotation.at(RotationStep::Promote),
+            Some(&new_key),
+        );
+        let _ = run
+            .journal
+            .record(&line.reason("read back: AWSCURRENT is on the new version"));
+        return HandedOff::Promoted { new_key };
+    }
+    HandedOff::ForAPerson {
+        why: format!(
+            "the promotion got no clear answer ({why}) and may still land: both keys are left Active, the new key {new_key} staged as AWSPENDING; move AWSCURRENT to it, or switch it off, once the secret settles"
+        ),
+        new_key: Some(new_key),
     }
 }
 
@@ -319,9 +368,12 @@ async fn clean_up(run: &Run<'_>, why: String) -> HandedOff {
         }
     };
     let (remove_pending, end) = match recovery::clean_up(&labels, &run.rotation, true) {
+        // keytrim did not promote it (or did not get that far): someone else did.
+        // AWSCURRENT may hand the key out, so it is never ended.
         CleanUp::Promoted => {
-            let _ = run.note(RotationStep::Promote, RotationLine::Done);
-            return HandedOff::Promoted { new_key };
+            return for_a_person(format!(
+                "AWSCURRENT is on the new version although this run did not promote it: the new key {new_key} is left Active"
+            ));
         }
         CleanUp::ForAPerson => {
             return for_a_person(

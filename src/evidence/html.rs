@@ -436,6 +436,8 @@ fn rotation_text(step: RotationStep, what: RotationLine<'_>) -> &'static str {
         (S::DeleteAccessKey, Done) => "deleted the new key",
         (S::DeactivateAccessKey, Intent) => "about to switch the new key off",
         (S::DeactivateAccessKey, Done) => "switched the new key off",
+        (S::Prove, Refused { .. }) => "not proved: nothing was created",
+        (S::Probe, Refused { .. }) => "the new key did not sign in as the user in time",
         (_, Refused { .. }) => "AWS refused the call; nothing changed",
         (_, Unknown { .. }) => "no clear answer; live state decides",
     }

@@ -158,6 +158,12 @@ pub(super) fn problem(entry: &Entry, rotation: &Rotation) -> Option<String> {
             rotation.old_access_key_id
         ));
     }
+    if entry.access_key_id.as_deref() == Some(rotation.old_access_key_id.as_str()) {
+        return Some("a rotation line's new key is not the key it replaces".into());
+    }
+    if rotation.token == rotation.previous_version {
+        return Some("a rotation's token is not the version it began with".into());
+    }
     let names_new_key = entry.access_key_id.is_some();
     let must = rotation.step.names_the_new_key()
         || (rotation.step == Step::CreateAccessKey && entry.event == Event::Done);

@@ -1,8 +1,8 @@
 //! The secret values apply handles (docs/rotation.md, "What apply does, per user"):
 //! the key pair AWSCURRENT holds, read for the possession proof, and the value staged
 //! for the new key, which is AWSCURRENT's JSON with `AccessKeyId` and
-//! `SecretAccessKey` replaced and every other field kept exactly as it was written (a
-//! number is never rewritten). Every buffer a secret access key passes through here is
+//! `SecretAccessKey` replaced and every other field's value kept exactly as it was
+//! written (a number is never rewritten; names are written again, escapes decoded). Every buffer a secret access key passes through here is
 //! wiped when dropped (`Zeroizing`); the JSON parser's own scratch space is beyond
 //! reach, so this is best effort, as the design says. Pure.
 
@@ -63,9 +63,14 @@ impl<'a> Fields<'a> {
     fn of(text: &'a str) -> Result<Fields<'a>, &'static str> {
         let fields: Fields<'a> = serde_json::from_str(text).map_err(|_| NOT_AN_ACCESS_KEY)?;
         for name in [ACCESS_KEY_ID, SECRET_ACCESS_KEY] {
-            let mut given = fields.0.iter().filter(|(field, _)| field == name);
+            // Some parsers (Go's encoding/json) match names ignoring case: a second
+            // `accessKeyId` could be the one an application reads.
+            let mut given = fields
+                .0
+                .iter()
+                .filter(|(field, _)| field.eq_ignore_ascii_case(name));
             match (given.next(), given.next()) {
-                (Some((_, value)), None) if value.get().starts_with('"') => {}
+                (Some((field, value)), None) if field == name && value.get().starts_with('"') => {}
                 _ => return Err(NOT_AN_ACCESS_KEY),
             }
         }

@@ -17,7 +17,7 @@ use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 
 use super::*;
-use crate::aws::rotate::tests::{NEW_KEY, NEW_SECRET, made};
+use crate::aws::rotate::tests::{NEW_KEY, NEW_SECRET, iam_error, made};
 use crate::journal::{Line, read, run_info};
 
 const ACCOUNT: &str = "123456789012";
@@ -51,12 +51,19 @@ fn caller(arn: &'static str) -> Rule {
         .then_output(move || GetCallerIdentityOutput::builder().arn(arn).build())
 }
 
-/// Labels answered by ListSecretVersionIds: AWSCURRENT on `current` (`None`: the
-/// token's version), AWSPENDING on the token's version when `pending`.
+/// Labels answered by ListSecretVersionIds. Before PutSecretValue (no token seen),
+/// AWSCURRENT is on the version the rotation began with; after it, on `current`
+/// (`None`: the token's version), with AWSPENDING on the token's version when
+/// `pending`.
 fn list(token: &Arc<Mutex<Option<String>>>, current: Option<&'static str>, pending: bool) -> Rule {
     let token = Arc::clone(token);
     mock!(aws_sdk_secretsmanager::Client::list_secret_version_ids).then_output(move || {
         let staged = token.lock().unwrap().clone();
+        let (current, pending) = if staged.is_some() {
+            (current, pending)
+        } else {
+            (Some(PREVIOUS), false)
+        };
         let mut output = ListSecretVersionIdsOutput::builder().versions(
             SecretVersionsListEntry::builder()
                 .version_id(PREVIOUS)
@@ -361,18 +368,21 @@ async fn a_secret_changed_meanwhile_is_left_to_a_person() {
     assert_eq!(world.delete.num_calls() + world.deactivate.num_calls(), 0);
 }
 
+/// UpdateSecretVersionStage answered by server errors only.
+fn unanswered_promotion() -> Rule {
+    mock!(aws_sdk_secretsmanager::Client::update_secret_version_stage)
+        .sequence()
+        .http_status(500, None)
+        .repeatedly()
+        .build()
+}
+
 /// The promotion's answer lost, and the labels show it landed: promoted, and the new
 /// key, which AWSCURRENT may hand out, is never touched.
 #[tokio::test(start_paused = true)]
 async fn a_promotion_whose_answer_was_lost_is_read_back() {
     let mut world = world();
-    world.stage = vec![
-        mock!(aws_sdk_secretsmanager::Client::update_secret_version_stage)
-            .sequence()
-            .http_status(500, None)
-            .repeatedly()
-            .build(),
-    ];
+    world.stage = vec![unanswered_promotion()];
     world.list = list(&world.token, None, true);
     let (handed, lines, _) = run(&world).await;
     assert_eq!(
@@ -393,7 +403,7 @@ async fn create_access_key_refused_or_unclear_changes_nothing_else() {
     let mut world = world();
     world.create = mock!(aws_sdk_iam::Client::create_access_key)
         .sequence()
-        .http_status(409, None)
+        .http_status(409, Some(iam_error("LimitExceeded")))
         .build();
     let (handed, lines, _) = run(&world).await;
     assert!(matches!(handed, HandedOff::NotStarted { .. }), "{handed:?}");
@@ -419,4 +429,51 @@ async fn create_access_key_refused_or_unclear_changes_nothing_else() {
     );
     assert_eq!(world.create.num_calls(), 1);
     assert_eq!(world.put.num_calls() + world.delete.num_calls(), 0);
+}
+
+/// The promotion got no clear answer and the labels read back show it has not landed:
+/// it may land yet, so the new key is never ended; a person decides.
+#[tokio::test(start_paused = true)]
+async fn an_unclear_promotion_not_seen_landing_ends_no_key() {
+    let mut world = world();
+    world.stage = vec![unanswered_promotion()];
+    world.list = list(&world.token, Some(PREVIOUS), true);
+    let (handed, lines, _) = run(&world).await;
+    assert!(
+        matches!(&handed, HandedOff::ForAPerson { new_key: Some(key), why } if key == NEW_KEY && why.contains("may still land")),
+        "{handed:?}"
+    );
+    assert_eq!(lines.last(), Some(&(Promote, "unknown".to_string())));
+    assert_eq!(world.delete.num_calls() + world.deactivate.num_calls(), 0);
+}
+
+/// Another rotation began after the proof (AWSPENDING on another version): nothing is
+/// staged, and the new key, which no version held, is deleted.
+#[tokio::test(start_paused = true)]
+async fn a_rotation_begun_meanwhile_stops_before_staging() {
+    let mut world = world();
+    world.list = mock!(aws_sdk_secretsmanager::Client::list_secret_version_ids).then_output(|| {
+        ListSecretVersionIdsOutput::builder()
+            .versions(
+                SecretVersionsListEntry::builder()
+                    .version_id(PREVIOUS)
+                    .version_stages(CURRENT)
+                    .build(),
+            )
+            .versions(
+                SecretVersionsListEntry::builder()
+                    .version_id(THIRD)
+                    .version_stages(PENDING)
+                    .build(),
+            )
+            .build()
+    });
+    let (handed, lines, _) = run(&world).await;
+    assert!(
+        matches!(&handed, HandedOff::Undone { end: NewKeyEnd::Delete, why, .. } if why.contains("another rotation")),
+        "{handed:?}"
+    );
+    assert_eq!(world.put.num_calls(), 0);
+    assert_eq!(world.delete.num_calls(), 1);
+    assert!(!lines.contains(&(PutSecretValue, "intent".to_string())));
 }

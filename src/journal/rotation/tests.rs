@@ -93,6 +93,13 @@ fn every_line_a_writer_makes_reads_back_as_written() {
     assert!(text.contains(r#""step":"create_access_key""#), "{text}");
 }
 
+/// A `prove` intent, edited by `edit`.
+fn edited(edit: impl FnOnce(&mut Rotation)) -> Entry {
+    let mut entry = RotationLine::Intent.entry(ACCOUNT, "app", &rotation(Step::Prove), None);
+    edit(entry.rotation.as_mut().unwrap());
+    entry
+}
+
 #[test]
 fn a_rotation_line_whose_fields_do_not_fit_its_step_is_refused() {
     let line = |step, what: RotationLine<'static>, key: Option<&str>| {
@@ -113,28 +120,15 @@ fn a_rotation_line_whose_fields_do_not_fit_its_step_is_refused() {
             "names the new key",
         ),
         (
-            {
-                let mut entry = line(Step::Prove, RotationLine::Intent, None);
-                entry.rotation.as_mut().unwrap().secret_arn =
-                    "arn:aws:secretsmanager:us-east-1:210987654321:secret:app/key-AbCdEf".into();
-                entry
-            },
+            edited(|r| {
+                r.secret_arn =
+                    "arn:aws:secretsmanager:us-east-1:210987654321:secret:app/key-AbCdEf".into()
+            }),
             "not a full secret ARN of the line's account",
         ),
+        (edited(|r| r.token = "x".into()), "not a secret version id"),
         (
-            {
-                let mut entry = line(Step::Prove, RotationLine::Intent, None);
-                entry.rotation.as_mut().unwrap().token = "x".into();
-                entry
-            },
-            "not a secret version id",
-        ),
-        (
-            {
-                let mut entry = line(Step::Prove, RotationLine::Intent, None);
-                entry.rotation.as_mut().unwrap().old_access_key_id = "<b>".into();
-                entry
-            },
+            edited(|r| r.old_access_key_id = "<b>".into()),
             "not an access key id",
         ),
         (
@@ -145,6 +139,18 @@ fn a_rotation_line_whose_fields_do_not_fit_its_step_is_refused() {
                 entry
             },
             "no key status change",
+        ),
+        (
+            line(
+                Step::Probe,
+                RotationLine::Done,
+                Some("AKIAOLDKEY0000000001"),
+            ),
+            "not the key it replaces",
+        ),
+        (
+            edited(|r| r.token = r.previous_version.clone()),
+            "not the version it began with",
         ),
         (
             {
