@@ -176,17 +176,6 @@ pub enum Error {
         why: &'static str,
     },
 
-    /// A plan that hands a new key off to a secret, which this keytrim cannot carry out
-    /// yet (docs/rotation.md, "Slices"): refused whole, before any call that writes.
-    #[error(
-        "{plan}: user `{user}` is to rotate into secret {secret_arn}, and this keytrim cannot carry out the rotation hand-off yet: nothing was changed; remove the user from the plan (or audit without --rotation), then apply again"
-    )]
-    HandOffNotYet {
-        plan: String,
-        user: String,
-        secret_arn: String,
-    },
-
     /// An audit of several accounts whose filters leave none.
     #[error("no account is left by {by}: nothing was audited")]
     NoAccountSelected { by: &'static str },

@@ -3,7 +3,7 @@
 //! failures contained to their account. `collect` reads one account's users and keys
 //! (through `aws::iam`, or `aws::credential_report` to find candidates faster).
 
-mod binding;
+pub(crate) mod binding;
 pub(crate) mod collect;
 
 use std::path::{Path, PathBuf};

@@ -123,6 +123,8 @@ pub(crate) struct Clients {
     pub secrets: aws_sdk_secretsmanager::Client,
     /// The endpoint calls go to, for error messages.
     pub endpoint: String,
+    /// The credentials the clients sign with (none for mocked clients).
+    pub credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
 }
 
 impl Clients {
@@ -149,11 +151,30 @@ impl Clients {
                     .build(),
             ),
             endpoint: config.endpoint(),
+            credentials: config.sdk.credentials_provider(),
         }
     }
 }
 
 impl Clients {
+    /// When the credentials keytrim signs with expire: `None` for credentials that do
+    /// not (long-term keys), or that no provider gives (mocked clients).
+    pub(crate) async fn credentials_expire(&self) -> Result<Option<std::time::SystemTime>> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let Some(provider) = &self.credentials else {
+            return Ok(None);
+        };
+        let credentials =
+            provider
+                .provide_credentials()
+                .await
+                .map_err(|err| Error::Credentials {
+                    action: "iam:CreateAccessKey",
+                    detail: root_cause(&err),
+                })?;
+        Ok(credentials.expiry())
+    }
+
     /// The region keytrim runs in (`--region`, else us-east-1), where Secrets Manager
     /// is called.
     pub(crate) fn region(&self) -> String {
@@ -199,6 +220,7 @@ impl Clients {
             sts,
             secrets,
             endpoint: "mock".into(),
+            credentials: None,
         }
     }
 }

@@ -17,28 +17,40 @@ use crate::journal::{self, Mode};
 use crate::plan::{self, Plan};
 use crate::rule::Decision;
 
+use super::rotate::{self, Unfinished};
+
 use super::execute::{Interrupt, MaxChanges, Outcome, UserChange};
 use super::{
     ChangeRun, ConfirmedRun, JournalTarget, RunMode, RunOptions, RunSetup, RunTarget,
     reach_and_guard,
 };
 
-/// The rotation hand-off is planned (`audit --rotation`) but not carried out yet: a
-/// plan that asks for one is refused whole, dry run included, so that nothing runs
-/// that a reviewer approved as part of a rotation. Plan and IAM strings are escaped.
-fn refuse_hand_off(path: &Path, plan: &Plan) -> Result<()> {
-    match plan
-        .users
-        .iter()
-        .find_map(|user| Some((user, user.rotate_to.as_ref()?)))
-    {
-        Some((user, rotate_to)) => Err(crate::error::Error::HandOffNotYet {
-            plan: crate::safe_text::escape(&path.display().to_string()).into_owned(),
-            user: user.user_name.clone(),
-            secret_arn: rotate_to.secret_arn.clone(),
-        }),
-        None => Ok(()),
+/// A plan with a rotation hand-off journals beside itself: the next apply looks for an
+/// interrupted rotation in the plan's directory, so a journal elsewhere would hide one.
+fn journal_beside(path: &Path, plan: &Plan, journal_path: Option<&Path>) -> Result<()> {
+    let Some(journal) = journal_path else {
+        return Ok(());
+    };
+    let Some(user) = plan.users.iter().find(|user| user.rotate_to.is_some()) else {
+        return Ok(());
+    };
+    let parent = |p: &Path| {
+        let dir = p.parent().unwrap_or(Path::new(""));
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
+    };
+    if parent(journal) == parent(path) {
+        return Ok(());
     }
+    Err(crate::error::Error::Usage(format!(
+        "{}: user `{}` is to rotate into a secret, so the journal must be in the plan's directory, where the next apply looks for an interrupted rotation: drop --journal, or name a file beside the plan",
+        crate::safe_text::escape(&path.display().to_string()),
+        user.user_name
+    )))
 }
 
 /// `keytrim apply PLAN...`
@@ -56,7 +68,7 @@ pub(crate) async fn apply(
         .iter()
         .map(|path| {
             let (mut plan, text) = plan::load::load_with_text(path)?;
-            refuse_hand_off(path, &plan)?;
+            journal_beside(path, &plan, journal_path)?;
             if exemptions.is_some() {
                 plan::load::read_exemptions(&mut plan, exemptions)?;
             }
@@ -98,6 +110,8 @@ pub(crate) async fn apply(
     let mut started = Vec::new();
     for (path, plan, digest, clients, caller) in ready {
         // A named journal is never overwritten; a default name gets a number if taken.
+        let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty());
+        let unfinished = rotate::unfinished_in(dir.unwrap_or(Path::new(".")), &plan.account_id)?;
         let journal = match journal_path {
             Some(named) => JournalTarget::Named(named.to_path_buf()),
             None => JournalTarget::Numbered(journal::default_path(&path, Utc::now())),
@@ -115,12 +129,12 @@ pub(crate) async fn apply(
             options,
             reporter,
         })?;
-        started.push((run, plan));
+        started.push((run, (plan, unfinished)));
     }
     // Every plan is asked about, one at a time; then the plans run side by side.
     super::confirm_and_carry_out(
         started,
-        |run, plan: Plan| confirm_plan(run, &plan),
+        |run, (plan, unfinished): (Plan, Vec<Unfinished>)| confirm_plan(run, &plan, unfinished),
         options,
         reporter,
     )
@@ -129,10 +143,26 @@ pub(crate) async fn apply(
 
 /// One plan's run, asked about: its deactivations are the work, every other decision
 /// is left alone; the summary lists users in the plan's order.
-fn confirm_plan<'r>(mut run: ChangeRun<'r>, plan: &Plan) -> Result<ConfirmedRun<'r>> {
+fn confirm_plan<'r>(
+    mut run: ChangeRun<'r>,
+    plan: &Plan,
+    mut unfinished: Vec<Unfinished>,
+) -> Result<ConfirmedRun<'r>> {
     let mut changes = Vec::new();
     let today = Utc::now().date_naive();
     for user in &plan.users {
+        // An earlier apply's rotation of the user comes first, whatever the plan
+        // says: it may have left a key that no secret holds.
+        if let Some(at) = unfinished
+            .iter()
+            .position(|rotation| rotation.user_name == user.user_name)
+        {
+            changes.push(UserChange::Resume {
+                user_arn: user.user_arn.clone(),
+                unfinished: Box::new(unfinished.swap_remove(at)),
+            });
+            continue;
+        }
         // The exemptions file exempts the user, whatever the plan says: an edit that
         // dropped the exemption does not reach IAM.
         if let Some(why) = plan.exempt_by_file.exempts(&user.user_name, today)
@@ -157,6 +187,13 @@ fn confirm_plan<'r>(mut run: ChangeRun<'r>, plan: &Plan) -> Result<ConfirmedRun<
                 });
                 continue;
             }
+            Decision::Rotate if user.rotate_to.is_some() => {
+                changes.push(UserChange::HandOff {
+                    user: Box::new(user.clone()),
+                    policy: crate::plan::standing::policy_of(plan),
+                });
+                continue;
+            }
             Decision::Hold => Outcome::Held {
                 reason: user.reason.clone(),
             },
@@ -166,6 +203,13 @@ fn confirm_plan<'r>(mut run: ChangeRun<'r>, plan: &Plan) -> Result<ConfirmedRun<
         };
         let reason = format!("decision {}: {}", user.decision.as_str(), user.reason);
         run.leave_alone(&user.user_name, reason, left_alone)?;
+    }
+    for rotation in &unfinished {
+        tracing::warn!(
+            "user {} has an unfinished rotation into {}, and is not in the plan: audit again, then apply",
+            rotation.user_name,
+            rotation.rotation.secret_arn
+        );
     }
     let order = plan
         .users

@@ -11,15 +11,6 @@ pub(crate) mod execute;
 mod reach;
 pub(crate) mod reporter;
 pub(crate) mod rollback;
-// Slice 3 of the rotation hand-off (docs/rotation.md) lands in parts: apply calls this
-// once it is wired in.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "apply's rotation steps, the next part of slice 3, call it"
-    )
-)]
 pub(crate) mod rotate;
 
 use std::collections::HashMap;
@@ -524,9 +515,11 @@ fn exit_weight(outcome: &Outcome) -> ExitStatus {
         | Outcome::PartlyDrifted { .. }
         | Outcome::Unverified { .. }
         | Outcome::Limited { .. } => ExitStatus::Partial,
-        Outcome::Verified { .. } | Outcome::WouldChange { .. } | Outcome::Skipped { .. } => {
-            ExitStatus::Ok
-        }
+        Outcome::Verified { .. }
+        | Outcome::WouldChange { .. }
+        | Outcome::Skipped { .. }
+        | Outcome::HandedOff { .. }
+        | Outcome::WouldHandOff { .. } => ExitStatus::Ok,
     }
 }
 

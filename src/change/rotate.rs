@@ -15,7 +15,7 @@ use crate::aws::iam::Written;
 use crate::aws::rotate::{self, Created};
 use crate::facts::KeyStatus;
 use crate::journal::{Journal, Rotation, RotationLine, RotationStep};
-use crate::rotation::recovery::{self, CleanUp, NewKeyEnd, Promotion};
+use crate::rotation::recovery::{self, CleanUp, Labels, NewKeyEnd, Promotion};
 use crate::rotation::secret_value::{KeyPair, with_key};
 use crate::rotation::{CURRENT, PENDING};
 
@@ -66,6 +66,8 @@ pub(crate) enum HandedOff {
         end: NewKeyEnd,
         why: String,
     },
+    /// An earlier apply's rotation found over, and journaled so: nothing changed.
+    Settled { why: String },
     /// Stopped where keytrim cannot tell what is safe: a person decides. Both keys
     /// may be Active.
     ForAPerson {
@@ -81,6 +83,9 @@ struct Run<'a> {
     job: HandOff<'a>,
     rotation: Rotation,
     new_key: Option<String>,
+    /// This run's CreateAccessKey answered with the new key (a resumed rotation's key
+    /// was made by an earlier run, and is never deleted).
+    made_by_this_run: bool,
 }
 
 impl Run<'_> {
@@ -135,6 +140,7 @@ pub(crate) async fn hand_off(
             old_access_key_id: job.old_key.to_string(),
         },
         new_key: None,
+        made_by_this_run: false,
     };
     let current = match prove(&run).await {
         Ok(current) => current,
@@ -215,6 +221,7 @@ async fn create(run: &mut Run<'_>) -> Result<KeyPair, HandedOff> {
     match rotate::create_access_key(run.clients, run.job.user_name).await {
         Created::Made(pair) => {
             run.new_key = Some(pair.access_key_id.clone());
+            run.made_by_this_run = true;
             if let Err(why) = run.note(RotationStep::CreateAccessKey, RotationLine::Done) {
                 // The key exists and the journal cannot say so: end it now, unheld.
                 return Err(clean_up(run, why).await);
@@ -367,7 +374,11 @@ async fn clean_up(run: &Run<'_>, why: String) -> HandedOff {
             ));
         }
     };
-    let (remove_pending, end) = match recovery::clean_up(&labels, &run.rotation, true) {
+    let (remove_pending, end) = match recovery::clean_up(
+        &labels,
+        &run.rotation,
+        run.made_by_this_run,
+    ) {
         // keytrim did not promote it (or did not get that far): someone else did.
         // AWSCURRENT may hand the key out, so it is never ended.
         CleanUp::Promoted => {
@@ -386,20 +397,41 @@ async fn clean_up(run: &Run<'_>, why: String) -> HandedOff {
             new_key: end,
         } => (remove_pending, end),
     };
-    debug_assert_ne!(
-        recovery::promotion(&labels, &run.rotation),
-        Promotion::Landed
-    );
+    // Whatever the journal says, the key AWSCURRENT hands out is never ended: read it.
+    match current_key(run, &labels).await {
+        Ok(current) if current != new_key => {}
+        Ok(_) => {
+            return for_a_person(format!(
+                "AWSCURRENT hands out the new key {new_key}: it is left Active"
+            ));
+        }
+        Err(err) => {
+            return for_a_person(format!(
+                "which key AWSCURRENT hands out could not be read ({err}): the new key {new_key} is left Active"
+            ));
+        }
+    }
+    match end_new_key(run, remove_pending, end, &new_key).await {
+        Ok(()) => HandedOff::Undone { new_key, end, why },
+        Err(error) => for_a_person(format!(
+            "ending the new key {new_key} failed ({error}): it is Active and no secret version hands it out"
+        )),
+    }
+}
+
+/// AWSPENDING off the rotation's version (when asked), then the new key deleted or
+/// switched off, each call journaled before and after.
+async fn end_new_key(
+    run: &Run<'_>,
+    remove_pending: bool,
+    end: NewKeyEnd,
+    new_key: &str,
+) -> Result<(), String> {
     if remove_pending {
         let _ = run.note(RotationStep::RemovePending, RotationLine::Intent);
-        let written = rotate::move_stage(
-            run.clients,
-            run.job.secret_arn,
-            PENDING,
-            None,
-            Some(&run.rotation.token),
-        )
-        .await;
+        let token = Some(run.rotation.token.as_str());
+        let written =
+            rotate::move_stage(run.clients, run.job.secret_arn, PENDING, None, token).await;
         // A label left behind names a version applications do not read: the key is
         // ended all the same.
         let _ = run.outcome(RotationStep::RemovePending, written);
@@ -409,23 +441,31 @@ async fn clean_up(run: &Run<'_>, why: String) -> HandedOff {
         NewKeyEnd::Deactivate => RotationStep::DeactivateAccessKey,
     };
     let _ = run.note(step, RotationLine::Intent);
+    let user = run.job.user_name;
     let written = match end {
-        NewKeyEnd::Delete => {
-            rotate::delete_access_key(run.clients, run.job.user_name, &new_key).await
-        }
+        NewKeyEnd::Delete => rotate::delete_access_key(run.clients, user, new_key).await,
         NewKeyEnd::Deactivate => {
-            let user = run.job.user_name;
-            crate::aws::iam::update_access_key(run.clients, user, &new_key, KeyStatus::Inactive)
+            crate::aws::iam::update_access_key(run.clients, user, new_key, KeyStatus::Inactive)
                 .await
         }
     };
-    match run.outcome(step, written) {
-        Ok(()) => HandedOff::Undone { new_key, end, why },
-        Err(error) => for_a_person(format!(
-            "ending the new key {new_key} failed ({error}): it is Active and no secret version hands it out"
-        )),
-    }
+    run.outcome(step, written)
 }
+
+/// The key AWSCURRENT's value names, on the version the labels show it on.
+async fn current_key(run: &Run<'_>, labels: &Labels) -> Result<String, String> {
+    let version = labels
+        .current
+        .as_deref()
+        .ok_or_else(|| "no version is AWSCURRENT".to_string())?;
+    rotate::current_pair(run.clients, run.job.secret_arn, version)
+        .await
+        .map(|(pair, _)| pair.access_key_id)
+        .map_err(|err| err.to_string())
+}
+
+mod resume;
+pub(crate) use resume::{Unfinished, resume, unfinished_in};
 
 #[cfg(test)]
 mod tests;

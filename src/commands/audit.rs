@@ -191,7 +191,7 @@ fn hand_off_note(plan: &Plan) -> Option<String> {
     let mut parts = Vec::new();
     if bound > 0 {
         parts.push(format!(
-            "{bound} bound to a secret both ways, to rotate into it (this keytrim plans the hand-off but cannot carry it out yet: apply refuses such a plan)"
+            "{bound} bound to a secret both ways, to rotate into it (apply creates each new key and hands it off; the old key stays Active until it is idle)"
         ));
     }
     if unbound > 0 {

@@ -420,6 +420,7 @@ fn rotation_text(step: RotationStep, what: RotationLine<'_>) -> &'static str {
     use RotationStep as S;
     match (step, what) {
         (S::Begin, _) => "rotation hand-off begins",
+        (S::Settled, _) => "rotation over: a later apply settled it",
         (S::Prove, Intent) => "about to prove the secret holds the user's key",
         (S::Prove, Done) => "proved: the secret's key signs in as the user",
         (S::CreateAccessKey, Intent) => "about to create a new key",

@@ -9,7 +9,9 @@ mod rotation;
 pub use history::{
     Change, Deactivation, KeyHistory, KeyLine, KeyStep, LeftBy, Line, UserLine, key_histories,
 };
-pub use rotation::{Rotation, RotationLine, Step as RotationStep};
+pub use rotation::{
+    Rotation, RotationHistory, RotationLine, Step as RotationStep, rotation_histories,
+};
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};

@@ -34,13 +34,19 @@ pub enum Step {
     DeleteAccessKey,
     /// The new key switched off, for a person to delete.
     DeactivateAccessKey,
+    /// A later apply found the rotation over (its reason says how): nothing is left to
+    /// resume. Written as `done` only; it names the new key when one is known.
+    Settled,
 }
 
 impl Step {
     /// True for the steps that name the new key: every step after CreateAccessKey
     /// answered.
     pub fn names_the_new_key(self) -> bool {
-        !matches!(self, Step::Begin | Step::Prove | Step::CreateAccessKey)
+        !matches!(
+            self,
+            Step::Begin | Step::Prove | Step::CreateAccessKey | Step::Settled
+        )
     }
 }
 
@@ -128,11 +134,14 @@ pub(super) fn problem(entry: &Entry, rotation: &Rotation) -> Option<String> {
     if entry.from.is_some() || entry.to.is_some() || entry.run.is_some() {
         return Some("a rotation line names no key status change and no run".into());
     }
-    if entry.rotation_line().is_none()
-        || (rotation.step == Step::Begin && entry.event != Event::Intent)
-    {
+    let only = match rotation.step {
+        Step::Begin => Some(Event::Intent),
+        Step::Settled => Some(Event::Done),
+        _ => None,
+    };
+    if entry.rotation_line().is_none() || only.is_some_and(|event| entry.event != event) {
         return Some(format!(
-            "a rotation line is an intent, done, failed or unknown line (`begin`: an intent), not `{:?}`",
+            "a rotation line is an intent, done, failed or unknown line (`begin`: an intent; `settled`: done), not `{:?}`",
             entry.event
         ));
     }
@@ -167,13 +176,84 @@ pub(super) fn problem(entry: &Entry, rotation: &Rotation) -> Option<String> {
     let names_new_key = entry.access_key_id.is_some();
     let must = rotation.step.names_the_new_key()
         || (rotation.step == Step::CreateAccessKey && entry.event == Event::Done);
-    if names_new_key != must {
+    if names_new_key != must && rotation.step != Step::Settled {
         return Some(
             "a rotation line names the new key from CreateAccessKey's `done` line on, and not before"
                 .into(),
         );
     }
     None
+}
+
+/// One rotation's lines, across the journals of one account, in order: what its user
+/// is, how it began, and each line's step, outcome and new key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationHistory<'a> {
+    pub user: &'a str,
+    /// The `begin` line's rotation.
+    pub begun: &'a Rotation,
+    pub begun_at: chrono::DateTime<chrono::Utc>,
+    pub lines: Vec<(&'a Rotation, Option<&'a str>, RotationLine<'a>)>,
+}
+
+/// Every rotation in `entries` (the lines of an account's journals, in the order they
+/// were written), grouped by token. The lines of one rotation must agree: a `begin`
+/// first, then every line naming the same user, secret, version and old key, and one
+/// new key at most. Anything else is an edited journal, and the error says which
+/// token: the next apply acts on these lines.
+pub fn rotation_histories<'a>(
+    entries: impl IntoIterator<Item = &'a Entry>,
+) -> Result<Vec<RotationHistory<'a>>, String> {
+    let mut histories: Vec<RotationHistory<'a>> = Vec::new();
+    for entry in entries {
+        let (Some(rotation), Some(user), Some(what)) = (
+            entry.rotation.as_ref(),
+            entry.user_name.as_deref(),
+            entry.rotation_line(),
+        ) else {
+            continue;
+        };
+        let key = entry.access_key_id.as_deref();
+        let disagree = |detail: &str| {
+            Err(format!(
+                "the lines of rotation {} disagree: {detail}",
+                rotation.token
+            ))
+        };
+        match histories
+            .iter_mut()
+            .find(|history| history.begun.token == rotation.token)
+        {
+            None if rotation.step == Step::Begin => histories.push(RotationHistory {
+                user,
+                begun: rotation,
+                begun_at: entry.ts,
+                lines: vec![(rotation, key, what)],
+            }),
+            None => return disagree("a line comes before its `begin`"),
+            Some(history) => {
+                let begun = history.begun;
+                if rotation.step == Step::Begin {
+                    return disagree("it begins twice");
+                }
+                if history.user != user
+                    || rotation.secret_arn != begun.secret_arn
+                    || rotation.previous_version != begun.previous_version
+                    || rotation.old_access_key_id != begun.old_access_key_id
+                {
+                    return disagree("a line names another user, secret, version or old key");
+                }
+                let named = history.lines.iter().find_map(|(_, key, _)| *key);
+                if let (Some(named), Some(key)) = (named, key)
+                    && named != key
+                {
+                    return disagree("two new keys are named");
+                }
+                history.lines.push((rotation, key, what));
+            }
+        }
+    }
+    Ok(histories)
 }
 
 #[cfg(test)]

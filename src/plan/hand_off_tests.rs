@@ -339,7 +339,7 @@ fn a_hand_off_stands_only_where_the_rule_could_plan_one() {
 fn every_renderer_says_what_the_hand_off_does() {
     let plan = hand_off_plan();
     let says = format!(
-        "a new key to be written to secret {SECRET} (AWSPENDING, then AWSCURRENT in place of version {VERSION}), AKIAEXAMPLEIVAN00001 left Active until a later audit finds it idle; this keytrim does not carry the hand-off out yet, and apply refuses the plan"
+        "a new key to be written to secret {SECRET} (AWSPENDING, then AWSCURRENT in place of version {VERSION}), AKIAEXAMPLEIVAN00001 left Active until a later audit finds it idle; apply proves the secret holds the user's key, creates the new one, stages and probes it, then moves AWSCURRENT to it"
     );
     let text = render::to_text_styled(&plan, &render::Plain);
     assert!(text.contains(&format!("HAND-OFF: {says}")), "{text}");

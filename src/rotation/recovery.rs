@@ -95,13 +95,6 @@ pub(crate) enum Reached {
     Created { new_key: String },
 }
 
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "apply's crash resume, the next part of slice 3, calls it"
-    )
-)]
 /// How far the rotation whose lines these are got (the lines of one user and one
 /// token, in journal order).
 pub(crate) fn reached<'a>(
@@ -120,6 +113,7 @@ pub(crate) fn reached<'a>(
             RotationStep::Promote
             | RotationStep::DeleteAccessKey
             | RotationStep::DeactivateAccessKey
+            | RotationStep::Settled
                 if done =>
             {
                 return Reached::Finished;
@@ -151,13 +145,6 @@ pub(crate) enum Resume {
     CleanUp { new_key: String, clean_up: CleanUp },
 }
 
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "apply's crash resume, the next part of slice 3, calls it"
-    )
-)]
 /// What the next apply does about `rotation`, which got as far as `reached`, with the
 /// secret's labels as they are now.
 pub(crate) fn resume(reached: Reached, rotation: &Rotation, labels: &Labels) -> Resume {

@@ -53,6 +53,18 @@ pub(crate) fn ask(work: &UserChange) -> Answer {
                 format!("Re-activate these keys of {user_name}?"),
             )
         }
+        UserChange::HandOff { user, .. } => (describe_hand_off(user), {
+            let name = safe_text::escape(&user.user_name);
+            format!("Create a new key for {name} and hand it off?")
+        }),
+        // The secret's ARN was checked as one when the journal was read.
+        UserChange::Resume { unfinished, .. } => (
+            format!(
+                "\nUser {}\n  an earlier apply's rotation into {} is unfinished: take it up (probe and promote the staged key, or switch off the key it made)\n",
+                unfinished.user_name, unfinished.rotation.secret_arn
+            ),
+            format!("Take up the rotation of {}?", unfinished.user_name),
+        ),
     };
     eprintln!("{what}");
     loop {
@@ -70,6 +82,25 @@ pub(crate) fn ask(work: &UserChange) -> Answer {
             None => eprintln!("please answer y, n, a, q or ? (then Enter)"),
         }
     }
+}
+
+/// What a rotation hand-off will do, step by step. The secret's ARN was validated as
+/// one when the plan was loaded; the user name is escaped like every plan string.
+fn describe_hand_off(user: &PlanUser) -> String {
+    let secret = user
+        .rotate_to
+        .as_ref()
+        .map_or("", |rotate_to| rotate_to.secret_arn.as_str());
+    let mut text = format!("\nUser {}\n", safe_text::escape(&user.user_name));
+    for key in &user.keys {
+        text.push_str(&key_line("old key", key));
+        text.push('\n');
+    }
+    let _ = write!(
+        text,
+        "  rotate to  {secret}\n  steps      prove the secret's key signs in as the user; create a new key;\n             stage it as AWSPENDING; probe it; move AWSCURRENT to it.\n             The old key stays Active until the application stops using it.\n"
+    );
+    text
 }
 
 /// One key's line in the prompt: its role, age, last use and description.

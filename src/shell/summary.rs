@@ -22,6 +22,7 @@ struct Totals {
     unknown: usize,
     unverified: usize,
     dry_run: usize,
+    handed_off: usize,
 }
 
 impl Totals {
@@ -31,7 +32,8 @@ impl Totals {
             Outcome::Verified { changed, .. } if changed.is_empty() => &mut self.already_done,
             Outcome::Verified { .. } => &mut self.verified,
             Outcome::LockoutAverted { .. } => &mut self.lockout_averted,
-            Outcome::WouldChange { .. } => &mut self.dry_run,
+            Outcome::WouldChange { .. } | Outcome::WouldHandOff { .. } => &mut self.dry_run,
+            Outcome::HandedOff { .. } => &mut self.handed_off,
             Outcome::Unverified { .. } => &mut self.unverified,
             Outcome::Drifted { .. } | Outcome::PartlyDrifted { .. } => &mut self.drifted,
             Outcome::Failed { .. } | Outcome::JournalFailed { .. } => &mut self.failed,
@@ -64,13 +66,13 @@ pub(crate) fn summarize(run: &RunSummary<'_>, palette: &Palette) -> String {
         let words = outcome_line(&report.outcome, run.action);
         let line = safe_text::escape(&words);
         let line = match &report.outcome {
-            Outcome::Verified { .. } => palette.good(&line),
+            Outcome::Verified { .. } | Outcome::HandedOff { .. } => palette.good(&line),
             Outcome::Failed { .. }
             | Outcome::Unknown { .. }
             | Outcome::JournalFailed { .. }
             | Outcome::LockoutAverted { .. }
             | Outcome::Unverified { .. } => palette.bad(&line),
-            Outcome::WouldChange { .. } => line.into_owned(),
+            Outcome::WouldChange { .. } | Outcome::WouldHandOff { .. } => line.into_owned(),
             _ => palette.warn(&line),
         };
         let name = safe_text::escape(&report.user_name);
@@ -93,6 +95,9 @@ pub(crate) fn summarize(run: &RunSummary<'_>, palette: &Palette) -> String {
     }
     if totals.unknown > 0 {
         let _ = write!(text, ", outcome unknown {}", totals.unknown);
+    }
+    if totals.handed_off > 0 {
+        let _ = write!(text, ", handed off {}", totals.handed_off);
     }
     if totals.dry_run > 0 {
         let _ = write!(text, ", dry run {}", totals.dry_run);
@@ -147,6 +152,15 @@ fn outcome_line(outcome: &Outcome, action: Mode) -> String {
         Outcome::JournalFailed { changed, error } => {
             format!("STOPPED, journal write failed{}: {error}", after(changed))
         }
+        Outcome::HandedOff {
+            new_key,
+            secret_arn,
+        } => format!(
+            "handed off: new key {new_key} is AWSCURRENT of {secret_arn}; the old key stays Active until it is idle"
+        ),
+        Outcome::WouldHandOff { secret_arn } => format!(
+            "dry run: would create a new key and hand it off to {secret_arn} (AWSPENDING, then AWSCURRENT)"
+        ),
         Outcome::Declined => "skipped: declined".to_string(),
         Outcome::Held { reason } => format!("skipped: held: {reason}"),
         Outcome::Skipped { reason } => format!("skipped: {reason}"),

@@ -19,6 +19,7 @@ mod errors;
 mod evidence;
 mod exemptions;
 mod faults;
+mod hand_off;
 mod iam_policy;
 mod in_flight;
 mod interrupt;

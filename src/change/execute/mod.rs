@@ -6,6 +6,7 @@
 //! `key_change` changes and verifies one user's keys, `outcome` is how a user's work
 //! ended, `stop` what stops a run from starting changes.
 
+mod hand_off;
 mod key_change;
 mod lockout;
 mod outcome;
@@ -48,6 +49,13 @@ pub(crate) enum UserChange {
         user_name: String,
         keys: Vec<ChangedKey>,
     },
+    /// apply: hand a new key off to the secret the plan names (the rotation hand-off).
+    HandOff { user: Box<PlanUser>, policy: Policy },
+    /// apply: take up an earlier apply's unfinished rotation of the user.
+    Resume {
+        user_arn: String,
+        unfinished: Box<crate::change::rotate::Unfinished>,
+    },
 }
 
 impl UserChange {
@@ -55,6 +63,8 @@ impl UserChange {
         match self {
             UserChange::Deactivate { user, .. } => &user.user_name,
             UserChange::Reactivate { user_name, .. } => user_name,
+            UserChange::HandOff { user, .. } => &user.user_name,
+            UserChange::Resume { unfinished, .. } => &unfinished.user_name,
         }
     }
 
@@ -62,7 +72,9 @@ impl UserChange {
     /// switch off, which it looks at but never switches on. No one is asked about it.
     pub(crate) fn only_reads(&self) -> bool {
         match self {
-            UserChange::Deactivate { .. } => false,
+            UserChange::Deactivate { .. }
+            | UserChange::HandOff { .. }
+            | UserChange::Resume { .. } => false,
             UserChange::Reactivate { keys, .. } => keys.iter().all(|key| key.refused),
         }
     }
@@ -428,6 +440,11 @@ async fn run_one(ctx: &RunState, work: &UserChange) -> Outcome {
             policy,
         } => deactivate(ctx, user, *generated_at, policy).await,
         UserChange::Reactivate { user_name, keys } => reactivate(ctx, user_name, keys).await,
+        UserChange::HandOff { user, policy } => hand_off::hand_off(ctx, user, policy).await,
+        UserChange::Resume {
+            user_arn,
+            unfinished,
+        } => hand_off::resume(ctx, user_arn, unfinished).await,
     };
     match result {
         Ok(outcome) => outcome,

@@ -46,6 +46,11 @@ pub(crate) enum Outcome {
         restored: Vec<String>,
         reason: String,
     },
+    /// The rotation hand-off: `new_key` is in the secret, as AWSCURRENT; the old key
+    /// stays Active until the ordinary rule sees it idle.
+    HandedOff { new_key: String, secret_arn: String },
+    /// Dry run: a new key would be handed off to the secret.
+    WouldHandOff { secret_arn: String },
     /// The person said no.
     Declined,
     /// A `hold` in the plan: left for review.

@@ -17,7 +17,7 @@ fn rotation(step: Step) -> Rotation {
     }
 }
 
-const STEPS: [Step; 9] = [
+const STEPS: [Step; 10] = [
     Step::Begin,
     Step::Prove,
     Step::CreateAccessKey,
@@ -27,6 +27,7 @@ const STEPS: [Step; 9] = [
     Step::RemovePending,
     Step::DeleteAccessKey,
     Step::DeactivateAccessKey,
+    Step::Settled,
 ];
 
 /// The lines a writer can make: `begin` as an intent only, the new key from
@@ -43,7 +44,9 @@ fn writable() -> Vec<Entry> {
     let mut lines = Vec::new();
     for step in STEPS {
         for what in outcomes {
-            if step == Step::Begin && what != RotationLine::Intent {
+            if (step == Step::Begin && what != RotationLine::Intent)
+                || (step == Step::Settled && what != RotationLine::Done)
+            {
                 continue;
             }
             let names_key = step.names_the_new_key()
@@ -107,6 +110,10 @@ fn a_rotation_line_whose_fields_do_not_fit_its_step_is_refused() {
     };
     let cases: Vec<(Entry, &str)> = vec![
         (line(Step::Begin, RotationLine::Done, None), "an intent"),
+        (
+            line(Step::Settled, RotationLine::Intent, None),
+            "`settled`: done",
+        ),
         (
             line(Step::CreateAccessKey, RotationLine::Done, None),
             "names the new key",

@@ -126,8 +126,8 @@ pub(crate) fn rotation_alone(user: &PlanUser) -> bool {
 }
 
 /// What the hand-off of a user to a secret is (the rotation hand-off), naming the
-/// secret in `quoted` form (a Markdown code span, say), and that this keytrim's apply
-/// refuses it; None for any other user, and for a user the exemptions file exempts,
+/// secret in `quoted` form (a Markdown code span, say), and what apply does for it;
+/// None for any other user, and for a user the exemptions file exempts,
 /// whom apply leaves alone. The ARN and version come from the plan, where validation
 /// allows only the characters Secrets Manager uses.
 pub(crate) fn hand_off(plan: &Plan, user: &PlanUser, quoted: fn(&str) -> String) -> Option<String> {
@@ -140,7 +140,7 @@ pub(crate) fn hand_off(plan: &Plan, user: &PlanUser, quoted: fn(&str) -> String)
         .first()
         .map_or("", |key| key.access_key_id.as_str());
     Some(format!(
-        "a new key to be written to secret {} (AWSPENDING, then AWSCURRENT in place of version {}), {old} left Active until a later audit finds it idle; this keytrim does not carry the hand-off out yet, and apply refuses the plan",
+        "a new key to be written to secret {} (AWSPENDING, then AWSCURRENT in place of version {}), {old} left Active until a later audit finds it idle; apply proves the secret holds the user's key, creates the new one, stages and probes it, then moves AWSCURRENT to it",
         quoted(&rotate_to.secret_arn),
         quoted(&rotate_to.current_version)
     ))

@@ -68,6 +68,18 @@ pub(crate) struct Faults {
     /// every listing at once when its time comes: a listing that shows a later change
     /// shows every earlier one too.
     pub listing_lag: Duration,
+    /// Never answer one request (a test kills keytrim while it waits): see `Hold`.
+    pub hold: Option<Hold>,
+}
+
+/// The request a proxy never answers: the `nth` (from 1) of `action`, first sent on to
+/// the local IAM when `after_forwarding` (the change is made and its answer lost).
+/// The tally counts it under the fault `held` once it is held.
+#[derive(Debug, Clone)]
+pub(crate) struct Hold {
+    pub action: &'static str,
+    pub nth: usize,
+    pub after_forwarding: bool,
 }
 
 /// What the proxy saw and did.
@@ -190,13 +202,31 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
     // A client sends its next request only after this answer is out, so the peak
     // here is never above the client's own.
     let _answering = Answering::start(&state);
-    let action = action_of(&body);
+    // The query protocols (IAM, STS) name the action in the body; the JSON ones
+    // (Secrets Manager) in the X-Amz-Target header, after the service's name.
+    let action = match parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|target| target.to_str().ok())
+        .and_then(|target| target.rsplit_once('.'))
     {
+        Some((_, action)) => action.to_string(),
+        None => action_of(&body),
+    };
+    let nth = {
         let mut tally = state.tally.lock().unwrap();
-        *tally.received.entry(action.clone()).or_default() += 1;
+        let received = tally.received.entry(action.clone()).or_default();
+        *received += 1;
+        let nth = *received;
         let form = String::from_utf8_lossy(&body).into_owned();
         tally.arrivals.push((Instant::now(), action.clone(), form));
-    }
+        nth
+    };
+    let held = state
+        .faults
+        .hold
+        .as_ref()
+        .filter(|hold| hold.action == action && hold.nth == nth);
     if !state.faults.latency.is_zero() {
         // tokio's timer rounds up to whole milliseconds (20 ms measured 21.3 ms); a
         // thread's sleep is within a few microseconds of what was asked.
@@ -293,6 +323,9 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
     for (name, value) in &parts.headers {
         forward = forward.header(name, value);
     }
+    if held.is_some_and(|hold| !hold.after_forwarding) {
+        return hold_forever(&state).await;
+    }
     let forward = forward.body(Full::new(body)).map_err(io_error)?;
     let answer = state.client.request(forward).await.map_err(io_error)?;
     *state
@@ -315,11 +348,26 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
             );
         }
     }
+    if held.is_some() {
+        return hold_forever(&state).await;
+    }
     if action == "UpdateAccessKey" && lost_roll < faults.lost_update_response {
         count("lost_response");
         return dropped("response lost after the change was made");
     }
     Ok(Response::from_parts(answer_parts, Full::new(answer_body)))
+}
+
+/// Count the hold, then never answer: the test kills the client meanwhile.
+async fn hold_forever(state: &State) -> Reply {
+    *state
+        .tally
+        .lock()
+        .unwrap()
+        .faults
+        .entry("held")
+        .or_default() += 1;
+    std::future::pending().await
 }
 
 /// The value of `name` in a form body.

@@ -1,0 +1,311 @@
+//! apply's rotation hand-off for one user (docs/rotation.md, "What apply does, per
+//! user"): the live checks before any write (the plan still stands as of now, the
+//! user's tags, its keys, the binding read again exactly as the audit reads it, the
+//! credentials' time left, one run per user), then `change::rotate`; and an earlier
+//! apply's unfinished rotation of the user, taken up before anything else.
+
+use std::time::{Duration, SystemTime};
+
+use chrono::Utc;
+
+use super::{Outcome, RunState, live_keys, read_until_stopped};
+use crate::audit::binding::{Asking, Lookup, binding_of};
+use crate::change::rotate::{self, HandOff, HandedOff, ProbeSchedule, Unfinished};
+use crate::facts::{KeyStatus, RotationBinding};
+use crate::journal::LeftBy;
+use crate::plan::PlanUser;
+use crate::rotation::recovery::NewKeyEnd;
+use crate::rule::Policy;
+
+use super::key_change::StepError;
+
+/// The credentials must last this much longer before a key is made: an expiring
+/// session would strand the new key before its clean-up.
+const CREDENTIALS_LEFT: Duration = Duration::from_secs(15 * 60);
+
+/// The user's one key, if the live keys are exactly the plan's: one key, Active.
+fn the_one_key(user: &PlanUser, live: &[crate::facts::KeyFacts]) -> Result<String, String> {
+    match (live, user.keys.as_slice()) {
+        ([key], [planned])
+            if key.access_key_id == planned.access_key_id
+                && key.status == KeyStatus::Active
+                && planned.status == KeyStatus::Active =>
+        {
+            Ok(key.access_key_id.clone())
+        }
+        _ => Err(format!(
+            "the user's keys are no longer the plan's one Active key ({} now)",
+            live.iter()
+                .map(|key| format!("{} {}", key.access_key_id, key.status.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// Hand `user`'s new key off to the secret its plan entry names.
+pub(super) async fn hand_off(
+    ctx: &RunState,
+    user: &PlanUser,
+    policy: &Policy,
+) -> Result<Outcome, StepError> {
+    let name = user.user_name.as_str();
+    let rotate_to = user
+        .rotate_to
+        .as_ref()
+        .expect("apply hands off only a user whose plan entry says where");
+    let old_key = match still_bound(ctx, user, policy).await? {
+        Ok(old_key) => old_key,
+        Err(left_alone) => return Ok(left_alone),
+    };
+    if let Some(refused) = credentials_too_short(ctx).await? {
+        return Ok(refused);
+    }
+    if let Some(budget) = &ctx.budget
+        && !budget.take(1)
+    {
+        let reason = format!("limit: --max-changes {} reached", budget.max);
+        ctx.record(ctx.left_alone(name, LeftBy::Skipped, &reason))?;
+        return Ok(Outcome::Limited { max: budget.max });
+    }
+    let Some(journal) = &ctx.journal else {
+        return Ok(Outcome::WouldHandOff {
+            secret_arn: rotate_to.secret_arn.clone(),
+        });
+    };
+    let Some(_lock) = lock_user(ctx, name)? else {
+        let reason = "another keytrim apply is rotating this user now".to_string();
+        ctx.record(ctx.left_alone(name, LeftBy::Skipped, &reason))?;
+        return Ok(Outcome::Skipped { reason });
+    };
+    no_core_dumps();
+    let job = HandOff {
+        account_id: &ctx.account_id,
+        user_name: name,
+        user_arn: &user.user_arn,
+        secret_arn: &rotate_to.secret_arn,
+        current_version: &rotate_to.current_version,
+        old_key: &old_key,
+    };
+    let handed = rotate::hand_off(&ctx.clients, journal, job, ProbeSchedule::default()).await;
+    Ok(outcome_of(handed, &rotate_to.secret_arn))
+}
+
+/// Everything the plan says of the hand-off, as of now: the plan stands, the user is
+/// not exempt, its tag names the plan's secret, its keys are the plan's one Active key,
+/// and the binding holds as the audit reads it, on the version the plan names. The
+/// old key, or how the user was left alone.
+async fn still_bound(
+    ctx: &RunState,
+    user: &PlanUser,
+    policy: &Policy,
+) -> Result<Result<String, Outcome>, StepError> {
+    let name = user.user_name.as_str();
+    let rotate_to = user
+        .rotate_to
+        .as_ref()
+        .expect("apply hands off only a user whose plan entry says where");
+    let drifted = |reason: String| -> Result<Result<String, Outcome>, StepError> {
+        ctx.record(ctx.left_alone(name, LeftBy::Drifted, &reason))?;
+        Ok(Err(Outcome::Drifted { reason }))
+    };
+    if let Err(problem) = crate::plan::standing::standing_as_of(policy, Utc::now(), user) {
+        return drifted(format!("as of now, {}", problem.message));
+    }
+    let tags = crate::aws::iam::user_tags(&ctx.clients, name);
+    let tags = match read_until_stopped(ctx, name, tags).await? {
+        Ok(tags) => tags,
+        Err(stopped) => return Ok(Err(stopped)),
+    };
+    if let Some(reason) = tags.in_force(Utc::now().date_naive()) {
+        return drifted(format!("exempt since the audit: {reason}"));
+    }
+    let tag = format!("secretsmanager:{}", rotate_to.secret_arn);
+    if tags.rotate_to.as_deref() != Some(tag.as_str()) {
+        return drifted(
+            "the user's keytrim:rotate-to tag no longer names the plan's secret".to_string(),
+        );
+    }
+    let live = live_keys(ctx, name, |keys| {
+        keys.iter().map(|key| key.access_key_id.clone()).collect()
+    });
+    let live = match read_until_stopped(ctx, name, live).await? {
+        Ok(live) => live,
+        Err(stopped) => return Ok(Err(stopped)),
+    };
+    let old_key = match the_one_key(user, &live) {
+        Ok(key) => key,
+        Err(reason) => return drifted(reason),
+    };
+    // The binding, read again as the audit reads it: both tags, the secret's state,
+    // AWSCURRENT naming the user's key.
+    let lookup = Lookup {
+        policy: *policy,
+        now: Utc::now(),
+        account_id: ctx.account_id.clone(),
+        region: ctx.clients.region(),
+    };
+    let asking = Asking {
+        user_name: name,
+        user_arn: &user.user_arn,
+        keys: &live,
+        tag: &tag,
+    };
+    match binding_of(&ctx.clients, &lookup, &asking).await? {
+        RotationBinding::Bound {
+            secret_arn,
+            current_version,
+        } if secret_arn == rotate_to.secret_arn && current_version == rotate_to.current_version => {
+            Ok(Ok(old_key))
+        }
+        RotationBinding::Bound { .. } => {
+            drifted("the secret's AWSCURRENT is no longer the version the plan names".to_string())
+        }
+        other => drifted(format!(
+            "the binding no longer holds: {}",
+            other.why_not().unwrap_or("it changed since the audit")
+        )),
+    }
+}
+
+/// Take up an earlier apply's unfinished rotation of the user whose ARN is
+/// `user_arn`. A dry run says it would.
+pub(super) async fn resume(
+    ctx: &RunState,
+    user_arn: &str,
+    unfinished: &Unfinished,
+) -> Result<Outcome, StepError> {
+    let name = unfinished.user_name.as_str();
+    let Some(journal) = &ctx.journal else {
+        return Ok(Outcome::Skipped {
+            reason: format!(
+                "dry run: an earlier apply's rotation into {} is unfinished; apply would take it up first",
+                unfinished.rotation.secret_arn
+            ),
+        });
+    };
+    if let Some(refused) = credentials_too_short(ctx).await? {
+        return Ok(refused);
+    }
+    let Some(_lock) = lock_user(ctx, name)? else {
+        let reason = "another keytrim apply is rotating this user now".to_string();
+        ctx.record(ctx.left_alone(name, LeftBy::Skipped, &reason))?;
+        return Ok(Outcome::Skipped { reason });
+    };
+    no_core_dumps();
+    let handed = rotate::resume(
+        &ctx.clients,
+        journal,
+        &ctx.account_id,
+        user_arn,
+        unfinished,
+        ProbeSchedule::default(),
+    )
+    .await;
+    Ok(outcome_of(handed, &unfinished.rotation.secret_arn))
+}
+
+/// A failure outcome when the credentials expire within `CREDENTIALS_LEFT`.
+async fn credentials_too_short(ctx: &RunState) -> Result<Option<Outcome>, StepError> {
+    let Some(expiry) = ctx.clients.credentials_expire().await? else {
+        return Ok(None);
+    };
+    let left = expiry
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    if left >= CREDENTIALS_LEFT {
+        return Ok(None);
+    }
+    Ok(Some(Outcome::Failed {
+        changed: Vec::new(),
+        error: format!(
+            "the credentials expire in {} min, and a rotation needs {} min left: renew them, then apply again; nothing was changed",
+            left.as_secs() / 60,
+            CREDENTIALS_LEFT.as_secs() / 60
+        ),
+    }))
+}
+
+/// One apply at a time per user: an advisory lock on a file beside the journal, which
+/// the system releases when the process ends, however it ends. `None`: another process
+/// holds it.
+fn lock_user(ctx: &RunState, user_name: &str) -> Result<Option<std::fs::File>, StepError> {
+    let Some(journal) = &ctx.journal else {
+        return Ok(None);
+    };
+    let dir = journal
+        .path()
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let path = dir.join(format!(
+        ".keytrim-rotation-{}-{user_name}.lock",
+        ctx.account_id
+    ));
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| crate::error::Error::Write { path, source })?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(source)) => Err(crate::error::Error::Write {
+            path: dir.to_path_buf(),
+            source,
+        }
+        .into()),
+    }
+}
+
+/// Turn off core dumps for this process before it holds a new secret access key: best
+/// effort (the new key is wiped from keytrim's buffers; a dump would catch the SDK's).
+fn no_core_dumps() {
+    #[cfg(unix)]
+    {
+        let none = rustix::process::Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        };
+        if let Err(err) = rustix::process::setrlimit(rustix::process::Resource::Core, none) {
+            tracing::warn!("could not turn core dumps off: {err}");
+        }
+        #[cfg(target_os = "linux")]
+        if let Err(err) =
+            rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        {
+            tracing::warn!("could not mark the process not dumpable: {err}");
+        }
+    }
+}
+
+/// What the summary and the exit status say of a hand-off.
+fn outcome_of(handed: HandedOff, secret_arn: &str) -> Outcome {
+    match handed {
+        HandedOff::Promoted { new_key } => Outcome::HandedOff {
+            new_key,
+            secret_arn: secret_arn.to_string(),
+        },
+        HandedOff::NotStarted { why } => Outcome::Failed {
+            changed: Vec::new(),
+            error: format!("rotation stopped before any key was made: {why}"),
+        },
+        HandedOff::Undone { new_key, end, why } => Outcome::Failed {
+            changed: Vec::new(),
+            error: format!(
+                "rotation stopped: {why}; the new key {new_key} was {}",
+                match end {
+                    NewKeyEnd::Delete => "deleted (no version of the secret ever held it)",
+                    NewKeyEnd::Deactivate => "switched off: delete it once you have looked",
+                }
+            ),
+        },
+        HandedOff::Settled { why } => Outcome::Skipped { reason: why },
+        HandedOff::ForAPerson { new_key, why } => Outcome::Unknown {
+            changed: Vec::new(),
+            key: new_key.unwrap_or_else(|| "a new key".to_string()),
+            error: why,
+        },
+    }
+}

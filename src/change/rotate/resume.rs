@@ -1,0 +1,273 @@
+//! An earlier apply's rotation that stopped short (a kill, a crash, a lost answer),
+//! taken up by the next apply (docs/rotation.md, "Crashes"): how far the journal says it
+//! got and the secret's labels now decide (`rotation::recovery::resume`); each call is
+//! journaled as the first run's were, and a `settled` line ends the rotation once
+//! nothing is left, so that no later apply takes it up again.
+
+use chrono::{DateTime, Utc};
+
+use super::{HandOff, HandedOff, ProbeSchedule, Run, clean_up, probe, promote};
+use crate::aws::Clients;
+use crate::aws::iam;
+use crate::aws::rotate;
+use crate::journal::{Journal, Rotation, RotationLine, RotationStep};
+use crate::rotation::PENDING;
+use crate::rotation::recovery::{self, CleanUp, Reached, Resume};
+use crate::rotation::secret_value::key_pair;
+
+/// A rotation an earlier apply began and did not finish, as its journal lines say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unfinished {
+    pub user_name: String,
+    /// The rotation as it began: its secret, token, previous version and old key.
+    pub rotation: Rotation,
+    /// How far it got.
+    pub reached: Reached,
+    /// When its `begin` line was written.
+    pub begun_at: DateTime<Utc>,
+}
+
+/// The rotations of `account_id` that the apply journals in `dir` began and did not
+/// finish. Every journal of the directory is read (a bad one is an error naming it):
+/// an interrupted rotation must be found wherever its lines are.
+pub(crate) fn unfinished_in(
+    dir: &std::path::Path,
+    account_id: &str,
+) -> crate::error::Result<Vec<Unfinished>> {
+    let fail = |err: std::io::Error| crate::error::Error::Journal {
+        path: dir.display().to_string(),
+        detail: format!("cannot list the journals beside the plan: {err}"),
+    };
+    let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map_err(fail)?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_string_lossy().ends_with(".journal.jsonl"))
+        })
+        .collect();
+    // Journal names start with the time their run began: this is their order.
+    paths.sort();
+    let mut entries = Vec::new();
+    for path in &paths {
+        let journal = match crate::journal::read(path) {
+            Ok(journal) => journal,
+            // A journal keytrim cannot read, with no rotation in it, takes no part.
+            Err(err) if !mentions_a_rotation(path) => {
+                tracing::warn!("{err}: left out of the search for unfinished rotations");
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        let run = journal[0]
+            .run
+            .as_ref()
+            .expect("journal::read checks the run line");
+        if run.mode == crate::journal::Mode::Apply && journal[0].account_id == account_id {
+            entries.extend(journal);
+        }
+    }
+    let histories = crate::journal::rotation_histories(&entries).map_err(|detail| {
+        crate::error::Error::Journal {
+            path: dir.display().to_string(),
+            detail,
+        }
+    })?;
+    Ok(histories
+        .into_iter()
+        .filter_map(|history| {
+            let reached = recovery::reached(history.lines.iter().copied());
+            (reached != Reached::Finished).then(|| Unfinished {
+                user_name: history.user.to_string(),
+                rotation: history.begun.clone(),
+                reached,
+                begun_at: history.begun_at,
+            })
+        })
+        .collect())
+}
+
+/// True when the file's bytes could hold a rotation line (or cannot be read).
+fn mentions_a_rotation(path: &std::path::Path) -> bool {
+    std::fs::read(path).map_or(true, |bytes| {
+        bytes
+            .windows(b"\"rotation\"".len())
+            .any(|w| w == b"\"rotation\"")
+    })
+}
+
+/// How long before the `begin` line a key's creation date may be and still be the
+/// rotation's: IAM's clock and this machine's may differ by this much.
+const CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+/// Take up `unfinished` (the user's: `user_arn` is its ARN), journaling in `journal`.
+pub(crate) async fn resume(
+    clients: &Clients,
+    journal: &Journal,
+    account_id: &str,
+    user_arn: &str,
+    unfinished: &Unfinished,
+    schedule: ProbeSchedule,
+) -> HandedOff {
+    let rotation = &unfinished.rotation;
+    let job = HandOff {
+        account_id,
+        user_name: &unfinished.user_name,
+        user_arn,
+        secret_arn: &rotation.secret_arn,
+        current_version: &rotation.previous_version,
+        old_key: &rotation.old_access_key_id,
+    };
+    let mut run = Run {
+        clients,
+        journal,
+        job,
+        rotation: rotation.clone(),
+        new_key: match &unfinished.reached {
+            Reached::Created { new_key } => Some(new_key.clone()),
+            _ => None,
+        },
+        made_by_this_run: false,
+    };
+    let labels = match rotate::labels(clients, &rotation.secret_arn, &rotation.token).await {
+        Ok(labels) => labels,
+        Err(err) => {
+            return HandedOff::ForAPerson {
+                new_key: run.new_key.clone(),
+                why: format!(
+                    "an earlier apply's rotation is unfinished, and the secret's labels could not be read ({err})"
+                ),
+            };
+        }
+    };
+    match recovery::resume(unfinished.reached.clone(), rotation, &labels) {
+        Resume::Nothing => settle(&run, "nothing was left to do"),
+        Resume::LookForAnUnclaimedKey => {
+            if labels.token_version_exists {
+                return HandedOff::ForAPerson {
+                    new_key: None,
+                    why: "the journal names no new key, yet the secret holds the rotation's version: a person decides".into(),
+                };
+            }
+            unclaimed(&mut run, unfinished.begun_at).await
+        }
+        Resume::ProbeAndPromote { new_key } => probe_and_promote(&run, &new_key, schedule).await,
+        Resume::CleanUp {
+            clean_up: CleanUp::Promoted,
+            new_key,
+        } => {
+            let settled = settle(&run, "AWSCURRENT is on the rotation's version");
+            match settled {
+                HandedOff::ForAPerson { .. } => settled,
+                _ => HandedOff::Promoted { new_key },
+            }
+        }
+        Resume::CleanUp { .. } => {
+            clean_up(
+                &run,
+                "an earlier apply stopped before the new key was handed off".into(),
+            )
+            .await
+        }
+    }
+}
+
+/// AWSPENDING holds the new key, and AWSCURRENT has not moved: probe the key (its
+/// secret read back from the rotation's version), then promote it.
+async fn probe_and_promote(run: &Run<'_>, new_key: &str, schedule: ProbeSchedule) -> HandedOff {
+    let rotation = &run.rotation;
+    let staged = rotate::version_text(run.clients, &rotation.secret_arn, &rotation.token, PENDING)
+        .await
+        .map_err(|err| err.to_string())
+        .and_then(|text| key_pair(&text).map_err(str::to_string));
+    let pair = match staged {
+        Ok(pair) if pair.access_key_id == new_key => pair,
+        Ok(_) => {
+            return clean_up(
+                run,
+                "AWSPENDING holds another key than the journal's".into(),
+            )
+            .await;
+        }
+        Err(why) => return clean_up(run, why).await,
+    };
+    if let Err(why) = probe(run, &pair, schedule).await {
+        return clean_up(run, why).await;
+    }
+    drop(pair);
+    promote(run).await
+}
+
+/// CreateAccessKey may have made a key whose id no line names. A key of the user
+/// created since the rotation began, never used and not the one AWSCURRENT hands out,
+/// is switched off (undoable, named); if there is none, no key was made.
+async fn unclaimed(run: &mut Run<'_>, begun_at: DateTime<Utc>) -> HandedOff {
+    let keys = match iam::list_keys(run.clients, run.job.user_name).await {
+        Ok(keys) => keys,
+        Err(err) => {
+            return HandedOff::ForAPerson {
+                new_key: None,
+                why: format!(
+                    "an earlier apply stopped during CreateAccessKey, and the user's keys could not be listed ({err})"
+                ),
+            };
+        }
+    };
+    let made: Vec<_> = keys
+        .iter()
+        .filter(|key| key.access_key_id != run.job.old_key && key.created >= begun_at - CLOCK_SKEW)
+        .collect();
+    let key = match made.as_slice() {
+        [] => return settle(run, "CreateAccessKey made no key"),
+        [key] => key.access_key_id.clone(),
+        _ => {
+            return HandedOff::ForAPerson {
+                new_key: None,
+                why: "an earlier apply stopped during CreateAccessKey, and the user has more than one key created since: CloudTrail's CreateAccessKey events tell which is keytrim's".into(),
+            };
+        }
+    };
+    match iam::last_use(run.clients, &key).await {
+        Ok(used) if used.at.is_none() => {}
+        Ok(_) => {
+            return HandedOff::ForAPerson {
+                new_key: Some(key),
+                why: "an earlier apply stopped during CreateAccessKey; the key created since has been used, so it is left Active for a person".into(),
+            };
+        }
+        Err(err) => {
+            return HandedOff::ForAPerson {
+                new_key: Some(key),
+                why: format!("the last use of the key created since could not be read ({err})"),
+            };
+        }
+    }
+    run.new_key = Some(key);
+    clean_up(
+        run,
+        "an earlier apply stopped during CreateAccessKey; the key it made was never handed off"
+            .into(),
+    )
+    .await
+}
+
+/// Journal that nothing of the rotation is left to take up.
+fn settle(run: &Run<'_>, why: &str) -> HandedOff {
+    let line = RotationLine::Done
+        .entry(
+            run.job.account_id,
+            run.job.user_name,
+            &run.rotation.at(RotationStep::Settled),
+            run.new_key.as_deref(),
+        )
+        .reason(why);
+    match run.journal.record(&line) {
+        Ok(()) => HandedOff::Settled {
+            why: format!("an earlier apply's rotation is over: {why}"),
+        },
+        Err(err) => HandedOff::ForAPerson {
+            new_key: run.new_key.clone(),
+            why: format!("the journal could not be written: {err}"),
+        },
+    }
+}
