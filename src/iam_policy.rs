@@ -104,6 +104,59 @@ pub(crate) fn apply_policy() -> Value {
     document("KeytrimApply", APPLY_ACTIONS)
 }
 
+/// IAM actions the rotation hand-off adds to apply, on users tagged
+/// `keytrim:rotate-to` only: the new key, and the clean-up's deletion of a key no
+/// version of the secret ever held.
+pub(crate) const APPLY_ROTATION_USER_ACTIONS: &[&str] =
+    &["iam:CreateAccessKey", "iam:DeleteAccessKey"];
+
+/// Secrets Manager actions the rotation hand-off calls, on secrets tagged
+/// `keytrim:rotates` only: the reads the audit makes, the staging and promotion, and
+/// the labels read back.
+pub(crate) const APPLY_ROTATION_SECRET_ACTIONS: &[&str] = &[
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:ListSecretVersionIds",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecretVersionStage",
+];
+
+/// The policy for `keytrim apply` of a plan with the rotation hand-off: apply's, plus
+/// the new key on tagged users, the tagged secrets' reads and writes, and their KMS
+/// key's use only through Secrets Manager. A role with it can read and replace the
+/// access keys those secrets hold; docs/rotation-guide.md says so.
+pub(crate) fn apply_rotation_policy() -> Value {
+    let mut policy = apply_policy();
+    let statements = policy["Statement"]
+        .as_array_mut()
+        .expect("a policy has statements");
+    statements.push(json!({
+        "Sid": "KeytrimNewKeyForBoundUsers",
+        "Effect": "Allow",
+        "Action": APPLY_ROTATION_USER_ACTIONS,
+        "Resource": "*",
+        "Condition": { "Null": { "aws:ResourceTag/keytrim:rotate-to": "false" } }
+    }));
+    statements.push(json!({
+        "Sid": "KeytrimRotateBoundSecrets",
+        "Effect": "Allow",
+        "Action": APPLY_ROTATION_SECRET_ACTIONS,
+        "Resource": "*",
+        "Condition": { "Null": { "aws:ResourceTag/keytrim:rotates": "false" } }
+    }));
+    statements.push(json!({
+        "Sid": "KeytrimUseKeysOfBoundSecrets",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+        "Resource": "*",
+        "Condition": { "StringLike": { "kms:ViaService": [
+            "secretsmanager.*.amazonaws.com",
+            "secretsmanager.*.amazonaws.com.cn"
+        ] } }
+    }));
+    policy
+}
+
 /// For an Organization: what the management account's caller needs, and the role each
 /// member account needs (its trust policy names the management account).
 /// `organization_actions` are the Organizations calls the phase makes from there; the
@@ -432,6 +485,46 @@ mod tests {
                     "{action}"
                 );
             }
+        }
+    }
+
+    /// The rotation hand-off's apply policy creates and deletes keys only of users
+    /// tagged keytrim:rotate-to, and touches only secrets tagged keytrim:rotates; no
+    /// action is a wildcard.
+    #[test]
+    fn the_rotation_writes_only_to_tagged_users_and_secrets() {
+        let policy = apply_rotation_policy();
+        for statement in policy["Statement"].as_array().expect("statements") {
+            let listed = actions(&json!({ "Statement": [statement] }));
+            let tag = if listed
+                .iter()
+                .any(|a| a.starts_with("iam:Create") || a.starts_with("iam:Delete"))
+            {
+                Some("aws:ResourceTag/keytrim:rotate-to")
+            } else if listed.iter().any(|a| a.starts_with("secretsmanager:")) {
+                Some("aws:ResourceTag/keytrim:rotates")
+            } else {
+                None
+            };
+            if let Some(tag) = tag {
+                assert_eq!(statement["Condition"]["Null"][tag], "false", "{statement}");
+                assert!(
+                    listed
+                        .iter()
+                        .all(|a| !a.starts_with("iam:Update") && !a.starts_with("iam:List")),
+                    "{statement}"
+                );
+            }
+            for action in listed {
+                assert!(!action.contains('*') && !action.contains('?'), "{action}");
+            }
+        }
+        let all = actions(&policy);
+        for needed in APPLY_ROTATION_USER_ACTIONS
+            .iter()
+            .chain(APPLY_ROTATION_SECRET_ACTIONS)
+        {
+            assert!(all.iter().any(|a| a == needed), "{needed}");
         }
     }
 

@@ -18,6 +18,11 @@ pub(super) fn run(args: &IamPolicyArgs) -> Result<ExitStatus> {
             crate::iam_policy::AUDIT_ORGANIZATION_ACTIONS,
             "KeytrimAudit",
         ),
+        Phase::Apply if args.rotation => (
+            crate::iam_policy::apply_rotation_policy(),
+            crate::iam_policy::APPLY_ORGANIZATION_ACTIONS,
+            "KeytrimApply",
+        ),
         Phase::Apply => (
             crate::iam_policy::apply_policy(),
             crate::iam_policy::APPLY_ORGANIZATION_ACTIONS,

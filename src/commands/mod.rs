@@ -152,9 +152,8 @@ fn check_usage(command: &Command, settings: &Settings) -> Result<()> {
                 "iam-policy pipeline prints a CloudFormation template: use --format cloudformation (its Organization parameter stands for --org)",
             )
         }
-        // Apply's rotation permissions come with slice 4 (docs/rotation.md).
-        Command::IamPolicy(args) if args.rotation && args.phase != Phase::Audit => usage(
-            "--rotation goes with iam-policy audit: the policy for apply's rotation hand-off is not written yet (docs/rotation.md lists the permissions it needs)",
+        Command::IamPolicy(args) if args.rotation && args.phase == Phase::Pipeline => usage(
+            "--rotation goes with iam-policy audit or apply: the pipeline's roles are audit's and apply's without it",
         ),
         Command::Report(args) => {
             // The report must never take the place of the plan or a journal it is made from.

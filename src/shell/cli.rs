@@ -407,8 +407,9 @@ pub struct IamPolicyArgs {
     #[arg(long, value_enum, default_value_t = PolicyFormat::Json)]
     pub format: PolicyFormat,
 
-    /// For `audit --rotation`: also read the secrets tagged keytrim:rotates (their
-    /// description and current value) and decrypt them through Secrets Manager.
+    /// The rotation hand-off's permissions too: for audit, read the secrets tagged
+    /// keytrim:rotates and decrypt them through Secrets Manager; for apply, also create
+    /// (and clean up) keys of users tagged keytrim:rotate-to and write those secrets.
     #[arg(long)]
     pub rotation: bool,
 }

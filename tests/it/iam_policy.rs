@@ -38,6 +38,8 @@ const TEMPLATES: &[&[&str]] = &[
     &["pipeline", "--format", "cloudformation"],
     &["audit", "--rotation", "--format", "cloudformation"],
     &["audit", "--rotation", "--org", "--format", "cloudformation"],
+    &["apply", "--rotation", "--format", "cloudformation"],
+    &["apply", "--rotation", "--org", "--format", "cloudformation"],
 ];
 
 fn template(args: &[&str]) -> (tempfile::TempDir, PathBuf, Value) {
@@ -259,10 +261,59 @@ fn the_rotation_audit_reads_only_secrets_tagged_for_keytrim() {
     ] {
         assert!(!text.contains(write), "{write}");
     }
-    // Apply's rotation permissions come with the slice that writes.
+    // The pipeline's roles take no --rotation.
     let refused = keytrim_isolated(dir.path())
-        .args(["iam-policy", "apply", "--rotation"])
+        .args([
+            "iam-policy",
+            "pipeline",
+            "--rotation",
+            "--format",
+            "cloudformation",
+        ])
         .output()
         .unwrap();
     assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+}
+
+/// `apply --rotation` adds the hand-off's writes: keys only of users tagged
+/// keytrim:rotate-to, secrets only tagged keytrim:rotates, KMS only through Secrets
+/// Manager.
+#[test]
+fn the_rotation_apply_writes_only_to_tagged_users_and_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = keytrim_isolated(dir.path())
+        .args(["iam-policy", "apply", "--rotation"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let policy: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let statements = policy["Statement"].as_array().unwrap();
+    let sid = |sid: &str| statements.iter().find(|s| s["Sid"] == sid).unwrap().clone();
+    let users = sid("KeytrimNewKeyForBoundUsers");
+    assert_eq!(
+        users["Action"],
+        serde_json::json!(["iam:CreateAccessKey", "iam:DeleteAccessKey"])
+    );
+    assert_eq!(
+        users["Condition"]["Null"]["aws:ResourceTag/keytrim:rotate-to"],
+        "false"
+    );
+    let secrets = sid("KeytrimRotateBoundSecrets");
+    for action in [
+        "PutSecretValue",
+        "UpdateSecretVersionStage",
+        "ListSecretVersionIds",
+    ] {
+        assert!(secrets["Action"].to_string().contains(action), "{action}");
+    }
+    assert_eq!(
+        secrets["Condition"]["Null"]["aws:ResourceTag/keytrim:rotates"],
+        "false"
+    );
+    let kms = sid("KeytrimUseKeysOfBoundSecrets");
+    assert_eq!(
+        kms["Action"],
+        serde_json::json!(["kms:Decrypt", "kms:GenerateDataKey"])
+    );
+    assert!(kms["Condition"]["StringLike"]["kms:ViaService"].is_array());
 }
