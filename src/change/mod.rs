@@ -519,7 +519,9 @@ fn exit_weight(outcome: &Outcome) -> ExitStatus {
         | Outcome::WouldChange { .. }
         | Outcome::Skipped { .. }
         | Outcome::HandedOff { .. }
-        | Outcome::WouldHandOff { .. } => ExitStatus::Ok,
+        | Outcome::WouldHandOff { .. }
+        | Outcome::Restored { .. }
+        | Outcome::WouldRestore { .. } => ExitStatus::Ok,
     }
 }
 

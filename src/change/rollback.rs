@@ -9,7 +9,7 @@ use crate::aws::ConnectOptions;
 use crate::change::reporter::Reporter;
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
-use crate::journal::{self, Deactivation, Entry, Mode};
+use crate::journal::{self, Deactivation, Entry, Mode, Rotation};
 
 use super::drift::ChangedKey;
 use super::execute::{Interrupt, UserChange};
@@ -50,6 +50,26 @@ pub(crate) fn keys_to_reactivate(entries: &[Entry]) -> Vec<(String, Vec<ChangedK
     users
 }
 
+/// The rotations an apply's journal shows promoted (AWSCURRENT moved to the new key,
+/// as answered or read back): rollback moves AWSCURRENT back from each. A rotation the
+/// apply stopped short of promoting left nothing to move back.
+fn promoted_rotations(entries: &[Entry]) -> Vec<(String, Rotation, String)> {
+    entries
+        .iter()
+        .filter_map(|entry| match entry.typed() {
+            journal::Line::Rotation {
+                user,
+                rotation,
+                new_key: Some(new_key),
+                what: journal::RotationLine::Done,
+            } if rotation.step == journal::RotationStep::Promote => {
+                Some((user.to_string(), rotation.clone(), new_key.to_string()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// The rollback journal's path: beside the apply journal it undoes.
 fn rollback_journal_path(apply_journal: &Path) -> PathBuf {
     let name = apply_journal
@@ -72,6 +92,8 @@ struct ApplyJournal {
     /// in it, and its role is reached there.
     partition: String,
     users: Vec<(String, Vec<ChangedKey>)>,
+    /// The rotations the apply promoted: user, rotation, new key.
+    promoted: Vec<(String, Rotation, String)>,
     sha256: String,
 }
 
@@ -87,21 +109,6 @@ fn read_apply_journal(path: &Path) -> Result<ApplyJournal> {
             path: path.display().to_string(),
             detail: "this is a rollback's journal; only an apply's journal can be rolled back"
                 .to_string(),
-        });
-    }
-    // Rollback of a rotation hand-off is not built yet (docs/rotation.md, slice 4):
-    // undoing only the key changes around it would leave the secret as the apply left
-    // it while claiming the apply undone.
-    if let Some(user) = entries
-        .iter()
-        .find(|entry| entry.rotation.is_some())
-        .and_then(|entry| entry.user_name.as_deref())
-    {
-        return Err(Error::Journal {
-            path: path.display().to_string(),
-            detail: format!(
-                "it records a rotation hand-off of user `{user}`, which rollback cannot undo yet; move the secret's AWSCURRENT back by hand (the journal names the previous version)"
-            ),
         });
     }
     let partition = run
@@ -122,6 +129,7 @@ fn read_apply_journal(path: &Path) -> Result<ApplyJournal> {
         account_id: first.account_id.clone(),
         partition,
         users: keys_to_reactivate(&entries),
+        promoted: promoted_rotations(&entries),
         sha256: crate::digest::sha256_hex(&bytes),
     })
 }
@@ -210,15 +218,22 @@ pub(crate) async fn rollback(
             options,
             reporter,
         })?;
-        started.push((run, applied.users));
+        started.push((run, applied.users, applied.promoted));
     }
     let started = started
         .into_iter()
-        .map(|(run, users)| {
-            let changes: Vec<UserChange> = users
+        .map(|(run, users, promoted)| {
+            let mut changes: Vec<UserChange> = users
                 .into_iter()
                 .map(|(user_name, keys)| UserChange::Reactivate { user_name, keys })
                 .collect();
+            changes.extend(promoted.into_iter().map(|(user_name, rotation, new_key)| {
+                UserChange::Restore {
+                    user_name,
+                    rotation: Box::new(rotation),
+                    new_key,
+                }
+            }));
             (run, changes)
         })
         .collect();
@@ -399,6 +414,7 @@ mod tests {
             account_id: account.into(),
             partition: "aws".into(),
             users: vec![("alice".into(), keys)],
+            promoted: Vec::new(),
             sha256: String::new(),
         };
         let mut journals = vec![

@@ -464,7 +464,9 @@ async fn current_key(run: &Run<'_>, labels: &Labels) -> Result<String, String> {
         .map_err(|err| err.to_string())
 }
 
+mod restore;
 mod resume;
+pub(crate) use restore::{Restored, can_restore, restore};
 pub(crate) use resume::{Unfinished, resume, unfinished_in};
 
 #[cfg(test)]

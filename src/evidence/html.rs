@@ -421,6 +421,8 @@ fn rotation_text(step: RotationStep, what: RotationLine<'_>) -> &'static str {
     match (step, what) {
         (S::Begin, _) => "rotation hand-off begins",
         (S::Settled, _) => "rotation over: a later apply settled it",
+        (S::Restore, Intent) => "about to move AWSCURRENT back to the old key (rollback)",
+        (S::Restore, Done) => "AWSCURRENT moved back to the old key; the new key stays Active",
         (S::Prove, Intent) => "about to prove the secret holds the user's key",
         (S::Prove, Done) => "proved: the secret's key signs in as the user",
         (S::CreateAccessKey, Intent) => "about to create a new key",

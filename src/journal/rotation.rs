@@ -37,6 +37,9 @@ pub enum Step {
     /// A later apply found the rotation over (its reason says how): nothing is left to
     /// resume. Written as `done` only; it names the new key when one is known.
     Settled,
+    /// Rollback: AWSCURRENT moved back to the version the rotation began with, from
+    /// the rotation's own (a compare-and-swap). The new key is left Active.
+    Restore,
 }
 
 impl Step {

@@ -65,6 +65,18 @@ pub(crate) fn ask(work: &UserChange) -> Answer {
             ),
             format!("Take up the rotation of {}?", unfinished.user_name),
         ),
+        // Names from the journal were checked when it was read.
+        UserChange::Restore {
+            user_name,
+            rotation,
+            new_key,
+        } => (
+            format!(
+                "\nUser {user_name}\n  move AWSCURRENT of {} back to the old key {}; the new key {new_key} stays Active\n",
+                rotation.secret_arn, rotation.old_access_key_id
+            ),
+            format!("Move the secret of {user_name} back?"),
+        ),
     };
     eprintln!("{what}");
     loop {

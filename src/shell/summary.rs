@@ -23,6 +23,7 @@ struct Totals {
     unverified: usize,
     dry_run: usize,
     handed_off: usize,
+    restored: usize,
 }
 
 impl Totals {
@@ -32,8 +33,11 @@ impl Totals {
             Outcome::Verified { changed, .. } if changed.is_empty() => &mut self.already_done,
             Outcome::Verified { .. } => &mut self.verified,
             Outcome::LockoutAverted { .. } => &mut self.lockout_averted,
-            Outcome::WouldChange { .. } | Outcome::WouldHandOff { .. } => &mut self.dry_run,
+            Outcome::WouldChange { .. }
+            | Outcome::WouldHandOff { .. }
+            | Outcome::WouldRestore { .. } => &mut self.dry_run,
             Outcome::HandedOff { .. } => &mut self.handed_off,
+            Outcome::Restored { .. } => &mut self.restored,
             Outcome::Unverified { .. } => &mut self.unverified,
             Outcome::Drifted { .. } | Outcome::PartlyDrifted { .. } => &mut self.drifted,
             Outcome::Failed { .. } | Outcome::JournalFailed { .. } => &mut self.failed,
@@ -66,13 +70,17 @@ pub(crate) fn summarize(run: &RunSummary<'_>, palette: &Palette) -> String {
         let words = outcome_line(&report.outcome, run.action);
         let line = safe_text::escape(&words);
         let line = match &report.outcome {
-            Outcome::Verified { .. } | Outcome::HandedOff { .. } => palette.good(&line),
+            Outcome::Verified { .. } | Outcome::HandedOff { .. } | Outcome::Restored { .. } => {
+                palette.good(&line)
+            }
             Outcome::Failed { .. }
             | Outcome::Unknown { .. }
             | Outcome::JournalFailed { .. }
             | Outcome::LockoutAverted { .. }
             | Outcome::Unverified { .. } => palette.bad(&line),
-            Outcome::WouldChange { .. } | Outcome::WouldHandOff { .. } => line.into_owned(),
+            Outcome::WouldChange { .. }
+            | Outcome::WouldHandOff { .. }
+            | Outcome::WouldRestore { .. } => line.into_owned(),
             _ => palette.warn(&line),
         };
         let name = safe_text::escape(&report.user_name);
@@ -95,6 +103,9 @@ pub(crate) fn summarize(run: &RunSummary<'_>, palette: &Palette) -> String {
     }
     if totals.unknown > 0 {
         let _ = write!(text, ", outcome unknown {}", totals.unknown);
+    }
+    if totals.restored > 0 {
+        let _ = write!(text, ", secret moved back {}", totals.restored);
     }
     if totals.handed_off > 0 {
         let _ = write!(text, ", handed off {}", totals.handed_off);
@@ -161,6 +172,15 @@ fn outcome_line(outcome: &Outcome, action: Mode) -> String {
         Outcome::WouldHandOff { secret_arn } => format!(
             "dry run: would create a new key and hand it off to {secret_arn} (AWSPENDING, then AWSCURRENT)"
         ),
+        Outcome::Restored {
+            secret_arn,
+            new_key,
+        } => format!(
+            "AWSCURRENT of {secret_arn} moved back to the old key; the new key {new_key} stays Active for the ordinary idle rule"
+        ),
+        Outcome::WouldRestore { secret_arn } => {
+            format!("dry run: would move AWSCURRENT of {secret_arn} back to the old key")
+        }
         Outcome::Declined => "skipped: declined".to_string(),
         Outcome::Held { reason } => format!("skipped: held: {reason}"),
         Outcome::Skipped { reason } => format!("skipped: {reason}"),

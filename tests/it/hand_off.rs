@@ -351,3 +351,70 @@ fn a_refused_put_secret_value_leaves_the_old_key_and_deletes_the_new() {
     assert_eq!(proxy.tally().faults.get("access_denied"), Some(&1));
     assert!(journal_text(&iam).contains("\"step\":\"delete_access_key\""));
 }
+
+/// `keytrim rollback --yes JOURNAL` signed by `key`, with moto's authentication on
+/// while it runs: its exit code and standard error.
+fn rollback_as(
+    iam: &LocalIam,
+    key: &SeededKey,
+    journal: &std::path::Path,
+) -> (Option<i32>, String) {
+    iam.turn_auth_on_again();
+    let rollback = keytrim_as(iam, key)
+        .args(["rollback", "--yes"])
+        .arg(journal)
+        .output()
+        .unwrap();
+    iam.turn_auth_off();
+    (
+        rollback.status.code(),
+        String::from_utf8_lossy(&rollback.stderr).into_owned(),
+    )
+}
+
+/// Rollback of a hand-off moves AWSCURRENT back to the old key and leaves the new key
+/// Active; the next audit holds the user rather than switch off the key its secret
+/// hands out again.
+#[test]
+fn rollback_moves_awscurrent_back_and_leaves_the_new_key_active() {
+    let iam = server();
+    let (old, secret) = seed(&iam);
+    let (previous_version, original) = iam.current_secret(&secret);
+    iam.keytrim().args(["audit", "--rotation"]).assert().code(3);
+    let admin = iam.turn_auth_on();
+    keytrim_as(&iam, &admin)
+        .args(["apply", "--yes", PLAN])
+        .assert()
+        .code(0);
+    let applied = journals(iam.dir());
+    assert_eq!(applied.len(), 1);
+    // The old key switched off since: moving AWSCURRENT back would hand out a key
+    // that does not work, so the user is left alone.
+    iam.turn_auth_off();
+    let (_, handed_off) = iam.current_secret(&secret);
+    iam.set_status("app", &old.id, false);
+    let (code, stderr) = rollback_as(&iam, &admin, &applied[0]);
+    assert_eq!(code, Some(4), "{stderr}");
+    assert!(stderr.contains("is no longer Active"), "{stderr}");
+    assert_eq!(iam.current_secret(&secret).1, handed_off);
+    iam.set_status("app", &old.id, true);
+
+    let (code, stderr) = rollback_as(&iam, &admin, &applied[0]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("moved back to the old key"), "{stderr}");
+    assert_eq!(iam.current_secret(&secret), (previous_version, original));
+    let keys = iam.key_statuses("app");
+    assert_eq!(keys.len(), 2);
+    assert!(
+        keys.iter().all(|(_, status)| status == "Active"),
+        "{keys:?}"
+    );
+    assert!(journal_text(&iam).contains("\"step\":\"restore\""));
+
+    iam.keytrim().args(["audit", "--rotation"]).assert().code(3);
+    let plan = keytrim::plan::load(&iam.dir().join(PLAN)).unwrap();
+    let app = &plan.users[0];
+    assert_eq!(app.decision, Decision::Hold, "{}", app.reason);
+    let hands_out = app.secret_hands_out.as_ref().unwrap();
+    assert_eq!(hands_out.access_key_id.as_deref(), Some(old.id.as_str()));
+}

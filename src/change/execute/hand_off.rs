@@ -10,7 +10,7 @@ use chrono::Utc;
 
 use super::{Outcome, RunState, live_keys, read_until_stopped};
 use crate::audit::binding::{Asking, Lookup, binding_of};
-use crate::change::rotate::{self, HandOff, HandedOff, ProbeSchedule, Unfinished};
+use crate::change::rotate::{self, HandOff, HandedOff, ProbeSchedule, Restored, Unfinished};
 use crate::facts::{KeyStatus, RotationBinding};
 use crate::journal::LeftBy;
 use crate::plan::PlanUser;
@@ -203,6 +203,53 @@ pub(super) async fn resume(
     )
     .await;
     Ok(outcome_of(handed, &unfinished.rotation.secret_arn))
+}
+
+/// Rollback: move AWSCURRENT back from the rotation an apply promoted, leaving the
+/// new key Active. A dry run checks, then says it would.
+pub(super) async fn restore(
+    ctx: &RunState,
+    user_name: &str,
+    rotation: &crate::journal::Rotation,
+    new_key: &str,
+) -> Result<Outcome, StepError> {
+    let secret_arn = rotation.secret_arn.clone();
+    let Some(journal) = &ctx.journal else {
+        return Ok(
+            match rotate::can_restore(&ctx.clients, user_name, rotation).await {
+                Ok(()) => Outcome::WouldRestore { secret_arn },
+                Err(reason) => Outcome::Drifted { reason },
+            },
+        );
+    };
+    let restored = rotate::restore(
+        &ctx.clients,
+        journal,
+        &ctx.account_id,
+        user_name,
+        rotation,
+        new_key,
+    )
+    .await;
+    Ok(match restored {
+        Restored::Done => Outcome::Restored {
+            secret_arn,
+            new_key: new_key.to_string(),
+        },
+        Restored::LeftAlone { reason } => {
+            ctx.record(ctx.left_alone(user_name, LeftBy::Drifted, &reason))?;
+            Outcome::Drifted { reason }
+        }
+        Restored::Refused { error } => Outcome::Failed {
+            changed: Vec::new(),
+            error: format!("AWSCURRENT was not moved back: {error}"),
+        },
+        Restored::Unknown { error } => Outcome::Unknown {
+            changed: Vec::new(),
+            key: secret_arn,
+            error: format!("moving AWSCURRENT back got no clear answer ({error})"),
+        },
+    })
 }
 
 /// A failure outcome when the credentials expire within `CREDENTIALS_LEFT`.

@@ -56,6 +56,12 @@ pub(crate) enum UserChange {
         user_arn: String,
         unfinished: Box<crate::change::rotate::Unfinished>,
     },
+    /// rollback: move AWSCURRENT back from a rotation an apply promoted.
+    Restore {
+        user_name: String,
+        rotation: Box<crate::journal::Rotation>,
+        new_key: String,
+    },
 }
 
 impl UserChange {
@@ -65,6 +71,7 @@ impl UserChange {
             UserChange::Reactivate { user_name, .. } => user_name,
             UserChange::HandOff { user, .. } => &user.user_name,
             UserChange::Resume { unfinished, .. } => &unfinished.user_name,
+            UserChange::Restore { user_name, .. } => user_name,
         }
     }
 
@@ -74,7 +81,8 @@ impl UserChange {
         match self {
             UserChange::Deactivate { .. }
             | UserChange::HandOff { .. }
-            | UserChange::Resume { .. } => false,
+            | UserChange::Resume { .. }
+            | UserChange::Restore { .. } => false,
             UserChange::Reactivate { keys, .. } => keys.iter().all(|key| key.refused),
         }
     }
@@ -445,6 +453,11 @@ async fn run_one(ctx: &RunState, work: &UserChange) -> Outcome {
             user_arn,
             unfinished,
         } => hand_off::resume(ctx, user_arn, unfinished).await,
+        UserChange::Restore {
+            user_name,
+            rotation,
+            new_key,
+        } => hand_off::restore(ctx, user_name, rotation, new_key).await,
     };
     match result {
         Ok(outcome) => outcome,

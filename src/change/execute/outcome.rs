@@ -51,6 +51,11 @@ pub(crate) enum Outcome {
     HandedOff { new_key: String, secret_arn: String },
     /// Dry run: a new key would be handed off to the secret.
     WouldHandOff { secret_arn: String },
+    /// Rollback of a hand-off: AWSCURRENT is on the old key again; `new_key` is
+    /// still Active.
+    Restored { secret_arn: String, new_key: String },
+    /// Dry run: AWSCURRENT would be moved back.
+    WouldRestore { secret_arn: String },
     /// The person said no.
     Declined,
     /// A `hold` in the plan: left for review.

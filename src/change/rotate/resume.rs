@@ -152,14 +152,26 @@ pub(crate) async fn resume(
             unclaimed(&mut run, unfinished.begun_at).await
         }
         Resume::ProbeAndPromote { new_key } => probe_and_promote(&run, &new_key, schedule).await,
+        // The promotion landed, its answer lost: journaled as done, read back, so that
+        // the promotion is this journal's to roll back.
         Resume::CleanUp {
             clean_up: CleanUp::Promoted,
             new_key,
         } => {
-            let settled = settle(&run, "AWSCURRENT is on the rotation's version");
-            match settled {
-                HandedOff::ForAPerson { .. } => settled,
-                _ => HandedOff::Promoted { new_key },
+            let line = RotationLine::Done
+                .entry(
+                    account_id,
+                    &unfinished.user_name,
+                    &rotation.at(RotationStep::Promote),
+                    Some(&new_key),
+                )
+                .reason("read back: AWSCURRENT is on the rotation's version");
+            match journal.record(&line) {
+                Ok(()) => HandedOff::Promoted { new_key },
+                Err(err) => HandedOff::ForAPerson {
+                    new_key: Some(new_key),
+                    why: format!("the journal could not be written: {err}"),
+                },
             }
         }
         Resume::CleanUp { .. } => {

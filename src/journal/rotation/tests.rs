@@ -17,7 +17,7 @@ fn rotation(step: Step) -> Rotation {
     }
 }
 
-const STEPS: [Step; 10] = [
+const STEPS: [Step; 11] = [
     Step::Begin,
     Step::Prove,
     Step::CreateAccessKey,
@@ -28,6 +28,7 @@ const STEPS: [Step; 10] = [
     Step::DeleteAccessKey,
     Step::DeactivateAccessKey,
     Step::Settled,
+    Step::Restore,
 ];
 
 /// The lines a writer can make: `begin` as an intent only, the new key from
