@@ -222,11 +222,20 @@ pub(crate) async fn labels(clients: &Clients, arn: &str, token: &str) -> Result<
                     labels.current = Some(id.to_string());
                 } else if stage == PENDING {
                     labels.pending = Some(id.to_string());
+                } else if stage == "AWSPREVIOUS" {
+                    labels.previous = Some(id.to_string());
                 }
             }
         }
     }
     Ok(labels)
+}
+
+/// The value of the secret's `keytrim:rotates` tag: the user it names back, if any
+/// (secretsmanager:DescribeSecret).
+pub(crate) async fn names_back(clients: &Clients, arn: &str) -> Result<Option<String>> {
+    let described = super::secrets::describe(clients, arn).await?;
+    Ok(super::secrets::rotates_tag(&described))
 }
 
 /// iam:DeleteAccessKey: only for a key this run made that no version ever held.

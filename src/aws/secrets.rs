@@ -43,22 +43,11 @@ pub(crate) async fn read_secret(
 ) -> Result<SecretFacts> {
     refuse_body_logging(|variable| std::env::var_os(variable).is_some())?;
     let arn = secret.as_str();
-    let described = clients
-        .secrets
-        .describe_secret()
-        .secret_id(arn)
-        .send()
-        .await
-        .map_err(|err| classify("secretsmanager:DescribeSecret", &clients.endpoint, err))?;
+    let described = describe(clients, arn).await?;
     let stages = described.version_ids_to_stages();
     let mut facts = SecretFacts {
         arn: described.arn().unwrap_or_default().to_string(),
-        rotates: described
-            .tags()
-            .iter()
-            .find(|tag| tag.key() == Some(ROTATES_TAG))
-            .and_then(|tag| tag.value())
-            .map(str::to_string),
+        rotates: rotates_tag(&described),
         rotation_enabled: described.rotation_enabled().unwrap_or(false),
         primary_region: described.primary_region().map(str::to_string),
         deleted: described.deleted_date().is_some(),
@@ -74,6 +63,32 @@ pub(crate) async fn read_secret(
         facts.current_value = Some(current_value(clients, arn, version).await?);
     }
     Ok(facts)
+}
+
+/// secretsmanager:DescribeSecret.
+pub(crate) async fn describe(
+    clients: &Clients,
+    arn: &str,
+) -> Result<aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput> {
+    clients
+        .secrets
+        .describe_secret()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|err| classify("secretsmanager:DescribeSecret", &clients.endpoint, err))
+}
+
+/// The value of a described secret's `keytrim:rotates` tag: the user it names back.
+pub(crate) fn rotates_tag(
+    described: &aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput,
+) -> Option<String> {
+    described
+        .tags()
+        .iter()
+        .find(|tag| tag.key() == Some(ROTATES_TAG))
+        .and_then(|tag| tag.value())
+        .map(str::to_string)
 }
 
 /// The version a staging label is on.

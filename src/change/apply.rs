@@ -27,11 +27,21 @@ use super::{
 
 /// A plan with a rotation hand-off journals beside itself: the next apply looks for an
 /// interrupted rotation in the plan's directory, so a journal elsewhere would hide one.
-fn journal_beside(path: &Path, plan: &Plan, journal_path: Option<&Path>) -> Result<()> {
+fn journal_beside(
+    path: &Path,
+    plan: &Plan,
+    journal_path: Option<&Path>,
+    unfinished: &[Unfinished],
+) -> Result<()> {
     let Some(journal) = journal_path else {
         return Ok(());
     };
-    let Some(user) = plan.users.iter().find(|user| user.rotate_to.is_some()) else {
+    let rotating = plan.users.iter().find(|user| user.rotate_to.is_some());
+    let Some(user) = rotating.map(|user| user.user_name.as_str()).or_else(|| {
+        unfinished
+            .first()
+            .map(|rotation| rotation.user_name.as_str())
+    }) else {
         return Ok(());
     };
     let parent = |p: &Path| {
@@ -43,13 +53,15 @@ fn journal_beside(path: &Path, plan: &Plan, journal_path: Option<&Path>) -> Resu
         };
         std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
     };
-    if parent(journal) == parent(path) {
+    let searched = journal
+        .file_name()
+        .is_some_and(|name| name.to_string_lossy().ends_with(".journal.jsonl"));
+    if searched && parent(journal) == parent(path) {
         return Ok(());
     }
     Err(crate::error::Error::Usage(format!(
-        "{}: user `{}` is to rotate into a secret, so the journal must be in the plan's directory, where the next apply looks for an interrupted rotation: drop --journal, or name a file beside the plan",
+        "{}: user `{user}` is to rotate into a secret (or has an unfinished rotation), so the journal must be a `.journal.jsonl` file in the plan's directory, where the next apply looks for an interrupted rotation: drop --journal, or name such a file beside the plan",
         crate::safe_text::escape(&path.display().to_string()),
-        user.user_name
     )))
 }
 
@@ -64,11 +76,16 @@ pub(crate) async fn apply(
     reporter: &dyn Reporter,
 ) -> Result<ExitStatus> {
     // Every plan is read and checked before anything else.
-    let loaded: Vec<(PathBuf, Plan, String)> = plans
+    let loaded: Vec<(PathBuf, Plan, String, Vec<Unfinished>)> = plans
         .iter()
         .map(|path| {
             let (mut plan, text) = plan::load::load_with_text(path)?;
-            journal_beside(path, &plan, journal_path)?;
+            // Rotations earlier applies began and did not end, from the journals
+            // beside the plan: taken up first.
+            let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty());
+            let unfinished =
+                rotate::unfinished_in(dir.unwrap_or(Path::new(".")), &plan.account_id)?;
+            journal_beside(path, &plan, journal_path, &unfinished)?;
             if exemptions.is_some() {
                 plan::load::read_exemptions(&mut plan, exemptions)?;
             }
@@ -83,12 +100,12 @@ pub(crate) async fn apply(
                 );
             }
             let digest = crate::digest::sha256_hex(text.as_bytes());
-            Ok((path.clone(), plan, digest))
+            Ok((path.clone(), plan, digest, unfinished))
         })
         .collect::<Result<_>>()?;
     let targets: Vec<RunTarget<'_>> = loaded
         .iter()
-        .map(|(path, plan, _)| RunTarget {
+        .map(|(path, plan, _, _)| RunTarget {
             source: path,
             account_id: &plan.account_id,
             partition: &plan.partition,
@@ -96,10 +113,11 @@ pub(crate) async fn apply(
         .collect();
     let reached =
         reach_and_guard(connect, Mode::Apply, &targets, org_role, options, reporter).await?;
-    let ready = loaded
-        .into_iter()
-        .zip(reached)
-        .map(|((path, plan, digest), (clients, caller))| (path, plan, digest, clients, caller));
+    let ready = loaded.into_iter().zip(reached).map(
+        |((path, plan, digest, unfinished), (clients, caller))| {
+            (path, plan, digest, unfinished, clients, caller)
+        },
+    );
     let interrupt = Interrupt::default();
     // One budget for every plan of the run.
     let budget = options
@@ -108,10 +126,8 @@ pub(crate) async fn apply(
     // Every plan's journal is started before the first prompt, so that a plan that
     // cannot start stops the command before anyone is asked anything.
     let mut started = Vec::new();
-    for (path, plan, digest, clients, caller) in ready {
+    for (path, plan, digest, unfinished, clients, caller) in ready {
         // A named journal is never overwritten; a default name gets a number if taken.
-        let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty());
-        let unfinished = rotate::unfinished_in(dir.unwrap_or(Path::new(".")), &plan.account_id)?;
         let journal = match journal_path {
             Some(named) => JournalTarget::Named(named.to_path_buf()),
             None => JournalTarget::Numbered(journal::default_path(&path, Utc::now())),

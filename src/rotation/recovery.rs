@@ -13,6 +13,8 @@ pub(crate) struct Labels {
     pub current: Option<String>,
     /// The version AWSPENDING is on.
     pub pending: Option<String>,
+    /// The version AWSPREVIOUS is on.
+    pub previous: Option<String>,
     /// True when a version with the rotation's token exists, labelled or not: then a
     /// version of the secret has held the new key.
     pub token_version_exists: bool,
@@ -143,6 +145,9 @@ pub(crate) enum Resume {
     ProbeAndPromote { new_key: String },
     /// The new key cannot be handed off: clean up.
     CleanUp { new_key: String, clean_up: CleanUp },
+    /// The rotation was promoted, and AWSCURRENT moved back from it since (a person,
+    /// or a rollback): it is over, and nothing is done against that decision.
+    MovedBack { new_key: String },
 }
 
 /// What the next apply does about `rotation`, which got as far as `reached`, with the
@@ -153,13 +158,72 @@ pub(crate) fn resume(reached: Reached, rotation: &Rotation, labels: &Labels) -> 
         Reached::MaybeCreated => return Resume::LookForAnUnclaimedKey,
         Reached::Created { new_key } => new_key,
     };
-    let staged = labels.pending.as_deref() == Some(rotation.token.as_str());
+    let token = Some(rotation.token.as_str());
+    if labels.previous.as_deref() == token && labels.current.as_deref() != token {
+        return Resume::MovedBack { new_key };
+    }
+    let staged = labels.pending.as_deref() == token;
     match promotion(labels, rotation) {
         Promotion::NotLanded if staged => Resume::ProbeAndPromote { new_key },
         _ => Resume::CleanUp {
             new_key,
             clean_up: clean_up(labels, rotation, false),
         },
+    }
+}
+
+/// How much IAM's clock and this machine's may differ: a key's creation date is
+/// compared with a journal line's time within this much.
+pub(crate) const CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+/// How long after a rotation began its CreateAccessKey can have made a key: the call
+/// follows the `begin` line by the proof's few calls.
+pub(crate) const CREATED_WITHIN: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
+/// How long IAM's listings are given to show a key made with its answer lost before
+/// an empty listing is believed (IAM is eventually consistent).
+pub(crate) const LISTING_SETTLES: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
+
+/// True when a key created at `created` can be the one a rotation begun at
+/// `begun_at` made.
+pub(crate) fn made_by_the_rotation(
+    created: chrono::DateTime<chrono::Utc>,
+    begun_at: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    created >= begun_at - CLOCK_SKEW && created <= begun_at + CREATED_WITHIN + CLOCK_SKEW
+}
+
+/// What a listing of the user's keys says of a CreateAccessKey whose answer was lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Unclaimed {
+    /// No key was made: the listing shows none, and had time to.
+    NoneMade,
+    /// The listing shows none yet, but may lag: look again later.
+    TooSoon,
+    /// This key, created when the rotation could have made it.
+    One(String),
+    /// More than one such key: which is keytrim's is for CloudTrail to tell.
+    Several,
+}
+
+/// The keys of the user (`created` by id) other than `old_key`, read at `now`, for a
+/// rotation begun at `begun_at`.
+pub(crate) fn unclaimed<'a>(
+    keys: impl IntoIterator<Item = (&'a str, chrono::DateTime<chrono::Utc>)>,
+    old_key: &str,
+    begun_at: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Unclaimed {
+    let made: Vec<&str> = keys
+        .into_iter()
+        .filter(|(id, created)| *id != old_key && made_by_the_rotation(*created, begun_at))
+        .map(|(id, _)| id)
+        .collect();
+    match made.as_slice() {
+        [] if now - begun_at >= LISTING_SETTLES => Unclaimed::NoneMade,
+        [] => Unclaimed::TooSoon,
+        [key] => Unclaimed::One((*key).to_string()),
+        _ => Unclaimed::Several,
     }
 }
 

@@ -203,6 +203,7 @@ async fn the_labels_are_read_back_over_every_page() {
         Labels {
             current: Some(PREVIOUS.into()),
             pending: None,
+            previous: None,
             token_version_exists: true,
         }
     );

@@ -54,11 +54,17 @@ pub(super) async fn hand_off(
         .rotate_to
         .as_ref()
         .expect("apply hands off only a user whose plan entry says where");
+    // One apply per user, from before the checks to the end of the rotation.
+    let _lock = match lock_user(ctx, name)? {
+        Locked::Held(lock) => Some(lock),
+        Locked::DryRun => None,
+        Locked::Busy(outcome) => return Ok(outcome),
+    };
     let old_key = match still_bound(ctx, user, policy).await? {
         Ok(old_key) => old_key,
         Err(left_alone) => return Ok(left_alone),
     };
-    if let Some(refused) = credentials_too_short(ctx).await? {
+    if let Some(refused) = credentials_too_short(ctx, name).await? {
         return Ok(refused);
     }
     if let Some(budget) = &ctx.budget
@@ -73,11 +79,10 @@ pub(super) async fn hand_off(
             secret_arn: rotate_to.secret_arn.clone(),
         });
     };
-    let Some(_lock) = lock_user(ctx, name)? else {
-        let reason = "another keytrim apply is rotating this user now".to_string();
-        ctx.record(ctx.left_alone(name, LeftBy::Skipped, &reason))?;
-        return Ok(Outcome::Skipped { reason });
-    };
+    // Ctrl-C (or a journal that failed) during the checks: no rotation begins.
+    if let Some(stopped) = super::stopped_before_reads(ctx, name) {
+        return Ok(stopped);
+    }
     no_core_dumps();
     let job = HandOff {
         account_id: &ctx.account_id,
@@ -184,14 +189,31 @@ pub(super) async fn resume(
             ),
         });
     };
-    if let Some(refused) = credentials_too_short(ctx).await? {
+    let _lock = match lock_user(ctx, name)? {
+        Locked::Held(lock) => lock,
+        Locked::DryRun => unreachable!("a run with a journal is no dry run"),
+        Locked::Busy(outcome) => return Ok(outcome),
+    };
+    // Under the lock, the journals again: another apply may have finished it.
+    let dir = journal
+        .path()
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty());
+    let still = rotate::unfinished_in(dir.unwrap_or(std::path::Path::new(".")), &ctx.account_id)?;
+    let Some(unfinished) = still
+        .iter()
+        .find(|other| other.rotation.token == unfinished.rotation.token)
+    else {
+        let reason = "another apply finished the earlier rotation meanwhile".to_string();
+        ctx.record(ctx.left_alone(name, LeftBy::Skipped, &reason))?;
+        return Ok(Outcome::Held { reason });
+    };
+    if let Some(refused) = credentials_too_short(ctx, name).await? {
         return Ok(refused);
     }
-    let Some(_lock) = lock_user(ctx, name)? else {
-        let reason = "another keytrim apply is rotating this user now".to_string();
-        ctx.record(ctx.left_alone(name, LeftBy::Skipped, &reason))?;
-        return Ok(Outcome::Skipped { reason });
-    };
+    if let Some(stopped) = super::stopped_before_reads(ctx, name) {
+        return Ok(stopped);
+    }
     no_core_dumps();
     let handed = rotate::resume(
         &ctx.clients,
@@ -253,7 +275,10 @@ pub(super) async fn restore(
 }
 
 /// A failure outcome when the credentials expire within `CREDENTIALS_LEFT`.
-async fn credentials_too_short(ctx: &RunState) -> Result<Option<Outcome>, StepError> {
+async fn credentials_too_short(
+    ctx: &RunState,
+    user_name: &str,
+) -> Result<Option<Outcome>, StepError> {
     let Some(expiry) = ctx.clients.credentials_expire().await? else {
         return Ok(None);
     };
@@ -263,22 +288,33 @@ async fn credentials_too_short(ctx: &RunState) -> Result<Option<Outcome>, StepEr
     if left >= CREDENTIALS_LEFT {
         return Ok(None);
     }
+    let error = format!(
+        "the credentials expire in {} min, and a rotation needs {} min left: renew them, then apply again; nothing was changed",
+        left.as_secs() / 60,
+        CREDENTIALS_LEFT.as_secs() / 60
+    );
+    ctx.record(ctx.left_alone(user_name, LeftBy::Skipped, &error))?;
     Ok(Some(Outcome::Failed {
         changed: Vec::new(),
-        error: format!(
-            "the credentials expire in {} min, and a rotation needs {} min left: renew them, then apply again; nothing was changed",
-            left.as_secs() / 60,
-            CREDENTIALS_LEFT.as_secs() / 60
-        ),
+        error,
     }))
 }
 
+/// The lock of one user's rotation.
+enum Locked {
+    Held(std::fs::File),
+    /// A dry run writes nothing, so it takes no lock.
+    DryRun,
+    /// Another process holds it: the user is held, journaled.
+    Busy(Outcome),
+}
+
 /// One apply at a time per user: an advisory lock on a file beside the journal, which
-/// the system releases when the process ends, however it ends. `None`: another process
-/// holds it.
-fn lock_user(ctx: &RunState, user_name: &str) -> Result<Option<std::fs::File>, StepError> {
+/// the system releases when the process ends, however it ends. The file is opened
+/// without following a link.
+fn lock_user(ctx: &RunState, user_name: &str) -> Result<Locked, StepError> {
     let Some(journal) = &ctx.journal else {
-        return Ok(None);
+        return Ok(Locked::DryRun);
     };
     let dir = journal
         .path()
@@ -289,20 +325,29 @@ fn lock_user(ctx: &RunState, user_name: &str) -> Result<Option<std::fs::File>, S
         ".keytrim-rotation-{}-{user_name}.lock",
         ctx.account_id
     ));
-    let file = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
+    let mut options = std::fs::File::options();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        rustix::fs::OFlags::NOFOLLOW.bits() as i32,
+    );
+    let file = options
         .open(&path)
-        .map_err(|source| crate::error::Error::Write { path, source })?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-        Err(std::fs::TryLockError::Error(source)) => Err(crate::error::Error::Write {
-            path: dir.to_path_buf(),
+        .map_err(|source| crate::error::Error::Write {
+            path: path.clone(),
             source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(Locked::Held(file)),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let reason = "another keytrim apply is rotating this user now".to_string();
+            ctx.record(ctx.left_alone(user_name, LeftBy::Skipped, &reason))?;
+            Ok(Locked::Busy(Outcome::Held { reason }))
         }
-        .into()),
+        Err(std::fs::TryLockError::Error(source)) => {
+            Err(crate::error::Error::Write { path, source }.into())
+        }
     }
 }
 
@@ -348,7 +393,10 @@ fn outcome_of(handed: HandedOff, secret_arn: &str) -> Outcome {
                 }
             ),
         },
-        HandedOff::Settled { why } => Outcome::Skipped { reason: why },
+        // The plan's own entry for the user waits for the next apply.
+        HandedOff::Settled { why } => Outcome::Held {
+            reason: format!("{why}; apply again to carry out the plan's entry for the user"),
+        },
         HandedOff::ForAPerson { new_key, why } => Outcome::Unknown {
             changed: Vec::new(),
             key: new_key.unwrap_or_else(|| "a new key".to_string()),

@@ -12,7 +12,7 @@ use crate::aws::iam;
 use crate::aws::rotate;
 use crate::journal::{Journal, Rotation, RotationLine, RotationStep};
 use crate::rotation::PENDING;
-use crate::rotation::recovery::{self, CleanUp, Reached, Resume};
+use crate::rotation::recovery::{self, CleanUp, Reached, Resume, Unclaimed};
 use crate::rotation::secret_value::key_pair;
 
 /// A rotation an earlier apply began and did not finish, as its journal lines say.
@@ -38,17 +38,18 @@ pub(crate) fn unfinished_in(
         path: dir.display().to_string(),
         detail: format!("cannot list the journals beside the plan: {err}"),
     };
-    let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+    // Regular files only: a FIFO or a device named like a journal must not stall the
+    // search.
+    let paths: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
         .map_err(fail)?
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
         .filter(|path| {
             path.file_name()
                 .is_some_and(|name| name.to_string_lossy().ends_with(".journal.jsonl"))
+                && std::fs::metadata(path).is_ok_and(|meta| meta.is_file())
         })
         .collect();
-    // Journal names start with the time their run began: this is their order.
-    paths.sort();
-    let mut entries = Vec::new();
+    let mut journals = Vec::new();
     for path in &paths {
         let journal = match crate::journal::read(path) {
             Ok(journal) => journal,
@@ -64,9 +65,17 @@ pub(crate) fn unfinished_in(
             .as_ref()
             .expect("journal::read checks the run line");
         if run.mode == crate::journal::Mode::Apply && journal[0].account_id == account_id {
-            entries.extend(journal);
+            journals.push(journal);
         }
     }
+    // In the order the runs began (their run lines), whatever the files are named.
+    journals.sort_by_key(|journal| journal[0].ts);
+    // Each line's own account, not only its run line's.
+    let entries: Vec<crate::journal::Entry> = journals
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry.account_id == account_id)
+        .collect();
     let histories = crate::journal::rotation_histories(&entries).map_err(|detail| {
         crate::error::Error::Journal {
             path: dir.display().to_string(),
@@ -87,18 +96,18 @@ pub(crate) fn unfinished_in(
         .collect())
 }
 
-/// True when the file's bytes could hold a rotation line (or cannot be read).
+/// True when the file's bytes could hold a rotation line (or cannot be read), read
+/// up to the journal size limit.
 fn mentions_a_rotation(path: &std::path::Path) -> bool {
-    std::fs::read(path).map_or(true, |bytes| {
-        bytes
-            .windows(b"\"rotation\"".len())
-            .any(|w| w == b"\"rotation\"")
-    })
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(path).and_then(|file| {
+        file.take(crate::journal::MAX_JOURNAL_BYTES)
+            .read_to_end(&mut bytes)
+    });
+    let needle = b"\"rotation\"";
+    read.is_err() || bytes.windows(needle.len()).any(|w| w == needle)
 }
-
-/// How long before the `begin` line a key's creation date may be and still be the
-/// rotation's: IAM's clock and this machine's may differ by this much.
-const CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 /// Take up `unfinished` (the user's: `user_arn` is its ARN), journaling in `journal`.
 pub(crate) async fn resume(
@@ -129,6 +138,9 @@ pub(crate) async fn resume(
         },
         made_by_this_run: false,
     };
+    if let Err(stopped) = vouch(&run, unfinished).await {
+        return stopped;
+    }
     let labels = match rotate::labels(clients, &rotation.secret_arn, &rotation.token).await {
         Ok(labels) => labels,
         Err(err) => {
@@ -152,6 +164,10 @@ pub(crate) async fn resume(
             unclaimed(&mut run, unfinished.begun_at).await
         }
         Resume::ProbeAndPromote { new_key } => probe_and_promote(&run, &new_key, schedule).await,
+        Resume::MovedBack { .. } => settle(
+            &run,
+            "AWSCURRENT was moved back from the rotation's version since; the new key is left as it is",
+        ),
         // The promotion landed, its answer lost: journaled as done, read back, so that
         // the promotion is this journal's to roll back.
         Resume::CleanUp {
@@ -181,6 +197,48 @@ pub(crate) async fn resume(
             )
             .await
         }
+    }
+}
+
+/// What a journal says is checked against live state before anything is done for
+/// it: a journal is a file anyone with the directory can write. The user must still be
+/// bound both ways to the journal's secret, and a new key the journal names must be a
+/// key of the user created when the rotation began (a key already gone leaves nothing
+/// to do). Anything else is for a person, and nothing is written.
+async fn vouch(run: &Run<'_>, unfinished: &Unfinished) -> Result<(), HandedOff> {
+    let rotation = &unfinished.rotation;
+    let for_a_person = |why: String| HandedOff::ForAPerson {
+        new_key: run.new_key.clone(),
+        why: format!(
+            "an earlier apply's rotation is unfinished, and {why}: keytrim does not act on it"
+        ),
+    };
+    let tags = iam::user_tags(run.clients, run.job.user_name)
+        .await
+        .map_err(|err| for_a_person(format!("the user's tags could not be read ({err})")))?;
+    let tag = format!("secretsmanager:{}", rotation.secret_arn);
+    let names_back = rotate::names_back(run.clients, &rotation.secret_arn)
+        .await
+        .map_err(|err| for_a_person(format!("its secret could not be described ({err})")))?;
+    if tags.rotate_to.as_deref() != Some(tag.as_str())
+        || names_back.as_deref() != Some(run.job.user_arn)
+    {
+        return Err(for_a_person(
+            "the user and the journal's secret no longer name each other".into(),
+        ));
+    }
+    let Some(new_key) = &run.new_key else {
+        return Ok(());
+    };
+    let keys = iam::list_keys(run.clients, run.job.user_name)
+        .await
+        .map_err(|err| for_a_person(format!("the user's keys could not be listed ({err})")))?;
+    match keys.iter().find(|key| key.access_key_id == *new_key) {
+        None => Err(settle(run, "the new key no longer exists")),
+        Some(key) if recovery::made_by_the_rotation(key.created, unfinished.begun_at) => Ok(()),
+        Some(_) => Err(for_a_person(format!(
+            "the key it names, {new_key}, was not created when the rotation began"
+        ))),
     }
 }
 
@@ -225,14 +283,22 @@ async fn unclaimed(run: &mut Run<'_>, begun_at: DateTime<Utc>) -> HandedOff {
             };
         }
     };
-    let made: Vec<_> = keys
+    let listed = keys
         .iter()
-        .filter(|key| key.access_key_id != run.job.old_key && key.created >= begun_at - CLOCK_SKEW)
-        .collect();
-    let key = match made.as_slice() {
-        [] => return settle(run, "CreateAccessKey made no key"),
-        [key] => key.access_key_id.clone(),
-        _ => {
+        .map(|key| (key.access_key_id.as_str(), key.created));
+    let key = match recovery::unclaimed(listed, run.job.old_key, begun_at, chrono::Utc::now()) {
+        Unclaimed::NoneMade => return settle(run, "CreateAccessKey made no key"),
+        Unclaimed::TooSoon => {
+            return HandedOff::ForAPerson {
+                new_key: None,
+                why: format!(
+                    "an earlier apply stopped during CreateAccessKey, and the user's keys show no key it made yet; IAM's listings can lag, so apply again after {} UTC",
+                    (begun_at + recovery::LISTING_SETTLES).format("%H:%M")
+                ),
+            };
+        }
+        Unclaimed::One(key) => key,
+        Unclaimed::Several => {
             return HandedOff::ForAPerson {
                 new_key: None,
                 why: "an earlier apply stopped during CreateAccessKey, and the user has more than one key created since: CloudTrail's CreateAccessKey events tell which is keytrim's".into(),

@@ -22,6 +22,7 @@ fn labels(current: &str, pending: Option<&str>, token_version_exists: bool) -> L
     Labels {
         current: Some(current.into()),
         pending: pending.map(str::to_string),
+        previous: None,
         token_version_exists,
     }
 }
@@ -171,6 +172,29 @@ fn how_far_a_rotation_got_is_read_from_its_lines() {
     );
 }
 
+/// A rotation promoted and then moved back (by a person, or a rollback) is over:
+/// the next apply does not promote it again.
+#[test]
+fn a_promotion_moved_back_since_is_not_redone() {
+    let r = rotation(RotationStep::Probe);
+    let moved_back = Labels {
+        previous: Some(TOKEN.into()),
+        ..labels(PREVIOUS, Some(TOKEN), true)
+    };
+    assert_eq!(
+        resume(
+            Reached::Created {
+                new_key: NEW_KEY.into()
+            },
+            &r,
+            &moved_back
+        ),
+        Resume::MovedBack {
+            new_key: NEW_KEY.into()
+        }
+    );
+}
+
 /// The crash table of docs/rotation.md, row by row.
 #[test]
 fn the_next_apply_resumes_from_the_journal_and_the_labels() {
@@ -227,5 +251,52 @@ fn the_next_apply_resumes_from_the_journal_and_the_labels() {
                 new_key: NewKeyEnd::Deactivate
             }
         }
+    );
+}
+
+/// A lost CreateAccessKey answer, read from a listing: a key made when the rotation
+/// could have made it is the one; none is believed only once IAM's listing had time.
+#[test]
+fn a_lost_create_access_key_is_read_from_a_listing_given_time() {
+    let begun = chrono::DateTime::parse_from_rfc3339("2026-12-08T02:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let at = |minutes: i64| begun + chrono::TimeDelta::minutes(minutes);
+    let old = "AKIAOLDKEY0000000001";
+    let listing = |keys: &[(&'static str, i64)]| {
+        keys.iter()
+            .map(|(id, minutes)| (*id, at(*minutes)))
+            .collect::<Vec<_>>()
+    };
+    // The old key alone: nothing made, once the listing had 15 minutes.
+    assert_eq!(
+        unclaimed(listing(&[(old, -300)]), old, begun, at(1)),
+        Unclaimed::TooSoon
+    );
+    assert_eq!(
+        unclaimed(listing(&[(old, -300)]), old, begun, at(15)),
+        Unclaimed::NoneMade
+    );
+    assert_eq!(
+        unclaimed(listing(&[(old, -300), (NEW_KEY, 0)]), old, begun, at(1)),
+        Unclaimed::One(NEW_KEY.into())
+    );
+    // A key made long before or long after is not the rotation's.
+    assert_eq!(
+        unclaimed(listing(&[(old, -300), (NEW_KEY, -60)]), old, begun, at(20)),
+        Unclaimed::NoneMade
+    );
+    assert_eq!(
+        unclaimed(listing(&[(old, -300), (NEW_KEY, 60)]), old, begun, at(61)),
+        Unclaimed::NoneMade
+    );
+    assert_eq!(
+        unclaimed(
+            listing(&[(NEW_KEY, 0), ("AKIAOTHERKEY00000001", 2)]),
+            old,
+            begun,
+            at(3)
+        ),
+        Unclaimed::Several
     );
 }
