@@ -498,3 +498,32 @@ fn a_hostile_journal_beside_the_plan_switches_no_key_off() {
     assert_eq!(iam.key_status("app", &app_key.id), "Active");
     assert_eq!(iam.key_status("other", &other_key.id), "Active");
 }
+
+/// The application still uses the old key more than a week after the hand-off: the
+/// next audit, and the report of its plan, say the rotation stalled and name caching.
+#[test]
+fn a_rotation_still_using_the_old_key_a_week_later_is_reported_stalled() {
+    let iam = server();
+    let (old, _) = seed(&iam);
+    iam.keytrim().args(["audit", "--rotation"]).assert().code(3);
+    let (code, stderr) = apply_with_auth(&iam);
+    assert_eq!(code, Some(0), "{stderr}");
+    // A use of the old key eight days after the new one was made (the local IAM's
+    // clock moved ahead for it).
+    iam.use_key_hours_from_now(&old, 8 * 24 + 1);
+    iam.keytrim().args(["audit", "--rotation"]).assert().code(3);
+    let plan = keytrim::plan::load(&iam.dir().join(PLAN)).unwrap();
+    let app = &plan.users[0];
+    assert!(app.reason.contains("rotation stalled"), "{}", app.reason);
+    assert!(app.reason.contains(&old.id), "{}", app.reason);
+    assert_eq!(iam.key_status("app", &old.id), "Active");
+    let report = iam.keytrim().args(["report", PLAN]).output().unwrap();
+    let html = String::from_utf8_lossy(&report.stdout);
+    assert_eq!(
+        report.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    assert!(html.contains("rotation stalled"));
+}

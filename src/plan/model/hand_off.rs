@@ -47,11 +47,23 @@ pub(super) fn ruling_for(
                     secret_arn,
                     current_key,
                     ..
-                } => rule::keep_what_the_secret_hands_out(
-                    ruling,
-                    secret_arn.as_deref(),
-                    current_key.as_deref(),
-                ),
+                } => {
+                    let ruling = rule::keep_what_the_secret_hands_out(
+                        ruling,
+                        secret_arn.as_deref(),
+                        current_key.as_deref(),
+                    );
+                    match current_key
+                        .as_deref()
+                        .and_then(|key| crate::rotation::stalled(&user.keys, key))
+                    {
+                        Some(stalled) => rule::Ruling {
+                            reason: format!("{}; {stalled}", ruling.reason),
+                            ..ruling
+                        },
+                        None => ruling,
+                    }
+                }
                 _ => ruling,
             }
         }
