@@ -352,12 +352,34 @@ fn a_refused_put_secret_value_leaves_the_old_key_and_deletes_the_new() {
     );
     let apply = keytrim_as(&iam, &admin)
         .env("AWS_ENDPOINT_URL", &proxy.endpoint)
-        .args(["apply", "--yes", PLAN])
+        .env("RUST_LOG", "trace")
+        .args(["-vvv", "apply", "--yes", PLAN])
         .output()
         .unwrap();
     iam.turn_auth_off();
     let stderr = String::from_utf8_lossy(&apply.stderr);
     assert_eq!(apply.status.code(), Some(1), "{stderr}");
+    // The new secret access key, as the refused request carried it, is nowhere keytrim
+    // writes on this error path either.
+    let (_, _, body) = proxy
+        .tally()
+        .arrivals
+        .into_iter()
+        .find(|(_, action, _)| action == "PutSecretValue")
+        .expect("PutSecretValue was sent");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let staged: serde_json::Value =
+        serde_json::from_str(body["SecretString"].as_str().unwrap()).unwrap();
+    let new_secret = staged["SecretAccessKey"].as_str().unwrap();
+    assert_ne!(new_secret, old.secret);
+    let stdout = String::from_utf8_lossy(&apply.stdout);
+    for (what, text) in [
+        ("stdout", stdout.as_ref()),
+        ("stderr", &stderr),
+        ("the journal", &journal_text(&iam)),
+    ] {
+        assert!(!text.contains(new_secret), "the new secret is in {what}");
+    }
     assert!(
         stderr.contains("deleted (no version of the secret ever held it)"),
         "{stderr}"
