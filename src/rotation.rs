@@ -450,12 +450,16 @@ pub(crate) fn stalled(keys: &[KeyFacts], hands_out: &str) -> Option<String> {
     let current = keys.iter().find(|key| key.access_key_id == hands_out)?;
     let since = current.created + STALLED_AFTER;
     keys.iter()
-        .filter(|key| key.access_key_id != hands_out && key.status == crate::facts::KeyStatus::Active)
+        .filter(|key| {
+            key.created < current.created
+                && key.access_key_id != hands_out
+                && key.status == crate::facts::KeyStatus::Active
+        })
         .find_map(|old| {
             let used = old.last_use.as_ref()?.at?;
             (used > since).then(|| {
                 format!(
-                    "rotation stalled: the application still uses the old key {} (last used {}), more than {} days after the secret began handing out {hands_out}; applications often cache a secret (the SDK's caching clients refresh hourly; an ECS task reads a secret injected as an environment variable only when it starts): restart or redeploy what reads it",
+                    "rotation stalled: the old key {} was used on {}, more than {} days after the secret began handing out {hands_out}; applications often cache a secret (the SDK's caching clients refresh hourly; an ECS task reads a secret injected as an environment variable only when it starts): restart or redeploy what reads it",
                     old.access_key_id,
                     used.format("%Y-%m-%d"),
                     STALLED_AFTER.num_days()

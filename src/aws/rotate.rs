@@ -16,19 +16,19 @@ use crate::rotation::recovery::Labels;
 use crate::rotation::secret_value::{KeyPair, key_pair};
 use crate::rotation::{CURRENT, PENDING};
 
-/// The text of a secret's version `version`, which must hold `stage`; a binary value
-/// is not an access key.
+/// The text of a secret's version `version`, which must hold `stage` when one is
+/// given; a binary value is not an access key.
 pub(crate) async fn version_text(
     clients: &Clients,
     arn: &str,
     version: &str,
-    stage: &'static str,
+    stage: Option<&'static str>,
 ) -> Result<Zeroizing<String>> {
     let value = super::secrets::version_value(clients, arn, version, stage).await?;
     if value.moved {
         return Err(Error::SecretMoved {
             secret_arn: arn.to_string(),
-            stage,
+            stage: stage.unwrap_or("the version"),
         });
     }
     if value.binary {
@@ -46,7 +46,7 @@ pub(crate) async fn current_pair(
     arn: &str,
     version: &str,
 ) -> Result<(KeyPair, Zeroizing<String>)> {
-    let text = version_text(clients, arn, version, CURRENT).await?;
+    let text = version_text(clients, arn, version, Some(CURRENT)).await?;
     let pair = key_pair(&text).map_err(|why| Error::SecretNotAnAccessKey {
         secret_arn: arn.to_string(),
         why,

@@ -108,14 +108,15 @@ pub(crate) struct VersionValue {
     pub moved: bool,
 }
 
-/// The value of version `version`, which must hold `stage`: both are named, so that
-/// Secrets Manager refuses the read if the label moved, and moto (which answers the
-/// first version without a stage) answers the right one.
+/// The value of version `version`, which must hold `stage` when one is given: both are
+/// named, so that Secrets Manager refuses the read if the label moved, and moto (which
+/// answers the first version when neither is given) answers the right one. A version
+/// no label is on is read by its id alone.
 pub(crate) async fn version_value(
     clients: &Clients,
     arn: &str,
     version: &str,
-    stage: &str,
+    stage: Option<&str>,
 ) -> Result<VersionValue> {
     refuse_body_logging(|variable| std::env::var_os(variable).is_some())?;
     let mut answer = clients
@@ -123,7 +124,7 @@ pub(crate) async fn version_value(
         .get_secret_value()
         .secret_id(arn)
         .version_id(version)
-        .version_stage(stage)
+        .set_version_stage(stage.map(str::to_string))
         .send()
         .await
         .map_err(|err| classify("secretsmanager:GetSecretValue", &clients.endpoint, err))?;
@@ -138,7 +139,7 @@ pub(crate) async fn version_value(
 
 /// The shape of AWSCURRENT's value, `version`. A binary secret is not an access key.
 async fn current_value(clients: &Clients, arn: &str, version: &str) -> Result<CurrentValue> {
-    let value = version_value(clients, arn, version, CURRENT).await?;
+    let value = version_value(clients, arn, version, Some(CURRENT)).await?;
     if value.moved {
         return Ok(CurrentValue::NotAnAccessKey {
             why: "AWSCURRENT moved while keytrim read it",

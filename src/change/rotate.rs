@@ -16,7 +16,7 @@ use crate::aws::rotate::{self, Created};
 use crate::facts::KeyStatus;
 use crate::journal::{Journal, Rotation, RotationLine, RotationStep};
 use crate::rotation::recovery::{self, CleanUp, Labels, NewKeyEnd, Promotion};
-use crate::rotation::secret_value::{KeyPair, with_key};
+use crate::rotation::secret_value::{KeyPair, key_pair as rotation_key_pair, with_key};
 use crate::rotation::{CURRENT, PENDING};
 
 /// The rotation of one user, as the plan and the live checks name it.
@@ -397,19 +397,8 @@ async fn clean_up(run: &Run<'_>, why: String) -> HandedOff {
             new_key: end,
         } => (remove_pending, end),
     };
-    // Whatever the journal says, the key AWSCURRENT hands out is never ended: read it.
-    match current_key(run, &labels).await {
-        Ok(current) if current != new_key => {}
-        Ok(_) => {
-            return for_a_person(format!(
-                "AWSCURRENT hands out the new key {new_key}: it is left Active"
-            ));
-        }
-        Err(err) => {
-            return for_a_person(format!(
-                "which key AWSCURRENT hands out could not be read ({err}): the new key {new_key} is left Active"
-            ));
-        }
+    if let Err(why) = may_end(run, &labels, &new_key).await {
+        return for_a_person(format!("{why}: the new key {new_key} is left Active"));
     }
     match end_new_key(run, remove_pending, end, &new_key).await {
         Ok(()) => HandedOff::Undone { new_key, end, why },
@@ -452,16 +441,68 @@ async fn end_new_key(
     run.outcome(step, written)
 }
 
-/// The key AWSCURRENT's value names, on the version the labels show it on.
-async fn current_key(run: &Run<'_>, labels: &Labels) -> Result<String, String> {
-    let version = labels
-        .current
-        .as_deref()
-        .ok_or_else(|| "no version is AWSCURRENT".to_string())?;
-    rotate::current_pair(run.clients, run.job.secret_arn, version)
+/// Whether the new key may be ended, read from AWS rather than believed from a
+/// journal: no labelled version of the secret hands it out (AWSCURRENT, AWSPREVIOUS,
+/// an AWSPENDING of another rotation), and a key an earlier run made is either one
+/// this rotation's version held or one never used. The reason, when it may not.
+async fn may_end(run: &Run<'_>, labels: &Labels, new_key: &str) -> Result<(), String> {
+    let token = run.rotation.token.as_str();
+    let labelled = [
+        (labels.current.as_deref(), CURRENT),
+        (labels.previous.as_deref(), "AWSPREVIOUS"),
+        (
+            labels
+                .pending
+                .as_deref()
+                .filter(|version| *version != token),
+            PENDING,
+        ),
+    ];
+    for (version, stage) in labelled {
+        let Some(version) = version else { continue };
+        match key_of(run, version, Some(stage)).await {
+            Ok(held) if held == new_key => {
+                return Err(format!("the secret's {stage} hands it out"));
+            }
+            Ok(_) => {}
+            Err(err) => {
+                return Err(format!(
+                    "which key the secret's {stage} hands out could not be read ({err})"
+                ));
+            }
+        }
+    }
+    if run.made_by_this_run {
+        return Ok(());
+    }
+    if labels.token_version_exists
+        && key_of(run, token, None)
+            .await
+            .is_ok_and(|held| held == new_key)
+    {
+        return Ok(());
+    }
+    match crate::aws::iam::last_use(run.clients, new_key).await {
+        Ok(used) if used.at.is_none() => Ok(()),
+        Ok(_) => Err(
+            "it has been used, and no version of this rotation held it: a person decides".into(),
+        ),
+        Err(err) => Err(format!("its last use could not be read ({err})")),
+    }
+}
+
+/// The access key id the secret's version `version` holds.
+async fn key_of(
+    run: &Run<'_>,
+    version: &str,
+    stage: Option<&'static str>,
+) -> Result<String, String> {
+    let text = rotate::version_text(run.clients, run.job.secret_arn, version, stage)
         .await
-        .map(|(pair, _)| pair.access_key_id)
-        .map_err(|err| err.to_string())
+        .map_err(|err| err.to_string())?;
+    rotation_key_pair(&text)
+        .map(|pair| pair.access_key_id)
+        .map_err(str::to_string)
 }
 
 mod restore;

@@ -128,6 +128,25 @@ pub(crate) fn with_key(current: &str, new: &KeyPair) -> Result<Zeroizing<String>
     Ok(out)
 }
 
+/// True when `staged` is `current` with only the two key fields changed, every other
+/// field as written and in the same order: the value keytrim itself stages.
+pub(crate) fn only_the_key_differs(current: &str, staged: &str) -> bool {
+    let (Ok(current), Ok(staged)) = (Fields::of(current), Fields::of(staged)) else {
+        return false;
+    };
+    current.0.len() == staged.0.len()
+        && current
+            .0
+            .iter()
+            .zip(&staged.0)
+            .all(|((name, value), (other, staged_value))| {
+                name == other
+                    && (name == ACCESS_KEY_ID
+                        || name == SECRET_ACCESS_KEY
+                        || value.get() == staged_value.get())
+            })
+}
+
 /// `value` as a JSON string, for the two key fields: AWS makes them of letters, digits,
 /// `/` and `+`, which JSON writes as they are. Anything else is refused, never
 /// escaped into a growing buffer.

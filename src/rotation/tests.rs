@@ -443,4 +443,12 @@ fn a_rotation_is_stalled_when_the_old_key_is_still_used_a_week_after() {
         stalled(&[with_use(old, 300, None), with_use(new, 30, Some(0))], new),
         None
     );
+    assert_eq!(
+        stalled(
+            &[with_use(old, 5, Some(1)), with_use(new, 30, Some(0))],
+            new
+        ),
+        None,
+        "the other key is newer than the secret's: not an old key"
+    );
 }

@@ -176,7 +176,7 @@ fn outcome_line(outcome: &Outcome, action: Mode) -> String {
             secret_arn,
             new_key,
         } => format!(
-            "AWSCURRENT of {secret_arn} moved back to the old key; the new key {new_key} stays Active for the ordinary idle rule"
+            "AWSCURRENT of {secret_arn} moved back to the old key; the new key {new_key} stays Active: delete it once nothing uses it"
         ),
         Outcome::WouldRestore { secret_arn } => {
             format!("dry run: would move AWSCURRENT of {secret_arn} back to the old key")

@@ -31,6 +31,7 @@ mod population;
 mod prompt;
 mod quick_start;
 mod report;
+mod resume;
 mod rotation;
 mod sarif;
 mod schema;

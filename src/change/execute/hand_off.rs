@@ -274,6 +274,60 @@ pub(super) async fn restore(
     })
 }
 
+/// Why the user must be left alone before its keys are switched off, by its tags read
+/// live: an exemption or a rotate-to tag the plan does not account for
+/// (`drift::left_alone_by_tags`), or a secret that now hands out a key to switch off.
+pub(super) async fn left_alone_by_tags(
+    ctx: &RunState,
+    user: &PlanUser,
+    exempt: Option<String>,
+    tags: &crate::aws::iam::UserTags,
+) -> Option<String> {
+    let tag = tags.rotate_to.as_deref();
+    if let Some(reason) = crate::change::drift::left_alone_by_tags(user, exempt, tag) {
+        return Some(reason);
+    }
+    secret_hands_out_now(ctx, user, tag?).await
+}
+
+/// Why a user whose `keytrim:rotate-to` tag is `tag` must be left alone before its
+/// keys are switched off, if it must: the secret the tag names now hands out a key the
+/// plan switches off (a rollback may have moved it back since the audit), or which
+/// key it hands out cannot be read. A tag naming no secret of this account is the plan record's
+/// business (`drift::left_alone_by_tags`).
+async fn secret_hands_out_now(ctx: &RunState, user: &PlanUser, tag: &str) -> Option<String> {
+    let arn = crate::rotation::secret_of_users_account(tag, &user.user_arn)?;
+    let current = async {
+        let described = crate::aws::secrets::describe(&ctx.clients, arn).await?;
+        let version = described
+            .version_ids_to_stages()
+            .and_then(|stages| {
+                stages
+                    .iter()
+                    .find(|(_, labels)| labels.iter().any(|l| l == crate::rotation::CURRENT))
+            })
+            .map(|(version, _)| version.clone())
+            .ok_or_else(|| crate::error::Error::SecretNotAnAccessKey {
+                secret_arn: arn.to_string(),
+                why: "no version is AWSCURRENT",
+            })?;
+        crate::aws::rotate::current_pair(&ctx.clients, arn, &version)
+            .await
+            .map(|(pair, _)| pair.access_key_id)
+    }
+    .await;
+    match current {
+        Err(err) => Some(format!(
+            "which key secret {arn}, which the user's keytrim:rotate-to tag names, hands out could not be read ({err})"
+        )),
+        // Only a key the plan names can match, so the id shown is the plan's.
+        Ok(key) if user.deactivate.contains(&key) => Some(format!(
+            "secret {arn} now hands out {key}, which the plan switches off: audit again"
+        )),
+        Ok(_) => None,
+    }
+}
+
 /// A failure outcome when the credentials expire within `CREDENTIALS_LEFT`.
 async fn credentials_too_short(
     ctx: &RunState,
@@ -330,7 +384,7 @@ fn lock_user(ctx: &RunState, user_name: &str) -> Result<Locked, StepError> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::custom_flags(
         &mut options,
-        rustix::fs::OFlags::NOFOLLOW.bits() as i32,
+        (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
     );
     let file = options
         .open(&path)
@@ -338,6 +392,14 @@ fn lock_user(ctx: &RunState, user_name: &str) -> Result<Locked, StepError> {
             path: path.clone(),
             source,
         })?;
+    // A FIFO or a device in its place is no lock file.
+    if !file.metadata().is_ok_and(|meta| meta.is_file()) {
+        return Err(crate::error::Error::Write {
+            path,
+            source: std::io::Error::other("not a regular file"),
+        }
+        .into());
+    }
     match file.try_lock() {
         Ok(()) => Ok(Locked::Held(file)),
         Err(std::fs::TryLockError::WouldBlock) => {

@@ -232,7 +232,7 @@ async fn deactivate(
         Err(stopped) => return Ok(stopped),
     };
     let exempt = tags.in_force(Utc::now().date_naive());
-    if let Some(reason) = drift::left_alone_by_tags(user, exempt, tags.rotate_to.as_deref()) {
+    if let Some(reason) = hand_off::left_alone_by_tags(ctx, user, exempt, &tags).await {
         ctx.record(ctx.left_alone(name, LeftBy::Drifted, &reason))?;
         return Ok(Outcome::Drifted { reason });
     }

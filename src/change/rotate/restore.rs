@@ -11,8 +11,8 @@ use crate::aws::iam::{self, Written};
 use crate::aws::rotate;
 use crate::facts::KeyStatus;
 use crate::journal::{Journal, Rotation, RotationLine, RotationStep};
-use crate::rotation::CURRENT;
 use crate::rotation::secret_value::key_pair;
+use crate::rotation::{CURRENT, PENDING};
 
 /// What came of moving AWSCURRENT back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +56,7 @@ pub(crate) async fn can_restore(
         clients,
         &rotation.secret_arn,
         &rotation.previous_version,
-        "AWSPREVIOUS",
+        Some("AWSPREVIOUS"),
     )
     .await
     .map_err(|err| format!("the version the rotation began with could not be read ({err})"))?;
@@ -66,6 +66,22 @@ pub(crate) async fn can_restore(
             "the version the rotation began with no longer holds the old key {old}"
         )),
     }
+}
+
+/// AWSPENDING off the rotation's version, where the promotion left it: otherwise the
+/// secret would look like another rotation in flight, and the user could not be
+/// rotated again. Journaled; a failure leaves only a label behind.
+async fn unstage(run: &Run<'_>) {
+    if run
+        .note(RotationStep::RemovePending, RotationLine::Intent)
+        .is_err()
+    {
+        return;
+    }
+    let token = Some(run.rotation.token.as_str());
+    let written =
+        rotate::move_stage(run.clients, &run.rotation.secret_arn, PENDING, None, token).await;
+    let _ = run.outcome(RotationStep::RemovePending, written);
 }
 
 /// Move AWSCURRENT back, journaled before and after; `can_restore` first.
@@ -108,7 +124,10 @@ pub(crate) async fn restore(
     .await;
     let unclear = matches!(written, Written::Unclear { .. });
     let error = match run.outcome(RotationStep::Restore, written) {
-        Ok(()) => return Restored::Done,
+        Ok(()) => {
+            unstage(&run).await;
+            return Restored::Done;
+        }
         Err(error) if !unclear => return Restored::Refused { error },
         Err(error) => error,
     };
@@ -123,6 +142,7 @@ pub(crate) async fn restore(
                 )
                 .reason("read back: AWSCURRENT is on the version the rotation began with");
             let _ = journal.record(&line);
+            unstage(&run).await;
             Restored::Done
         }
         _ => Restored::Unknown { error },

@@ -65,6 +65,9 @@ pub(crate) fn unfinished_in(
             .as_ref()
             .expect("journal::read checks the run line");
         if run.mode == crate::journal::Mode::Apply && journal[0].account_id == account_id {
+            if journal.iter().any(|entry| entry.rotation.is_some()) {
+                owned_and_private(path)?;
+            }
             journals.push(journal);
         }
     }
@@ -94,6 +97,30 @@ pub(crate) fn unfinished_in(
             })
         })
         .collect())
+}
+
+/// A journal whose rotation lines apply will act on must be the running user's own
+/// file, which no one else may write (keytrim creates journals mode 0600): like ssh's
+/// StrictModes, a file another user could have written is refused, not believed.
+fn owned_and_private(path: &std::path::Path) -> crate::error::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = std::fs::metadata(path).map_err(|err| crate::error::Error::Journal {
+            path: path.display().to_string(),
+            detail: err.to_string(),
+        })?;
+        let own = meta.uid() == rustix::process::geteuid().as_raw();
+        if !own || meta.mode() & 0o022 != 0 {
+            return Err(crate::error::Error::Journal {
+                path: path.display().to_string(),
+                detail: "it records a rotation, and is not this user's own file or others may write it: keytrim does not act on it (keytrim writes journals mode 0600)".into(),
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// True when the file's bytes could hold a rotation line (or cannot be read), read
@@ -234,6 +261,13 @@ async fn vouch(run: &Run<'_>, unfinished: &Unfinished) -> Result<(), HandedOff> 
         .await
         .map_err(|err| for_a_person(format!("the user's keys could not be listed ({err})")))?;
     match keys.iter().find(|key| key.access_key_id == *new_key) {
+        // IAM's listings lag: a key made moments ago may not show yet.
+        None if chrono::Utc::now() - unfinished.begun_at < recovery::LISTING_SETTLES => {
+            Err(for_a_person(format!(
+                "the key it names, {new_key}, is not listed yet (IAM's listings lag): apply again after {} UTC",
+                (unfinished.begun_at + recovery::LISTING_SETTLES).format("%H:%M")
+            )))
+        }
         None => Err(settle(run, "the new key no longer exists")),
         Some(key) if recovery::made_by_the_rotation(key.created, unfinished.begun_at) => Ok(()),
         Some(_) => Err(for_a_person(format!(
@@ -246,11 +280,25 @@ async fn vouch(run: &Run<'_>, unfinished: &Unfinished) -> Result<(), HandedOff> 
 /// secret read back from the rotation's version), then promote it.
 async fn probe_and_promote(run: &Run<'_>, new_key: &str, schedule: ProbeSchedule) -> HandedOff {
     let rotation = &run.rotation;
-    let staged = rotate::version_text(run.clients, &rotation.secret_arn, &rotation.token, PENDING)
-        .await
-        .map_err(|err| err.to_string())
-        .and_then(|text| key_pair(&text).map_err(str::to_string));
-    let pair = match staged {
+    let read = |version, stage| {
+        rotate::version_text(run.clients, &rotation.secret_arn, version, Some(stage))
+    };
+    let staged = read(&rotation.token, PENDING).await;
+    let current = read(&rotation.previous_version, crate::rotation::CURRENT).await;
+    let (staged, current) = match (staged, current) {
+        (Ok(staged), Ok(current)) => (staged, current),
+        (Err(err), _) | (_, Err(err)) => return clean_up(run, err.to_string()).await,
+    };
+    // The staged value must be the one keytrim writes: AWSCURRENT's with only the key
+    // changed. A version someone else staged is neither promoted nor touched.
+    if !crate::rotation::secret_value::only_the_key_differs(&current, &staged) {
+        return HandedOff::ForAPerson {
+            new_key: Some(new_key.to_string()),
+            why: "AWSPENDING holds a value keytrim did not write (it differs from AWSCURRENT's in more than the key): a person decides".into(),
+        };
+    }
+    drop(current);
+    let pair = match key_pair(&staged) {
         Ok(pair) if pair.access_key_id == new_key => pair,
         Ok(_) => {
             return clean_up(
@@ -259,8 +307,9 @@ async fn probe_and_promote(run: &Run<'_>, new_key: &str, schedule: ProbeSchedule
             )
             .await;
         }
-        Err(why) => return clean_up(run, why).await,
+        Err(why) => return clean_up(run, why.to_string()).await,
     };
+    drop(staged);
     if let Err(why) = probe(run, &pair, schedule).await {
         return clean_up(run, why).await;
     }

@@ -452,6 +452,19 @@ async fn an_unclear_promotion_not_seen_landing_ends_no_key() {
 #[tokio::test(start_paused = true)]
 async fn a_rotation_begun_meanwhile_stops_before_staging() {
     let mut world = world();
+    // The other rotation's staged value, which the clean-up reads to be sure it does
+    // not hand out the key it ends.
+    world.stage.push(
+        mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+            .match_requests(|req| req.version_id() == Some(THIRD))
+            .then_output(|| {
+                GetSecretValueOutput::builder()
+                    .arn(ARN)
+                    .version_id(THIRD)
+                    .secret_string(current_value("AKIAOTHERKEY00000001"))
+                    .build()
+            }),
+    );
     world.list = mock!(aws_sdk_secretsmanager::Client::list_secret_version_ids).then_output(|| {
         ListSecretVersionIdsOutput::builder()
             .versions(

@@ -71,3 +71,21 @@ fn values_keytrim_cannot_hand_a_key_off_into_are_refused_without_quoting_them() 
     };
     assert!(with_key(&current, &odd).is_err());
 }
+
+/// The value keytrim stages differs from AWSCURRENT's only in the two key fields; any
+/// other difference says someone else wrote it.
+#[test]
+fn a_staged_value_is_told_from_one_someone_else_wrote() {
+    let current =
+        format!(r#"{{"AccessKeyId":"{OLD_ID}","Endpoint":"x","SecretAccessKey":"{OLD_SECRET}"}}"#);
+    let staged = with_key(&current, &new_pair()).unwrap();
+    assert!(only_the_key_differs(&current, &staged));
+    let other =
+        format!(r#"{{"AccessKeyId":"{NEW_ID}","Endpoint":"y","SecretAccessKey":"{NEW_SECRET}"}}"#);
+    assert!(!only_the_key_differs(&current, &other));
+    let more = format!(
+        r#"{{"AccessKeyId":"{NEW_ID}","Endpoint":"x","SecretAccessKey":"{NEW_SECRET}","Extra":1}}"#
+    );
+    assert!(!only_the_key_differs(&current, &more));
+    assert!(!only_the_key_differs(&current, "not json"));
+}

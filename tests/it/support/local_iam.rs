@@ -139,6 +139,8 @@ pub(crate) struct LocalIam {
     dir: tempfile::TempDir,
     runtime: tokio::runtime::Runtime,
     iam: aws_sdk_iam::Client,
+    /// The administrator `turn_auth_on` made, once.
+    pub(super) admin: std::sync::OnceLock<SeededKey>,
 }
 
 impl LocalIam {
@@ -190,6 +192,7 @@ impl LocalIam {
             dir: tempfile::tempdir().expect("a temporary directory"),
             runtime,
             iam,
+            admin: std::sync::OnceLock::new(),
         }
     }
 

@@ -92,7 +92,7 @@ impl LocalIam {
     /// administrator's key for keytrim to sign with. The server must be one of this
     /// test's own (`start_with_env`): the setting is the server's.
     pub(crate) fn turn_auth_on(&self) -> SeededKey {
-        let admin = self.create_admin();
+        let admin = self.admin.get_or_init(|| self.create_admin()).clone();
         self.set_auth_count("0");
         admin
     }
