@@ -439,34 +439,5 @@ fn value_refusal(candidate: &Candidate<'_>, secret: &SecretFacts) -> Option<Stri
     }
 }
 
-/// How long after the key a user's secret hands out was made a use of the user's
-/// other key says the rotation stalled.
-pub(crate) const STALLED_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(7);
-
-/// "rotation stalled", when another active key of the user was used more than
-/// `STALLED_AFTER` after the key the secret hands out (`hands_out`) was created: the
-/// application still uses the old key. Caching is the likely cause, and it says so.
-pub(crate) fn stalled(keys: &[KeyFacts], hands_out: &str) -> Option<String> {
-    let current = keys.iter().find(|key| key.access_key_id == hands_out)?;
-    let since = current.created + STALLED_AFTER;
-    keys.iter()
-        .filter(|key| {
-            key.created < current.created
-                && key.access_key_id != hands_out
-                && key.status == crate::facts::KeyStatus::Active
-        })
-        .find_map(|old| {
-            let used = old.last_use.as_ref()?.at?;
-            (used > since).then(|| {
-                format!(
-                    "rotation stalled: the old key {} was used on {}, more than {} days after the secret began handing out {hands_out}; applications often cache a secret (the SDK's caching clients refresh hourly; an ECS task reads a secret injected as an environment variable only when it starts): restart or redeploy what reads it",
-                    old.access_key_id,
-                    used.format("%Y-%m-%d"),
-                    STALLED_AFTER.num_days()
-                )
-            })
-        })
-}
-
 #[cfg(test)]
 mod tests;

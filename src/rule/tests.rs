@@ -428,3 +428,60 @@ fn the_key_a_bound_secret_hands_out_is_held_not_deactivated() {
         rotate
     );
 }
+
+/// The old key used more than seven days after the key the secret hands out was
+/// made: the rotation stalled, and the note names caching. Used before that, or only
+/// the new key used: nothing to say.
+#[test]
+fn a_rotation_is_stalled_when_the_old_key_is_still_used_a_week_after() {
+    let now = Utc::now();
+    let at = |days: i64| now - Duration::days(days);
+    let with_use = |id: &str, created: i64, used: Option<i64>| KeyFacts {
+        access_key_id: id.to_string(),
+        status: KeyStatus::Active,
+        created: at(created),
+        last_use: Some(LastUse {
+            at: used.map(at),
+            service: Some("s3".into()),
+            region: Some("us-east-1".into()),
+        }),
+        description: None,
+    };
+    let new = "AKIANEWKEY0000000001";
+    let old = "AKIAOLDKEY0000000001";
+    let stalled_note = rotation_stalled(
+        &[with_use(old, 300, Some(1)), with_use(new, 10, Some(0))],
+        new,
+    );
+    let note = stalled_note.expect("stalled");
+    assert!(
+        note.contains("rotation stalled") && note.contains(old),
+        "{note}"
+    );
+    assert!(note.contains("cache"), "{note}");
+    assert_eq!(
+        rotation_stalled(
+            &[with_use(old, 300, Some(5)), with_use(new, 10, Some(0))],
+            new
+        ),
+        None,
+        "used only within the first week"
+    );
+    assert_eq!(
+        rotation_stalled(&[with_use(old, 300, Some(1)), with_use(new, 5, None)], new),
+        None,
+        "not a week since the new key"
+    );
+    assert_eq!(
+        rotation_stalled(&[with_use(old, 300, None), with_use(new, 30, Some(0))], new),
+        None
+    );
+    assert_eq!(
+        rotation_stalled(
+            &[with_use(old, 5, Some(1)), with_use(new, 30, Some(0))],
+            new
+        ),
+        None,
+        "the other key is newer than the secret's: not an old key"
+    );
+}

@@ -55,7 +55,7 @@ pub(super) fn ruling_for(
                     );
                     match current_key
                         .as_deref()
-                        .and_then(|key| crate::rotation::stalled(&user.keys, key))
+                        .and_then(|key| rule::rotation_stalled(&user.keys, key))
                     {
                         Some(stalled) => rule::Ruling {
                             reason: format!("{}; {stalled}", ruling.reason),
