@@ -442,10 +442,16 @@ async fn end_new_key(
 }
 
 /// Whether the new key may be ended, read from AWS rather than believed from a
-/// journal: no labelled version of the secret hands it out (AWSCURRENT, AWSPREVIOUS,
-/// an AWSPENDING of another rotation), and a key an earlier run made is either one
-/// this rotation's version held or one never used. The reason, when it may not.
+/// journal. A key this run made may. One an earlier run made may only when no labelled
+/// version of the secret hands it out (AWSCURRENT, AWSPREVIOUS, an AWSPENDING of
+/// another rotation) and it is either one this rotation's version held or one never
+/// used. The reason, when it may not.
 async fn may_end(run: &Run<'_>, labels: &Labels, new_key: &str) -> Result<(), String> {
+    // A key this run made has been in no hands but this run's and the rotation's own
+    // version: nothing else can hand it out.
+    if run.made_by_this_run {
+        return Ok(());
+    }
     let token = run.rotation.token.as_str();
     let labelled = [
         (labels.current.as_deref(), CURRENT),
@@ -471,9 +477,6 @@ async fn may_end(run: &Run<'_>, labels: &Labels, new_key: &str) -> Result<(), St
                 ));
             }
         }
-    }
-    if run.made_by_this_run {
-        return Ok(());
     }
     if labels.token_version_exists
         && key_of(run, token, None)

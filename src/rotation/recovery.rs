@@ -190,7 +190,18 @@ pub(crate) fn made_by_the_rotation(
     created: chrono::DateTime<chrono::Utc>,
     begun_at: chrono::DateTime<chrono::Utc>,
 ) -> bool {
-    created >= begun_at - CLOCK_SKEW && created <= begun_at + CREATED_WITHIN + CLOCK_SKEW
+    // Checked: a journal's time is data, and may be anything.
+    let from = begun_at.checked_sub_signed(CLOCK_SKEW);
+    let to = begun_at.checked_add_signed(CREATED_WITHIN + CLOCK_SKEW);
+    matches!((from, to), (Some(from), Some(to)) if created >= from && created <= to)
+}
+
+/// When IAM's listings have had time to show a key made by a rotation begun at
+/// `begun_at` (None for a time too far in the future to add to).
+pub(crate) fn settled_since(
+    begun_at: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    begun_at.checked_add_signed(LISTING_SETTLES)
 }
 
 /// What a listing of the user's keys says of a CreateAccessKey whose answer was lost.
@@ -220,7 +231,7 @@ pub(crate) fn unclaimed<'a>(
         .map(|(id, _)| id)
         .collect();
     match made.as_slice() {
-        [] if now - begun_at >= LISTING_SETTLES => Unclaimed::NoneMade,
+        [] if settled_since(begun_at).is_some_and(|settled| now >= settled) => Unclaimed::NoneMade,
         [] => Unclaimed::TooSoon,
         [key] => Unclaimed::One((*key).to_string()),
         _ => Unclaimed::Several,

@@ -59,6 +59,17 @@ fn assert_no_key_is_left_that_no_secret_holds(
     }
 }
 
+/// A child process killed when dropped: a failed assertion never leaves an apply
+/// waiting on a held request behind it.
+struct KilledOnDrop(std::process::Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A kill at each step, then apply again: the next apply takes the rotation up from
 /// its journal, and no key is left Active that no secret holds.
 #[test]
@@ -83,21 +94,22 @@ fn a_kill_at_any_step_then_apply_again_leaves_no_key_no_secret_holds() {
                 ..Default::default()
             },
         );
-        let mut child = iam
-            .keytrim_std()
-            .env("AWS_ENDPOINT_URL", &proxy.endpoint)
-            .env("AWS_ACCESS_KEY_ID", &admin.id)
-            .env("AWS_SECRET_ACCESS_KEY", &admin.secret)
-            .args(["apply", "--yes", PLAN])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = KilledOnDrop(
+            iam.keytrim_std()
+                .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+                .env("AWS_ACCESS_KEY_ID", &admin.id)
+                .env("AWS_SECRET_ACCESS_KEY", &admin.secret)
+                .args(["apply", "--yes", PLAN])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while !proxy.tally().faults.contains_key("held") {
             assert!(
-                child.try_wait().unwrap().is_none(),
+                child.0.try_wait().unwrap().is_none(),
                 "{at}: apply ended first"
             );
             assert!(
@@ -106,8 +118,8 @@ fn a_kill_at_any_step_then_apply_again_leaves_no_key_no_secret_holds() {
             );
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
         let again = keytrim_as(&iam, &admin)
             .args(["apply", "--yes", PLAN])
             .output()
@@ -157,12 +169,13 @@ fn plant_journal(iam: &LocalIam, lines: Vec<keytrim::journal::Entry>) {
         .chain(lines)
         .map(|line| serde_json::to_string(&line).unwrap() + "\n")
         .collect();
-    std::fs::write(
-        iam.dir()
-            .join("plans/123456789012.20000101T000000.000Z.journal.jsonl"),
-        text,
-    )
-    .unwrap();
+    let path = iam
+        .dir()
+        .join("plans/123456789012.20000101T000000.000Z.journal.jsonl");
+    std::fs::write(&path, text).unwrap();
+    // As keytrim writes its journals, whatever the umask: only the owner-and-private
+    // check's own test is about the mode.
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
 }
 
 /// A journal is a file: one placed beside the plan that names another user's secret,

@@ -72,15 +72,19 @@ pub(crate) async fn can_restore(
 /// secret would look like another rotation in flight, and the user could not be
 /// rotated again. Journaled; a failure leaves only a label behind.
 async fn unstage(run: &Run<'_>) {
+    let token = run.rotation.token.as_str();
+    let labels = rotate::labels(run.clients, &run.rotation.secret_arn, token).await;
+    if !labels.is_ok_and(|labels| labels.pending.as_deref() == Some(token)) {
+        return;
+    }
     if run
         .note(RotationStep::RemovePending, RotationLine::Intent)
         .is_err()
     {
         return;
     }
-    let token = Some(run.rotation.token.as_str());
-    let written =
-        rotate::move_stage(run.clients, &run.rotation.secret_arn, PENDING, None, token).await;
+    let secret = &run.rotation.secret_arn;
+    let written = rotate::move_stage(run.clients, secret, PENDING, None, Some(token)).await;
     let _ = run.outcome(RotationStep::RemovePending, written);
 }
 

@@ -262,10 +262,12 @@ async fn vouch(run: &Run<'_>, unfinished: &Unfinished) -> Result<(), HandedOff> 
         .map_err(|err| for_a_person(format!("the user's keys could not be listed ({err})")))?;
     match keys.iter().find(|key| key.access_key_id == *new_key) {
         // IAM's listings lag: a key made moments ago may not show yet.
-        None if chrono::Utc::now() - unfinished.begun_at < recovery::LISTING_SETTLES => {
+        None if recovery::settled_since(unfinished.begun_at)
+            .is_none_or(|at| chrono::Utc::now() < at) =>
+        {
             Err(for_a_person(format!(
-                "the key it names, {new_key}, is not listed yet (IAM's listings lag): apply again after {} UTC",
-                (unfinished.begun_at + recovery::LISTING_SETTLES).format("%H:%M")
+                "the key it names, {new_key}, is not listed yet (IAM's listings lag): apply again after {}",
+                when(unfinished.begun_at)
             )))
         }
         None => Err(settle(run, "the new key no longer exists")),
@@ -341,8 +343,8 @@ async fn unclaimed(run: &mut Run<'_>, begun_at: DateTime<Utc>) -> HandedOff {
             return HandedOff::ForAPerson {
                 new_key: None,
                 why: format!(
-                    "an earlier apply stopped during CreateAccessKey, and the user's keys show no key it made yet; IAM's listings can lag, so apply again after {} UTC",
-                    (begun_at + recovery::LISTING_SETTLES).format("%H:%M")
+                    "an earlier apply stopped during CreateAccessKey, and the user's keys show no key it made yet; IAM's listings can lag, so apply again after {}",
+                    when(begun_at)
                 ),
             };
         }
@@ -378,6 +380,14 @@ async fn unclaimed(run: &mut Run<'_>, begun_at: DateTime<Utc>) -> HandedOff {
     .await
 }
 
+/// When IAM's listings will have settled for a rotation begun at `begun_at`, in words.
+fn when(begun_at: DateTime<Utc>) -> String {
+    recovery::settled_since(begun_at).map_or_else(
+        || "a while".to_string(),
+        |at| at.format("%H:%M UTC").to_string(),
+    )
+}
+
 /// Journal that nothing of the rotation is left to take up.
 fn settle(run: &Run<'_>, why: &str) -> HandedOff {
     let line = RotationLine::Done
@@ -396,5 +406,31 @@ fn settle(run: &Run<'_>, why: &str) -> HandedOff {
             new_key: run.new_key.clone(),
             why: format!("the journal could not be written: {err}"),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A journal with a rotation that others may write, or another user owns, is
+    /// refused; the running user's own private journal is read.
+    #[cfg(unix)]
+    #[test]
+    fn only_the_running_users_private_journals_are_believed() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.journal.jsonl");
+        std::fs::write(&path, "{}").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(owned_and_private(&path).is_ok());
+        for mode in [0o620, 0o602, 0o666] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let refused = owned_and_private(&path).unwrap_err().to_string();
+            assert!(
+                refused.contains("others may write it"),
+                "{mode:o}: {refused}"
+            );
+        }
     }
 }
