@@ -361,6 +361,17 @@ pub(crate) fn read_with_bytes(path: &Path) -> Result<(Vec<Entry>, Vec<u8>)> {
             err.to_string()
         })
     })?;
+    read_from(file, path)
+}
+
+/// Read a journal from a file already open (`path` names it in errors), with the exact
+/// bytes its entries were read from: a caller that checked the open file's owner and
+/// mode reads what it checked.
+pub(crate) fn read_from(file: File, path: &Path) -> Result<(Vec<Entry>, Vec<u8>)> {
+    let fail = |detail: String| Error::Journal {
+        path: path.display().to_string(),
+        detail,
+    };
     let mut bytes = Vec::new();
     file.take(MAX_JOURNAL_BYTES + 1)
         .read_to_end(&mut bytes)

@@ -38,21 +38,23 @@ pub(crate) fn unfinished_in(
         path: dir.display().to_string(),
         detail: format!("cannot list the journals beside the plan: {err}"),
     };
-    // Regular files only: a FIFO or a device named like a journal must not stall the
-    // search.
     let paths: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
         .map_err(fail)?
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
         .filter(|path| {
             path.file_name()
                 .is_some_and(|name| name.to_string_lossy().ends_with(".journal.jsonl"))
-                && std::fs::metadata(path).is_ok_and(|meta| meta.is_file())
         })
         .collect();
     let mut journals = Vec::new();
     for path in &paths {
-        let journal = match crate::journal::read(path) {
-            Ok(journal) => journal,
+        // Opened once, without following a link and without waiting on a FIFO; its
+        // owner and mode are read from the open file, then its lines from the same one.
+        let Some((file, meta)) = open_journal(path) else {
+            continue;
+        };
+        let journal = match crate::journal::read_from(file, path) {
+            Ok((journal, _)) => journal,
             // A journal keytrim cannot read, with no rotation in it, takes no part.
             Err(err) if !mentions_a_rotation(path) => {
                 tracing::warn!("{err}: left out of the search for unfinished rotations");
@@ -66,7 +68,7 @@ pub(crate) fn unfinished_in(
             .expect("journal::read checks the run line");
         if run.mode == crate::journal::Mode::Apply && journal[0].account_id == account_id {
             if journal.iter().any(|entry| entry.rotation.is_some()) {
-                owned_and_private(path)?;
+                owned_and_private(path, &meta)?;
             }
             journals.push(journal);
         }
@@ -102,14 +104,10 @@ pub(crate) fn unfinished_in(
 /// A journal whose rotation lines apply will act on must be the running user's own
 /// file, which no one else may write (keytrim creates journals mode 0600): like ssh's
 /// StrictModes, a file another user could have written is refused, not believed.
-fn owned_and_private(path: &std::path::Path) -> crate::error::Result<()> {
+fn owned_and_private(path: &std::path::Path, meta: &std::fs::Metadata) -> crate::error::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt as _;
-        let meta = std::fs::metadata(path).map_err(|err| crate::error::Error::Journal {
-            path: path.display().to_string(),
-            detail: err.to_string(),
-        })?;
         let own = meta.uid() == rustix::process::geteuid().as_raw();
         if !own || meta.mode() & 0o022 != 0 {
             return Err(crate::error::Error::Journal {
@@ -119,8 +117,23 @@ fn owned_and_private(path: &std::path::Path) -> crate::error::Result<()> {
         }
     }
     #[cfg(not(unix))]
-    let _ = path;
+    let _ = (path, meta);
     Ok(())
+}
+
+/// A regular file named like a journal, open, with its metadata; None for anything
+/// else (a link, a FIFO, a device, a file that cannot be opened).
+fn open_journal(path: &std::path::Path) -> Option<(std::fs::File, std::fs::Metadata)> {
+    let mut options = std::fs::File::options();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
+    );
+    let file = options.open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    meta.is_file().then_some((file, meta))
 }
 
 /// True when the file's bytes could hold a rotation line (or cannot be read), read
@@ -423,10 +436,11 @@ mod tests {
         let path = dir.path().join("j.journal.jsonl");
         std::fs::write(&path, "{}").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(owned_and_private(&path).is_ok());
+        let meta = || std::fs::metadata(&path).unwrap();
+        assert!(owned_and_private(&path, &meta()).is_ok());
         for mode in [0o620, 0o602, 0o666] {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-            let refused = owned_and_private(&path).unwrap_err().to_string();
+            let refused = owned_and_private(&path, &meta()).unwrap_err().to_string();
             assert!(
                 refused.contains("others may write it"),
                 "{mode:o}: {refused}"
