@@ -70,33 +70,57 @@ pub(crate) const AUDIT_ROTATION_ACTIONS: &[&str] = &[
     "secretsmanager:GetSecretValue",
 ];
 
-/// The policy for `keytrim audit --rotation`: the audit's, and the secrets' reads
-/// limited to secrets that carry the `keytrim:rotates` tag, and their KMS key's
-/// decryption only through Secrets Manager. A role with it can read the access keys
-/// held in those secrets; docs/rotation.md says so.
-pub(crate) fn audit_rotation_policy() -> Value {
-    let mut policy = audit_policy();
-    let statements = policy["Statement"]
-        .as_array_mut()
-        .expect("a policy has statements");
-    statements.push(json!({
-        "Sid": "KeytrimReadBoundSecrets",
+/// A statement allowing `actions` only on resources that carry the tag `tag`.
+fn on_tagged(sid: &str, actions: &[&str], tag: &str) -> Value {
+    json!({
+        "Sid": sid,
         "Effect": "Allow",
-        "Action": AUDIT_ROTATION_ACTIONS,
+        "Action": actions,
         "Resource": "*",
-        "Condition": { "Null": { "aws:ResourceTag/keytrim:rotates": "false" } }
-    }));
-    statements.push(json!({
-        "Sid": "KeytrimDecryptBoundSecrets",
+        "Condition": { "Null": { format!("aws:ResourceTag/{tag}"): "false" } }
+    })
+}
+
+/// A statement allowing the KMS `actions` only through Secrets Manager, in any region
+/// and partition.
+fn through_secrets_manager(sid: &str, actions: &[&str]) -> Value {
+    json!({
+        "Sid": sid,
         "Effect": "Allow",
-        "Action": ["kms:Decrypt"],
+        "Action": actions,
         "Resource": "*",
         "Condition": { "StringLike": { "kms:ViaService": [
             "secretsmanager.*.amazonaws.com",
             "secretsmanager.*.amazonaws.com.cn"
         ] } }
-    }));
+    })
+}
+
+/// `policy` with `statements` added.
+fn with_statements(mut policy: Value, statements: impl IntoIterator<Item = Value>) -> Value {
+    policy["Statement"]
+        .as_array_mut()
+        .expect("a policy has statements")
+        .extend(statements);
     policy
+}
+
+/// The policy for `keytrim audit --rotation`: the audit's, and the secrets' reads
+/// limited to secrets that carry the `keytrim:rotates` tag, and their KMS key's
+/// decryption only through Secrets Manager. A role with it can read the access keys
+/// held in those secrets; docs/rotation.md says so.
+pub(crate) fn audit_rotation_policy() -> Value {
+    with_statements(
+        audit_policy(),
+        [
+            on_tagged(
+                "KeytrimReadBoundSecrets",
+                AUDIT_ROTATION_ACTIONS,
+                "keytrim:rotates",
+            ),
+            through_secrets_manager("KeytrimDecryptBoundSecrets", &["kms:Decrypt"]),
+        ],
+    )
 }
 
 /// The policy for `keytrim apply` and `keytrim rollback`.
@@ -126,35 +150,25 @@ pub(crate) const APPLY_ROTATION_SECRET_ACTIONS: &[&str] = &[
 /// key's use only through Secrets Manager. A role with it can read and replace the
 /// access keys those secrets hold; docs/rotation-guide.md says so.
 pub(crate) fn apply_rotation_policy() -> Value {
-    let mut policy = apply_policy();
-    let statements = policy["Statement"]
-        .as_array_mut()
-        .expect("a policy has statements");
-    statements.push(json!({
-        "Sid": "KeytrimNewKeyForBoundUsers",
-        "Effect": "Allow",
-        "Action": APPLY_ROTATION_USER_ACTIONS,
-        "Resource": "*",
-        "Condition": { "Null": { "aws:ResourceTag/keytrim:rotate-to": "false" } }
-    }));
-    statements.push(json!({
-        "Sid": "KeytrimRotateBoundSecrets",
-        "Effect": "Allow",
-        "Action": APPLY_ROTATION_SECRET_ACTIONS,
-        "Resource": "*",
-        "Condition": { "Null": { "aws:ResourceTag/keytrim:rotates": "false" } }
-    }));
-    statements.push(json!({
-        "Sid": "KeytrimUseKeysOfBoundSecrets",
-        "Effect": "Allow",
-        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-        "Resource": "*",
-        "Condition": { "StringLike": { "kms:ViaService": [
-            "secretsmanager.*.amazonaws.com",
-            "secretsmanager.*.amazonaws.com.cn"
-        ] } }
-    }));
-    policy
+    with_statements(
+        apply_policy(),
+        [
+            on_tagged(
+                "KeytrimNewKeyForBoundUsers",
+                APPLY_ROTATION_USER_ACTIONS,
+                "keytrim:rotate-to",
+            ),
+            on_tagged(
+                "KeytrimRotateBoundSecrets",
+                APPLY_ROTATION_SECRET_ACTIONS,
+                "keytrim:rotates",
+            ),
+            through_secrets_manager(
+                "KeytrimUseKeysOfBoundSecrets",
+                &["kms:Decrypt", "kms:GenerateDataKey"],
+            ),
+        ],
+    )
 }
 
 /// For an Organization: what the management account's caller needs, and the role each
