@@ -368,6 +368,13 @@ pub(crate) fn read_with_bytes(path: &Path) -> Result<(Vec<Entry>, Vec<u8>)> {
 /// bytes its entries were read from: a caller that checked the open file's owner and
 /// mode reads what it checked.
 pub(crate) fn read_from(file: File, path: &Path) -> Result<(Vec<Entry>, Vec<u8>)> {
+    let bytes = bytes_of(file, path)?;
+    let entries = entries_of(&bytes, path)?;
+    Ok((entries, bytes))
+}
+
+/// The bytes of an open journal, up to the size limit (beyond it, an error).
+pub(crate) fn bytes_of(file: File, path: &Path) -> Result<Vec<u8>> {
     let fail = |detail: String| Error::Journal {
         path: path.display().to_string(),
         detail,
@@ -382,8 +389,15 @@ pub(crate) fn read_from(file: File, path: &Path) -> Result<(Vec<Entry>, Vec<u8>)
             MAX_JOURNAL_BYTES / (1024 * 1024)
         )));
     }
-    let entries = parse_lines(&bytes).map_err(fail)?;
-    Ok((entries, bytes))
+    Ok(bytes)
+}
+
+/// A journal's entries, read and checked from its bytes (`path` names it in errors).
+pub(crate) fn entries_of(bytes: &[u8], path: &Path) -> Result<Vec<Entry>> {
+    parse_lines(bytes).map_err(|detail| Error::Journal {
+        path: path.display().to_string(),
+        detail,
+    })
 }
 
 /// The entries of a journal's bytes; the error is the detail.

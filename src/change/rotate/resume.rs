@@ -49,19 +49,18 @@ pub(crate) fn unfinished_in(
     let mut journals = Vec::new();
     for path in &paths {
         // Opened once, without following a link and without waiting on a FIFO; its
-        // owner and mode are read from the open file, then its lines from the same one.
+        // owner and mode are read from the open file, then its bytes from the same one.
         let Some((file, meta)) = open_journal(path) else {
             continue;
         };
-        let journal = match crate::journal::read_from(file, path) {
-            Ok((journal, _)) => journal,
-            // A journal keytrim cannot read, with no rotation in it, takes no part.
-            Err(err) if !mentions_a_rotation(path) => {
-                tracing::warn!("{err}: left out of the search for unfinished rotations");
-                continue;
-            }
-            Err(err) => return Err(err),
-        };
+        // Only a journal that could hold a rotation line is read line by line: the
+        // others take no part, and every apply searches the whole directory.
+        let bytes = crate::journal::bytes_of(file, path)?;
+        let needle = b"\"rotation\"";
+        if !bytes.windows(needle.len()).any(|w| w == needle) {
+            continue;
+        }
+        let journal = crate::journal::entries_of(&bytes, path)?;
         let run = journal[0]
             .run
             .as_ref()
@@ -134,19 +133,6 @@ fn open_journal(path: &std::path::Path) -> Option<(std::fs::File, std::fs::Metad
     let file = options.open(path).ok()?;
     let meta = file.metadata().ok()?;
     meta.is_file().then_some((file, meta))
-}
-
-/// True when the file's bytes could hold a rotation line (or cannot be read), read
-/// up to the journal size limit.
-fn mentions_a_rotation(path: &std::path::Path) -> bool {
-    use std::io::Read as _;
-    let mut bytes = Vec::new();
-    let read = std::fs::File::open(path).and_then(|file| {
-        file.take(crate::journal::MAX_JOURNAL_BYTES)
-            .read_to_end(&mut bytes)
-    });
-    let needle = b"\"rotation\"";
-    read.is_err() || bytes.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Take up `unfinished` (the user's: `user_arn` is its ARN), journaling in `journal`.
