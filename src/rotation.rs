@@ -67,64 +67,18 @@ pub(crate) enum CurrentValue {
     NotAnAccessKey { why: &'static str },
 }
 
-/// The fields of an access key secret keytrim reads. The secret access key is checked
-/// to be a string and never copied (`Present`); other fields are skipped unread. A
-/// field given twice is refused: parsers disagree on which one counts.
-#[derive(serde::Deserialize)]
-struct AccessKeySecret {
-    #[serde(rename = "AccessKeyId")]
-    access_key_id: String,
-    #[serde(rename = "SecretAccessKey")]
-    _secret_access_key: Present,
-}
-
-/// A string that was there, and is not kept.
-struct Present;
-
-impl<'de> serde::Deserialize<'de> for Present {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Present, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = Present;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Present, E> {
-                Ok(Present)
-            }
-            fn visit_string<E: serde::de::Error>(self, mut value: String) -> Result<Present, E> {
-                zeroize::Zeroize::zeroize(&mut value);
-                Ok(Present)
-            }
-        }
-        deserializer.deserialize_str(Visitor)
-    }
-}
-
 impl CurrentValue {
     /// Read the shape of a secret string: the access key id it names, nothing else. The
     /// string is not copied, nor quoted in `why`.
     pub(crate) fn of(secret_string: &str) -> CurrentValue {
-        if !secret_string.trim_start().starts_with('{') {
-            return CurrentValue::NotAnAccessKey {
-                why: "its value is not a JSON object",
-            };
-        }
-        match serde_json::from_str::<AccessKeySecret>(secret_string) {
-            Ok(value) if crate::plan::validate::is_access_key_id(&value.access_key_id) => {
-                CurrentValue::AccessKey {
-                    access_key_id: value.access_key_id,
-                }
+        match secret_value::access_key_id(secret_string) {
+            Ok(id) if crate::plan::validate::is_access_key_id(&id) => {
+                CurrentValue::AccessKey { access_key_id: id }
             }
             Ok(_) => CurrentValue::NotAnAccessKey {
                 why: "its AccessKeyId is not an access key id",
             },
-            Err(err) if err.is_data() => CurrentValue::NotAnAccessKey {
-                why: "its value lacks the string fields AccessKeyId and SecretAccessKey, or holds one twice",
-            },
-            Err(_) => CurrentValue::NotAnAccessKey {
-                why: "its value is not a JSON object",
-            },
+            Err(why) => CurrentValue::NotAnAccessKey { why },
         }
     }
 }

@@ -92,7 +92,10 @@ pub(crate) fn rotates_tag(
 }
 
 /// The version a staging label is on.
-fn holder_of(stages: Option<&HashMap<String, Vec<String>>>, label: &str) -> Option<String> {
+pub(crate) fn holder_of(
+    stages: Option<&HashMap<String, Vec<String>>>,
+    label: &str,
+) -> Option<String> {
     stages?
         .iter()
         .find(|(_, labels)| labels.iter().any(|l| l == label))
@@ -138,7 +141,11 @@ pub(crate) async fn version_value(
 }
 
 /// The shape of AWSCURRENT's value, `version`. A binary secret is not an access key.
-async fn current_value(clients: &Clients, arn: &str, version: &str) -> Result<CurrentValue> {
+pub(crate) async fn current_value(
+    clients: &Clients,
+    arn: &str,
+    version: &str,
+) -> Result<CurrentValue> {
     let value = version_value(clients, arn, version, Some(CURRENT)).await?;
     if value.moved {
         return Ok(CurrentValue::NotAnAccessKey {

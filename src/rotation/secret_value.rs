@@ -31,7 +31,11 @@ impl std::fmt::Debug for KeyPair {
 }
 
 /// Why a value is not one keytrim can hand a key off into. Never quotes the value.
-const NOT_AN_ACCESS_KEY: &str = "its value is not a JSON object holding the string fields AccessKeyId and SecretAccessKey once each";
+const NOT_AN_OBJECT: &str = "its value is not a JSON object";
+/// The same, for an object without the two key fields as strings, once each (a name
+/// differing only in case counts: Go's encoding/json matches names so).
+const NOT_AN_ACCESS_KEY: &str =
+    "its value lacks the string fields AccessKeyId and SecretAccessKey, or holds one twice";
 
 /// A JSON object's fields in order, each value as written. Field names are not
 /// secret and are owned; values borrow from the (wiped) text.
@@ -61,7 +65,7 @@ impl<'a> Fields<'a> {
     /// The fields of `text`, when it is an object holding each of the two key fields
     /// once, as strings.
     fn of(text: &'a str) -> Result<Fields<'a>, &'static str> {
-        let fields: Fields<'a> = serde_json::from_str(text).map_err(|_| NOT_AN_ACCESS_KEY)?;
+        let fields: Fields<'a> = serde_json::from_str(text).map_err(|_| NOT_AN_OBJECT)?;
         for name in [ACCESS_KEY_ID, SECRET_ACCESS_KEY] {
             // Some parsers (Go's encoding/json) match names ignoring case: a second
             // `accessKeyId` could be the one an application reads.
@@ -85,6 +89,13 @@ impl<'a> Fields<'a> {
             .map(|(_, value)| *value)
             .expect("Fields::of checked both key fields are there")
     }
+}
+
+/// The access key id a secret's value holds, read as `key_pair` reads it; the secret
+/// access key is neither decoded nor copied (the audit keeps only the id).
+pub(crate) fn access_key_id(text: &str) -> Result<String, &'static str> {
+    let fields = Fields::of(text)?;
+    serde_json::from_str::<String>(fields.raw(ACCESS_KEY_ID).get()).map_err(|_| NOT_AN_ACCESS_KEY)
 }
 
 /// The key pair a secret's value holds.

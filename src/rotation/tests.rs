@@ -134,6 +134,13 @@ fn a_current_value_is_kept_as_its_shape_and_key_id_only() {
             "holds one twice",
         ),
         (format!(r#"["{KEY}","{secret}"]"#), "not a JSON object"),
+        // A name differing only in case: Go's encoding/json could read either.
+        (
+            format!(
+                r#"{{"AccessKeyId":"{KEY}","accessKeyId":"AKIAOTHEROTHEROTHER1","SecretAccessKey":"{secret}"}}"#
+            ),
+            "holds one twice",
+        ),
         (format!(r#"{{"AccessKeyId":"{KEY}"}}"#), "lacks"),
         (
             format!(r#"{{"AccessKeyId":"{KEY}","SecretAccessKey":42}}"#),

@@ -58,25 +58,34 @@ pub(crate) fn ask(work: &UserChange) -> Answer {
             format!("Create a new key for {name} and hand it off?")
         }),
         // The secret's ARN was checked as one when the journal was read.
-        UserChange::Resume { unfinished, .. } => (
-            format!(
-                "\nUser {}\n  an earlier apply's rotation into {} is unfinished: take it up (probe and promote the staged key, or switch off the key it made)\n",
-                unfinished.user_name, unfinished.rotation.secret_arn
-            ),
-            format!("Take up the rotation of {}?", unfinished.user_name),
-        ),
-        // Names from the journal were checked when it was read.
+        // Names from a journal were checked when it was read, and are escaped all the
+        // same, like every string from a file.
+        UserChange::Resume { unfinished, .. } => {
+            let user = safe_text::escape(&unfinished.user_name);
+            (
+                format!(
+                    "\nUser {user}\n  an earlier apply's rotation into {} is unfinished: take it up (probe and promote the staged key, or switch off the key it made)\n",
+                    safe_text::escape(&unfinished.rotation.secret_arn)
+                ),
+                format!("Take up the rotation of {user}?"),
+            )
+        }
         UserChange::Restore {
             user_name,
             rotation,
             new_key,
-        } => (
-            format!(
-                "\nUser {user_name}\n  move AWSCURRENT of {} back to the old key {}; the new key {new_key} stays Active\n",
-                rotation.secret_arn, rotation.old_access_key_id
-            ),
-            format!("Move the secret of {user_name} back?"),
-        ),
+        } => {
+            let user = safe_text::escape(user_name);
+            (
+                format!(
+                    "\nUser {user}\n  move AWSCURRENT of {} back to the old key {}; the new key {} stays Active\n",
+                    safe_text::escape(&rotation.secret_arn),
+                    safe_text::escape(&rotation.old_access_key_id),
+                    safe_text::escape(new_key)
+                ),
+                format!("Move the secret of {user} back?"),
+            )
+        }
     };
     eprintln!("{what}");
     loop {

@@ -297,23 +297,17 @@ pub(super) async fn left_alone_by_tags(
 /// business (`drift::left_alone_by_tags`).
 async fn secret_hands_out_now(ctx: &RunState, user: &PlanUser, tag: &str) -> Option<String> {
     let arn = crate::rotation::secret_of_users_account(tag, &user.user_arn)?;
-    let current = async {
+    // Only the key id is kept: the value is read as the audit reads it.
+    let current: crate::error::Result<Option<String>> = async {
         let described = crate::aws::secrets::describe(&ctx.clients, arn).await?;
-        let version = described
-            .version_ids_to_stages()
-            .and_then(|stages| {
-                stages
-                    .iter()
-                    .find(|(_, labels)| labels.iter().any(|l| l == crate::rotation::CURRENT))
-            })
-            .map(|(version, _)| version.clone())
-            .ok_or_else(|| crate::error::Error::SecretNotAnAccessKey {
-                secret_arn: arn.to_string(),
-                why: "no version is AWSCURRENT",
-            })?;
-        crate::aws::rotate::current_pair(&ctx.clients, arn, &version)
-            .await
-            .map(|(pair, _)| pair.access_key_id)
+        let stages = described.version_ids_to_stages();
+        let Some(version) = crate::aws::secrets::holder_of(stages, crate::rotation::CURRENT) else {
+            return Ok(None);
+        };
+        match crate::aws::secrets::current_value(&ctx.clients, arn, &version).await? {
+            crate::rotation::CurrentValue::AccessKey { access_key_id } => Ok(Some(access_key_id)),
+            crate::rotation::CurrentValue::NotAnAccessKey { .. } => Ok(None),
+        }
     }
     .await;
     // The audit could not tell either, and a reviewer confirmed no application reads
@@ -324,12 +318,15 @@ async fn secret_hands_out_now(ctx: &RunState, user: &PlanUser, tag: &str) -> Opt
         .as_ref()
         .is_some_and(|record| record.access_key_id.is_some());
     match current {
-        Err(_) if !audit_read_it => None,
+        Err(_) | Ok(None) if !audit_read_it => None,
+        Ok(None) => Some(format!(
+            "secret {arn}, which the user's keytrim:rotate-to tag names, no longer hands out an access key keytrim can read"
+        )),
         Err(err) => Some(format!(
             "which key secret {arn}, which the user's keytrim:rotate-to tag names, hands out could not be read ({err}; the role needs `keytrim iam-policy apply --rotation`)"
         )),
         // Only a key the plan names can match, so the id shown is the plan's.
-        Ok(key) if user.deactivate.contains(&key) => Some(format!(
+        Ok(Some(key)) if user.deactivate.contains(&key) => Some(format!(
             "secret {arn} now hands out {key}, which the plan switches off: audit again"
         )),
         Ok(_) => None,
